@@ -1,0 +1,25 @@
+"""nfdlib: finite ResNets under muP and depth-muP, their Neural Feature Dynamics limit, and diagnostics.
+
+Modules (each introduced in the notebook that first needs it):
+
+* :mod:`nfdlib.parametrization`  the one registry of scaling rules (notebook 00)
+* :mod:`nfdlib.models`           ``ResNet``: one- and two-layer blocks, true or decoupled backward (00)
+* :mod:`nfdlib.optim`            SGD parameter groups from the registry, also for your own modules (00)
+* :mod:`nfdlib.training`         SGD training with divergence detection (00)
+* :mod:`nfdlib.diagnostics`      coord checks over width and depth (00)
+* :mod:`nfdlib.plotting`         coord-check and convergence figures (00)
+* :mod:`nfdlib.stats`            log-log slope fits with intervals and computed verdicts (00)
+* :mod:`nfdlib.data`             offline datasets: digits, MNIST-1D, synthetic teachers (00)
+* :mod:`nfdlib.cache`            results cached under ``data/`` keyed by their configuration
+* :mod:`nfdlib.config`           quick mode (``NFD_QUICK``), device choice (``NFD_DEVICE``), seeding
+"""
+
+from .config import get_device, quick_mode, seed_everything
+from .models import ResNet
+from .optim import make_sgd, param_groups
+from .parametrization import get_parametrization, registry_table
+
+__version__ = "0.1.0"
+
+__all__ = ["ResNet", "param_groups", "make_sgd", "get_parametrization", "registry_table", "get_device",
+           "quick_mode", "seed_everything", "__version__"]

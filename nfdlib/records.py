@@ -1,0 +1,40 @@
+"""Tidy records: a list of flat dicts, one measurement per row, with a few filters.
+
+Every diagnostic of the library returns :class:`Records` (columns such as ``parametrization, n, L, seed, step,
+layer, quantity, value``); plotting reads them; caches store them as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+class Records(list):
+    """A list of dict rows with ``where``, ``unique`` and ``column``."""
+
+    def where(self, **conditions) -> Records:
+        """Rows whose columns equal the given values; a list, tuple or set value means 'one of'."""
+        def keep(row):
+            for key, want in conditions.items():
+                have = row.get(key)
+                if isinstance(want, (list, tuple, set, frozenset)):
+                    if have not in want:
+                        return False
+                elif have != want:
+                    return False
+            return True
+        return Records(row for row in self if keep(row))
+
+    def unique(self, key: str) -> list:
+        """Sorted distinct values of a column."""
+        return sorted({row[key] for row in self if key in row})
+
+    def column(self, key: str) -> np.ndarray:
+        return np.array([row[key] for row in self])
+
+    def extend_rows(self, rows: Iterable[dict], **common) -> None:
+        """Append rows, each updated with the ``common`` columns."""
+        for row in rows:
+            self.append({**common, **row})

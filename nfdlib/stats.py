@@ -1,0 +1,67 @@
+"""Log-log slope fits with confidence intervals, and the one-line verdicts printed under figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+
+@dataclass(frozen=True)
+class SlopeFit:
+    """``log y = intercept + slope * log x`` fitted by least squares; ``lo, hi`` is the ``level`` interval."""
+
+    slope: float
+    lo: float
+    hi: float
+    intercept: float
+    r2: float
+    points: int
+    level: float = 0.95
+
+    def contains(self, value: float) -> bool:
+        return self.lo <= value <= self.hi
+
+    def __str__(self) -> str:
+        return f"{self.slope:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}]"
+
+
+def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:
+    """Fit ``y ~ C x^slope`` on all finite positive pairs (repeat an ``x`` once per seed to pool seeds).
+
+    The interval is the t interval of the least-squares slope. With only two distinct ``x`` values, or a
+    perfect fit, the interval has zero width; the number of points used is reported.
+    """
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same size, got {x.size} and {y.size}")
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    lx, ly = np.log(x[ok]), np.log(y[ok])
+    if len(np.unique(lx)) < 2:
+        raise ValueError("fit_loglog needs finite positive y at two or more distinct x values")
+    res = _st.linregress(lx, ly)
+    dof = ok.sum() - 2
+    half = float(_st.t.ppf(0.5 + level / 2, dof) * res.stderr) if dof > 0 else float("nan")
+    if not np.isfinite(half):
+        half = 0.0
+    return SlopeFit(float(res.slope), float(res.slope - half), float(res.slope + half), float(res.intercept),
+                    float(res.rvalue**2), int(ok.sum()), level)
+
+
+def describe_slope(fit: SlopeFit, quantity: str, x_name: str, flat_tol: float = 0.1,
+                   max_width: float = 1.0) -> str:
+    """A one-line verdict computed from a fit: flat, growing or shrinking, with the interval.
+
+    Flat means the interval contains 0 or the slope is within ``flat_tol`` of 0; an interval wider than
+    ``max_width`` is reported as no clear power law rather than as flat.
+    """
+    if fit.hi - fit.lo > max_width:
+        trend = "no clear power law (interval too wide)"
+    elif fit.contains(0.0) or abs(fit.slope) < flat_tol:
+        trend = f"flat in {x_name}"
+    elif fit.slope > 0:
+        trend = f"grows like {x_name}^{fit.slope:.2f}"
+    else:
+        trend = f"shrinks like {x_name}^{fit.slope:.2f}"
+    return f"{quantity}: log-log slope {fit} ({fit.level:.0%} CI, {fit.points} points) -> {trend}"

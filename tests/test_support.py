@@ -1,0 +1,172 @@
+"""config, cache, stats, data, training and diagnostics."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from nfdlib import cache, config
+from nfdlib.data import load_dataset, load_digits, make_teacher_task
+from nfdlib.diagnostics import coord_check_depth, coord_check_verdict, coord_check_width
+from nfdlib.models import ResNet
+from nfdlib.stats import describe_slope, fit_loglog
+from nfdlib.training import train
+
+
+# -- config ---------------------------------------------------------------------------------------------
+def test_quick_mode(monkeypatch):
+    monkeypatch.setenv("NFD_QUICK", "1")
+    assert config.quick_mode()
+    monkeypatch.setenv("NFD_QUICK", "0")
+    assert not config.quick_mode()
+    monkeypatch.setenv("NFD_QUICK", "maybe")
+    with pytest.raises(ValueError, match="NFD_QUICK"):
+        config.quick_mode()
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.setenv("NFD_DEVICE", "cpu")
+    assert config.get_device().type == "cpu"
+    assert config.get_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        config.get_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            config.get_device("cuda")
+
+
+def test_seed_everything():
+    config.seed_everything(3)
+    a = torch.randn(3), np.random.rand()
+    config.seed_everything(3)
+    b = torch.randn(3), np.random.rand()
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    with pytest.raises(ValueError, match="seed"):
+        config.seed_everything(-1)
+
+
+# -- cache ----------------------------------------------------------------------------------------------
+def test_cache_hits_changes_and_corruption(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"values": [1.0, 2.0, float("nan")], "n": len(calls)}
+
+    cfg = {"L": [2, 4], "lr": 0.1}
+    first = cache.cached("demo", cfg, compute, version="1", directory=tmp_path)
+    again = cache.cached("demo", cfg, compute, version="1", directory=tmp_path)
+    assert len(calls) == 1 and again == first
+    cache.cached("demo", {**cfg, "lr": 0.2}, compute, version="1", directory=tmp_path)
+    assert len(calls) == 2
+    cache.cached("demo", cfg, compute, version="2", directory=tmp_path)
+    assert len(calls) == 3
+    path = cache.cache_path("demo", cfg, "1", directory=tmp_path)
+    path.write_text("{ not json")
+    with pytest.warns(UserWarning, match="unreadable"):
+        out = cache.cached("demo", cfg, compute, version="1", directory=tmp_path)
+    assert len(calls) == 4 and out["n"] == 4
+    # A file holding another configuration under this name is not trusted.
+    stored = json.loads(path.read_text())
+    stored["meta"]["config"]["lr"] = 9
+    path.write_text(json.dumps(stored))
+    with pytest.warns(UserWarning, match="another configuration"):
+        cache.cached("demo", cfg, compute, version="1", directory=tmp_path)
+    assert len(calls) == 5
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_cache_npz_roundtrip(tmp_path):
+    arrays = {"loss": np.arange(6.0).reshape(2, 3), "L": np.array([2, 4])}
+    out = cache.cached("arr", {"a": 1}, lambda: arrays, version="1", fmt="npz", directory=tmp_path)
+    again = cache.cached("arr", {"a": 1}, lambda: pytest.fail("recomputed"), version="1", fmt="npz",
+                         directory=tmp_path)
+    np.testing.assert_array_equal(out["loss"], again["loss"])
+    bad = cache.cache_path("arr", {"a": 1}, "1", fmt="npz", directory=tmp_path)
+    bad.write_bytes(b"garbage")
+    with pytest.warns(UserWarning):
+        cache.cached("arr", {"a": 1}, lambda: arrays, version="1", fmt="npz", directory=tmp_path)
+    with pytest.raises(ValueError, match="name"):
+        cache.cached("a/b", {}, dict, version="1", directory=tmp_path)
+
+
+# -- stats ----------------------------------------------------------------------------------------------
+def test_fit_loglog_recovers_slope():
+    x = np.array([4, 8, 16, 32, 64] * 3, float)
+    rng = np.random.default_rng(0)
+    y = 3.0 * x**-1.0 * np.exp(0.05 * rng.standard_normal(x.size))
+    fit = fit_loglog(x, y)
+    assert fit.contains(-1.0) and fit.hi - fit.lo < 0.2
+    assert "shrinks" in describe_slope(fit, "error", "n")
+    flat = fit_loglog(x, 2 + 0 * x)
+    assert "flat" in describe_slope(flat, "rms", "L")
+    with pytest.raises(ValueError):
+        fit_loglog([1, 1], [2, 3])
+
+
+# -- data and training ----------------------------------------------------------------------------------
+def test_datasets_are_normalized_and_reproducible():
+    a, b = load_digits(200, 100, seed=1), load_digits(200, 100, seed=1)
+    assert torch.equal(a.X_train, b.X_train)
+    assert a.X_train.pow(2).mean().item() == pytest.approx(1.0, rel=1e-4)
+    assert a.Y_train.shape == (200, 10) and a.labels_train.shape == (200,)
+    t = make_teacher_task(d=8, n_train=50, n_test=20, seed=0)
+    assert t.Y_train.std().item() == pytest.approx(1.0, rel=0.05)
+    with pytest.raises(ValueError, match="name"):
+        load_dataset("cifar100")
+    with pytest.raises(ValueError, match="n_train"):
+        load_digits(5000, 10)
+
+
+def test_mnist1d_loads():
+    data = load_dataset("mnist1d", n_train=300, n_test=100)
+    assert data.X_train.shape == (300, 40) and data.num_outputs == 10
+
+
+def test_training_learns_and_divergence_is_recorded():
+    data = load_digits(300, 100, seed=0)
+    m = ResNet(64, 10, 64, 4, seed=0)
+    res = train(m, data, lr=1.0, steps=40, batch_size=64, eval_every=10)
+    assert not res.diverged and res.train_loss[-1] < 0.7 * res.train_loss[0]
+    assert res.test_acc[-1] > 0.5
+    bad = train(ResNet(64, 10, 64, 4, seed=0), data, lr=1e4, steps=20, eval_every=1)
+    assert bad.diverged and bad.diverged_at is not None and math.isnan(bad.final())
+    with pytest.raises(ValueError, match="lr"):
+        train(m, data, lr=float("nan"), steps=1)
+    with pytest.raises(ValueError, match="loss"):
+        train(m, data, lr=0.1, steps=1, loss="hinge")
+
+
+def test_training_reproducible_from_seed():
+    data = load_digits(200, 50, seed=0)
+    runs = [train(ResNet(64, 10, 32, 3, seed=4), data, lr=0.05, steps=10, batch_size=32, seed=7) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].train_loss, runs[1].train_loss)
+
+
+# -- coord checks ---------------------------------------------------------------------------------------
+def test_coord_check_depth_separates_depth_mup_from_mup():
+    depths = [2, 4, 8, 16]
+    dm = coord_check_depth("depth-mup", depths, n=64, steps=2, seeds=(0, 1), progress=False)
+    fit, text = coord_check_verdict(dm, "L", "df_rms")
+    assert abs(fit.slope) < 0.3 and "flat" in text
+    fit, _ = coord_check_verdict(dm, "L", "h_rms", step=0)
+    assert abs(fit.slope) < 0.1
+    mup = coord_check_depth("mup", depths, n=64, steps=1, seeds=(0, 1), lr=0.001, progress=False)
+    fit, text = coord_check_verdict(mup, "L", "h_rms", step=0)
+    assert fit.slope > 0.5 and "grows" in text
+
+
+def test_coord_check_width_records_and_divergence():
+    rec = coord_check_width("sp", [16, 64], L=2, steps=2, seeds=(0,), lr=1e3, progress=False,
+                            block="two")
+    assert {"h_rms", "dh_rms", "z_rms", "dz_rms", "f_rms", "df_rms"} <= set(rec.unique("quantity"))
+    assert any(r["diverged"] for r in rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, text = coord_check_verdict(rec, "n", "df_rms")
+    assert "UNSTABLE" in text
+    with pytest.raises(ValueError, match="n"):
+        coord_check_width("sp", [0], L=2, progress=False)
