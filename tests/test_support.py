@@ -149,8 +149,8 @@ def test_training_reproducible_from_seed():
 # -- coord checks ---------------------------------------------------------------------------------------
 def test_coord_check_depth_separates_depth_mup_from_mup():
     depths = [2, 4, 8, 16]
-    dm = coord_check_depth("depth-mup", depths, n=64, steps=2, seeds=(0, 1), progress=False)
-    fit, text = coord_check_verdict(dm, "L", "df_rms")
+    dm = coord_check_depth("depth-mup", depths, n=64, steps=2, seeds=(0, 1, 2), progress=False)
+    fit, text = coord_check_verdict(dm, "L", "dh_rms")
     assert abs(fit.slope) < 0.3 and "flat" in text
     fit, _ = coord_check_verdict(dm, "L", "h_rms", step=0)
     assert abs(fit.slope) < 0.1
