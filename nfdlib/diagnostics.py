@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -166,12 +167,41 @@ def select_series(records: Records, x: str, quantity: str, *, step: int | None =
     return xs, ys
 
 
+@dataclass(frozen=True)
+class CoordVerdict:
+    """The outcome of :func:`coord_check_verdict`: the fit (``None`` when fewer than two sizes are finite), the
+    sentence to print, the ratio of the mean value at the largest size to that at the smallest finite size, and
+    the sizes at which a seed diverged."""
+
+    fit: SlopeFit | None
+    text: str
+    ratio: float
+    diverged_at: tuple
+
+    @property
+    def flat(self) -> bool:
+        """Finite at every size and a slope compatible with zero (within the fit's interval and tolerance)."""
+        return self.fit is not None and not self.diverged_at and "flat in" in self.text
+
+    @property
+    def unstable(self) -> bool:
+        """Diverged somewhere, or grows with a slope whose interval lies above 1/2."""
+        return bool(self.diverged_at) or (self.fit is not None and self.fit.lo > 0.5)
+
+    def summary(self) -> str:
+        """A short form for tables: the slope with its interval, the ratio, and divergence."""
+        if self.fit is None:
+            return "diverged" + (f" at {list(self.diverged_at)}" if self.diverged_at else "")
+        out = f"slope {self.fit}, x{self.ratio:.3g} across the range"
+        return out + (f"; diverged at {list(self.diverged_at)}" if self.diverged_at else "")
+
+
 def coord_check_verdict(records: Records, x: str, quantity: str, *, step: int | None = None,
-                        layer_fraction: float | None = 1.0, flat_tol: float = 0.1) -> tuple[SlopeFit | None, str]:
+                        layer_fraction: float | None = 1.0, flat_tol: float = 0.1) -> CoordVerdict:
     """Fit the log-log slope of ``quantity`` against ``x`` (seeds pooled) and say what it means.
 
-    Returns ``(fit, sentence)``; when some sizes diverged the sentence says which and fits the rest, and when
-    fewer than two sizes are finite the fit is ``None``.
+    Sizes where a seed went non-finite are reported as diverged (and fitted without that seed); the ratio of
+    the values at the ends of the range is given too, since exponential growth has no meaningful power law.
     """
     xs, ys = select_series(records, x, quantity, step=step, layer_fraction=layer_fraction)
     px, py, bad = [], [], []
@@ -187,8 +217,10 @@ def coord_check_verdict(records: Records, x: str, quantity: str, *, step: int | 
     name = records[0]["parametrization"] if records else "?"
     prefix = f"[{name}] " + (f"UNSTABLE, diverged at {x} = {bad}; " if bad else "")
     if len(set(px)) < 2:
-        return None, prefix + f"{label}: too few finite sizes to fit"
+        return CoordVerdict(None, prefix + f"{label}: too few finite sizes to fit", float("nan"), tuple(bad))
     fit = fit_loglog(px, py)
     lo_x, hi_x = min(px), max(px)
-    ratio = np.mean([v for xv, v in zip(px, py) if xv == hi_x]) / np.mean([v for xv, v in zip(px, py) if xv == lo_x])
-    return fit, prefix + describe_slope(fit, label, x, flat_tol) + f" (x{ratio:.3g} from {x}={lo_x} to {hi_x})"
+    ratio = float(np.mean([v for xv, v in zip(px, py) if xv == hi_x])
+                  / np.mean([v for xv, v in zip(px, py) if xv == lo_x]))
+    text = prefix + describe_slope(fit, label, x, flat_tol) + f" (x{ratio:.3g} from {x}={lo_x} to {hi_x})"
+    return CoordVerdict(fit, text, ratio, tuple(bad))

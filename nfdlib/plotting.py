@@ -19,8 +19,11 @@ from .stats import SlopeFit
 AXIS_LABELS = {"n": "width n", "L": "depth L (number of blocks)"}
 
 
-def _band(ax, xs, ys, label, color=None, marker="o"):
-    """Mean over seeds with a min-max band; sizes whose seeds are all non-finite are left out (missing)."""
+def plot_band(ax, xs, ys, label, color=None, marker="o"):
+    """Plot the mean over seeds with a min-max band: ``ys[i]`` lists the per-seed values at ``xs[i]``.
+
+    Sizes whose seeds are all non-finite are left out (missing points). Returns the line, or None.
+    """
     mx, mean, lo, hi = [], [], [], []
     for xv, vals in zip(xs, ys):
         vals = np.asarray(vals, float)
@@ -51,7 +54,7 @@ def plot_coord_check(records: Records, x: str = "L", quantity: str = "dh_rms", *
         colors = plt.cm.viridis(np.linspace(0, 0.9, len(layer_fractions)))
         for frac, color in zip(layer_fractions, colors):
             xs, ys = select_series(records, x, quantity, step=step, layer_fraction=frac)
-            _band(ax, xs, ys, f"τ = {frac:g} T", color)
+            plot_band(ax, xs, ys, f"τ = {frac:g} T", color)
         shown = step if step is not None else max(records.where(quantity=quantity).unique("step"))
         legend_title = f"step {shown}"
     else:
@@ -59,7 +62,7 @@ def plot_coord_check(records: Records, x: str = "L", quantity: str = "dh_rms", *
         colors = plt.cm.plasma(np.linspace(0, 0.85, len(steps)))
         for s, color in zip(steps, colors):
             xs, ys = select_series(records, x, quantity, step=s, layer_fraction=layer_fraction)
-            _band(ax, xs, ys, f"step {s}", color)
+            plot_band(ax, xs, ys, f"step {s}", color)
         legend_title = f"τ = {layer_fraction:g} T" if quantity in LAYER_QUANTITIES else None
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")

@@ -150,13 +150,12 @@ def test_training_reproducible_from_seed():
 def test_coord_check_depth_separates_depth_mup_from_mup():
     depths = [2, 4, 8, 16]
     dm = coord_check_depth("depth-mup", depths, n=64, steps=2, seeds=(0, 1, 2), progress=False)
-    fit, text = coord_check_verdict(dm, "L", "dh_rms")
-    assert abs(fit.slope) < 0.3 and "flat" in text
-    fit, _ = coord_check_verdict(dm, "L", "h_rms", step=0)
-    assert abs(fit.slope) < 0.1
+    verdict = coord_check_verdict(dm, "L", "dh_rms")
+    assert abs(verdict.fit.slope) < 0.3 and verdict.flat and not verdict.unstable
+    assert abs(coord_check_verdict(dm, "L", "h_rms", step=0).fit.slope) < 0.1
     mup = coord_check_depth("mup", depths, n=64, steps=1, seeds=(0, 1), lr=0.001, progress=False)
-    fit, text = coord_check_verdict(mup, "L", "h_rms", step=0)
-    assert fit.slope > 0.5 and "grows" in text
+    verdict = coord_check_verdict(mup, "L", "h_rms", step=0)
+    assert verdict.fit.slope > 0.5 and verdict.unstable and not verdict.flat and verdict.ratio > 10
 
 
 def test_coord_check_width_records_and_divergence():
@@ -166,7 +165,7 @@ def test_coord_check_width_records_and_divergence():
     assert any(r["diverged"] for r in rec)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _, text = coord_check_verdict(rec, "n", "df_rms")
-    assert "UNSTABLE" in text
+        verdict = coord_check_verdict(rec, "n", "df_rms")
+    assert "UNSTABLE" in verdict.text and verdict.diverged_at and verdict.unstable
     with pytest.raises(ValueError, match="n"):
         coord_check_width("sp", [0], L=2, progress=False)
