@@ -11,7 +11,8 @@ def test_readme_registry_table_matches_registry():
     match = re.search(r"<!-- registry-table:start -->\n(.*?)\n<!-- registry-table:end -->", text, re.S)
     assert match, "README.md lost its registry-table markers"
     assert match.group(1).strip() == registry_table().strip(), (
-        "README's table is stale: replace it with the output of `python -c "import nfdlib; print(nfdlib.registry_table())"`")
+        "README's table is stale: replace it with the output of "
+        "`python -c 'import nfdlib; print(nfdlib.registry_table())'`")
 
 
 def test_readme_links_every_notebook():
