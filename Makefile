@@ -11,6 +11,8 @@ STAMP  := $(VENV)/.nfdlib-installed
 # wheel (a plain 'torch' would pull a 5 GB CUDA build there). Elsewhere it falls back to plain 'torch'.
 TORCH_FIRST ?= torch==2.13.0
 PORT   ?= 8888
+# Extra JupyterLab options, e.g. LAB_ARGS=--no-browser
+LAB_ARGS ?=
 # Parallel workers for the unit tests and for the notebooks (nbmake races for ports beyond 2; see STYLE.md).
 WORKERS ?= 2
 
@@ -28,7 +30,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint test-unit test-notebooks

@@ -19,7 +19,7 @@
 # This collection follows one paper, *Understanding Scaling Laws in Deep Neural Networks via Feature Learning
 # Dynamics* (Yao, Wu and Gao, arXiv 2512.21075), from a finite residual network to its limit as width and depth
 # grow together, the **Neural Feature Dynamics** (NFD). The paper's full text was not available to us: the
-# equations here are our reconstruction (see `shared/paper/DIGEST.md` in the project), and every claim is
+# equations here are our reconstruction (notebook 01 writes it out and marks what is read and what is inferred), and every claim is
 # checked by a measurement that you can rerun. When a measurement disagrees with a claim, the notebook says so.
 #
 # This first notebook sets up the vocabulary and the tools:
@@ -42,7 +42,7 @@ L_FOR_WIDTHS = 4
 DEPTHS = (2, 4, 8, 16) if QUICK else (2, 4, 8, 16, 32, 64, 128, 256)  # depth sweep, at width N_FOR_DEPTHS
 N_FOR_DEPTHS = 64 if QUICK else 256
 T = 1.0  # depth horizon: layer-time runs over [0, T]
-# Pre- vs post-activation training check (E1 of the digest: width 128, depth 64, batch 128, SGD).
+# Pre- vs post-activation training check (the paper reports width 128, depth 64, batch 128, SGD on CIFAR-10).
 E1_N, E1_L = (64, 8) if QUICK else (128, 64)
 E1_STEPS = 40 if QUICK else 200
 E1_LRS = (0.03, 0.3) if QUICK else (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -247,7 +247,7 @@ for p in DEPTH_PARAMS:
 # `q_l = q_{l-1} (1 + T/(2L))`, so `q_L -> q_0 e^{T/2}` as `L` grows. In a **post-activation** block,
 # `h_l = h_{l-1} + sqrt(T/L) phi(W_l h_{l-1} / sqrt(n))`, the ReLU makes every branch output non-negative: the
 # means of the `L` increments add up coherently, `L * sqrt(T/L) = sqrt(T L)`, and the stream grows without bound
-# as the network deepens (the digest's "positive dominance" instability, DIGEST section 2.1). The post-activation
+# as the network deepens (a summary of the paper describes this as a "positive dominance" instability). The post-activation
 # form we use is one reading of the paper's; its exact form is not known.
 
 # %%
