@@ -312,10 +312,13 @@ class NFDSolver:
     def __init__(self, X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K: int = 32, T: float = 1.0,
                  steps: int = 10, lr: float = 0.5, activation: str = "relu", loss: str = "mse", seed: int = 0,
                  kernel_layers=None, two_time_layers=(), return_particles: bool = False,
-                 jitter: float | None = None, device=None, dtype: torch.dtype = torch.float32,
-                 progress: bool = False):
+                 jitter: float | None = None, noise_grid: int | None = None, device=None,
+                 dtype: torch.dtype = torch.float32, progress: bool = False):
         self.M = check_int("M", M, minimum=2)
         self.K = check_int("K", K)
+        self.noise_grid = self.K if noise_grid is None else check_int("noise_grid", noise_grid)
+        if self.noise_grid % self.K:
+            raise ValueError(f"noise_grid must be a multiple of K={self.K}, got {noise_grid}")
         self.T = check_float("T", T)
         self.S = check_int("steps", steps, minimum=0)
         self.lr = check_float("lr", lr, allow_zero=True)
@@ -390,6 +393,19 @@ class NFDSolver:
         """Standard normal draws on the CPU from the solver's generator, moved to the device."""
         return torch.randn(*shape, generator=self.gen, dtype=torch.float64).to(self.device, self.dtype)
 
+    def _draw_layer(self, b: int) -> Tensor:
+        """The standard normal driving one Euler step, ``(M, b)``: the normalized sum of the ``noise_grid / K``
+        draws of the fine grid it covers. Solves with different ``K`` and the same ``noise_grid`` and seed are
+        thereby driven by the same Brownian paths (coupled), which removes most of the Monte Carlo noise from
+        their differences (the depth-discretization study of notebook 02)."""
+        m = self.noise_grid // self.K
+        xi = torch.randn(self.M, b, generator=self.gen, dtype=torch.float64)
+        for _ in range(m - 1):
+            xi += torch.randn(self.M, b, generator=self.gen, dtype=torch.float64)
+        if m > 1:
+            xi /= math.sqrt(m)
+        return xi.to(self.device, self.dtype)
+
     def _kernel_row(self, hist: Tensor, now: Tensor, k: int, b: int) -> Tensor:
         """``E[a(past and now) a(now)]`` as a ``((k+1) b, b)`` float64 CPU tensor, given the history ``hist``
         (``(M, (S+1) b)``, blocks ``0..k-1`` filled) and the current block ``now`` (``(M, b)``)."""
@@ -433,13 +449,12 @@ class NFDSolver:
         """Features ``h_j(., k)`` for ``j = 0..K`` (stored in ``h_now``) and the output ``f(., k)``."""
         N = self.N
         h = self.h0_init + self.h0_drift
-        xis = self._draw(self.K, self.M, N)
         for j in range(self.K):
             self.h_now[j] = h
             phi = self.phi(h)
             row = self._kernel_row(self.phi_hist[j], phi, k, N)
             self._store_kernel("Phi", j, k, row, N)
-            Z = self.forward_noise(j, k, row, xis[j])
+            Z = self.forward_noise(j, k, row, self._draw_layer(N))
             step = self.sqrt_dtau * Z
             drift = self.forward_drift(j, k, row)
             if drift is not None:
@@ -486,11 +501,10 @@ class NFDSolver:
         """Gradients ``g_j(mu, c, k)`` for ``j = K..0`` (stored in ``g_hist``); returns ``g_0`` ``(M, P C)``."""
         P, PC = self.P, self.PC
         g = (self.v[:, None, :] * self.dphi(self.h_now[self.K][:, :P])[:, :, None]).reshape(self.M, PC)
-        xis = self._draw(self.K, self.M, PC)
         for j in range(self.K, 0, -1):
             row = self._kernel_row(self.g_hist[j], g, k, PC)
             self._store_kernel("G", j, k, row, PC)
-            Zb = self.backward_noise(j, k, row, xis[j - 1])
+            Zb = self.backward_noise(j, k, row, self._draw_layer(PC))
             inner = self.sqrt_dtau * Zb
             drift = self.backward_drift(j, k, row)
             if drift is not None:
@@ -550,7 +564,8 @@ class NFDSolver:
         config = {"M": self.M, "K": self.K, "T": self.T, "steps": self.S, "lr": self.lr,
                   "activation": self.activation, "loss": self.loss, "seed": self.seed, "coupling": self.coupling,
                   "P": self.P, "Q": self.Q, "C": self.C, "d": self.d, "device": str(self.device),
-                  "dtype": str(self.dtype).replace("torch.", ""), "jitter": self.jitter}
+                  "dtype": str(self.dtype).replace("torch.", ""), "jitter": self.jitter,
+                  "noise_grid": self.noise_grid}
         return NFDResult(steps=np.arange(self.S + 1), f_train=self.f_train, f_test=self.f_test,
                          train_loss=self.train_loss, test_loss=self.test_loss,
                          tau=np.linspace(0.0, self.T, self.K + 1), kernel_layers=self.kernel_layers.copy(),
@@ -651,8 +666,8 @@ def run_finite_network(X_train, Y_train, *, X_test=None, Y_test=None, n: int = 2
 def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K: int = 32, T: float = 1.0,
                  steps: int = 10, lr: float = 0.5, activation: str = "relu", loss: str = "mse", seed: int = 0,
                  coupling: str = "decoupled", kernel_layers=None, two_time_layers=(),
-                 return_particles: bool = False, jitter: float | None = None, device=None,
-                 dtype: torch.dtype = torch.float32, progress: bool = False) -> NFDResult:
+                 return_particles: bool = False, jitter: float | None = None, noise_grid: int | None = None,
+                 device=None, dtype: torch.dtype = torch.float32, progress: bool = False) -> NFDResult:
     """Solve the NFD system of the module docstring with ``M`` particles on ``K`` Euler steps over ``[0, T]``
     for ``steps`` full-batch SGD steps with base rate ``lr`` (notebook 02).
 
@@ -669,6 +684,8 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
     two_time_layers : grid indices whose full two-time kernels over (input, step) are also returned.
     return_particles : also return the particles' ``u``, ``v``, ``h_T`` and ``g_0`` at every step.
     jitter : relative diagonal jitter of the conditional sampling (default 1e-6 in float32, 1e-10 in float64).
+    noise_grid : the fine grid (a multiple of ``K``, default ``K``) on which the Gaussian innovations are drawn;
+        solves with the same ``seed`` and ``noise_grid`` but different ``K`` share their Brownian paths.
     device, dtype : where the particles live (small factorizations always run on the CPU in float64).
     seed : every random draw comes from a CPU generator with this seed, so results repeat on every device.
 
@@ -680,7 +697,8 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
     solver = COUPLINGS[coupling](X_train, Y_train, X_test=X_test, Y_test=Y_test, M=M, K=K, T=T, steps=steps, lr=lr,
                                  activation=activation, loss=loss, seed=seed, kernel_layers=kernel_layers,
                                  two_time_layers=two_time_layers, return_particles=return_particles,
-                                 jitter=jitter, device=device, dtype=dtype, progress=progress)
+                                 jitter=jitter, noise_grid=noise_grid, device=device, dtype=dtype,
+                                 progress=progress)
     return solver.run()
 
 
