@@ -225,3 +225,36 @@ def test_bad_data_and_coupling_registry(task):
     with pytest.raises(ValueError, match="solver_class"):
         register_coupling("x", object)
     assert COUPLINGS["decoupled"] is NFDSolver
+
+
+def test_subclass_hooks_extend_the_system(task):
+    # The extension point used for the reused-weight terms: a subclass adds terms through the *_extra hooks and
+    # registers itself; zero extras reproduce the decoupled solve exactly, nonzero ones change it.
+    class ZeroExtra(NFDSolver):
+        coupling = "test-zero"
+
+        def forward_extra(self, j, k, h, Z, row):
+            return torch.zeros_like(h)
+
+        def backward_extra(self, j, k, g, Zb, row):
+            return torch.zeros_like(g)
+
+    class Shifted(NFDSolver):
+        coupling = "test-shift"
+
+        def forward_extra(self, j, k, h, Z, row):
+            return 0.01 * torch.ones_like(h)
+
+    kw = dict(M=64, K=4, steps=2, lr=0.5, seed=3)
+    try:
+        register_coupling("test-zero", ZeroExtra)
+        register_coupling("test-shift", Shifted)
+        base = simulate_nfd(task.X_train, task.Y_train, **kw)
+        zero = simulate_nfd(task.X_train, task.Y_train, coupling="test-zero", **kw)
+        shift = simulate_nfd(task.X_train, task.Y_train, coupling="test-shift", **kw)
+    finally:
+        COUPLINGS.pop("test-zero", None)
+        COUPLINGS.pop("test-shift", None)
+    np.testing.assert_array_equal(base.f_train, zero.f_train)
+    assert zero.config["coupling"] == "test-zero"
+    assert not np.allclose(base.f_train, shift.f_train)
