@@ -362,7 +362,7 @@ for ax, which in zip(axes, refs):
     ax.legend(fontsize=6)
 plt.tight_layout()
 plt.show()
-for which, (fs, fb, bx, _by, bfloor, seen) in init_fits.items():
+for which, (fs, fb, bx, by_, bfloor, seen) in init_fits.items():
     print("Verdict:", describe_slope(fs, f"{which}, one network's error", "n"))
     if fb is not None:
         print("Verdict:", describe_slope(fb, f"{which}, bias of the seed mean", "n"))
@@ -370,6 +370,8 @@ for which, (fs, fb, bx, _by, bfloor, seen) in init_fits.items():
         print(f"Verdict: {which}, bias of the seed mean: above twice its noise floor only at n = "
               f"{[int(v) for v in bx[seen]]}; too few points for a slope (bound at the largest width: "
               f"{2 * bfloor[-1]:.4f})")
+    print(f"         {which}: bias {dict(zip(bx.tolist(), np.round(by_, 4).tolist()))}, noise floor "
+          f"{dict(zip(bx.tolist(), np.round(bfloor, 4).tolist()))}")
 
 # %%
 init_d = {L: network_runs(n=INIT_N, L=L, seeds=INIT_DEPTH_SEEDS, backward="true", **init_common)
@@ -407,14 +409,21 @@ for which, (fe, bias, floor, exact) in depth_fits.items():
           f"floors at {consistent.sum()} of {len(consistent)} depths (floor {floor.mean():.3f}; the depth error "
           f"falls below the floor beyond L = {INIT_DEPTHS[int(np.argmax(np.array(exact) < floor))]})")
 fs_phi = init_fits["Phi_T"][0]
-fb_phi = init_fits["Phi_T"][1]
+bias_fits = {w: init_fits[w][1] for w in init_fits if init_fits[w][1] is not None}
 claim("init: one network's error O(n^-1/2) around the mean (fluctuation)", f"Phi_T slope {fs_phi}, "
       f"G_0 slope {init_fits['G_0'][0]}", "agree" if fs_phi.contains(-0.5) or abs(fs_phi.slope + 0.5) < 0.1
       else "disagree")
-bias_text = (f"Phi_T bias slope {fb_phi}" if fb_phi is not None else
-             f"Phi_T bias above the noise at n = {[int(v) for v in init_fits['Phi_T'][2][init_fits['Phi_T'][5]]]} only")
-claim("init: O(1/n) in width (bias of the mean, the weak error)", bias_text,
-      ("agree" if fb_phi.contains(-1) else "disagree") if fb_phi is not None else "not resolved")
+bias_text = "; ".join(
+    f"{w} bias slope {bias_fits[w]}" if w in bias_fits else
+    f"{w} bias above the noise only at n = {[int(v) for v in init_fits[w][2][init_fits[w][5]]]}" for w in init_fits)
+if not bias_fits:
+    bias_verdict = "not resolved"
+elif all(f.contains(-1) for f in bias_fits.values()):
+    bias_verdict = "consistent (wide interval)" if any(f.hi - f.lo > 0.5 for f in bias_fits.values()) else "agree"
+else:
+    bias_verdict = "disagree"
+claim("init: O(1/n) in width (bias of the mean, the weak error)", bias_text + " (thousands of seeds of narrow "
+      "networks)", bias_verdict)
 fe = depth_fits["Phi_T"][0]
 claim("init: O(1/L) in depth", f"infinite-width Phi_T slope {fe}, G_0 slope {depth_fits['G_0'][0]}; width-"
       f"{INIT_N} networks agree within noise", "agree" if fe.contains(-1) or abs(fe.slope + 1) < 0.05 else "disagree")
