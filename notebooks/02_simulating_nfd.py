@@ -439,8 +439,9 @@ claim("init: O(1/L) in depth", f"infinite-width Phi_T slope {fe}, G_0 slope {dep
 # Brownian path (`noise_grid=K_REF`: every solve sums the same fine-grid increments), which cancels most of the
 # particle noise in the differences, and overlay width-`TRAIN_N` networks.
 #
-# **Predict:** per-network error `~ n^-1/2` for both kinds of network; the decoupled bias falls toward the noise
-# floor, the true-backprop bias stays at the gap of section 2. Against depth, slope `-1` for the solver.
+# **Predict:** per-network error `~ n^-1/2` for decoupled networks, whose bias falls toward the noise floor; for
+# true backprop the bias stays at the gap of section 2, so its per-network error levels off at that gap. Against
+# depth, slope `-1` for the solver.
 
 # %%
 ref_mean, ref_se = mean_and_noise(ref)
@@ -628,7 +629,9 @@ display(Markdown("\n".join(rows)))
 #   networks). The depth error of the limit is an Euler error, exactly `O(1/L)`.
 # * In training, the solver's depth error falls like `1/L` when the Brownian paths are shared across `K`.
 # * True backpropagation is *not* described by this system in our reconstruction: its outputs stay a fixed fraction
-#   away from the decoupled ones whatever `n` and `L` (see the table). Notebook 03 looks at the reused-weight terms.
+#   away from the decoupled ones whatever `n` and `L` (see the table). Already the first SGD step differs: NFD moves
+#   the output with `Theta_nfd`, true backprop with the NTK, and their ratio (`1/(1 + T/4)` for ReLU on the
+#   diagonal) depends on `T`, not on `L`. Notebook 03 looks at the reused-weight terms behind it.
 # * The kernels move by `O(1)` during training under depth-muP and freeze under NTK scaling.
 #
 # ## Exercises
