@@ -36,7 +36,7 @@
 import os
 
 QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
-SEEDS = (0, 1) if QUICK else (0, 1, 2)
+SEEDS = (0, 1) if QUICK else (0, 1, 2, 3, 4)
 T, LR = 1.0, 0.5  # depth horizon and base SGD rate eta_c
 D, P, Q = 8, 8, 8  # input dimension, training inputs, held-out inputs
 N_A, L_A = (64, 4) if QUICK else (256, 8)  # small network for the exact checks of (a) and (b)
