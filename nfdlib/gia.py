@@ -345,13 +345,18 @@ def _orth(A: Tensor, rtol: float = 1e-6) -> tuple[Tensor, Tensor, Tensor]:
     return U[:, keep], S[keep], Vh[keep].mT
 
 
-def _project_out(A: Tensor | None, x: Tensor) -> Tensor:
-    """``x - Pi_A x`` for the columns of ``x`` (``A`` with columns as vectors; ``None`` means no projection)."""
-    if A is None or A.shape[1] == 0:
-        return x.double()
-    U, _, _ = _orth(A)
+def _split(A: Tensor | None, x: Tensor) -> tuple[Tensor | None, Tensor]:
+    """Least squares of the columns of ``x`` on those of ``A``: ``x = A c + x_perp``; returns ``(c, x_perp)``.
+
+    ``A = None`` (nothing to project on) gives ``(None, x)``. Rank-deficient ``A`` (features that barely changed
+    between steps) is handled by the truncated SVD of :func:`_orth`.
+    """
     x = x.double()
-    return x - U @ (U.mT @ x)
+    if A is None or A.shape[1] == 0:
+        return None, x
+    U, S, V = _orth(A)
+    proj = U.mT @ x
+    return V @ (proj / S[:, None]), x - U @ proj
 
 
 def _explained(E: Tensor, Y: Tensor, x: Tensor) -> tuple[Tensor, int]:
@@ -361,11 +366,24 @@ def _explained(E: Tensor, Y: Tensor, x: Tensor) -> tuple[Tensor, int]:
     """
     U, S, V = _orth(E)
     coef = (Y.double() @ V) / S  # = M^T U_E
-    return U @ (coef.mT @ x), U.shape[1]
+    return U @ (coef.mT @ x.double()), U.shape[1]
 
 
 def _rms(t: Tensor) -> float:
     return float(t.double().pow(2).mean().sqrt())
+
+
+class _LayerHistory:
+    """What one ``W_l(0)`` has produced: forward inputs ``F`` and products ``m W F``, backward vectors ``E`` and
+    products ``m W^T E``, and the reused-weight part carried by each stored column (``Zd``, ``Zdb``)."""
+
+    def __init__(self):
+        self.F, self.Z, self.Zd = [], [], []
+        self.E, self.Yb, self.Zdb = [], [], []
+
+    @staticmethod
+    def cat(lst):
+        return torch.cat(lst, dim=1) if lst else None
 
 
 def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps: int, loss: str = "mse",
@@ -373,24 +391,32 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
     """Train ``model`` by full-batch GD on ``(X, Y)`` and decompose ``W_l(0)`` at every step and layer.
 
     At step ``k`` and layer ``l`` let ``F`` hold the forward inputs ``phi(h_{l-1}(mu, k'))`` and ``E`` the
-    backward vectors ``e_l(mu, k') = dloss/dh_l`` of the steps ``k' < k`` (the products ``W_l(0) F`` and
-    ``W_l(0)^T E`` are what the network has computed with ``W_l(0)``; for a decoupled network the backward
-    products were made by ``B_l``, not ``W_l``). The forward signal of the new inputs splits as
+    backward vectors ``e_l(mu, k') = dloss/dh_l`` of the steps ``k' < k``: the products ``m W_l(0) F`` and
+    ``m W_l(0)^T E`` are what the network has computed with ``W_l(0)`` (in a decoupled network the backward
+    products were made by ``B_l``, never by ``W_l``). Conditioning the Gaussian ``W = W_l(0)`` on them,
 
-        m W(0) phi(k) = m W Pi_F phi  +  r_l  +  fresh,     r_l = m Pi_E W(0) Pi_F^perp phi(h_{l-1}(k)),
+        m W phi(k) = m W Pi_F phi(k)  +  r_l(k)  +  fresh,      r_l(k) = m Pi_E W Pi_F^perp phi(h_{l-1}(k)),
 
-    and ``beta r_l`` is the reused-weight (Z-dot) contribution to ``h_l(k)``. For Gaussian ``W`` independent of
-    ``E`` it is noise with mean square ``rank(E) m^2 sigma^2 |Pi_F^perp phi|^2 / n`` per coordinate (the *floor*).
-    Rows per ``(step >= 1, layer)``, all rms per coordinate over the training inputs:
+    ``r_l(k)`` is the part of the new forward signal explained by earlier backward vectors: the Tensor-Programs
+    Z-dot (reused-weight) term of step ``k``. The first term carries the Z-dot parts of earlier steps through
+    the regression coefficients ``c`` of ``phi(k)`` on ``F``, so the *total* reused-weight part obeys
+    ``Zdot(k) = Zdot(F) c + r(k)``, ``Zdot(0) = 0``. If ``W`` is independent of ``E`` (decoupled network),
+    ``r`` is noise with mean square ``rank(E) m^2 sigma^2 |Pi_F^perp phi|^2 / n`` per coordinate (the *floor*).
 
-    ``coupling``  ``beta r_l``;   ``floor``  its noise floor;   ``excess``  ``sqrt(max(0, coupling^2 - floor^2))``
-    ``drift``     ``beta m (W_l(k) - W_l(0)) phi(h_{l-1}(k))`` (what the weight updates add to ``h_l``)
-    ``noise``     ``beta m W_l(0) phi(h_{l-1}(k))`` (the initial-weight signal, O(beta))
-    ``bwd_coupling``, ``bwd_floor``, ``bwd_excess``, ``bwd_drift`` (true network only, ``measure_backward``):
-        the same decomposition of the backward signal ``beta m phi'(h_{l-1}) * W_l(0)^T e_l(k)`` given the
-        forward products of steps ``<= k`` and backward products of steps ``< k``, relative to ``rms e_l(k)``.
-    Rows with ``layer=None`` hold the sums over layers: ``coupling_sum`` (rms of ``sum_l beta r_l``),
-    ``floor_sum``, ``excess_sum``, ``drift_sum``, ``noise_sum``, and ``bwd_*_sum``; and ``loss`` (train loss).
+    Rows per ``(step, layer)``; every value is an rms per coordinate over the training inputs, in units of
+    ``h_l`` (the branch multiplier ``beta`` included):
+
+    ``coupling`` ``beta r_l(k)`` (new at step k);  ``floor``;  ``excess`` ``sqrt(max(0, coupling^2 - floor^2))``
+    ``total``    ``beta Zdot_l(k)`` (all reused-weight contributions in the forward signal at step k)
+    ``drift``    ``beta m (W_l(k) - W_l(0)) phi(h_{l-1}(k))`` (what the weight updates add to ``h_l``)
+    ``noise``    ``beta m W_l(0) phi(h_{l-1}(k))`` (the initial-weight signal, O(beta))
+    With ``measure_backward`` (true networks; also at ``k = 0``), the backward signal
+    ``beta phi'(h_{l-1}) * m W_l(0)^T e_l(k)`` decomposed given the forward products of steps ``<= k`` and the
+    backward products of steps ``< k``, divided by ``rms e_l(k)``: ``bwd_coupling``, ``bwd_floor``,
+    ``bwd_excess``, ``bwd_total``, ``bwd_drift`` (``beta phi' * m (W_l(k) - W_l(0))^T e_l(k)``).
+    Rows with ``layer=None``: ``loss`` (train loss) and the sums over layers, ``<q>_sum`` = rms of
+    ``sum_l`` of the vectors above (``floor_sum`` = sqrt of the summed mean-square floors, the layers' noises
+    being independent; ``excess_sum`` = ``sqrt(max(0, coupling_sum^2 - floor_sum^2))``).
     """
     _check_model(model)
     lr = check_float("lr", lr)
@@ -399,106 +425,95 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
     dev, dt = model.U.device, model.U.dtype
     X, Y = X.to(dev, dt), Y.to(dev, dt)
     labels = None if labels is None else labels.to(dev)
-    L, n = model.L, model.n
+    L, n, P = model.L, model.n, X.shape[0]
     m = model.scales["hidden"].multiplier
     sigma = model.scales["hidden"].init_std
     beta = model.beta
-    true = model.backward_mode == "true"
+    backward = measure_backward and model.backward_mode == "true"
     dphi = get_activation_derivative(model.activation)
     W0 = model.W.detach().clone()
     opt = make_sgd(model, lr)
-    # Per layer l (index l-1): forward inputs F, their products Z = m W0 F; backward vectors E, products m W0^T E.
-    F_store: list[list[Tensor]] = [[] for _ in range(L)]
-    Z_store: list[list[Tensor]] = [[] for _ in range(L)]
-    E_store: list[list[Tensor]] = [[] for _ in range(L)]
-    Yb_store: list[list[Tensor]] = [[] for _ in range(L)]
+    hist = [_LayerHistory() for _ in range(L)]
     rows = Records()
-
-    def cat(lst):
-        return torch.cat(lst, dim=1) if lst else None
+    fwd_q = ("coupling", "total", "drift", "noise")
+    bwd_q = ("bwd_coupling", "bwd_total", "bwd_drift")
 
     for k in range(steps + 1):
         f, feats = model(X, return_features=True)
         value = loss_fn(f, Y, labels, loss)
-        params = [p for p in model.parameters()]
+        params = list(model.parameters())
         grads = torch.autograd.grad(value, list(feats.h) + params)
         e_all, pgrads = grads[:L + 1], grads[L + 1:]
         h = [t.detach() for t in feats.h]
         rows.append({"step": k, "layer": None, "quantity": "loss", "value": float(value.detach())})
         if not torch.isfinite(value):
             break
-        sums = {q: torch.zeros(n, X.shape[0], dtype=torch.float64, device=dev)
-                for q in ("coupling", "drift", "noise", "bwd_coupling", "bwd_drift")}
+        sums = {q: torch.zeros(n, P, dtype=torch.float64, device=dev) for q in fwd_q + bwd_q}
         floor_sq = {"coupling": 0.0, "bwd_coupling": 0.0}
         Wk = model.W.detach()
         for l in range(1, L + 1):
-            phi_k = model.phi(h[l - 1]).mT  # (n, P): new forward inputs of W_l
-            e_k = e_all[l].detach().mT       # (n, P): new backward vectors at h_l
-            F_prev, E_prev = cat(F_store[l - 1]), cat(E_store[l - 1])
-            Z_k = m * (W0[l - 1] @ phi_k)
-            Yb_k = m * (W0[l - 1].mT @ e_k)
-            if k >= 1:
-                perp = _project_out(F_prev, phi_k)
-                r, rank = _explained(E_prev, cat(Yb_store[l - 1]), perp)
-                r = beta * r
+            H = hist[l - 1]
+            W0l, dWl = W0[l - 1], (Wk[l - 1] - W0[l - 1]).double()
+            phi_k = model.phi(h[l - 1]).mT.detach()  # (n, P): new forward inputs of W_l
+            e_k = e_all[l].detach().mT                # (n, P): new backward vectors at h_l
+            Z_k = m * (W0l @ phi_k)
+            F_prev, E_prev = H.cat(H.F), H.cat(H.E)
+            # forward: the part of m W(0) phi(k) explained by earlier backward vectors
+            if k == 0:
+                Zd_k = torch.zeros(n, P, dtype=torch.float64, device=dev)
+            else:
+                c, perp = _split(F_prev, phi_k)
+                r, rank = _explained(E_prev, H.cat(H.Yb), perp)
+                Zd_k = H.cat(H.Zd) @ c + r
                 fl_sq = rank * (beta * m * sigma) ** 2 * float(perp.pow(2).sum(0).mean()) / n
-                drift = beta * m * ((Wk[l - 1] - W0[l - 1]).double() @ phi_k.double())
-                noise = beta * Z_k.double()
-                cpl = _rms(r)
-                rows.extend_rows([
-                    {"quantity": "coupling", "value": cpl},
-                    {"quantity": "floor", "value": math.sqrt(fl_sq)},
-                    {"quantity": "excess", "value": math.sqrt(max(0.0, cpl ** 2 - fl_sq))},
-                    {"quantity": "drift", "value": _rms(drift)},
-                    {"quantity": "noise", "value": _rms(noise)},
-                ], step=k, layer=l)
-                sums["coupling"] += r
-                sums["drift"] += drift
-                sums["noise"] += noise
+                vec = {"coupling": beta * r, "total": beta * Zd_k, "drift": beta * m * (dWl @ phi_k.double()),
+                       "noise": beta * Z_k.double()}
+                cpl = _rms(vec["coupling"])
+                rows.extend_rows([{"quantity": q, "value": _rms(v)} for q, v in vec.items()]
+                                 + [{"quantity": "floor", "value": math.sqrt(fl_sq)},
+                                    {"quantity": "excess", "value": math.sqrt(max(0.0, cpl ** 2 - fl_sq))}],
+                                 step=k, layer=l)
+                for q, v in vec.items():
+                    sums[q] += v
                 floor_sq["coupling"] += fl_sq
-                if true and measure_backward:
-                    F_all = torch.cat([F_prev, phi_k], dim=1)
-                    Z_all = torch.cat([cat(Z_store[l - 1]), Z_k], dim=1)
-                    e_perp = _project_out(E_prev, e_k)
-                    rb, rank_b = _explained(F_all, Z_all, e_perp)
-                    scale = beta * dphi(h[l - 1]).mT.double()
-                    rb = scale * rb
-                    bdrift = scale * (m * ((Wk[l - 1] - W0[l - 1]).mT.double() @ e_k.double()))
-                    e_rms = _rms(e_k)
-                    bfl_sq = (rank_b * (beta * m * sigma) ** 2 * float(e_perp.pow(2).sum(0).mean()) / n
-                              * float(scale.pow(2).mean()) / beta ** 2)
-                    bc = _rms(rb)
-                    rows.extend_rows([
-                        {"quantity": "bwd_coupling", "value": bc / e_rms},
-                        {"quantity": "bwd_floor", "value": math.sqrt(bfl_sq) / e_rms},
-                        {"quantity": "bwd_excess", "value": math.sqrt(max(0.0, bc ** 2 - bfl_sq)) / e_rms},
-                        {"quantity": "bwd_drift", "value": _rms(bdrift) / e_rms},
-                    ], step=k, layer=l)
-                    sums["bwd_coupling"] += rb / e_rms
-                    sums["bwd_drift"] += bdrift / e_rms
-                    floor_sq["bwd_coupling"] += bfl_sq / e_rms ** 2
-            F_store[l - 1].append(phi_k.detach())
-            Z_store[l - 1].append(Z_k.detach())
-            E_store[l - 1].append(e_k)
-            Yb_store[l - 1].append(Yb_k.detach())
-        if k >= 1:
-            c_sum = _rms(sums["coupling"])
-            rows.extend_rows([
-                {"quantity": "coupling_sum", "value": c_sum},
-                {"quantity": "floor_sum", "value": math.sqrt(floor_sq["coupling"])},
-                {"quantity": "excess_sum", "value": math.sqrt(max(0.0, c_sum ** 2 - floor_sq["coupling"]))},
-                {"quantity": "drift_sum", "value": _rms(sums["drift"])},
-                {"quantity": "noise_sum", "value": _rms(sums["noise"])},
-            ], step=k, layer=None)
-            if true and measure_backward:
-                b_sum = _rms(sums["bwd_coupling"])
-                rows.extend_rows([
-                    {"quantity": "bwd_coupling_sum", "value": b_sum},
-                    {"quantity": "bwd_floor_sum", "value": math.sqrt(floor_sq["bwd_coupling"])},
-                    {"quantity": "bwd_excess_sum",
-                     "value": math.sqrt(max(0.0, b_sum ** 2 - floor_sq["bwd_coupling"]))},
-                    {"quantity": "bwd_drift_sum", "value": _rms(sums["bwd_drift"])},
-                ], step=k, layer=None)
+            # backward: the part of m W(0)^T e(k) explained by the forward inputs of steps <= k
+            if backward:
+                F_all = phi_k if F_prev is None else torch.cat([F_prev, phi_k], dim=1)
+                Z_all = Z_k if F_prev is None else torch.cat([H.cat(H.Z), Z_k], dim=1)
+                cb, e_perp = _split(E_prev, e_k)
+                rb, rank_b = _explained(F_all, Z_all, e_perp)
+                Zdb_k = rb if cb is None else H.cat(H.Zdb) @ cb + rb
+                scale = beta * dphi(h[l - 1]).mT.double()
+                e_rms = _rms(e_k)
+                bfl_sq = (rank_b * (m * sigma) ** 2 * float(e_perp.pow(2).sum(0).mean()) / n
+                          * float(scale.pow(2).mean())) / e_rms ** 2
+                vec = {"bwd_coupling": scale * rb / e_rms, "bwd_total": scale * Zdb_k / e_rms,
+                       "bwd_drift": scale * (m * (dWl.mT @ e_k.double())) / e_rms}
+                bc = _rms(vec["bwd_coupling"])
+                rows.extend_rows([{"quantity": q, "value": _rms(v)} for q, v in vec.items()]
+                                 + [{"quantity": "bwd_floor", "value": math.sqrt(bfl_sq)},
+                                    {"quantity": "bwd_excess", "value": math.sqrt(max(0.0, bc ** 2 - bfl_sq))}],
+                                 step=k, layer=l)
+                for q, v in vec.items():
+                    sums[q] += v
+                floor_sq["bwd_coupling"] += bfl_sq
+                H.Zdb.append(Zdb_k)
+            H.F.append(phi_k)
+            H.Z.append(Z_k)
+            H.Zd.append(Zd_k)
+            H.E.append(e_k)
+            H.Yb.append(m * (W0l.mT @ e_k))
+        for prefix, active in (("", k >= 1), ("bwd_", backward)):
+            if not active:
+                continue
+            c_sum = _rms(sums[prefix + "coupling"])
+            fl = floor_sq[prefix + "coupling"]
+            rows.extend_rows([{"quantity": f"{prefix}{q}_sum", "value": _rms(sums[prefix + q])}
+                              for q in (("coupling", "total", "drift", "noise") if not prefix
+                                        else ("coupling", "total", "drift"))]
+                             + [{"quantity": f"{prefix}floor_sum", "value": math.sqrt(fl)},
+                                {"quantity": f"{prefix}excess_sum", "value": math.sqrt(max(0.0, c_sum ** 2 - fl))}],
+                             step=k, layer=None)
         if k == steps:
             break
         for p, g in zip(params, pgrads):
@@ -540,10 +555,11 @@ def coupling_summary(records: Records, step: int = 1, level: float = 0.95) -> Re
                       term with the noise floor removed in mean square; interval from the seed spread)
     ``layer_ms``      the same mean square before the square root (its slope in ``L`` is the paper's rate for
                       the squared per-layer coupling)
-    ``layer_drift``   rms per-layer drift;  ``layer_floor``  rms per-layer noise floor
-    ``sum_excess``, ``sum_drift``, ``sum_floor``  the summed-over-layers quantities (seed means)
-    ``ratio_sum``     ``sum_excess / sum_drift`` per seed, averaged
-    ``bwd_layer_excess``, ``bwd_sum_excess``, ``bwd_sum_drift``  the backward analogues (true networks)
+    ``layer_drift``, ``layer_floor``, ``layer_noise``, ``layer_total``  rms over layers of the per-layer values
+    ``sum_excess``, ``sum_drift``, ``sum_floor``, ``sum_coupling``, ``sum_total``  summed over layers
+    ``ratio_sum``     ``sum_excess / sum_drift`` per seed, averaged;  ``ratio_total``  ``sum_total / sum_drift``
+    ``bwd_layer_ms``, ``bwd_layer_excess``, ``bwd_layer_drift``, ``bwd_layer_total``, ``bwd_sum_excess``,
+    ``bwd_sum_drift``, ``bwd_sum_total``, ``bwd_sum_floor``  the backward analogues (true networks)
     """
     out = Records()
     rows = records.where(step=step)
@@ -565,21 +581,26 @@ def coupling_summary(records: Records, step: int = 1, level: float = 0.95) -> Re
                         return v[0]["value"] if v else float("nan")
 
                     c, fl = vals("coupling"), vals("floor")
-                    per_seed.setdefault("layer_ms", []).append(float(np.mean(c ** 2 - fl ** 2)))
-                    per_seed.setdefault("layer_drift", []).append(float(np.sqrt(np.mean(vals("drift") ** 2))))
-                    per_seed.setdefault("layer_floor", []).append(float(np.sqrt(np.mean(fl ** 2))))
-                    per_seed.setdefault("layer_noise", []).append(float(np.sqrt(np.mean(vals("noise") ** 2))))
-                    for q in ("excess", "drift", "floor", "coupling"):
-                        per_seed.setdefault(f"sum_{q}", []).append(one(f"{q}_sum"))
-                    per_seed.setdefault("ratio_sum", []).append(one("excess_sum") / one("drift_sum"))
+                    if c.size == 0:
+                        continue
+
+                    def add(q, v, store=per_seed):
+                        store.setdefault(q, []).append(float(v))
+
+                    add("layer_ms", np.mean(c ** 2 - fl ** 2))
+                    for q in ("drift", "floor", "noise", "total"):
+                        add(f"layer_{q}", np.sqrt(np.mean(vals(q) ** 2)))
+                    for q in ("excess", "drift", "floor", "coupling", "total"):
+                        add(f"sum_{q}", one(f"{q}_sum"))
+                    add("ratio_sum", one("excess_sum") / one("drift_sum"))
+                    add("ratio_total", one("total_sum") / one("drift_sum"))
                     bc = vals("bwd_coupling")
                     if bc.size:
-                        bf = vals("bwd_floor")
-                        per_seed.setdefault("bwd_layer_ms", []).append(float(np.mean(bc ** 2 - bf ** 2)))
-                        bd = float(np.sqrt(np.mean(vals("bwd_drift") ** 2)))
-                        per_seed.setdefault("bwd_layer_drift", []).append(bd)
-                        per_seed.setdefault("bwd_sum_excess", []).append(one("bwd_excess_sum"))
-                        per_seed.setdefault("bwd_sum_drift", []).append(one("bwd_drift_sum"))
+                        add("bwd_layer_ms", np.mean(bc ** 2 - vals("bwd_floor") ** 2))
+                        for q in ("drift", "total"):
+                            add(f"bwd_layer_{q}", np.sqrt(np.mean(vals(f"bwd_{q}") ** 2)))
+                        for q in ("excess", "drift", "total", "floor"):
+                            add(f"bwd_sum_{q}", one(f"bwd_{q}_sum"))
                 for q, v in per_seed.items():
                     m, lo, hi = mean_ci(v, level)
                     out.append({**base, "quantity": q, "value": m, "lo": lo, "hi": hi})
