@@ -1,0 +1,207 @@
+"""Deterministic NFD kernels at initialization: the variance ODEs along layer-time and their closed forms.
+
+At SGD step 0 the forward SDE of the NFD system has no drift and a deterministic diffusion coefficient,
+
+    dh_tau(x) = dM_tau(x),        d<M(x), M(x')>_tau = Phi_tau(x, x') dtau,
+
+so ``h_tau`` is a centred Gaussian process over inputs with covariance ``q_tau(x, x') = E[h_tau(x) h_tau(x')]``
+and (notebook 01, step e)
+
+    dq_tau / dtau = Phi_tau = E[phi(h_tau(x)) phi(h_tau(x'))],      q_0(x, x') = x . x' / d.
+
+The backward SDE ``-dg_tau = phi'(h_tau) dN_tau`` with ``d<N> = G dtau`` and ``N`` independent of everything else
+(the gradient-independence assumption, GIA) gives, entry by entry,
+
+    dG_tau / dtau = -Psi_tau G_tau,    Psi_tau = E[phi'(h_tau(x)) phi'(h_tau(x'))],    G_T = Psi_T,
+
+so ``G_tau = Psi_T * exp(int_tau^T Psi_s ds)``. Closed forms on the diagonal (``sigma = 1``):
+
+* ReLU: ``E[phi(h)^2] = q/2``, ``E[phi'(h)^2] = 1/2``: ``q_T = q_0 e^{T/2}``, ``G_T = 1/2``, ``G_0 = G_T e^{T/2}``.
+* identity: ``q_tau = q_0 e^{tau}`` for every pair of inputs, ``G_tau = e^{T - tau}``.
+
+A depth-``K`` network at infinite width follows the Euler recursion of the same equations (``d tau = T/K``),
+
+    q_{j+1} = q_j + dtau Phi(q_j),        G_K = Psi(q_K),       G_{j-1} = G_j * (1 + dtau Psi(q_{j-1})),
+
+which is what :func:`init_kernels` returns when ``K`` is given; with ``K=None`` it integrates the continuum ODE.
+The difference between the two is the O(1/K) depth-discretization error at initialization.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .validation import check_choice, check_float, check_int
+
+# Gauss-Hermite nodes (probabilists' weight exp(-z^2/2)) for activations without closed-form expectations.
+_GH_POINTS = 48
+
+
+def _relu_pair(a, b, c):
+    """E[relu(u) relu(w)] and E[relu'(u) relu'(w)] for (u, w) ~ N(0, [[a, c], [c, b]]) (arc-cosine kernels)."""
+    norm = np.sqrt(np.maximum(a * b, 0.0))
+    safe = np.where(norm > 0, norm, 1.0)
+    cos = np.clip(np.where(norm > 0, c / safe, 1.0), -1.0, 1.0)
+    theta = np.arccos(cos)
+    phi_phi = norm / (2 * math.pi) * (np.sin(theta) + (math.pi - theta) * cos)
+    dphi_dphi = (math.pi - theta) / (2 * math.pi)
+    return phi_phi, dphi_dphi
+
+
+def _quadrature_pair(activation, a, b, c):
+    """The same two expectations by a 2-D Gauss-Hermite rule (tanh, gelu)."""
+    import torch
+
+    from .activations import get_activation, get_activation_derivative
+
+    z, w = np.polynomial.hermite_e.hermegauss(_GH_POINTS)
+    w = w / w.sum()
+    sa = np.sqrt(np.maximum(a, 0.0))
+    sb = np.sqrt(np.maximum(b, 0.0))
+    rho = np.where(sa * sb > 0, c / np.where(sa * sb > 0, sa * sb, 1.0), 0.0)
+    rho = np.clip(rho, -1.0, 1.0)
+    # u = sa z1, w = sb (rho z1 + sqrt(1 - rho^2) z2)
+    z1, z2 = z[:, None], z[None, :]
+    ww = w[:, None] * w[None, :]
+    u = sa[..., None, None] * z1
+    v = sb[..., None, None] * (rho[..., None, None] * z1 + np.sqrt(1 - rho**2)[..., None, None] * z2)
+    phi = get_activation(activation)
+    dphi = get_activation_derivative(activation)
+
+    def ev(f):
+        fu = f(torch.as_tensor(u, dtype=torch.float64)).numpy()
+        fv = f(torch.as_tensor(v, dtype=torch.float64)).numpy()
+        return (fu * fv * ww).sum(axis=(-2, -1))
+
+    return ev(phi), ev(dphi)
+
+
+def gaussian_expectations(activation: str, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(Phi, Psi)`` with ``Phi[x, x'] = E[phi(h_x) phi(h_x')]`` and ``Psi[x, x'] = E[phi'(h_x) phi'(h_x')]``
+    for a centred Gaussian vector ``h`` with covariance matrix ``q`` (shape ``(N, N)``)."""
+    check_choice("activation", activation, ACTIVATIONS)
+    q = np.asarray(q, dtype=float)
+    diag = np.diag(q)
+    a, b = diag[:, None] * np.ones_like(q), diag[None, :] * np.ones_like(q)
+    if activation == "identity":
+        return q.copy(), np.ones_like(q)
+    if activation == "relu":
+        return _relu_pair(a, b, q)
+    return _quadrature_pair(activation, a, b, q)
+
+
+@dataclass
+class InitKernels:
+    """The NFD kernels at initialization on a layer-time grid (see the module docstring).
+
+    ``tau`` has shape ``(J,)``; ``q``, ``Phi``, ``Psi``, ``G`` have shape ``(J, N, N)`` over the inputs.
+    ``G`` is the kernel of one output's backward process (outputs are independent at initialization).
+    ``K`` is the number of Euler steps (``None`` for the continuum ODE, solved on a fine grid).
+    """
+
+    tau: np.ndarray
+    q: np.ndarray
+    Phi: np.ndarray
+    Psi: np.ndarray
+    G: np.ndarray
+    K: int | None
+    activation: str
+    T: float
+
+    def at(self, tau: float) -> dict[str, np.ndarray]:
+        """The kernels at the grid point nearest to ``tau``."""
+        j = int(np.argmin(np.abs(self.tau - tau)))
+        return {"tau": float(self.tau[j]), "q": self.q[j], "Phi": self.Phi[j], "Psi": self.Psi[j], "G": self.G[j]}
+
+
+def input_kernel(X) -> np.ndarray:
+    """``q_0(x, x') = x . x' / d``: the covariance of ``h_0 = U x / sqrt(d)`` with ``N(0, 1)`` entries of ``U``."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (inputs, d), got {X.shape}")
+    return X @ X.T / X.shape[1]
+
+
+def init_kernels(X, T: float = 1.0, activation: str = "relu", K: int | None = None,
+                 fine_steps: int = 2048) -> InitKernels:
+    """The initialization kernels ``q_tau, Phi_tau, Psi_tau, G_tau`` for inputs ``X`` (shape ``(N, d)``).
+
+    ``K=None`` integrates the continuum ODEs ``dq/dtau = Phi(q)`` (classical RK4 on ``fine_steps`` steps, an
+    O(fine_steps^-4) error) and ``G_tau = Psi_T exp(int_tau^T Psi)`` (Simpson's rule on the same grid); the
+    returned grid has ``fine_steps + 1`` points. ``K`` an integer gives the Euler recursion of a depth-``K``
+    network at infinite width, on ``K + 1`` points. Notebook 01, step (e).
+    """
+    T = check_float("T", T)
+    check_choice("activation", activation, ACTIVATIONS)
+    q0 = input_kernel(X)
+
+    def rhs(q):
+        return gaussian_expectations(activation, q)[0]
+
+    if K is not None:
+        K = check_int("K", K)
+        dtau = T / K
+        qs = [q0]
+        for _ in range(K):
+            qs.append(qs[-1] + dtau * rhs(qs[-1]))
+        q = np.stack(qs)
+        Phi, Psi = map(np.stack, zip(*(gaussian_expectations(activation, qj) for qj in q)))
+        G = np.empty_like(q)
+        G[K] = Psi[K]
+        for j in range(K, 0, -1):
+            G[j - 1] = G[j] * (1 + dtau * Psi[j - 1])
+        tau = np.linspace(0.0, T, K + 1)
+        return InitKernels(tau, q, Phi, Psi, G, K, activation, T)
+
+    fine_steps = check_int("fine_steps", fine_steps, minimum=2)
+    fine_steps += fine_steps % 2  # Simpson's rule needs an even number of intervals
+    h = T / fine_steps
+    qs = [q0]
+    for _ in range(fine_steps):
+        q = qs[-1]
+        k1 = rhs(q)
+        k2 = rhs(q + 0.5 * h * k1)
+        k3 = rhs(q + 0.5 * h * k2)
+        k4 = rhs(q + h * k3)
+        qs.append(q + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
+    q = np.stack(qs)
+    Phi, Psi = map(np.stack, zip(*(gaussian_expectations(activation, qj) for qj in q)))
+    # int_tau^T Psi by Simpson's rule between even grid points, trapezoid for the odd ones (both accurate to
+    # far below the Monte Carlo errors this is compared with).
+    integral = np.zeros_like(Psi)
+    for j in range(fine_steps - 2, -1, -2):
+        integral[j] = integral[j + 2] + h / 3 * (Psi[j] + 4 * Psi[j + 1] + Psi[j + 2])
+    for j in range(fine_steps - 1, 0, -2):
+        integral[j] = integral[j + 1] + h / 2 * (Psi[j] + Psi[j + 1])
+    G = Psi[-1][None] * np.exp(integral)
+    tau = np.linspace(0.0, T, fine_steps + 1)
+    return InitKernels(tau, q, Phi, Psi, G, None, activation, T)
+
+
+def closed_form_variances(activation: str, T: float = 1.0, q0: float = 1.0) -> dict[str, float]:
+    """Closed forms on the diagonal at initialization: ``q_T`` (forward variance at ``tau = T``), ``G_T`` and
+    ``G_0`` (backward variance at the output and at the input layer). ReLU and identity only."""
+    check_choice("activation", activation, ("relu", "identity"))
+    T = check_float("T", T)
+    q0 = check_float("q0", q0)
+    rate = 0.5 if activation == "relu" else 1.0
+    G_T = 0.5 if activation == "relu" else 1.0
+    return {"q_T": q0 * math.exp(rate * T), "G_T": G_T, "G_0": G_T * math.exp(rate * T), "rate": rate}
+
+
+def closed_form_discrete(activation: str, T: float, K: int, q0: float = 1.0) -> dict[str, float]:
+    """The same diagonal quantities for a depth-``K`` network at infinite width: ``(1 + rate T/K)^K`` in place
+    of ``e^{rate T}``. Its distance to :func:`closed_form_variances` is the O(1/K) depth error at init."""
+    check_choice("activation", activation, ("relu", "identity"))
+    K = check_int("K", K)
+    base = closed_form_variances(activation, T, q0)
+    growth = (1 + base["rate"] * T / K) ** K
+    return {"q_T": q0 * growth, "G_T": base["G_T"], "G_0": base["G_T"] * growth, "rate": base["rate"]}
+
+
+__all__ = ["InitKernels", "gaussian_expectations", "input_kernel", "init_kernels", "closed_form_variances",
+           "closed_form_discrete"]

@@ -1,0 +1,227 @@
+"""The NFD particle solver (nfdlib.nfd) and the initialization kernels (nfdlib.nfd_theory)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nfdlib.data import make_teacher_task
+from nfdlib.nfd import (
+    COUPLINGS,
+    ConditionalGaussian,
+    NFDSolver,
+    layers_at,
+    register_coupling,
+    run_finite_network,
+    simulate_nfd,
+)
+from nfdlib.nfd_theory import closed_form_discrete, closed_form_variances, gaussian_expectations, init_kernels
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_teacher_task(d=8, n_train=4, n_test=2, seed=3, dtype=torch.float64)
+
+
+# -- initialization kernels: ODEs against closed forms ------------------------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+@pytest.mark.parametrize("T", [0.5, 2.0])
+def test_init_ode_matches_closed_forms(task, activation, T):
+    X = task.X_train.numpy()
+    ik = init_kernels(X, T=T, activation=activation, fine_steps=256)
+    cf = closed_form_variances(activation, T)
+    q0 = np.diag(ik.q[0])
+    np.testing.assert_allclose(np.diag(ik.q[-1]) / q0, cf["q_T"], rtol=1e-9)
+    np.testing.assert_allclose(np.diag(ik.G[-1]), cf["G_T"], rtol=1e-12)
+    np.testing.assert_allclose(np.diag(ik.G[0]), cf["G_0"], rtol=1e-8)
+    # The Euler recursion of a depth-K network has (1 + rate T/K)^K in place of e^{rate T}.
+    ikd = init_kernels(X, T=T, activation=activation, K=7)
+    cd = closed_form_discrete(activation, T, 7)
+    np.testing.assert_allclose(np.diag(ikd.q[-1]) / q0, cd["q_T"], rtol=1e-12)
+    np.testing.assert_allclose(np.diag(ikd.G[0]), cd["G_0"], rtol=1e-12)
+    assert abs(cd["q_T"] - cf["q_T"]) > 1e-3  # the depth error at K = 7 is visible
+
+
+def test_identity_off_diagonal_and_relu_expectations(task):
+    X = task.X_train.numpy()
+    ik = init_kernels(X, T=1.0, activation="identity", fine_steps=128)
+    np.testing.assert_allclose(ik.q[-1], ik.q[0] * math.e, rtol=1e-8)
+    np.testing.assert_allclose(ik.G[0], np.full_like(ik.G[0], math.e), rtol=1e-8)
+    # ReLU arc-cosine expectations against a Monte Carlo estimate.
+    q = np.array([[1.0, 0.6], [0.6, 2.0]])
+    Phi, Psi = gaussian_expectations("relu", q)
+    rng = np.random.default_rng(0)
+    h = rng.multivariate_normal([0, 0], q, size=400_000)
+    r = np.maximum(h, 0)
+    np.testing.assert_allclose(Phi, r.T @ r / len(h), atol=0.01)
+    np.testing.assert_allclose(Psi, (h > 0).T.astype(float) @ (h > 0) / len(h), atol=0.005)
+    # tanh by quadrature against Monte Carlo as well.
+    Phi_t, _ = gaussian_expectations("tanh", q)
+    t = np.tanh(h)
+    np.testing.assert_allclose(Phi_t, t.T @ t / len(h), atol=0.005)
+
+
+# -- the solver at initialization against the closed forms ------------------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_solver_matches_closed_forms_at_init(task, activation):
+    K, T, seeds = 6, 1.0, 6
+    runs = [simulate_nfd(task.X_train, task.Y_train, M=2048, K=K, T=T, steps=0, activation=activation, seed=s,
+                         dtype=torch.float64) for s in range(seeds)]
+    q0 = np.diag(task.X_train.numpy() @ task.X_train.numpy().T / task.X_train.shape[1])
+    cd = closed_form_discrete(activation, T, K)
+    # Phi_T on the diagonal is E[phi(h_T)^2] = q_T / 2 (ReLU) or q_T (identity); G_0 is G_T (1 + rate dtau)^K.
+    half = 0.5 if activation == "relu" else 1.0
+    phi_T = np.array([np.diag(r.Phi[-1, 0]) for r in runs]) / (half * q0 * cd["q_T"])
+    G_0 = np.array([np.diag(r.G[0, 0]) for r in runs]) / cd["G_0"]
+    for name, ratio in (("Phi_T", phi_T), ("G_0", G_0)):
+        mean, se = ratio.mean(), ratio.mean(1).std(ddof=1) / math.sqrt(seeds)
+        assert abs(mean - 1) < 4 * se + 1e-3, f"{name}: ratio {mean:.4f} +- {se:.4f}"
+    # and the whole kernel matrices against the deterministic recursion, within a few standard errors
+    ikd = init_kernels(task.X_train.numpy(), T=T, activation=activation, K=K)
+    Phi = np.array([r.Phi[-1, 0] for r in runs])
+    z = (Phi.mean(0) - ikd.Phi[-1]) / (Phi.std(0, ddof=1) / math.sqrt(seeds) + 1e-12)
+    assert np.abs(z).max() < 5
+
+
+def test_solver_at_init_depends_on_depth_like_the_euler_recursion(task):
+    # q_T grows with K as (1 + T/(2K))^K: the solver at K = 1 and K = 8 must differ by the predicted amount.
+    X, T = task.X_train, 2.0
+    out = {}
+    for K in (1, 8):
+        runs = [simulate_nfd(X, task.Y_train, M=4096, K=K, T=T, steps=0, seed=s, dtype=torch.float64)
+                for s in range(3)]
+        out[K] = np.mean([np.trace(r.Phi[-1, 0]) for r in runs])
+    predicted = closed_form_discrete("relu", T, 8)["q_T"] / closed_form_discrete("relu", T, 1)["q_T"]
+    assert out[8] / out[1] == pytest.approx(predicted, rel=0.03)
+
+
+# -- reproducibility, structure ---------------------------------------------------------------------------
+def test_reproducible_from_seed(task):
+    kw = dict(X_test=task.X_test, Y_test=task.Y_test, M=64, K=4, steps=3, lr=0.5)
+    a = simulate_nfd(task.X_train, task.Y_train, seed=7, **kw)
+    b = simulate_nfd(task.X_train, task.Y_train, seed=7, **kw)
+    c = simulate_nfd(task.X_train, task.Y_train, seed=8, **kw)
+    np.testing.assert_array_equal(a.f_train, b.f_train)
+    np.testing.assert_array_equal(a.Phi, b.Phi)
+    np.testing.assert_array_equal(a.G, b.G)
+    assert not np.allclose(a.f_train, c.f_train)
+
+
+def test_result_structure_and_multi_output():
+    task = make_teacher_task(d=6, n_train=3, n_test=2, outputs=2, seed=1)
+    r = simulate_nfd(task.X_train, task.Y_train, X_test=task.X_test, Y_test=task.Y_test, M=32, K=4, steps=2,
+                     lr=0.3, kernel_layers=layers_at(4, (0, 0.5, 1)), two_time_layers=[4], return_particles=True)
+    assert r.f_train.shape == (3, 3, 2) and r.f_test.shape == (3, 2, 2)
+    assert r.Phi.shape == (3, 3, 5, 5) and r.G.shape == (3, 3, 6, 6) and r.G_output(1).shape == (3, 3, 3, 3)
+    assert list(r.kernel_layers) == [0, 2, 4] and np.allclose(r.kernel_tau, [0, 0.5, 1])
+    assert r.two_time[4]["Phi"].shape == (15, 15)
+    assert np.all(np.isfinite(r.Phi)) and np.all(np.isfinite(r.G)) and np.all(np.isfinite(r.train_loss))
+    assert r.particles["h_T"].shape == (3, 32, 5) and r.particles["g_0"].shape == (3, 32, 6)
+    # f is the particle average of v phi(h_T), and the recorded loss is the MSE of f.
+    f = np.einsum("smc,smx->sxc", r.particles["v"], np.maximum(r.particles["h_T"], 0)) / 32
+    np.testing.assert_allclose(f[:, :3], r.f_train, rtol=1e-4, atol=1e-6)
+    Y = task.Y_train.numpy()
+    np.testing.assert_allclose(r.train_loss, 0.5 * ((r.f_train - Y) ** 2).sum(-1).mean(-1), rtol=1e-6)
+    # the equal-time kernel is the diagonal block of the two-time kernel
+    np.testing.assert_allclose(r.two_time[4]["Phi"][10:, 10:], r.Phi[-1, 2], rtol=1e-10)
+
+
+def test_zero_learning_rate_reuses_the_same_brownian_motion(task):
+    # With lr = 0 nothing changes between steps: the conditional sampling must redraw the same noise.
+    r = simulate_nfd(task.X_train, task.Y_train, X_test=task.X_test, M=256, K=8, steps=3, lr=0.0, seed=2,
+                     dtype=torch.float64)
+    np.testing.assert_allclose(r.f_train, np.broadcast_to(r.f_train[:1], r.f_train.shape), atol=1e-4)
+    np.testing.assert_allclose(r.Phi, np.broadcast_to(r.Phi[:, :1], r.Phi.shape), rtol=1e-3, atol=1e-6)
+
+
+def test_training_reduces_the_loss(task):
+    r = simulate_nfd(task.X_train, task.Y_train, M=512, K=8, steps=8, lr=0.5, seed=0)
+    assert r.train_loss[-1] < 0.5 * r.train_loss[0]
+
+
+# -- conditional sampling keeps the covariance across steps -----------------------------------------------
+def test_conditional_gaussian_reproduces_a_target_covariance():
+    rng = np.random.default_rng(0)
+    b, S, M = 3, 5, 40_000
+    # A covariance over (step, coordinate) with strongly correlated neighbouring steps (nearly singular).
+    A = rng.standard_normal((b, b))
+    space = A @ A.T + 0.5 * np.eye(b)
+    t = np.arange(S)
+    time_cov = np.exp(-0.5 * ((t[:, None] - t[None, :]) / 3.0) ** 2)
+    target = np.kron(time_cov, space)
+    cg = ConditionalGaussian(M, b, S, jitter=1e-10, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    for k in range(S):
+        C_ow = torch.as_tensor(target[: k * b, k * b:(k + 1) * b])
+        C_ww = torch.as_tensor(target[k * b:(k + 1) * b, k * b:(k + 1) * b])
+        cg.sample(C_ow, C_ww, torch.randn(M, b, generator=gen, dtype=torch.float64))
+    Z = cg.history.numpy()
+    emp = Z.T @ Z / M
+    scale = np.sqrt(np.outer(np.diag(target), np.diag(target)))
+    assert np.abs(emp - target).max() / scale.max() < 6 * math.sqrt(2 / M)
+    np.testing.assert_allclose(cg.covariance().numpy(), target, atol=1e-8)
+
+
+def test_solver_noise_histories_keep_the_particle_kernel(task):
+    # Inside the solver the targets are themselves particle averages (McKean-Vlasov); the drawn forward noise
+    # over all (input, step) pairs must have the two-time kernel Phi_j as covariance, within Monte Carlo error.
+    M, K, S, j = 4096, 4, 4, 2
+    solver = NFDSolver(task.X_train, task.Y_train, X_test=task.X_test, M=M, K=K, steps=S, lr=0.5, seed=1,
+                       two_time_layers=[j], dtype=torch.float64)
+    solver.run()
+    Z = solver.Z_hist[j].numpy()
+    emp = Z.T @ Z / M
+    target = solver.two_time[j]["Phi"]
+    scale = np.sqrt(np.outer(np.diag(target), np.diag(target)))
+    assert np.abs(emp - target).max() / scale.max() < 6 * math.sqrt(2 / M)
+    # backward noise against the two-time G of the layer it is drawn with (Zb_hist index j - 1 for G_j)
+    Zb = solver.Zb_hist[j - 1].numpy()
+    emp_b = Zb.T @ Zb / M
+    G = solver.two_time[j]["G"]
+    scale_b = np.sqrt(np.outer(np.diag(G), np.diag(G)))
+    assert np.abs(emp_b - G).max() / scale_b.max() < 6 * math.sqrt(2 / M)
+    # and the steps really differ (training moved the kernel), so the test is not trivially satisfied
+    N = task.X_train.shape[0] + task.X_test.shape[0]
+    assert np.abs(target[:N, :N] - target[-N:, -N:]).max() > 0.01
+
+
+# -- the solver is the decoupled network in distribution ----------------------------------------------------
+def test_solver_agrees_with_decoupled_networks(task):
+    kw = dict(X_test=task.X_test, T=1.0, steps=3, lr=0.5)
+    seeds = range(10)
+    nfd = np.array([simulate_nfd(task.X_train, task.Y_train, M=128, K=4, seed=s, **kw).train_loss for s in seeds])
+    net = np.array([run_finite_network(task.X_train, task.Y_train, n=128, L=4, seed=s, backward="decoupled",
+                                       **kw).train_loss for s in seeds])
+    diff = nfd.mean(0) - net.mean(0)
+    se = np.sqrt(nfd.var(0, ddof=1) / len(nfd) + net.var(0, ddof=1) / len(net))
+    assert np.all(np.abs(diff[1:]) < 4 * se[1:] + 0.02 * net.mean(0)[1:])
+    assert nfd.mean(0)[-1] < 0.8 * nfd.mean(0)[0]
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, name", [
+    ({"M": 1}, "M"), ({"M": 2.5}, "M"), ({"K": 0}, "K"), ({"lr": float("nan")}, "lr"), ({"lr": float("inf")}, "lr"),
+    ({"lr": -0.1}, "lr"), ({"activation": "swish"}, "activation"), ({"T": 0.0}, "T"), ({"steps": -1}, "steps"),
+    ({"loss": "hinge"}, "loss"), ({"coupling": "reused"}, "coupling"), ({"kernel_layers": [9]}, "kernel_layers"),
+])
+def test_bad_input_names_the_argument(task, kwargs, name):
+    args = dict(M=8, K=2, steps=1, lr=0.1) | kwargs
+    with pytest.raises(ValueError, match=name):
+        simulate_nfd(task.X_train, task.Y_train, **args)
+
+
+def test_bad_data_and_coupling_registry(task):
+    with pytest.raises(ValueError, match="Y_train"):
+        simulate_nfd(task.X_train, task.Y_train[:2], M=8, K=2)
+    with pytest.raises(ValueError, match="X_test"):
+        simulate_nfd(task.X_train, task.Y_train, X_test=torch.zeros(2, 3), M=8, K=2)
+    bad = task.X_train.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="X_train"):
+        simulate_nfd(bad, task.Y_train, M=8, K=2)
+    with pytest.raises(ValueError, match="coupling must be one of 'decoupled'"):
+        simulate_nfd(task.X_train, task.Y_train, M=8, K=2, coupling="true")
+    with pytest.raises(ValueError, match="solver_class"):
+        register_coupling("x", object)
+    assert COUPLINGS["decoupled"] is NFDSolver
