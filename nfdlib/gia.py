@@ -611,6 +611,39 @@ def coupling_summary(records: Records, step: int = 1, level: float = 0.95) -> Re
     return out
 
 
+def coupling_profile(records: Records, step: int = 1) -> Records:
+    """Per ``(backward, n, L, layer)`` at one ``step``: seed means of the per-layer mean squares
+    ``coupling_ms``, ``floor_ms``, ``excess_ms`` (= coupling - floor), ``drift_ms``, ``total_ms``, with
+    ``tau = layer T / L`` (the profile of the reused-weight term along depth)."""
+    out = Records()
+    rows = records.where(step=step)
+    for b in rows.unique("backward"):
+        for n in rows.where(backward=b).unique("n"):
+            for L in rows.where(backward=b, n=n).unique("L"):
+                sub = rows.where(backward=b, n=n, L=L)
+                T = sub[0].get("T", 1.0)
+                for layer in sorted({r["layer"] for r in sub if r["layer"] is not None}):
+                    lay = sub.where(layer=layer)
+                    ms = {q: float(np.mean([r["value"] ** 2 for r in lay.where(quantity=q)]))
+                          for q in ("coupling", "floor", "drift", "total")}
+                    ms["excess"] = ms["coupling"] - ms["floor"]
+                    for q, v in ms.items():
+                        out.append({"backward": b, "n": n, "L": L, "T": T, "layer": layer, "tau": layer * T / L,
+                                    "step": step, "quantity": f"{q}_ms", "value": v})
+    return out
+
+
+def coupling_digest(records: Records) -> Records:
+    """What notebook 03 keeps of a :func:`coupling_sweep`: :func:`coupling_summary` at every step ``>= 1``
+    (column ``kind="summary"``) and :func:`coupling_profile` at step 1 (``kind="profile"``)."""
+    out = Records()
+    for step in records.unique("step"):
+        if step >= 1:
+            out.extend_rows(coupling_summary(records, step=step), kind="summary")
+    out.extend_rows(coupling_profile(records, step=1), kind="profile")
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 3. end to end
 # ----------------------------------------------------------------------------------------------------------
@@ -768,3 +801,121 @@ def extrapolate(n, L, y, terms: Sequence[str] = ("1/n", "1/L"), level: float = 0
     return ExtrapolationFit(limit=float(coef[0]), lo=float(coef[0] - half), hi=float(coef[0] + half), se=se,
                             coef=[float(c) for c in coef[1:]], terms=list(terms),
                             residual_rms=float(np.sqrt(s2)), points=int(A.shape[0]), level=level)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 5. sweeps for notebook 03, cached under data/ (names start with gia_)
+# ----------------------------------------------------------------------------------------------------------
+#: Bumped by hand whenever code that produces a cached result changes.
+VERSION = "1"
+
+
+def paired_sweep(*, dataset: str = "teacher", dataset_kwargs: dict | None = None, runs: Sequence[dict],
+                 seeds: Sequence[int] = (0, 1), progress: bool = True, **common) -> Records:
+    """:func:`paired_training` for each entry of ``runs`` (dicts of keyword arguments such as ``n``, ``L``,
+    ``T``, ``parametrization``, ``skip``), sharing ``common`` keywords and one dataset
+    (:func:`nfdlib.data.load_dataset` with ``dataset_kwargs``). Rows also carry ``arch`` when a run names one."""
+    from .data import load_dataset
+
+    data = load_dataset(dataset, **(dataset_kwargs or {}))
+    records = Records()
+    for run in tqdm(list(runs), desc="paired sweep", disable=not progress, leave=False):
+        run = dict(run)
+        arch = run.pop("arch", None)
+        rows = paired_training(data, seeds=seeds, progress=False, **{**common, **run})
+        records.extend_rows(rows, arch=arch)
+    return records
+
+
+def limit_networks(*, ns: Sequence[int], Ls: Sequence[int], seeds: Sequence[int], backward: str = "true",
+                   task: dict | None = None, T: float = 1.0, lr: float = 0.5, steps: int = 10,
+                   progress: bool = True) -> dict[str, np.ndarray]:
+    """Finite depth-muP networks on the grid ``ns x Ls`` (one per seed), trained by
+    :func:`nfdlib.nfd.run_finite_network` on the task of notebook 02 (:func:`nfdlib.nfd_sweeps.make_task`).
+
+    Returns arrays with leading axes ``(len(ns), len(Ls), len(seeds))``: ``f_train (.., S+1, P, C)``,
+    ``f_test (.., S+1, Q, C)``, ``train_loss``, ``test_loss`` ``(.., S+1)``; and ``ns``, ``Ls``.
+    """
+    from .nfd import run_finite_network
+    from .nfd_sweeps import make_task
+
+    data = make_task(task)
+    out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
+    jobs = [(n, L) for n in ns for L in Ls]
+    for n, L in tqdm(jobs, desc=f"{backward} networks", disable=not progress, leave=False):
+        res = [run_finite_network(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, n=n, L=L,
+                                  T=T, steps=steps, lr=lr, backward=backward, seed=s, kernel_layers=[0])
+               for s in seeds]
+        for k in out:
+            out[k].append(np.stack([getattr(r, k) for r in res]))
+    shape = (len(ns), len(Ls), len(seeds))
+    arrays = {k: np.stack(v).reshape(shape + v[0].shape[1:]) for k, v in out.items()}
+    arrays["ns"], arrays["Ls"] = np.asarray(ns), np.asarray(Ls)
+    return arrays
+
+
+def limit_solver(*, Ks: Sequence[int], M: int, seeds: Sequence[int], coupling: str = "reused",
+                 task: dict | None = None, T: float = 1.0, lr: float = 0.5, steps: int = 10,
+                 noise_grid: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+    """NFD solves (:func:`nfdlib.nfd.simulate_nfd`) for each ``K`` and seed, with ``coupling`` ``"decoupled"``
+    or ``"reused"`` (:mod:`nfdlib.nfd_reused`); with a common ``noise_grid`` (a multiple of every ``K``) all
+    solves of one seed share their Brownian paths, so differences across ``K`` and couplings have little Monte
+    Carlo noise. Arrays with leading axes ``(len(Ks), len(seeds))`` as in :func:`limit_networks`, and ``Ks``."""
+    from . import nfd_reused  # noqa: F401 - registers coupling="reused"
+    from .nfd import simulate_nfd
+    from .nfd_sweeps import make_task
+
+    data = make_task(task)
+    out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
+    for K in tqdm(list(Ks), desc=f"NFD {coupling}", disable=not progress, leave=False):
+        res = [simulate_nfd(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M, K=K, T=T,
+                            steps=steps, lr=lr, coupling=coupling, seed=s, noise_grid=noise_grid, kernel_layers=[0])
+               for s in seeds]
+        for k in out:
+            out[k].append(np.stack([getattr(r, k) for r in res]))
+    arrays = {k: np.stack(v) for k, v in out.items()}
+    arrays["Ks"] = np.asarray(Ks)
+    return arrays
+
+
+def _init_gap_summary_run(progress: bool = True, **config) -> Records:
+    return init_gap_summary(init_gap(progress=progress, **config))
+
+
+def _coupling_digest_run(progress: bool = True, **config) -> Records:
+    return coupling_digest(coupling_sweep(progress=progress, **config))
+
+
+_EXPERIMENTS = {
+    "init_gap": (_init_gap_summary_run, "json"),
+    "coupling": (_coupling_digest_run, "json"),
+    "paired": (paired_sweep, "json"),
+    "limit_networks": (limit_networks, "npz"),
+    "limit_solver": (limit_solver, "npz"),
+}
+
+
+def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool = False, progress: bool = True):
+    """Run one experiment of notebook 03 with keyword arguments ``config`` (plain JSON values).
+
+    ``kind`` is one of ``init_gap`` (:func:`init_gap` then :func:`init_gap_summary`), ``coupling``
+    (:func:`coupling_sweep` then :func:`coupling_digest`), ``paired`` (:func:`paired_sweep`), all records, or
+    ``limit_networks``, ``limit_solver`` (arrays). With ``cache`` the result is stored under
+    ``data/gia_<kind>-<hash>`` (:func:`nfdlib.cache.cached`) and read back on the next call with the same
+    configuration and :data:`VERSION`; quick mode passes ``cache=False`` and computes directly.
+    """
+    from .cache import cached
+
+    func, fmt = _EXPERIMENTS[check_choice("kind", kind, tuple(_EXPERIMENTS))]
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of keyword arguments, got {type(config).__name__}")
+
+    def compute():
+        result = func(**config, progress=progress)
+        return list(result) if fmt == "json" else result
+
+    if not cache:
+        result = compute()
+    else:
+        result = cached(f"gia_{kind}", config, compute, version=VERSION, fmt=fmt, refresh=refresh)
+    return Records(result) if fmt == "json" else result
