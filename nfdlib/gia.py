@@ -919,3 +919,37 @@ def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool
     else:
         result = cached(f"gia_{kind}", config, compute, version=VERSION, fmt=fmt, refresh=refresh)
     return Records(result) if fmt == "json" else result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 6. reading summaries (figures and verdicts of notebook 03)
+# ----------------------------------------------------------------------------------------------------------
+def series(records: Records, x: str, quantity: str, **where) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                     np.ndarray]:
+    """``(x values, value, lo, hi)`` of one summary ``quantity`` against column ``x``, rows filtered by
+    ``where`` (sorted by ``x``; ``lo``/``hi`` NaN when a row has no interval)."""
+    rows = records.where(quantity=quantity, **where)
+    if not rows:
+        raise ValueError(f"no rows of quantity {quantity!r} with {where}")
+    rows = sorted(rows, key=lambda r: r[x])
+    xs = np.array([r[x] for r in rows], float)
+    val = np.array([r["value"] for r in rows], float)
+    lo = np.array([r.get("lo", np.nan) for r in rows], float)
+    hi = np.array([r.get("hi", np.nan) for r in rows], float)
+    return xs, val, lo, hi
+
+
+def slope(records: Records, x: str, quantity: str, **where):
+    """:func:`nfdlib.stats.fit_loglog` of a summary ``quantity`` against ``x`` (one point per size)."""
+    from .stats import fit_loglog
+
+    xs, val, _, _ = series(records, x, quantity, **where)
+    return fit_loglog(xs, val)
+
+
+def delta_outputs(arrays: dict, which: str = "f_test", step: int = -1) -> np.ndarray:
+    """``f(step) - f(0)`` from :func:`limit_networks` / :func:`limit_solver` arrays, flattened over inputs
+    and outputs (leading axes kept): the function learned by ``step``, without the initial function."""
+    f = np.asarray(arrays[check_choice("which", which, ("f_train", "f_test"))], float)
+    d = f[..., step, :, :] - f[..., 0, :, :]
+    return d.reshape(d.shape[:-2] + (-1,))
