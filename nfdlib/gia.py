@@ -861,16 +861,18 @@ def limit_solver(*, Ks: Sequence[int], M: int, seeds: Sequence[int], coupling: s
     or ``"reused"`` (:mod:`nfdlib.nfd_reused`); with a common ``noise_grid`` (a multiple of every ``K``) all
     solves of one seed share their Brownian paths, so differences across ``K`` and couplings have little Monte
     Carlo noise. Arrays with leading axes ``(len(Ks), len(seeds))`` as in :func:`limit_networks`, and ``Ks``."""
-    from . import nfd_reused  # noqa: F401 - registers coupling="reused"
     from .nfd import simulate_nfd
+    from .nfd_reused import simulate_reused
     from .nfd_sweeps import make_task
+
+    coupling = check_choice("coupling", coupling, ("decoupled", "reused"))
+    solve = simulate_reused if coupling == "reused" else simulate_nfd
 
     data = make_task(task)
     out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
     for K in tqdm(list(Ks), desc=f"NFD {coupling}", disable=not progress, leave=False):
-        res = [simulate_nfd(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M, K=K, T=T,
-                            steps=steps, lr=lr, coupling=coupling, seed=s, noise_grid=noise_grid, kernel_layers=[0])
-               for s in seeds]
+        res = [solve(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M, K=K, T=T, steps=steps,
+                     lr=lr, seed=s, noise_grid=noise_grid, kernel_layers=[0]) for s in seeds]
         for k in out:
             out[k].append(np.stack([getattr(r, k) for r in res]))
     arrays = {k: np.stack(v) for k, v in out.items()}

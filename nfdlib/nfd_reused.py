@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import torch
 
-from .nfd import NFDResult, NFDSolver, register_coupling, simulate_nfd
+from .nfd import COUPLINGS, NFDResult, NFDSolver, register_coupling, simulate_nfd
 from .validation import check_float
 
 Tensor = torch.Tensor
@@ -104,4 +104,6 @@ register_coupling("reused", ReusedNFDSolver)
 def simulate_reused(X_train, Y_train, **kwargs) -> NFDResult:
     """:func:`nfdlib.nfd.simulate_nfd` with ``coupling="reused"`` (same arguments)."""
     kwargs.pop("coupling", None)
+    if COUPLINGS.get("reused") is not ReusedNFDSolver:
+        register_coupling("reused", ReusedNFDSolver)
     return simulate_nfd(X_train, Y_train, coupling="reused", **kwargs)

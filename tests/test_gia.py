@@ -180,3 +180,34 @@ def test_extrapolation_recovers_a_known_limit():
 def test_bad_input_raises(call, arg):
     with pytest.raises(ValueError, match=arg):
         call()
+
+
+@pytest.fixture
+def _restore_couplings():
+    from nfdlib.nfd import COUPLINGS
+
+    before = dict(COUPLINGS)
+    yield
+    COUPLINGS.clear()
+    COUPLINGS.update(before)
+
+
+def test_run_experiment_caches_and_limit_runs(tmp_path, monkeypatch, _restore_couplings):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    cfg = dict(widths=[8], depths=[2], seeds=[0, 1], P=3, d=5)
+    first = gia.run_experiment("init_gap", cfg, progress=False)
+    assert list(tmp_path.glob("gia_init_gap-*.json"))
+    again = gia.run_experiment("init_gap", cfg, progress=False)
+    assert [r["value"] for r in first] == [r["value"] for r in again]
+    task = {"d": 4, "n_train": 3, "n_test": 2, "seed": 0}
+    net = gia.run_experiment("limit_networks", dict(ns=[16], Ls=[2], seeds=[0], task=task, steps=2), cache=False)
+    assert net["f_test"].shape == (1, 1, 1, 3, 2, 1)
+    for coupling in ("decoupled", "reused"):
+        sol = gia.run_experiment("limit_solver", dict(Ks=[2], M=64, seeds=[0], task=task, steps=2,
+                                                      coupling=coupling), cache=False)
+        assert sol["f_test"].shape == (1, 1, 3, 2, 1)
+        assert gia.delta_outputs(sol).shape == (1, 1, 2)
+    with pytest.raises(ValueError, match="kind"):
+        gia.run_experiment("nothing", {})
+    with pytest.raises(ValueError, match="coupling"):
+        gia.limit_solver(Ks=[2], M=8, seeds=[0], coupling="half", progress=False)
