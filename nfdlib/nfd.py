@@ -25,13 +25,15 @@ the gradient-independence assumption, notebook 03). Both are the *same* Gaussian
 initial weights never change), so the step-``k`` block is drawn conditionally on the particle's own earlier
 blocks (:class:`ConditionalGaussian`). With ``K = L`` and ``M = n`` this is the depth-``L`` decoupled network
 ``ResNet(..., backward="decoupled", parametrization="depth-mup")`` trained by :func:`nfdlib.training.train`
-with ``loss="mse"`` (``0.5 |f - y|^2`` averaged over the batch), in distribution.
+with ``loss="mse"`` (``0.5 |f - y|^2`` averaged over the batch), in distribution. It is *not* the limit of true
+backpropagation: already the first step differs (:func:`nfdlib.nfd_theory.first_step_kernels`, notebook 02).
 
 Costs, with ``N`` inputs (train + test), ``P`` training inputs, ``C`` outputs and ``S`` steps:
 memory ``4 M (S + 1) ((2 K + 1) (N + P C))`` bytes in float32 for the particle histories (the conditional
 sampling needs every earlier step) plus ``8 K (S + 1)^2 (N^2 + (P C)^2)`` bytes for the Cholesky factors;
 time ``O(M K S^2 (N^2 + (P C)^2))`` for the particle updates and ``O(K S^3 (N^3 + (P C)^3))`` for the small
-factorizations, which run on the CPU in float64 on every device.
+factorizations, which run on the CPU in float64 on every device; with ``noise_grid`` a multiple of ``K``, each
+Euler step also draws ``noise_grid / K`` standard normals per particle and coordinate.
 
 Extending the system: :class:`NFDSolver` computes each term in its own method (``forward_noise``,
 ``forward_drift``, ``forward_extra``, ``backward_noise``, ``backward_drift``, ``backward_extra``). A module

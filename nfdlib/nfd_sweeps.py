@@ -119,6 +119,57 @@ def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = Non
     return cached("nfd_solver", config, compute, version=VERSION, fmt="npz")
 
 
+def init_moments(*, n: int, L: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0,
+                 activation: str = "relu", backward: str = "true", parametrization: str = "depth-mup",
+                 layer_fractions=(0.0, 0.5, 1.0), device=None, cache: bool = True,
+                 progress: bool = True) -> dict[str, np.ndarray]:
+    """Seed mean and seed variance of the initialization kernels ``Phi`` and ``G`` of many networks.
+
+    For bias measurements that need thousands of seeds: only the first two moments over seeds are kept (per
+    kernel entry), so the cache stays small. Returns ``Phi_mean``, ``Phi_var`` (shape ``(J, N, N)``), ``G_mean``,
+    ``G_var`` (``(J, P C, P C)``), ``seeds`` and ``kernel_tau``.
+    """
+    task = dict(task or DEFAULT_TASK)
+    config = {"kind": "init_moments", "n": check_int("n", n), "L": check_int("L", L),
+              "seeds": [int(s) for s in seeds], "task": task, "T": T, "activation": activation,
+              "backward": backward, "parametrization": parametrization, "layer_fractions": list(layer_fractions)}
+
+    def compute():
+        data = make_task(task)
+        layers = layers_at(L, layer_fractions)
+        sums = {}
+        for seed in tqdm(config["seeds"], desc=f"init moments n={n} L={L}", disable=not progress, leave=False):
+            r = _init_only(data, n, L, seed, T, activation, layers, backward, parametrization, device)
+            for key, val in (("Phi", r.Phi[:, 0]), ("G", r.G[:, 0])):
+                s1, s2 = sums.get(key, (0.0, 0.0))
+                sums[key] = (s1 + val, s2 + val**2)
+        R = len(config["seeds"])
+        out = {"seeds": np.array(R), "kernel_tau": np.linspace(0, T, L + 1)[layers]}
+        for key, (s1, s2) in sums.items():
+            mean = s1 / R
+            out[f"{key}_mean"] = mean
+            out[f"{key}_var"] = np.maximum(s2 / R - mean**2, 0.0) * R / max(R - 1, 1)
+        return out
+
+    if not cache:
+        return compute()
+    return cached(f"nfd_init_moments_{backward}", config, compute, version=VERSION, fmt="npz")
+
+
+def bias_from_moments(mean, var, seeds: int, reference, scale: float | None = None) -> dict[str, float]:
+    """:func:`error_parts` computed from the seed mean and seed variance alone (``strong`` is
+    ``sqrt(fluctuation^2 + bias^2)`` up to the ``1/R`` correction)."""
+    mean, var = np.asarray(mean, float), np.asarray(var, float)
+    R = int(seeds)
+    fluct = math.sqrt(float(var.mean()))
+    bias = rms(mean - np.asarray(reference, float))
+    floor = fluct / math.sqrt(R)
+    s = 1.0 if scale is None else float(scale)
+    strong = math.sqrt(max(bias**2 - floor**2, 0.0) + fluct**2)
+    return {"strong": strong / s, "fluctuation": fluct / s, "bias": bias / s,
+            "bias_debiased": math.sqrt(max(bias**2 - floor**2, 0.0)) / s, "noise_floor": floor / s, "seeds": R}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Errors: fluctuation and bias
 # ---------------------------------------------------------------------------------------------------------
@@ -127,14 +178,14 @@ def rms(x) -> float:
     return float(np.sqrt(np.mean(x**2)))
 
 
-def error_parts(samples, reference, scale: float | None = None) -> dict[str, float]:
+def error_parts(samples, reference, scale: float | None = None, reference_noise: float = 0.0) -> dict[str, float]:
     """Distance of per-seed ``samples`` (leading axis = seeds) from ``reference``, split in two.
 
     * ``strong``: rms over seeds of ``rms(sample - reference)`` (what one network is off by);
     * ``fluctuation``: rms over seeds of ``rms(sample - seed mean)`` (the ``O(n^-1/2)`` part);
-    * ``bias``: ``rms(seed mean - reference)``, and ``bias_debiased``, the same with the expected contribution of
-      the fluctuation removed (``sqrt(max(bias^2 - fluctuation^2 / R, 0))``); ``noise_floor`` is
-      ``fluctuation / sqrt(R)``, the bias a seed mean shows when the true bias is zero.
+    * ``bias``: ``rms(seed mean - reference)``; ``noise_floor`` is the bias a seed mean shows when the true bias
+      is zero, ``sqrt(fluctuation^2 / R + reference_noise^2)`` (``reference_noise``: the rms Monte Carlo error of
+      the reference itself); ``bias_debiased`` is ``sqrt(max(bias^2 - noise_floor^2, 0))``.
 
     Everything is divided by ``scale`` when given (for example ``rms(reference)`` for a relative error).
     """
@@ -143,14 +194,39 @@ def error_parts(samples, reference, scale: float | None = None) -> dict[str, flo
     R = x.shape[0]
     mean = x.mean(0)
     per_seed = np.sqrt(((x - ref) ** 2).reshape(R, -1).mean(1))
-    fluct = np.sqrt(((x - mean) ** 2).reshape(R, -1).mean(1).sum() / max(R - 1, 1))
+    fluct = float(np.sqrt(((x - mean) ** 2).reshape(R, -1).mean(1).sum() / max(R - 1, 1)))
     bias = rms(mean - ref)
-    floor = fluct / math.sqrt(R)
-    out = {"strong": rms(per_seed), "fluctuation": float(fluct), "bias": bias,
-           "bias_debiased": math.sqrt(max(bias**2 - floor**2, 0.0)), "noise_floor": floor, "seeds": R,
-           "per_seed": per_seed}
+    floor = math.sqrt(fluct**2 / R + float(reference_noise) ** 2)
     s = 1.0 if scale is None else float(scale)
-    return {k: (v / s if k not in ("seeds",) else v) for k, v in out.items()}
+    return {"strong": rms(per_seed) / s, "fluctuation": fluct / s, "bias": bias / s,
+            "bias_debiased": math.sqrt(max(bias**2 - floor**2, 0.0)) / s, "noise_floor": floor / s, "seeds": R,
+            "per_seed": per_seed / s}
+
+
+def outputs(runs: dict) -> np.ndarray:
+    """The output trajectories on training and held-out inputs together, ``(R, S+1, P+Q, C)``."""
+    return np.concatenate([runs["f_train"], runs["f_test"]], axis=2) if "f_test" in runs else runs["f_train"]
+
+
+def mean_and_noise(runs_or_array) -> tuple[np.ndarray, float]:
+    """Seed mean of an array with seeds first (or of :func:`outputs` of a run dict), and its rms standard error."""
+    x = outputs(runs_or_array) if isinstance(runs_or_array, dict) else np.asarray(runs_or_array, float)
+    R = x.shape[0]
+    se = float(np.sqrt(x.var(0, ddof=1).mean() / R)) if R > 1 else float("nan")
+    return x.mean(0), se
+
+
+def paired_gap(a: dict, b: dict) -> dict[str, float]:
+    """How far the seed-mean outputs of ``a`` are from those of ``b``, relative to how far ``b``'s outputs move in
+    training: ``rms(mean(f_a - f_b)) / rms(mean(f_b(k) - f_b(0)))``. Seeds are paired (a network built with the
+    same seed has the same forward weights whatever its backward), which removes most of the seed noise;
+    ``noise`` is the same ratio for the standard error of the paired mean."""
+    fa, fb = outputs(a), outputs(b)
+    diff = fa - fb
+    R = diff.shape[0]
+    move = rms((fb - fb[:, :1]).mean(0))
+    se = float(np.sqrt(diff.var(0, ddof=1).mean() / R)) if R > 1 else float("nan")
+    return {"gap": rms(diff.mean(0)) / move, "noise": se / move, "movement": move}
 
 
 def relative_kernel_change(K_steps) -> np.ndarray:
@@ -161,4 +237,4 @@ def relative_kernel_change(K_steps) -> np.ndarray:
 
 
 __all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts", "rms",
-           "relative_kernel_change"]
+           "outputs", "mean_and_noise", "paired_gap", "relative_kernel_change", "init_moments", "bias_from_moments"]

@@ -182,6 +182,46 @@ def init_kernels(X, T: float = 1.0, activation: str = "relu", K: int | None = No
     return InitKernels(tau, q, Phi, Psi, G, None, activation, T)
 
 
+def first_step_kernels(X, T: float = 1.0, activation: str = "relu", K: int | None = None,
+                       fine_steps: int = 2048) -> dict[str, np.ndarray]:
+    """The kernels that set the first SGD step of the output, ``f(x, 1) - f(x, 0) = -eta sum_mu Theta(x, x_mu)
+    chi_mu`` to first order in ``eta``, at infinite width (notebook 02, section 2).
+
+    True backpropagation moves ``f`` with the neural tangent kernel; each term is a forward kernel times the
+    backward kernel of the same layer (readout, hidden blocks, input layer)::
+
+        Theta_true = Phi_T + int_0^T Phi_tau G_tau dtau + q_0 G_0
+
+    The NFD system (and a decoupled network) updates the weights along its own backward vectors ``g_hat``, while
+    the output responds along the true ones; what enters is the cross-covariance ``E[g_tau g_hat_tau]``. The two
+    share the terminal value ``v phi'(h_T)`` and have independent noises below it, so the cross-covariance stays at
+    ``Psi_T`` along the whole depth::
+
+        Theta_nfd = Phi_T + int_0^T Phi_tau Psi_T dtau + q_0 Psi_T
+
+    The difference is the variance that the backward noise adds to ``G_tau`` on its way down, which grows with
+    ``T`` and does not depend on the number of layers. ``K`` gives the depth-``K`` sums instead of integrals.
+    Returns ``Theta_true``, ``Theta_nfd`` and their three parts each (``readout``, ``hidden_*``, ``input_*``).
+    """
+    ik = init_kernels(X, T=T, activation=activation, K=K, fine_steps=fine_steps)
+    J = len(ik.tau) - 1
+    dtau = T / J
+    if K is None:
+        w = np.full(J + 1, dtau)
+        w[0] = w[-1] = dtau / 2  # trapezoid rule on the fine grid
+        hidden_true = np.einsum("j,jab,jab->ab", w, ik.Phi, ik.G)
+        hidden_nfd = np.einsum("j,jab->ab", w, ik.Phi) * ik.Psi[-1]
+    else:
+        # block l uses Phi_{l-1} (its input) and G_l (the gradient at its output), l = 1..K
+        hidden_true = dtau * np.einsum("jab,jab->ab", ik.Phi[:-1], ik.G[1:])
+        hidden_nfd = dtau * ik.Phi[:-1].sum(0) * ik.Psi[-1]
+    readout = ik.Phi[-1]
+    input_true, input_nfd = ik.q[0] * ik.G[0], ik.q[0] * ik.Psi[-1]
+    return {"Theta_true": readout + hidden_true + input_true, "Theta_nfd": readout + hidden_nfd + input_nfd,
+            "readout": readout, "hidden_true": hidden_true, "hidden_nfd": hidden_nfd, "input_true": input_true,
+            "input_nfd": input_nfd}
+
+
 def closed_form_variances(activation: str, T: float = 1.0, q0: float = 1.0) -> dict[str, float]:
     """Closed forms on the diagonal at initialization: ``q_T`` (forward variance at ``tau = T``), ``G_T`` and
     ``G_0`` (backward variance at the output and at the input layer). ReLU and identity only."""
@@ -203,5 +243,5 @@ def closed_form_discrete(activation: str, T: float, K: int, q0: float = 1.0) -> 
     return {"q_T": q0 * growth, "G_T": base["G_T"], "G_0": base["G_T"] * growth, "rate": base["rate"]}
 
 
-__all__ = ["InitKernels", "gaussian_expectations", "input_kernel", "init_kernels", "closed_form_variances",
-           "closed_form_discrete"]
+__all__ = ["InitKernels", "gaussian_expectations", "input_kernel", "init_kernels", "first_step_kernels",
+           "closed_form_variances", "closed_form_discrete"]

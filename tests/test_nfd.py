@@ -225,3 +225,85 @@ def test_bad_data_and_coupling_registry(task):
     with pytest.raises(ValueError, match="solver_class"):
         register_coupling("x", object)
     assert COUPLINGS["decoupled"] is NFDSolver
+
+
+def test_subclass_hooks_extend_the_system(task):
+    # The extension point used for the reused-weight terms: a subclass adds terms through the *_extra hooks and
+    # registers itself; zero extras reproduce the decoupled solve exactly, nonzero ones change it.
+    class ZeroExtra(NFDSolver):
+        coupling = "test-zero"
+
+        def forward_extra(self, j, k, h, Z, row):
+            return torch.zeros_like(h)
+
+        def backward_extra(self, j, k, g, Zb, row):
+            return torch.zeros_like(g)
+
+    class Shifted(NFDSolver):
+        coupling = "test-shift"
+
+        def forward_extra(self, j, k, h, Z, row):
+            return 0.01 * torch.ones_like(h)
+
+    kw = dict(M=64, K=4, steps=2, lr=0.5, seed=3)
+    try:
+        register_coupling("test-zero", ZeroExtra)
+        register_coupling("test-shift", Shifted)
+        base = simulate_nfd(task.X_train, task.Y_train, **kw)
+        zero = simulate_nfd(task.X_train, task.Y_train, coupling="test-zero", **kw)
+        shift = simulate_nfd(task.X_train, task.Y_train, coupling="test-shift", **kw)
+    finally:
+        COUPLINGS.pop("test-zero", None)
+        COUPLINGS.pop("test-shift", None)
+    np.testing.assert_array_equal(base.f_train, zero.f_train)
+    assert zero.config["coupling"] == "test-zero"
+    assert not np.allclose(base.f_train, shift.f_train)
+
+
+@pytest.mark.parametrize("T", [0.25, 1.0, 4.0])
+def test_first_step_kernels_relu_closed_form(task, T):
+    # On the diagonal (ReLU): Theta_true = q0 e^{T/2} (1 + T/4), Theta_nfd = q0 e^{T/2}, ratio 1 / (1 + T/4).
+    from nfdlib.nfd_theory import first_step_kernels
+
+    X = task.X_train.numpy()
+    k = first_step_kernels(X, T=T, fine_steps=512)
+    q0 = np.diag(X @ X.T / X.shape[1])
+    np.testing.assert_allclose(np.diag(k["Theta_true"]), q0 * math.exp(T / 2) * (1 + T / 4), rtol=1e-6)
+    np.testing.assert_allclose(np.diag(k["Theta_nfd"]), q0 * math.exp(T / 2), rtol=1e-6)
+    kd = first_step_kernels(X, T=T, K=64)
+    np.testing.assert_allclose(kd["Theta_nfd"], k["Theta_nfd"], rtol=0.05)
+
+
+def test_first_step_of_solver_and_networks_follow_their_kernels(task):
+    # To first order in the rate, f(1) - f(0) = -eta Theta chi(0): Theta_nfd for the solver (and decoupled
+    # networks), the NTK Theta_true for true backpropagation. The two kernels differ by ~20% at T = 1, so this
+    # tells the two apart.
+    from nfdlib.nfd_theory import first_step_kernels
+
+    eta, K = 0.05, 8
+    X_all = torch.cat([task.X_train, task.X_test])
+    th = first_step_kernels(X_all.numpy(), T=1.0, K=K)
+    P = task.X_train.shape[0]
+
+    def predicted(r, which):
+        chi = (r.f_train[0, :, 0] - task.Y_train.numpy()[:, 0]) / P
+        return -eta * th[which][:, :P] @ chi
+
+    def measured(r):
+        return np.concatenate([r.f_train[1] - r.f_train[0], r.f_test[1] - r.f_test[0]])[:, 0]
+
+    kw = dict(X_test=task.X_test, steps=1, lr=eta)
+    sol = simulate_nfd(task.X_train, task.Y_train, M=4096, K=K, seed=0, dtype=torch.float64, **kw)
+    err = {w: rms_rel(measured(sol), predicted(sol, w)) for w in ("Theta_nfd", "Theta_true")}
+    assert err["Theta_nfd"] < 0.09 and err["Theta_true"] > 1.8 * err["Theta_nfd"], err
+    # one network's kernels fluctuate by O(n^-1/2): average the step over a few seeds
+    for backward, right, wrong in (("true", "Theta_true", "Theta_nfd"), ("decoupled", "Theta_nfd", "Theta_true")):
+        nets = [run_finite_network(task.X_train, task.Y_train, n=512, L=K, seed=s, backward=backward,
+                                   dtype=torch.float64, **kw) for s in range(6)]
+        step = np.mean([measured(r) for r in nets], 0)
+        err = {w: rms_rel(step, np.mean([predicted(r, w) for r in nets], 0)) for w in (right, wrong)}
+        assert err[right] < 0.09 and err[wrong] > 1.8 * err[right], (backward, err)
+
+
+def rms_rel(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2)))
