@@ -288,9 +288,10 @@ print(f"Bias: {zero_in} of {len(bias_rows)} (n, L, statistic) intervals contain 
 # $$ \frac{K_\times}{K} = \frac{e^{T/2}}{e^{T/2}(1+T/4)} = \frac{1}{1+T/4}\quad(\text{all layers trained}),\qquad
 #    \frac{2}{T}\big(1-e^{-T/2}\big)\quad(\text{hidden layers only}). $$
 #
-# Nothing in this depends on `L` except the Euler sums (`gia.first_step_ratio_theory(T, L)` evaluates them). It
-# is not a finite-width effect either: it is the infinite-width value. **Predict:** as `L` grows from 2 to 64 at
-# `T = 1`, does the ratio approach 1?
+# Nothing in this depends on `L` except the Euler sums (`gia.first_step_ratio_theory(T, L)` evaluates them; notebook
+# 02's `nfdlib.nfd_theory.first_step_kernels` gives the same two kernels for any inputs, and a test checks that
+# they agree). It is not a finite-width effect either: it is the infinite-width value. **Predict:** as `L` grows
+# from 2 to 64 at `T = 1`, does the ratio approach 1?
 
 # %%
 cross = {t: run("init_gap", dict(CROSS, T=t)) for t in CROSS_T}

@@ -211,3 +211,15 @@ def test_run_experiment_caches_and_limit_runs(tmp_path, monkeypatch, _restore_co
         gia.run_experiment("nothing", {})
     with pytest.raises(ValueError, match="coupling"):
         gia.limit_solver(Ks=[2], M=8, seeds=[0], coupling="half", progress=False)
+
+
+@pytest.mark.parametrize("L", [None, 4, 16])
+def test_first_step_ratio_agrees_with_the_general_kernels_of_nfd_theory(L):
+    # nfd_theory.first_step_kernels computes Theta_true and Theta_nfd for any inputs; on an input with |x|^2/d = 1
+    # the diagonal ratio is the closed form of gia.first_step_ratio_theory.
+    from nfdlib.nfd_theory import first_step_kernels
+
+    X = np.ones((1, 4))
+    k = first_step_kernels(X, T=2.0, K=L)
+    ratio = float(k["Theta_nfd"][0, 0] / k["Theta_true"][0, 0])
+    assert ratio == pytest.approx(gia.first_step_ratio_theory(2.0, L), rel=2e-3)
