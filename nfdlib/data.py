@@ -1,4 +1,5 @@
-"""Small datasets that work offline: scikit-learn digits, MNIST-1D generated locally, and synthetic tasks.
+"""Small datasets that work offline: scikit-learn digits, MNIST-1D generated locally, and synthetic tasks; and
+CIFAR-10 for machines that can download it.
 
 Every loader returns a :class:`Dataset` with inputs scaled so that ``|x|^2 / d`` is about 1 (the features of a
 network in the registry's convention are then O(1)), targets ``Y`` as one-hot rows (MSE) and integer
@@ -125,12 +126,68 @@ def make_teacher_task(d: int = 16, n_train: int = 64, n_test: int = 256, outputs
     return Dataset("teacher", t(X[:n_train]), t(Y[:n_train]), t(X[n_train:]), t(Y[n_train:]))
 
 
-DATASETS = ("digits", "mnist1d", "teacher")
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+_CIFAR10_DIR = "cifar-10-batches-bin"
+_CIFAR10_RECORD = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green, 1024 blue bytes
+
+
+def _read_cifar10_batches(archive, names) -> tuple[np.ndarray, np.ndarray]:
+    import tarfile
+
+    xs, ys = [], []
+    with tarfile.open(archive, "r:gz") as tar:
+        for name in names:
+            member = tar.extractfile(f"{_CIFAR10_DIR}/{name}")
+            if member is None:
+                raise ValueError(f"{archive} has no {_CIFAR10_DIR}/{name}: not the CIFAR-10 binary archive")
+            raw = np.frombuffer(member.read(), dtype=np.uint8)
+            if raw.size % _CIFAR10_RECORD:
+                raise ValueError(f"{name} in {archive} is not a whole number of CIFAR-10 records")
+            raw = raw.reshape(-1, _CIFAR10_RECORD)
+            ys.append(raw[:, 0].astype(np.int64))
+            xs.append(raw[:, 1:])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_cifar10(n_train: int = 50000, n_test: int = 10000, seed: int = 0, root: str | None = None,
+                 download: bool = True, dtype=torch.float32) -> Dataset:
+    """CIFAR-10 (60,000 32x32 colour images, 10 classes) as flat 3072-dimensional inputs, for machines online.
+
+    Reads the official binary archive ``cifar-10-binary.tar.gz`` (no pickle) from ``root`` (default
+    ``~/.cache/nfdlib``), downloading it from :data:`CIFAR10_URL` (about 160 MB) when missing and ``download``
+    is true. ``seed`` picks random subsets of the 50,000 training and 10,000 test images. Inputs are centred and
+    scaled with training statistics like the other loaders. CIFAR-10 cannot be downloaded on the project's own
+    machines; use MNIST-1D or digits there.
+    """
+    import os
+    import urllib.request
+    from pathlib import Path
+
+    n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
+    folder = Path(root) if root is not None else Path.home() / ".cache" / "nfdlib"
+    archive = folder / "cifar-10-binary.tar.gz"
+    if not archive.exists():
+        if not download:
+            raise ValueError(f"root must hold cifar-10-binary.tar.gz (not found in {folder}); or pass download=True")
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = archive.with_suffix(".part")
+        urllib.request.urlretrieve(CIFAR10_URL, tmp)
+        os.replace(tmp, archive)
+    X_tr, y_tr = _read_cifar10_batches(archive, [f"data_batch_{i}.bin" for i in range(1, 6)])
+    X_te, y_te = _read_cifar10_batches(archive, ["test_batch.bin"])
+    rng = np.random.default_rng(check_seed(seed))
+    tr = _subset(rng, n_train, len(y_tr), "n_train")
+    te = _subset(rng, n_test, len(y_te), "n_test")
+    return _classification("cifar10", X_tr[tr], y_tr[tr], X_te[te], y_te[te], 10, dtype)
+
+
+DATASETS = ("digits", "mnist1d", "teacher", "cifar10")
 
 
 def load_dataset(name: str, **kwargs) -> Dataset:
     """Load one of :data:`DATASETS` by name."""
-    loaders = {"digits": load_digits, "mnist1d": load_mnist1d, "teacher": make_teacher_task}
+    loaders = {"digits": load_digits, "mnist1d": load_mnist1d, "teacher": make_teacher_task,
+               "cifar10": load_cifar10}
     if name not in loaders:
         raise ValueError(f"name must be one of {DATASETS}; got {name!r}")
     return loaders[name](**kwargs)
