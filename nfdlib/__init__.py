@@ -9,7 +9,12 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.diagnostics`      coord checks over width and depth (00)
 * :mod:`nfdlib.plotting`         coord-check and convergence figures (00)
 * :mod:`nfdlib.stats`            log-log slope fits with intervals and computed verdicts (00)
-* :mod:`nfdlib.data`             offline datasets: digits, MNIST-1D, synthetic teachers (00)
+* :mod:`nfdlib.nfd_theory`       initial-kernel ODEs, closed forms and first-step kernels (01)
+* :mod:`nfdlib.nfd`              the NFD particle solver ``simulate_nfd`` (01, 02)
+* :mod:`nfdlib.nfd_sweeps`       cached network and solver runs, error split into fluctuation and bias (02)
+* :mod:`nfdlib.gia`              gradient-independence measurements (03)
+* :mod:`nfdlib.nfd_reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
+* :mod:`nfdlib.data`             offline datasets: digits, MNIST-1D, synthetic teachers; CIFAR-10 where online (00)
 * :mod:`nfdlib.cache`            results cached under ``data/`` keyed by their configuration
 * :mod:`nfdlib.config`           quick mode (``NFD_QUICK``), device choice (``NFD_DEVICE``), seeding
 """

@@ -43,6 +43,7 @@ that adds terms (the reused-weight response terms of true backpropagation) subcl
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -281,6 +282,8 @@ def layers_at(K: int, fractions=(0.0, 0.25, 0.5, 0.75, 1.0)) -> list[int]:
 # The solver
 # ---------------------------------------------------------------------------------------------------------
 COUPLINGS: dict[str, type] = {}
+# Couplings defined in other modules, imported the first time they are asked for (they import this module).
+_LAZY_COUPLINGS = {"reused": ("nfdlib.nfd_reused", "ReusedNFDSolver")}
 
 
 def register_coupling(name: str, solver_class: type) -> None:
@@ -681,7 +684,8 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
     K : Euler-Maruyama steps in layer-time (>= 1); the finite network's depth ``L`` plays this role.
     T : depth horizon; lr : base SGD rate ``eta_c`` (finite, >= 0), as in ``train(model, data, lr=...)``.
     activation : ``relu``, ``tanh``, ``gelu`` or ``identity``; loss : ``mse`` or ``xent``.
-    coupling : ``"decoupled"`` (the GIA system of the paper's NFD) or a name added by :func:`register_coupling`.
+    coupling : ``"decoupled"`` (the GIA system of the paper's NFD), ``"reused"`` (with the reused-weight terms of
+        true backpropagation, :mod:`nfdlib.nfd_reused`, notebook 03) or a name added by :func:`register_coupling`.
     kernel_layers : grid indices ``j`` (``tau = j T / K``) whose equal-time kernels are stored (default: all).
     two_time_layers : grid indices whose full two-time kernels over (input, step) are also returned.
     return_particles : also return the particles' ``u``, ``v``, ``h_T`` and ``g_0`` at every step.
@@ -693,7 +697,10 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
 
     Returns an :class:`NFDResult`. Cost: see the module docstring.
     """
-    allowed = tuple(COUPLINGS)
+    if coupling not in COUPLINGS and coupling in _LAZY_COUPLINGS:
+        module, name = _LAZY_COUPLINGS[coupling]
+        register_coupling(coupling, getattr(importlib.import_module(module), name))
+    allowed = tuple(dict.fromkeys([*COUPLINGS, *_LAZY_COUPLINGS]))
     if coupling not in COUPLINGS:
         raise ValueError(f"coupling must be one of {', '.join(repr(c) for c in allowed)}; got {coupling!r}")
     solver = COUPLINGS[coupling](X_train, Y_train, X_test=X_test, Y_test=Y_test, M=M, K=K, T=T, steps=steps, lr=lr,

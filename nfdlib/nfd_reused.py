@@ -32,8 +32,7 @@ training inputs' forward noise only.
 With ``K = L`` this system is, in distribution, the ``n -> infinity`` limit of the depth-``L`` *true* network
 ``ResNet(..., backward="true", parametrization="depth-mup")`` trained by full-batch SGD (validated in
 ``tests/test_nfd_reused.py`` and notebook 03 against wide networks). Use it as
-``simulate_nfd(..., coupling="reused")`` once this module is imported (importing :mod:`nfdlib.nfd_reused`
-registers it), or call :func:`simulate_reused`.
+``simulate_nfd(..., coupling="reused")`` (which imports this module on first use) or :func:`simulate_reused`.
 """
 
 from __future__ import annotations

@@ -661,7 +661,7 @@ display(Markdown("\n".join(rows)))
 #
 # <details><summary>Answer</summary>
 #
-# The reused-weight terms accumulate over layer-time, so the gap should grow with `T`: DIGEST 4.3 reports the
+# The reused-weight terms accumulate over layer-time, so the gap should grow with `T`: notebook 03 measures the
 # first-step ratio of decoupled to true function updates falling from about 0.95 at `T = 0.25` to about 0.5 at
 # `T = 4`. A smaller learning rate shrinks both the training movement and the gap; to first order in the rate
 # their ratio does not change, since both first-step updates are linear in it.

@@ -210,7 +210,7 @@ print(f"At tau = 0: cosine {cos[0]:.3f} (infinite-width value {np.exp(-net_true.
 # * the **fluctuation** `|G_true - E_B G| / |G_true|` in one network: any finite-width statistic fluctuates by
 #   `O(n^-1/2)`;
 # * the **bias** `E[G_true - E_B G] / E[G_true]` over seeds, with a 95% interval: the paper's claim is that this
-#   reused-weight effect is `O(1/n)`, uniformly in depth (DIGEST R4).
+#   reused-weight effect is `O(1/n)`, uniformly in depth.
 #
 # **Predict.** Which slope in `n` do you expect for each, and should either depend on `L`?
 
@@ -321,8 +321,8 @@ CROSS_AT_T1 = cross_dev[1.0] if 1.0 in cross_dev else None
 
 # %% [markdown]
 # The ratio does not approach 1 with depth; it sits on the infinite-width prediction and depends only on the
-# horizon `T` (near 1 for small `T`, far from it for `T = 4`). This is the first-step gap that DIGEST 4.3 reported
-# ("about 0.8, flat in `L`, approaching 1 as `T` shrinks"), and it is now explained: in the limit the decoupled
+# horizon `T` (near 1 for small `T`, far from it for `T = 4`). This is the first-step gap that our first check of the
+# reconstruction found ("about 0.8, flat in `L`, approaching 1 as `T` shrinks"), and it is now explained: in the limit the decoupled
 # network moves its output with the kernel `K_x`, the true one with `K`.
 #
 # Where is the difference hiding in the true network? Its step-1 *forward* pass multiplies the new features by

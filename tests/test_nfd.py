@@ -203,7 +203,7 @@ def test_solver_agrees_with_decoupled_networks(task):
 @pytest.mark.parametrize("kwargs, name", [
     ({"M": 1}, "M"), ({"M": 2.5}, "M"), ({"K": 0}, "K"), ({"lr": float("nan")}, "lr"), ({"lr": float("inf")}, "lr"),
     ({"lr": -0.1}, "lr"), ({"activation": "swish"}, "activation"), ({"T": 0.0}, "T"), ({"steps": -1}, "steps"),
-    ({"loss": "hinge"}, "loss"), ({"coupling": "reused"}, "coupling"), ({"kernel_layers": [9]}, "kernel_layers"),
+    ({"loss": "hinge"}, "loss"), ({"coupling": "bogus"}, "coupling"), ({"kernel_layers": [9]}, "kernel_layers"),
 ])
 def test_bad_input_names_the_argument(task, kwargs, name):
     args = dict(M=8, K=2, steps=1, lr=0.1) | kwargs

@@ -6,20 +6,8 @@ import pytest
 import torch
 
 from nfdlib.data import make_teacher_task
-from nfdlib.nfd import COUPLINGS, register_coupling, run_finite_network, simulate_nfd
+from nfdlib.nfd import COUPLINGS, run_finite_network, simulate_nfd
 from nfdlib.nfd_reused import ReusedNFDSolver, simulate_reused, stein_response
-
-# Importing nfdlib.nfd_reused registers coupling="reused" for the whole process. Other test modules running in
-# the same pytest worker may expect the registry of nfdlib.nfd alone, so the registration is scoped to the tests
-# of this module.
-COUPLINGS.pop("reused", None)
-
-
-@pytest.fixture(autouse=True)
-def _reused_registered():
-    register_coupling("reused", ReusedNFDSolver)
-    yield
-    COUPLINGS.pop("reused", None)
 
 
 def test_stein_response_recovers_known_derivatives():
