@@ -614,7 +614,8 @@ lines = ["| architecture | L | train loss true | train loss decoupled | relative
 for name, L, final, gap in arch_table:
     lines.append(f"| {name} | {L} | {final[('true', 'train_loss')][0]:.3f} "
                  f"| {final[('decoupled', 'train_loss')][0]:.3f} "
-                 f"| {gap['value']:+.2f} [{gap['lo']:+.2f}, {gap['hi']:+.2f}] | {final[('true', 'test_acc')][0]:.3f} "
+                 + ("| diverged " if np.isnan(gap["value"]) else f"| {gap['value']:+.2f} [{gap['lo']:+.2f}, {gap['hi']:+.2f}] ")
+                 + f"| {final[('true', 'test_acc')][0]:.3f} "
                  f"| {final[('decoupled', 'test_acc')][0]:.3f} |")
 display(Markdown("\n".join(lines).replace("nan", "diverged")))
 if diverged:
