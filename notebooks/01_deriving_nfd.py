@@ -441,9 +441,11 @@ for act, color in (("relu", "C0"), ("identity", "C1")):
     depth_gap = np.linalg.norm(init_kernels(Xe.double().numpy(), T=T, activation=act, K=L_E).Phi[-1] - ode.Phi[-1]) \
         / np.linalg.norm(ode.Phi[-1])
     se = ratio_net[:, -1].mean(1).std(ddof=1) / math.sqrt(len(SEEDS)) if len(SEEDS) > 1 else float("nan")
+    # Agreement: within 4 standard errors over seeds, plus the (tiny) O(1/L) gap of the depth-L recursion.
+    z = (ratio_net[:, -1].mean() - cf["q_T"]) / se
     check("e", f"{act}: q_T / q_0 = e^({cf['rate']:g} T) = {cf['q_T']:.3f} (network, mean of {P} inputs)",
-          f"{ratio_net[:, -1].mean():.3f} +- {se:.3f} (standard error over {len(SEEDS)} seeds)",
-          abs(ratio_net[:, -1].mean() / cf["q_T"] - 1) < 4 * (dev_Phi.mean() + depth_gap) + 0.01)
+          f"{ratio_net[:, -1].mean():.3f} +- {se:.3f} (standard error over {len(SEEDS)} seeds; z = {z:+.1f})",
+          abs(ratio_net[:, -1].mean() - cf["q_T"]) < 4 * se + depth_gap * cf["q_T"])
     check("e", f"{act}: whole Phi_T and G_0 matrices follow the ODE",
           f"relative deviation Phi_T {dev_Phi.mean():.3f}, G_0 {dev_G.mean():.3f} (fluctuation scale "
           f"1/sqrt(n) = {1 / math.sqrt(N_E):.3f}; depth gap {depth_gap:.4f})",
