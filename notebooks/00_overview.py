@@ -45,7 +45,7 @@ T = 1.0  # depth horizon: layer-time runs over [0, T]
 # Pre- vs post-activation training check (the paper reports width 128, depth 64, batch 128, SGD on CIFAR-10).
 E1_N, E1_L = (64, 8) if QUICK else (128, 64)
 E1_STEPS = 40 if QUICK else 200
-E1_LRS = (0.03, 0.3) if QUICK else (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+E1_LRS = (0.03, 0.3) if QUICK else (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 E1_SEEDS = (0,) if QUICK else (0, 1)
 E1_TRAIN, E1_TEST = (300, 200) if QUICK else (1000, 500)
 
