@@ -25,7 +25,6 @@ t-interval (seeds pooled), checked by a bootstrap over seeds.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -612,29 +611,75 @@ def stability_drift(sweep: Mapping, *, boot: int = 2000, seed: int = 0) -> Drift
     return _drift_from(np.asarray(sweep["L"]), eta, check_int("boot", boot), seed)
 
 
-def sweep_summary(sweep: Mapping, key: str = "train_loss") -> dict:
-    """Per depth: optimum of the seed-mean curve, mean and spread of the metric there over seeds."""
-    values = final_metric(sweep, key)
-    opts = mean_curve_optima(sweep, key)
+def best_by_depth(sweep: Mapping, select: str = "train_loss",
+                  report: Sequence[str] = ("train_loss", "test_loss", "test_acc")) -> list[dict]:
+    """Per depth, the metrics at the best learning rate: the grid point nearest the optimum of the
+    seed-averaged ``select`` curve, and there the mean and standard error over seeds of each ``report`` metric
+    (keys ``<metric>`` and ``<metric>_sem``; ``<metric>_seeds`` holds the per-seed values). The rate is chosen
+    on the same seeds it is reported on, which flatters the best point slightly."""
+    values = {k: final_metric(sweep, k) for k in report if k in sweep}
+    opts = mean_curve_optima(sweep, select)
     lrs = np.asarray(sweep["lr"], float)
+    depths = np.atleast_1d(sweep["L"])
     rows = []
     for d, opt in enumerate(opts):
-        if not math.isfinite(opt.grid_lr):
-            rows.append({"L": int(sweep["L"][d]), "lr": float("nan"), "mean": float("nan"), "sem": float("nan")})
-            continue
-        i = int(np.argmin(np.abs(lrs - opt.grid_lr)))
-        v = values[d, i]
-        rows.append({"L": int(sweep["L"][d]), "lr": opt.lr, "grid_lr": opt.grid_lr, "at_edge": opt.at_edge,
-                     "mean": float(np.nanmean(v)), "sem": float(np.nanstd(v, ddof=1) / math.sqrt(np.isfinite(v).sum()))
-                     if np.isfinite(v).sum() > 1 else float("nan")})
-    return {"key": key, "rows": rows}
+        row = {"L": int(depths[d]), "lr": opt.lr, "grid_lr": opt.grid_lr, "at_edge": opt.at_edge}
+        i = int(np.argmin(np.abs(lrs - opt.grid_lr))) if math.isfinite(opt.grid_lr) else None
+        for key, v in values.items():
+            seeds = v[d, i] if i is not None else np.full(v.shape[-1], np.nan)
+            ok = seeds[np.isfinite(seeds)]
+            row[key] = float(ok.mean()) if ok.size else float("nan")
+            row[f"{key}_sem"] = float(ok.std(ddof=1) / math.sqrt(ok.size)) if ok.size > 1 else float("nan")
+            row[f"{key}_seeds"] = seeds.tolist()
+        rows.append(row)
+    return rows
 
 
-def warn_if_edge(opts: Sequence[Optimum], label: str) -> None:
-    """Warn when a seed-mean optimum lies at the edge of the grid (its position is then only a bound)."""
-    edges = [i for i, o in enumerate(opts) if o.at_edge]
-    if edges:
-        warnings.warn(f"{label}: the optimum is at the edge of the grid for depth indices {edges}", stacklevel=2)
+# -- figures -------------------------------------------------------------------------------------------------
+METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "test loss after training",
+                 "test_acc": "test accuracy after training"}
+
+
+def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: str | None = None,
+                  cmap: str = "viridis", legend: bool = True):
+    """A transfer plot: ``key`` at the end of training against ``log2 eta``, one curve per depth (mean over
+    seeds with a min-max band), a dot at each curve's optimum (:func:`best_lr` of the seed-mean curve).
+
+    A rate at which any seed diverged is a missing point; the optimum of a curve whose best point is at the
+    edge of the grid is drawn as an open circle (it is only a bound).
+    """
+    import matplotlib.pyplot as plt
+
+    values = final_metric(sweep, key)
+    if values.ndim == 2:
+        values = values[None]
+    depths = np.atleast_1d(sweep.get("L", [0]))
+    lrs = np.asarray(sweep["lr"], float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.4, 3.3))
+    colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, len(depths)))
+    opts = mean_curve_optima(sweep, key) if "L" in sweep else [best_lr(lrs, values[0].mean(-1))]
+    for d, (L, color) in enumerate(zip(depths, colors)):
+        mean = values[d].mean(-1)
+        lo, hi = values[d].min(-1), values[d].max(-1)
+        ax.plot(lrs, mean, "-", marker=".", ms=4, color=color, label=f"L = {L}")
+        ax.fill_between(lrs, lo, hi, color=color, alpha=0.18, linewidth=0)
+        opt = opts[d]
+        if math.isfinite(opt.lr):
+            i = int(np.argmin(np.abs(lrs - opt.grid_lr)))
+            ax.plot([opt.lr], [mean[i]], "o", ms=7, color=color, mfc="none" if opt.at_edge else color,
+                    mec="k", mew=0.8, zorder=5)
+    ax.set_xscale("log", base=2)
+    if key != "test_acc":
+        ax.set_yscale("log")
+    ax.set_xlabel("base learning rate η (log2 scale; SGD rate of a matrix = η × registry scale)")
+    ax.set_ylabel(METRIC_LABELS[key])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if legend:
+        ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
@@ -655,7 +700,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
 __all__ = ["SWEEP_VERSION", "log2_grid", "batch_indices", "train_stacked", "train_loop", "Rule", "RULES",
            "load_task", "lr_sweep", "depth_sweep", "cached_depth_sweep", "final_metric", "Optimum", "best_lr",
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
-           "sweep_summary", "warn_if_edge", "sweep_name", "run_plan", "parameters_cell"]
+           "best_by_depth", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
+           "plot_transfer"]
 
 
 if __name__ == "__main__":

@@ -164,12 +164,13 @@ def kernel_summary(model: ResNet, X: Tensor, parametrization: str | None = None)
 
 def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1, *,
                   parametrization: str | None = None, loss: str = "mse", labels: Tensor | None = None,
-                  kernel: bool = True) -> list[dict]:
+                  kernel: bool = True, record_steps: Iterable[int] | None = None) -> list[dict]:
     """Per-step and cumulative feature updates of every block during ``steps`` full-batch SGD steps on
     ``(X, Y)`` with base rate ``lr`` (the registry's group rates for ``parametrization``, the model's by
     default). Rows ``{step, layer, quantity, value}`` (see :data:`BLOCK_QUANTITIES`); per-step quantities at
     ``step = t`` describe the step from ``t-1`` to ``t``. With ``kernel`` the rows also hold the tangent
-    kernel's ``trace``, ``lambda_max`` and role shares at every step (``layer=None``).
+    kernel's ``trace``, ``lambda_max`` and role shares (``layer=None``). ``record_steps`` limits the
+    measurements to some steps (all by default); the training itself is unchanged.
 
     A step whose loss is not finite stops the run; the rows then carry ``diverged=True``.
     """
@@ -177,6 +178,8 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
     lr = check_float("lr", lr)
     steps = check_int("steps", steps, minimum=0)
     loss = check_choice("loss", loss, LOSSES)
+    record = set(range(steps + 1)) if record_steps is None else {check_int("record_steps", t, minimum=0)
+                                                                  for t in record_steps}
     device, dtype = model.U.device, model.U.dtype
     X, Y = X.to(device, dtype), Y.to(device, dtype)
     labels = None if labels is None else labels.to(device)
@@ -196,30 +199,35 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
     def branch_outputs(sig):
         return [sig["h"][l] - sig["h"][l - 1] for l in range(1, L + 1)]
 
-    sig0 = sig = backward_signals(model, X)
-    b0 = branch_outputs(sig0)
+    def own(name, l, inputs, dW):
+        return _rms(mult[name] * inputs @ dW[l - 1].T)
+
+    def needed(t):
+        # the state at t is needed to report step t, or the per-step change from t to t + 1
+        return t in record or (t + 1) in record
+
+    b0 = branch_outputs(backward_signals(model, X))
+    sig = backward_signals(model, X) if needed(0) else None
     for step in range(steps + 1):
-        # State at step `step`: rms sizes, backward signals, cumulative own updates, kernel.
-        add(step, None, "f_rms", _rms(sig["f"]))
-        bt = branch_outputs(sig)
-        for l in range(1, L + 1):
-            add(step, l, "gh", _rms(sig["gh"][l]))
-            add(step, l, "dbranch_cum", _rms(bt[l - 1] - b0[l - 1]))
-            if two:
-                add(step, l, "gz", _rms(sig["gz"][l - 1]))
-                add(step, l, "z_rms", _rms(sig["z"][l - 1]))
-                with torch.no_grad():
-                    dW1 = model.W1[l - 1].detach() - W0["W1"][l - 1]
-                    dW2 = model.W2[l - 1].detach() - W0["W2"][l - 1]
-                    add(step, l, "dz_own_cum", _rms(mult["W1"] * phi(sig["h"][l - 1]) @ dW1.T))
-                    add(step, l, "du_own_cum", _rms(mult["W2"] * phi(sig["z"][l - 1]) @ dW2.T))
-            else:
-                with torch.no_grad():
-                    dW = model.W[l - 1].detach() - W0["W"][l - 1]
-                    add(step, l, "du_own_cum", _rms(mult["W"] * phi(sig["h"][l - 1]) @ dW.T))
-        if kernel:
-            for key, value in kernel_summary(model, X, parametrization).items():
-                add(step, None, f"kernel_{key}", value)
+        if step in record:
+            # State at step `step`: rms sizes, backward signals, cumulative own updates, kernel.
+            add(step, None, "f_rms", _rms(sig["f"]))
+            bt = branch_outputs(sig)
+            with torch.no_grad():
+                dW = {k: getattr(model, k).detach() - W0[k] for k in names}
+                for l in range(1, L + 1):
+                    add(step, l, "gh", _rms(sig["gh"][l]))
+                    add(step, l, "dbranch_cum", _rms(bt[l - 1] - b0[l - 1]))
+                    if two:
+                        add(step, l, "gz", _rms(sig["gz"][l - 1]))
+                        add(step, l, "z_rms", _rms(sig["z"][l - 1]))
+                        add(step, l, "dz_own_cum", own("W1", l, phi(sig["h"][l - 1]), dW["W1"]))
+                        add(step, l, "du_own_cum", own("W2", l, phi(sig["z"][l - 1]), dW["W2"]))
+                    else:
+                        add(step, l, "du_own_cum", own("W", l, phi(sig["h"][l - 1]), dW["W"]))
+            if kernel:
+                for key, value in kernel_summary(model, X, parametrization).items():
+                    add(step, None, f"kernel_{key}", value)
         if step == steps or diverged:
             break
         # One SGD step.
@@ -231,36 +239,54 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
             break
         value.backward()
         opt.step()
-        new = backward_signals(model, X)
-        if not torch.isfinite(new["f"]).all():
+        new = backward_signals(model, X) if needed(step + 1) else None
+        if new is not None and not torch.isfinite(new["f"]).all():
             diverged = True
-        with torch.no_grad():
-            add(step + 1, None, "df", _rms(new["f"] - sig["f"]))
-            bn = branch_outputs(new)
-            for l in range(1, L + 1):
-                add(step + 1, l, "dh", _rms(new["h"][l] - sig["h"][l]))
-                add(step + 1, l, "dbranch", _rms(bn[l - 1] - bt[l - 1]))
-                if two:
-                    dW1 = model.W1[l - 1].detach() - before["W1"][l - 1]
-                    dW2 = model.W2[l - 1].detach() - before["W2"][l - 1]
-                    add(step + 1, l, "dz_own", _rms(mult["W1"] * phi(sig["h"][l - 1]) @ dW1.T))
-                    add(step + 1, l, "dz", _rms(new["z"][l - 1] - sig["z"][l - 1]))
-                    add(step + 1, l, "du_own", _rms(mult["W2"] * phi(sig["z"][l - 1]) @ dW2.T))
-                else:
-                    dW = model.W[l - 1].detach() - before["W"][l - 1]
-                    add(step + 1, l, "du_own", _rms(mult["W"] * phi(sig["h"][l - 1]) @ dW.T))
+        if step + 1 in record:
+            with torch.no_grad():
+                dW = {k: getattr(model, k).detach() - before[k] for k in names}
+                add(step + 1, None, "df", _rms(new["f"] - sig["f"]))
+                bt, bn = branch_outputs(sig), branch_outputs(new)
+                for l in range(1, L + 1):
+                    add(step + 1, l, "dh", _rms(new["h"][l] - sig["h"][l]))
+                    add(step + 1, l, "dbranch", _rms(bn[l - 1] - bt[l - 1]))
+                    if two:
+                        add(step + 1, l, "dz_own", own("W1", l, phi(sig["h"][l - 1]), dW["W1"]))
+                        add(step + 1, l, "dz", _rms(new["z"][l - 1] - sig["z"][l - 1]))
+                        add(step + 1, l, "du_own", own("W2", l, phi(sig["z"][l - 1]), dW["W2"]))
+                    else:
+                        add(step + 1, l, "du_own", own("W", l, phi(sig["h"][l - 1]), dW["W"]))
         sig = new
     return rows
 
 
+def summarize_layers(rows: Iterable[dict]) -> list[dict]:
+    """Replace the per-layer rows of each ``(step, quantity)`` by one row with ``layer="rms"`` holding the
+    rms over blocks ``sqrt(mean_l value_l^2)``; output rows are kept. (How cached scans stay small.)"""
+    groups: dict[tuple, list[dict]] = {}
+    out = []
+    for row in rows:
+        if row["layer"] is None:
+            out.append(row)
+        else:
+            groups.setdefault((row["step"], row["quantity"]), []).append(row)
+    for (step, quantity), group in groups.items():
+        values = np.array([r["value"] for r in group], float)
+        out.append({"step": step, "layer": "rms", "tau": None, "quantity": quantity,
+                    "value": float(np.sqrt(np.mean(values**2))), "diverged": any(r["diverged"] for r in group)})
+    return out
+
+
 def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, int]], *, lr: float = 0.05,
                   steps: int = 1, seeds: Sequence[int] = (0, 1, 2), d: int = 16, batch: int = 32, T: float = 1.0,
-                  activation: str = "relu", loss: str = "mse", kernel: bool = True, device=None,
+                  activation: str = "relu", loss: str = "mse", kernel: bool = True,
+                  record_steps: Iterable[int] | None = None, summarize: bool = False, device=None,
                   dtype=torch.float32, progress: bool = True) -> Records:
     """:func:`block_updates` for every ``(parametrization, block)`` rule, ``(n, L)`` size and seed, on a
     synthetic regression batch (Gaussian inputs, random teacher; :func:`nfdlib.data.make_teacher_task`) drawn
     from the seed. Returns tidy :class:`~nfdlib.records.Records` with columns ``parametrization, block, n, L,
-    seed, step, layer, tau, quantity, value``."""
+    seed, step, layer, tau, quantity, value``; ``summarize`` keeps only the rms over blocks
+    (:func:`summarize_layers`)."""
     rules = [(p, check_choice("block", b, ("one", "two"))) for p, b in rules]
     sizes = [(check_int("n", n), check_int("L", L)) for n, L in sizes]
     if not rules or not sizes:
@@ -273,9 +299,54 @@ def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, i
         model = ResNet(d, 1, n, L, block=b, parametrization=p, activation=activation, T=T, seed=seed,
                        device=device, dtype=dtype)
         task = make_teacher_task(d=d, n_train=batch, n_test=1, seed=seed, dtype=dtype)
-        rows = block_updates(model, task.X_train, task.Y_train, lr, steps, loss=loss, kernel=kernel)
+        rows = block_updates(model, task.X_train, task.Y_train, lr, steps, loss=loss, kernel=kernel,
+                             record_steps=record_steps)
+        if summarize:
+            rows = summarize_layers(rows)
         records.extend_rows(rows, parametrization=p, block=b, n=n, L=L, seed=seed)
     return records
+
+
+# Bump when the code of block_updates / collapse_scan changes its numbers: cached scans then recompute.
+COLLAPSE_VERSION = "1"
+
+
+def cached_collapse_scan(name: str, rule: tuple[str, str], sizes: Iterable[tuple[int, int]], *, directory=None,
+                         refresh: bool = False, progress: bool = True, use_cache: bool = True,
+                         **kwargs) -> Records:
+    """:func:`collapse_scan` of one rule with ``summarize=True``, cached as JSON under ``data/`` (keyed by the
+    whole configuration and :data:`COLLAPSE_VERSION`); ``use_cache=False`` computes without reading or
+    writing a file (quick mode)."""
+    from . import cache
+
+    sizes = [[check_int("n", n), check_int("L", L)] for n, L in sizes]
+    p, b = rule
+    if not use_cache:
+        return collapse_scan([(p, b)], [tuple(s) for s in sizes], summarize=True, progress=progress, **kwargs)
+    config = {"rule": [p, b], "sizes": sizes, **{k: (list(v) if isinstance(v, (tuple, range)) else v)
+                                                 for k, v in kwargs.items() if k not in ("device",)}}
+    rows = cache.cached(name, config,
+                        lambda: collapse_scan([(p, b)], [tuple(s) for s in sizes], summarize=True,
+                                              progress=progress, **kwargs),
+                        version=COLLAPSE_VERSION, fmt="json", directory=directory, refresh=refresh)
+    return Records(rows)
+
+
+def depth_and_width_scans(rules: Iterable[tuple[str, str]], *, depths: Sequence[int], n: int,
+                          widths: Sequence[int], L: int, lr: float, steps: int, seeds: Sequence[int],
+                          use_cache: bool = True, progress: bool = True) -> tuple[Records, Records]:
+    """The two collapse scans of notebooks 04 and 05 for each rule: over ``depths`` at width ``n`` and over
+    ``widths`` at depth ``L``, ``steps`` full-batch steps at base rate ``lr``, measured at steps ``0, 1`` and
+    ``steps``. Cached per rule as ``data/collapse_depth_*`` / ``data/collapse_width_*`` (both notebooks ask
+    for the same files)."""
+    record = sorted({0, 1, check_int("steps", steps)})
+    common = dict(lr=check_float("lr", lr), steps=steps, seeds=[int(s) for s in seeds], record_steps=record,
+                  use_cache=use_cache, progress=progress)
+    by_depth, by_width = Records(), Records()
+    for p, b in rules:
+        by_depth.extend(cached_collapse_scan(f"collapse_depth_{p}_{b}", (p, b), [(n, d) for d in depths], **common))
+        by_width.extend(cached_collapse_scan(f"collapse_width_{p}_{b}", (p, b), [(w, L) for w in widths], **common))
+    return by_depth, by_width
 
 
 def layer_average(records: Records, quantity: str, *, step: int, x: str = "L") -> tuple[list, list[list[float]]]:
@@ -286,6 +357,10 @@ def layer_average(records: Records, quantity: str, *, step: int, x: str = "L") -
     rows = records.where(quantity=quantity, step=step)
     if not rows:
         raise ValueError(f"the records hold no rows of quantity {quantity!r} at step {step}")
+    other = "n" if x == "L" else "L"
+    for column in (other, "parametrization", "block"):
+        if len(rows.unique(column)) > 1:
+            raise ValueError(f"records mix several values of {column!r}; select one with records.where() first")
     xs, ys = [], []
     for xv in rows.unique(x):
         sub = rows.where(**{x: xv})
@@ -307,4 +382,6 @@ def fit_against(records: Records, quantity: str, *, step: int, x: str = "L") -> 
 
 
 __all__ = ["BLOCK_QUANTITIES", "OUTPUT_QUANTITIES", "backward_signals", "tangent_kernel", "kernel_summary",
-           "block_updates", "collapse_scan", "layer_average", "fit_against"]
+           "block_updates", "summarize_layers", "collapse_scan", "COLLAPSE_VERSION", "cached_collapse_scan",
+           "depth_and_width_scans",
+           "layer_average", "fit_against"]

@@ -251,9 +251,10 @@ def test_max_stable_lr_and_summary():
     eta = sweeps.max_stable_lr(sweep)
     assert eta.shape == (5, 3)
     assert eta[0, 0] == sweep["lr"][-2] and eta[2, 1] == sweep["lr"][11]
-    summary = sweeps.sweep_summary(sweep)
-    assert [row["L"] for row in summary["rows"]] == [2, 4, 8, 16, 32]
-    assert all(abs(math.log2(row["lr"])) < 0.01 for row in summary["rows"])
+    rows = sweeps.best_by_depth(sweep, report=("train_loss",))
+    assert [row["L"] for row in rows] == [2, 4, 8, 16, 32]
+    assert all(abs(math.log2(row["lr"])) < 0.01 for row in rows)
+    assert all(row["train_loss"] == pytest.approx(1.0) and row["train_loss_sem"] == 0 for row in rows)
 
 
 def test_parameters_cell_is_read_in_full_mode(tmp_path):
