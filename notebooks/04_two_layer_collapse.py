@@ -330,6 +330,8 @@ for (task_key, n, p, b), d in drifts.items():
 
 # %%
 def agree(fit, expected, tol=0.1):
+    if fit.hi - fit.lo > 1.0:
+        return "undetermined (interval too wide)"
     return "agree" if fit.contains(expected) or abs(fit.slope - expected) < tol else "DISAGREE"
 
 

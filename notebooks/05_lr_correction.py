@@ -243,6 +243,8 @@ for rule in RULES:
                     x_name="L", guides=(0.5,) if rule == RULES[0] else ())
     xs, df = series(rec, "df", 1)
     kernel_fits[(rule, "df")] = fit_loglog(xs, df)
+    xs, df = series(rec, "df", COLLAPSE_STEPS)
+    kernel_fits[(rule, "dfK")] = fit_loglog(xs, df)
     if rule[1] == "two":
         xs, share = series(rec, "kernel_share_internal1", 0)
         odds = share / (1 - share)
@@ -266,7 +268,9 @@ for rule in RULES:
 for rule in RULES[1:]:
     print(describe_slope(kernel_fits[(rule, "odds")], f"[{LABELS[rule]}] kernel odds K1/K_rest", "L"))
 for rule in RULES:
-    print(describe_slope(kernel_fits[(rule, "df")], f"[{LABELS[rule]}] per-step output change", "L"))
+    print(describe_slope(kernel_fits[(rule, "df")], f"[{LABELS[rule]}] per-step output change, step 1", "L"))
+    print(describe_slope(kernel_fits[(rule, "dfK")], f"[{LABELS[rule]}] per-step output change, step "
+                         f"{COLLAPSE_STEPS}", "L"))
 
 # %% [markdown]
 # Over the depths of the sweeps below the predicted consequence for the correction is therefore a largest
@@ -428,10 +432,13 @@ for task_key in TASKS:
 
 # %%
 def sign_verdict(fit, sign):
-    """'agree' when the whole 95% interval has the claimed sign (+1 grows, -1 falls)."""
+    """'agree' when the whole 95% interval has the claimed sign (+1 grows, -1 falls), 'DISAGREE' when it has the
+    other sign, 'not resolved' when it contains 0."""
     if fit.hi - fit.lo > 1.0:
         return "undetermined"
-    return "agree" if (fit.lo > 0 if sign > 0 else fit.hi < 0) else "DISAGREE"
+    if (fit.lo > 0 and sign > 0) or (fit.hi < 0 and sign < 0):
+        return "agree"
+    return "not resolved (interval contains 0)" if fit.contains(0.0) else "DISAGREE"
 
 
 def combine(*verdicts):
@@ -464,8 +471,9 @@ table = [
     ("CompleteP: both internal layers' own updates flat in L",
      f"{row_fit[('dz_own', cp)]}; {row_fit[('du_own', cp)]}",
      combine(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)])),
-    ("correction: per-step output change grows (DIGEST: ~L^0.4)", str(kernel_fits[(corr, "df")]),
+    ("correction: per-step output change grows (DIGEST: ~L^0.4), step 1", str(kernel_fits[(corr, "df")]),
      sign_verdict(kernel_fits[(corr, "df")], +1)),
+    (f"... at step {COLLAPSE_STEPS}", str(kernel_fits[(corr, "dfK")]), sign_verdict(kernel_fits[(corr, "dfK")], +1)),
     ("correction: first-internal kernel odds grow like L^1/2", str(kernel_fits[(corr, "odds")]),
      agree(kernel_fits[(corr, "odds")], 0.5)),
     ("correction: kernel lambda_max grows (up to L^1/2)", str(lam_corr), sign_verdict(lam_corr, +1)),
