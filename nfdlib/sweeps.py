@@ -672,7 +672,7 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
     ax.set_xscale("log", base=2)
     if key != "test_acc":
         ax.set_yscale("log")
-    ax.set_xlabel("base learning rate η (log2 scale; SGD rate of a matrix = η × registry scale)")
+    ax.set_xlabel("base learning rate η (log2 scale)")
     ax.set_ylabel(METRIC_LABELS[key])
     if title:
         ax.set_title(title, fontsize=9)
