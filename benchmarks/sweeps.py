@@ -42,7 +42,8 @@ def main() -> None:
     ap.add_argument("--widths", default="32,64,128,256")
     ap.add_argument("--depth", type=int, default=8)
     ap.add_argument("--configs", type=int, default=16, help="learning rates x seeds per case")
-    ap.add_argument("--chunks", default="0,8,4", help="chunk sizes to try for the batched path (0 = all at once)")
+    ap.add_argument("--chunks", default="0", help="chunk sizes to try for the batched path (0 = all at once)")
+    ap.add_argument("--engines", default="bmm,vmap", help="batched engines to time (nfdlib.sweeps.ENGINES)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = get_device(args.device)
@@ -57,27 +58,29 @@ def main() -> None:
     # Warm up vmap and the allocator once, so the first case does not pay for it.
     def warm(seed):
         return ResNet(data.d, 10, 16, 2, block="two", seed=seed, device=device)
-    train_stacked(warm, lrs[:2], seeds[:2], data, 2, batch_size=64, loss="xent")
+    for engine in args.engines.split(","):
+        train_stacked(warm, lrs[:2], seeds[:2], data, 2, batch_size=64, loss="xent", engine=engine)
 
     print(f"{C} configurations (learning rates x 2 seeds), two-layer blocks, L={args.depth}, {steps} SGD steps "
           f"at batch 64, MNIST-1D (1024 train); best of {args.repeats}")
     print("cfg/s = configurations per wall-clock second; cfg/cpu-s = per CPU second (robust to other load)")
-    print(f"{'width':>6} {'chunk':>6} {'loop cfg/s':>11} {'batched cfg/s':>14} {'ratio':>6} "
+    print(f"{'width':>6} {'engine':>6} {'chunk':>6} {'loop cfg/s':>11} {'batched cfg/s':>14} {'ratio':>6} "
           f"{'loop cfg/cpu-s':>15} {'batched cfg/cpu-s':>18} {'cpu ratio':>9}")
     for n in [int(w) for w in args.widths.split(",")]:
         def make(seed, n=n):
             return ResNet(data.d, 10, n, args.depth, block="two", seed=seed, device=device)
         kw = dict(batch_size=64, loss="xent", eval_every=steps)
-        for chunk in [int(c) for c in args.chunks.split(",")]:
-            t_loop, t_batch = [], []
-            for _ in range(args.repeats):
-                t_loop.append(_time(lambda kw=kw: train_loop(make, lrs, seeds, data, steps, **kw)))
-                t_batch.append(_time(lambda kw=kw, chunk=chunk: train_stacked(make, lrs, seeds, data, steps,
-                                                                              chunk_size=chunk or None, **kw)))
-            lo, ba = C / min(t[0] for t in t_loop), C / min(t[0] for t in t_batch)
-            clo, cba = C / min(t[1] for t in t_loop), C / min(t[1] for t in t_batch)
-            print(f"{n:>6} {chunk or C:>6} {lo:>11.2f} {ba:>14.2f} {ba / lo:>6.2f} {clo:>15.2f} {cba:>18.2f} "
-                  f"{cba / clo:>9.2f}", flush=True)
+        for engine in args.engines.split(","):
+            for chunk in [int(c) for c in args.chunks.split(",")]:
+                t_loop, t_batch = [], []
+                for _ in range(args.repeats):
+                    t_loop.append(_time(lambda kw=kw: train_loop(make, lrs, seeds, data, steps, **kw)))
+                    t_batch.append(_time(lambda kw=kw, chunk=chunk, engine=engine: train_stacked(
+                        make, lrs, seeds, data, steps, chunk_size=chunk or None, engine=engine, **kw)))
+                lo, ba = C / min(t[0] for t in t_loop), C / min(t[0] for t in t_batch)
+                clo, cba = C / min(t[1] for t in t_loop), C / min(t[1] for t in t_batch)
+                print(f"{n:>6} {engine:>6} {chunk or C:>6} {lo:>11.2f} {ba:>14.2f} {ba / lo:>6.2f} {clo:>15.2f} "
+                      f"{cba:>18.2f} {cba / clo:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Batched learning-rate x seed sweeps: many SGD runs trained at once with ``torch.func`` (notebooks 04, 05).
+"""Batched learning-rate x seed sweeps: many SGD runs trained at once (notebooks 04, 05).
 
 A sweep trains one network per configuration ``(eta, seed)``: the architecture is shared, the initial weights
 come from ``seed`` (the same draw as ``ResNet(..., seed=seed)``) and the SGD step of a parameter of role ``r`` is
@@ -9,9 +9,11 @@ with the registry's ``lr_scale`` (the same rates as :func:`nfdlib.optim.param_gr
 exactly as :func:`nfdlib.training.train` draws them from ``seed``, so a batched run reproduces the plain loop
 ``train(ResNet(..., seed=s), data, lr=eta, seed=s)`` up to floating-point rounding (tested).
 
-How the batching works: the parameters of all configurations are stacked along a new leading axis and one
-``vmap(grad_and_value(loss))`` over ``functional_call`` computes every configuration's gradient in one pass; each
-configuration then takes its own SGD step with its own rate. Runs that diverge (a loss that is not finite or
+How the batching works: the parameters of all configurations are stacked along a new leading axis and one pass
+computes every configuration's gradient: batched matrix products through :meth:`ResNet.forward_with` and one
+autograd call (engine ``"bmm"``, the default), or ``torch.func.vmap(grad_and_value(loss))`` over
+``functional_call`` (engine ``"vmap"``); both give the same numbers. Each configuration then takes its own SGD
+step with its own rate. Runs that diverge (a loss that is not finite or
 exceeds ``loss_bound``) are recorded and dropped from the stack, so the rest of the sweep runs on fewer
 configurations; a divergence never raises. Diverged runs have NaN entries from the step they diverged on and are
 drawn as missing points.
@@ -88,6 +90,9 @@ def batch_indices(P: int, batch_size: int, steps: int, seed: int) -> Tensor | No
     return torch.stack(rows) if rows else torch.zeros(0, batch_size, dtype=torch.long)
 
 
+ENGINES = ("bmm", "vmap")
+
+
 @dataclass
 class _Setup:
     """What every configuration of a sweep shares."""
@@ -95,57 +100,112 @@ class _Setup:
     base: ResNet
     rate_scale: dict[str, float]
     loss: str
-    has_labels: bool
 
 
-def _loss_closure(setup: _Setup) -> Callable:
-    base, loss = setup.base, setup.loss
-
-    def loss_with_labels(params, x, y, labels):
-        return loss_fn(functional_call(base, params, (x,)), y, labels, loss)
-
-    def loss_without_labels(params, x, y):
-        return loss_fn(functional_call(base, params, (x,)), y, None, loss)
-
-    return loss_with_labels if loss == "xent" else loss_without_labels
+def _per_config_loss(f: Tensor, y: Tensor, labels: Tensor | None, loss: str) -> Tensor:
+    """``loss_fn`` of each configuration: ``f`` and ``y`` are ``(C, batch, outputs)``, the result ``(C,)``."""
+    if loss == "mse":
+        return 0.5 * ((f - y) ** 2).sum(-1).mean(-1)
+    return torch.nn.functional.cross_entropy(f.transpose(1, 2), labels, reduction="none").mean(-1)
 
 
-@torch.no_grad()
-def _evaluate_stack(setup: _Setup, params: dict, X: Tensor, Y: Tensor, labels: Tensor | None,
-                    eval_batch: int) -> tuple[Tensor, Tensor | None]:
-    """Mean loss and accuracy of every stacked configuration on ``(X, Y)``, in slices of ``eval_batch`` inputs."""
-    base, loss = setup.base, setup.loss
+class _Stack:
+    """The weights of the active configurations of one chunk, with their SGD rates.
 
-    def outputs(p, x):
-        return functional_call(base, p, (x,))
+    Two engines compute the same numbers. ``"vmap"``: the parameters are stacked as the module's own tensors
+    along a leading axis and ``torch.func.vmap(grad_and_value(...))`` over ``functional_call`` gives every
+    configuration's gradient. ``"bmm"``: the block matrices are kept as one ``(C, n, n)`` leaf per block and
+    :meth:`ResNet.forward_with` runs all configurations as batched matrix products; one autograd pass over the
+    sum of the per-configuration losses gives every configuration's own gradient (they share no weights). The
+    second avoids functorch's per-operation overhead and the re-stacking of per-block gradients, and measured
+    about 1.3-1.5x faster on CPU (benchmarks/sweeps.py), so it is the default.
+    """
 
-    forward = vmap(outputs, in_dims=(0, None))
-    total = torch.zeros(next(iter(params.values())).shape[0], dtype=torch.float64, device=X.device)
-    correct = torch.zeros_like(total)
-    P = X.shape[0]
-    for start in range(0, P, eval_batch):
-        sl = slice(start, start + eval_batch)
-        f = forward(params, X[sl])  # (C, b, d_out)
-        if loss == "mse":
-            per = 0.5 * ((f - Y[sl]) ** 2).sum(-1)
+    def __init__(self, setup: _Setup, weights: list[dict[str, Tensor]], rates: dict[str, Tensor], engine: str):
+        self.setup, self.engine, self.rates = setup, engine, rates
+        base = setup.base
+        self.hidden = base.hidden_names()
+        if engine == "vmap":
+            self.params = {k: torch.stack([w[k] for w in weights]).clone() for k in weights[0]}
+            self._grad = vmap(grad_and_value(self._vmap_loss))
         else:
-            per = torch.nn.functional.cross_entropy(f.transpose(1, 2), labels[sl].expand(f.shape[0], -1),
-                                                    reduction="none")
-        total += per.double().sum(-1)
-        if labels is not None:
-            correct += (f.argmax(-1) == labels[sl]).double().sum(-1)
-    return total / P, (correct / P if labels is not None else None)
+            self.params = {"U": torch.stack([w["U"] for w in weights]).clone(),
+                           "v": torch.stack([w["v"] for w in weights]).clone()}
+            for k in self.hidden:
+                stacked = torch.stack([w[k] for w in weights])  # (C, L, n, n)
+                for l in range(base.L):
+                    self.params[f"{k}.{l}"] = stacked[:, l].clone()
+
+    # -- vmap engine ------------------------------------------------------------------------------------
+    def _vmap_loss(self, params, x, y, labels=None):
+        return loss_fn(functional_call(self.setup.base, params, (x,)), y, labels, self.setup.loss)
+
+    # -- bmm engine -------------------------------------------------------------------------------------
+    def _forward(self, params, x):
+        layers = {k: [params[f"{k}.{l}"] for l in range(self.setup.base.L)] for k in self.hidden}
+        return self.setup.base.forward_with(x, params["U"], layers, params["v"])
+
+    def _rate(self, key: str) -> Tensor:
+        return self.rates[key.split(".")[0]]
+
+    def step(self, x: Tensor, y: Tensor, labels: Tensor | None) -> np.ndarray:
+        """One SGD step of every configuration on its own minibatch; returns the minibatch losses before it."""
+        if self.engine == "vmap":
+            args = (x, y) if labels is None else (x, y, labels)
+            grads, values = self._grad(self.params, *args)
+        else:
+            leaves = {k: v.requires_grad_(True) for k, v in self.params.items()}
+            values = _per_config_loss(self._forward(leaves, x), y, labels, self.setup.loss)
+            grads = dict(zip(leaves, torch.autograd.grad(values.sum(), list(leaves.values()))))
+        with torch.no_grad():
+            for k, p in self.params.items():
+                # In place: the stacked tensors are large, and fresh allocations of that size page-fault.
+                p.requires_grad_(False)
+                p.addcmul_(grads[k], self._rate(k).view((-1,) + (1,) * (p.dim() - 1)), value=-1.0)
+        return values.detach().double().cpu().numpy()
+
+    @torch.no_grad()
+    def evaluate(self, X: Tensor, Y: Tensor, labels: Tensor | None, eval_batch: int) -> tuple[Tensor, Tensor | None]:
+        """Mean loss and accuracy of every configuration on ``(X, Y)``, in slices of ``eval_batch`` inputs."""
+        if self.engine == "vmap":
+            forward = vmap(lambda p, x: functional_call(self.setup.base, p, (x,)), in_dims=(0, None))
+        else:
+            forward = self._forward  # an unbatched x broadcasts against the batched weights
+        C = self.params["U"].shape[0]
+        total = torch.zeros(C, dtype=torch.float64, device=X.device)
+        correct = torch.zeros_like(total)
+        P = X.shape[0]
+        for start in range(0, P, eval_batch):
+            sl = slice(start, start + eval_batch)
+            f = forward(self.params, X[sl])  # (C, b, d_out)
+            if self.setup.loss == "mse":
+                per = 0.5 * ((f - Y[sl]) ** 2).sum(-1)
+            else:
+                per = torch.nn.functional.cross_entropy(f.transpose(1, 2), labels[sl].expand(C, -1),
+                                                        reduction="none")
+            total += per.double().sum(-1)
+            if labels is not None:
+                correct += (f.argmax(-1) == labels[sl]).double().sum(-1)
+        return total / P, (correct / P if labels is not None else None)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the configurations where ``mask`` is true (the others diverged)."""
+        idx = torch.as_tensor(np.flatnonzero(mask), device=self.params["U"].device)
+        self.params = {k: v.detach().index_select(0, idx) for k, v in self.params.items()}
+        self.rates = {k: v.index_select(0, idx) for k, v in self.rates.items()}
 
 
 def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], seeds: Sequence[int], data: Dataset,
                   steps: int, *, batch_size: int | None = None, loss: str = "mse",
                   parametrization: str | None = None, eval_every: int | None = None, loss_bound: float = 1e6,
-                  chunk_size: int | None = None, eval_batch: int = 4096, progress: bool = False,
-                  desc: str = "sweep") -> dict[str, np.ndarray]:
+                  chunk_size: int | None = None, eval_batch: int = 4096, engine: str = "bmm",
+                  progress: bool = False, desc: str = "sweep") -> dict[str, np.ndarray]:
     """Train every configuration ``(lrs[i], seeds[i])`` at once and return tidy arrays.
 
-    ``make_model(seed)`` builds the network of one seed (all must share the architecture). Configurations
-    are processed ``chunk_size`` at a time (all at once by default) in one vmapped computation.
+    ``make_model(seed)`` builds the network of one seed (all must share the architecture; true backprop).
+    Configurations are processed ``chunk_size`` at a time (all at once by default) in one batched
+    computation; ``engine`` is ``"bmm"`` (batched matrix products, default) or ``"vmap"`` (``torch.func``),
+    see :class:`_Stack`.
 
     Returns a dict of arrays with one row per configuration: ``lr``, ``seed``, ``steps`` (the evaluation
     steps, shared), ``train_loss`` and ``test_loss`` (mean over the whole split, shape ``(C, E)``),
@@ -159,6 +219,7 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
         raise ValueError(f"lrs and seeds must have one entry per configuration, got {lrs.size} and {seeds.size}")
     steps = check_int("steps", steps, minimum=0)
     loss = check_choice("loss", loss, LOSSES)
+    engine = check_choice("engine", engine, ENGINES)
     loss_bound = check_float("loss_bound", loss_bound)
     eval_batch = check_int("eval_batch", eval_batch)
     P = data.X_train.shape[0]
@@ -183,46 +244,44 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     # One model per distinct seed; configurations with the same seed share its initial weights.
     models = {int(s): make_model(int(s)) for s in np.unique(seeds)}
     base = models[int(seeds[0])]
-    device = base.U.device
-    data = data.to(device)
+    if base.backward_mode != "true":
+        raise ValueError("make_model must build networks with backward='true' (sweeps use true backprop)")
+    data = data.to(base.U.device)
     table = scaling_table(base, parametrization)
-    setup = _Setup(base, {k: row["lr_scale"] for k, row in table.items()}, loss, data.labels_train is not None)
-    names = list(table)
+    setup = _Setup(base, {k: row["lr_scale"] for k, row in table.items()}, loss)
     indices = {int(s): batch_indices(P, batch_size, steps, int(s)) for s in np.unique(seeds)}
 
     chunks = [np.arange(i, min(i + chunk_size, C)) for i in range(0, C, chunk_size)]
     bar = tqdm(total=steps * len(chunks), desc=desc, disable=not progress, leave=False)
     for chunk in chunks:
-        _train_chunk(setup, models, names, lrs, seeds, chunk, data, indices, steps, eval_steps, loss_bound,
-                     eval_batch, out, bar)
+        _train_chunk(setup, models, lrs, seeds, chunk, data, indices, steps, eval_steps, loss_bound, eval_batch,
+                     engine, out, bar)
     bar.close()
     return out
 
 
-def _train_chunk(setup, models, names, lrs, seeds, chunk, data, indices, steps, eval_steps, loss_bound,
-                 eval_batch, out, bar):
-    device = setup.base.U.device
-    dtype = setup.base.U.dtype
+def _train_chunk(setup, models, lrs, seeds, chunk, data, indices, steps, eval_steps, loss_bound, eval_batch,
+                 engine, out, bar):
+    device, dtype = setup.base.U.device, setup.base.U.dtype
     active = np.array(chunk)
-    params = {k: torch.stack([getattr(models[int(seeds[i])], k).detach() for i in active]).clone()
-              for k in names}
+    weights = [{k: p.detach() for k, p in models[int(seeds[i])].named_parameters()} for i in active]
     # Each configuration's rate for each parameter, as train() computes it: eta * lr_scale(role) in double.
-    rates = {k: torch.tensor([lrs[i] * setup.rate_scale[k] for i in active], dtype=dtype, device=device)
-             for k in names}
-    step_fn = vmap(grad_and_value(_loss_closure(setup)))
+    rates = {k: torch.tensor([lrs[i] * scale for i in active], dtype=dtype, device=device)
+             for k, scale in setup.rate_scale.items()}
+    stack = _Stack(setup, weights, rates, engine)
     full_batch = {s: idx is None for s, idx in indices.items()}
     row, done = 0, 0
     for step in range(steps + 1):
         if active.size and step == eval_steps[row]:
-            tr, _ = _evaluate_stack(setup, params, data.X_train, data.Y_train, data.labels_train, eval_batch)
-            te, acc = _evaluate_stack(setup, params, data.X_test, data.Y_test, data.labels_test, eval_batch)
+            tr, _ = stack.evaluate(data.X_train, data.Y_train, data.labels_train, eval_batch)
+            te, acc = stack.evaluate(data.X_test, data.Y_test, data.labels_test, eval_batch)
             tr, te = tr.cpu().numpy(), te.cpu().numpy()
             bad = ~(np.isfinite(tr) & (tr <= loss_bound))
             out["train_loss"][active[~bad], row] = tr[~bad]
             out["test_loss"][active[~bad], row] = te[~bad]
             if acc is not None:
                 out["test_acc"][active[~bad], row] = acc.cpu().numpy()[~bad]
-            active, params, rates = _drop(active, bad, step, params, rates, out)
+            active = _drop(active, bad, step, stack, out)
             row += 1
         if step == steps or active.size == 0:
             break
@@ -234,31 +293,22 @@ def _train_chunk(setup, models, names, lrs, seeds, chunk, data, indices, steps, 
             ys.append(data.Y_train[idx])
             if setup.loss == "xent":
                 labs.append(data.labels_train[idx])
-        batch = (torch.stack(xs), torch.stack(ys)) + ((torch.stack(labs),) if labs else ())
-        grads, values = step_fn(params, *batch)
-        values = values.detach().double().cpu().numpy()
+        values = stack.step(torch.stack(xs), torch.stack(ys), torch.stack(labs) if labs else None)
         bad = ~(np.isfinite(values) & (values <= loss_bound))
-        with torch.no_grad():
-            for k in names:
-                # In place: the stacked tensors are large, and fresh allocations of that size page-fault.
-                shape = (-1,) + (1,) * (params[k].dim() - 1)
-                params[k].addcmul_(grads[k], rates[k].view(shape), value=-1.0)
-        active, params, rates = _drop(active, bad, step, params, rates, out)
+        active = _drop(active, bad, step, stack, out)
         bar.update(1)
         done += 1
     bar.update(steps - done)
 
 
-def _drop(active, bad, step, params, rates, out):
+def _drop(active, bad, step, stack, out):
     """Record the configurations that diverged at ``step`` and remove them from the stack."""
     if not bad.any():
-        return active, params, rates
+        return active
     out["diverged"][active[bad]] = True
     out["diverged_at"][active[bad]] = step
-    keep = torch.as_tensor(np.flatnonzero(~bad), device=next(iter(params.values())).device)
-    params = {k: v.index_select(0, keep) for k, v in params.items()}
-    rates = {k: v.index_select(0, keep) for k, v in rates.items()}
-    return active[~bad], params, rates
+    stack.keep(~bad)
+    return active[~bad]
 
 
 def train_loop(make_model: Callable[[int], ResNet], lrs: Sequence[float], seeds: Sequence[int], data: Dataset,
@@ -328,7 +378,8 @@ def load_task(task: Mapping) -> Dataset:
 def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, L: int, lrs: Sequence[float],
              seeds: Sequence[int], steps: int, *, batch_size: int | None = None, loss: str = "mse", T: float = 1.0,
              activation: str = "relu", eval_every: int | None = None, loss_bound: float = 1e6,
-             chunk_size: int | None = None, device=None, progress: bool = False) -> dict[str, np.ndarray]:
+             chunk_size: int | None = None, engine: str = "bmm", device=None,
+             progress: bool = False) -> dict[str, np.ndarray]:
     """Every ``(eta, seed)`` in ``lrs x seeds`` for one architecture, batched; arrays shaped ``(lr, seed, ...)``.
 
     Returns ``lr`` (the grid), ``seed``, ``steps``, ``train_loss`` / ``test_loss`` / ``test_acc`` of shape
@@ -348,7 +399,8 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     grid_lr = np.repeat(lrs, len(seeds))
     grid_seed = np.tile(seeds, len(lrs))
     flat = train_stacked(make_model, grid_lr, grid_seed, data, steps, batch_size=batch_size, loss=loss,
-                         eval_every=eval_every, loss_bound=loss_bound, chunk_size=chunk_size, progress=progress,
+                         eval_every=eval_every, loss_bound=loss_bound, chunk_size=chunk_size, engine=engine,
+                         progress=progress,
                          desc=f"{parametrization}/{block} n={n} L={L}")
     shape = (len(lrs), len(seeds))
     out = {"lr": lrs, "seed": np.asarray(seeds), "steps": flat["steps"]}
@@ -381,8 +433,8 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
     """:func:`depth_sweep`, read from (or written to) ``data/`` as ``.npz`` keyed by the whole configuration and
     :data:`SWEEP_VERSION`. A corrupt or stale file is recomputed with a warning (see :mod:`nfdlib.cache`).
 
-    ``chunk_size``, ``device`` and ``progress`` only change how the numbers are computed, so they are not
-    part of the key.
+    ``chunk_size``, ``engine``, ``device`` and ``progress`` only change how the numbers are computed, so they
+    are not part of the key.
     """
     task = _check_task(task)
     config = {"task": task, "parametrization": parametrization, "block": block, "n": check_int("n", n),
@@ -697,7 +749,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
     run_plan(params["RULES"], params["TASKS"], params["SWEEP"], prefix=params["SWEEP_PREFIX"], use_cache=True)
 
 
-__all__ = ["SWEEP_VERSION", "log2_grid", "batch_indices", "train_stacked", "train_loop", "Rule", "RULES",
+__all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stacked", "train_loop", "Rule", "RULES",
            "load_task", "lr_sweep", "depth_sweep", "cached_depth_sweep", "final_metric", "Optimum", "best_lr",
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
            "best_by_depth", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",

@@ -278,8 +278,9 @@ print(f"rms own update at L={Ls[-1]} / at L={Ls[0]}: {ratio:.3f}; sqrt(L ratio) 
 # The test is the standard one (Bordelon et al. 2023, Fig. 1): train at a grid of base rates $\eta$ for every
 # depth and see whether the curves' minima line up.
 #
-# `nfdlib.sweeps` (new here) trains all rates × seeds of one architecture at once (`torch.func.vmap` over
-# stacked weights); a run whose loss goes non-finite is recorded as diverged and drawn as a missing point.
+# `nfdlib.sweeps` (new here) trains all rates × seeds of one architecture at once (the weights of every
+# configuration stacked along a new axis, one batched forward and backward pass per step); a run whose loss
+# goes non-finite is recorded as diverged and drawn as a missing point.
 # Full-mode results come from the cache files of notebook 05 (`data/sweep_05_*.npz`, computed by
 # `python -m nfdlib.sweeps notebooks/05_lr_correction.py`, about an hour on one CPU core); quick mode computes
 # a tiny version. Seeds change the initial weights and the minibatch order.

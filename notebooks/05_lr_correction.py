@@ -286,7 +286,8 @@ for rule in RULES:
 #
 # For each rule, task and width: a grid of base rates (half-octave steps), depths 2 to 64, 3 seeds, 200 SGD steps
 # at batch 64 (MNIST-1D with cross-entropy; the synthetic teacher with squared loss). `nfdlib.sweeps` trains all
-# rates × seeds of one architecture at once with `torch.func`; a diverged run is a missing point. Full-mode
+# rates × seeds of one architecture at once (stacked weights, batched matrix products); a diverged run is a
+# missing point. Full-mode
 # results are read from `data/sweep_05_*.npz` (precomputed with `python -m nfdlib.sweeps
 # notebooks/05_lr_correction.py`, about an hour on one CPU core).
 

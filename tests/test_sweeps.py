@@ -20,8 +20,9 @@ def _digits(dtype=torch.float64):
     return load_digits(n_train=48, n_test=24, dtype=dtype)
 
 
+@pytest.mark.parametrize("engine", sweeps.ENGINES)
 @pytest.mark.parametrize("block, loss, batch_size", [("two", "xent", 16), ("one", "mse", None)])
-def test_batched_sweep_matches_plain_loop(block, loss, batch_size):
+def test_batched_sweep_matches_plain_loop(block, loss, batch_size, engine):
     data = _digits()
 
     def make(seed):
@@ -30,7 +31,7 @@ def test_batched_sweep_matches_plain_loop(block, loss, batch_size):
     lrs = [0.05, 0.5, 2.0, 0.05, 0.5, 2.0]
     seeds = [0, 0, 0, 1, 1, 1]
     kw = dict(batch_size=batch_size, loss=loss, eval_every=3)
-    a = sweeps.train_stacked(make, lrs, seeds, data, 7, **kw)
+    a = sweeps.train_stacked(make, lrs, seeds, data, 7, engine=engine, **kw)
     b = sweeps.train_loop(make, lrs, seeds, data, 7, **kw)
     np.testing.assert_array_equal(a["steps"], b["steps"])
     np.testing.assert_array_equal(a["diverged"], b["diverged"])
@@ -52,15 +53,19 @@ def test_chunks_give_the_same_numbers():
     whole = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8)
     parts = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8, chunk_size=2)
     np.testing.assert_allclose(whole["train_loss"], parts["train_loss"], rtol=1e-12)
+    other = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8, engine="vmap")
+    np.testing.assert_allclose(whole["train_loss"], other["train_loss"], rtol=1e-10)
 
 
-def test_diverging_configuration_is_recorded_not_raised():
+@pytest.mark.parametrize("engine", sweeps.ENGINES)
+def test_diverging_configuration_is_recorded_not_raised(engine):
     data = make_teacher_task(d=6, n_train=16, n_test=8)
 
     def make(seed):
         return ResNet(6, 1, 16, 4, block="two", seed=seed)
 
-    out = sweeps.train_stacked(make, [0.05, 1e6, 0.05], [0, 0, 1], data, 6, eval_every=2, loss_bound=1e3)
+    out = sweeps.train_stacked(make, [0.05, 1e6, 0.05], [0, 0, 1], data, 6, eval_every=2, loss_bound=1e3,
+                               engine=engine)
     assert out["diverged"].tolist() == [False, True, False]
     assert 0 <= out["diverged_at"][1] <= 6 and out["diverged_at"][0] == -1
     assert np.isnan(out["train_loss"][1, -1]) and np.all(np.isfinite(out["train_loss"][[0, 2]]))
@@ -199,6 +204,10 @@ def test_mismatched_configurations_raise():
         sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, loss="xent")
     with pytest.raises(ValueError, match="hi"):
         sweeps.log2_grid(1.0, 0.5)
+    with pytest.raises(ValueError, match="engine"):
+        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, engine="jit")
+    with pytest.raises(ValueError, match="backward"):
+        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s, backward="decoupled"), [0.1], [0], data, 1)
     with pytest.raises(ValueError, match="sweep must give"):
         sweeps.run_plan([("depth-mup", "two")], {}, {"depths": [2]})
 
@@ -265,3 +274,20 @@ def test_parameters_cell_is_read_in_full_mode(tmp_path):
     (tmp_path / "98_y.py").write_text("# %%\nx = 1\n")
     with pytest.raises(ValueError, match="parameters"):
         sweeps.parameters_cell(str(tmp_path / "98_y.py"))
+
+
+@pytest.mark.parametrize("block", ["one", "two"])
+def test_forward_with_batched_weights_matches_each_network(block):
+    """ResNet.forward_with (foundation): weights with a leading config axis give each config's own forward."""
+    nets = [ResNet(5, 3, 8, 3, block=block, seed=s, dtype=torch.float64) for s in range(3)]
+    x = torch.randn(3, 4, 5, dtype=torch.float64)
+    U = torch.stack([m.U for m in nets])
+    v = torch.stack([m.v for m in nets])
+    layers = {k: list(torch.stack([getattr(m, k) for m in nets]).unbind(1)) for k in nets[0].hidden_names()}
+    f, feats = nets[0].forward_with(x, U, layers, v, return_features=True)
+    for c, m in enumerate(nets):
+        fc, fe = m(x[c], return_features=True)
+        torch.testing.assert_close(f[c], fc)
+        torch.testing.assert_close(feats.h[-1][c], fe.h[-1])
+    with pytest.raises(ValueError, match="d_in"):
+        nets[0].forward_with(torch.randn(3, 4, 2), U, layers, v)
