@@ -190,7 +190,7 @@ print(describe_slope(fits["gh_two"], "backward signal at h_l (two-layer)", "L"))
 # of $h_\ell$ (two-layer and one-layer); the one-layer matrix's own output update.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.7), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True, layout="constrained")
 fits["dz_own"] = fit_plot(axes[0], two, "dz_own", 1, "own update of $z_\\ell$", guides=(-0.5,))
 fits["dz"] = fit_plot(axes[0], two, "dz", 1, "total change of $z_\\ell$")
 fits["dh_two"] = fit_plot(axes[0], two, "dh", 1, "change of $h_\\ell$")
@@ -200,7 +200,7 @@ fits["du_own_one"] = fit_plot(axes[1], one, "du_own", 1, "own update of $W_\\ell
                               guides=(-0.5,))
 for ax, name in zip(axes, ("two-layer blocks", "one-layer blocks (control)")):
     ax.set_xlabel("depth L (log2 scale)")
-    ax.set_title(f"depth-μP, {name}: first SGD step, η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH}", fontsize=9)
+    ax.set_title(f"depth-μP, {name}: step 1, η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH}", fontsize=8)
     ax.legend(fontsize=7)
 axes[0].set_ylabel("rms per-step change, rms over blocks")
 plt.show()
