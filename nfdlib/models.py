@@ -196,31 +196,42 @@ class ResNet(nn.Module):
     # -- forward ----------------------------------------------------------------------------------------
     def forward(self, x: Tensor, return_features: bool = False):
         """The output ``f(x)`` of shape ``(batch, d_out)``; with ``return_features`` also a :class:`Features`."""
+        layers = {name: getattr(self, name).unbind(0) for name in self.hidden_names()}
+        offsets = None
+        if self.backward_mode == "decoupled":
+            offsets = {name: getattr(self, f"{name}_backward_offset").unbind(0) for name in self.hidden_names()}
+        return self.forward_with(x, self.U, layers, self.v, offsets=offsets, return_features=return_features)
+
+    def forward_with(self, x: Tensor, U: Tensor, layers: dict, v: Tensor, *, offsets: dict | None = None,
+                     return_features: bool = False):
+        """The forward pass of this architecture with the given weights instead of the module's own.
+
+        ``layers`` maps each name of :meth:`hidden_names` to a sequence of ``L`` per-block matrices. Every weight
+        may carry the same leading batch dimensions (one network per leading index, e.g. ``U`` of shape
+        ``(C, n, d_in)`` and each block matrix ``(C, n, n)``); ``x`` then has shape ``(C, batch, d_in)``. This is
+        how :mod:`nfdlib.sweeps` trains many configurations in one autograd pass. ``offsets`` (same layout as
+        ``layers``) switches on the decoupled backward pass for unbatched weights; ``None`` is true backprop.
+        """
         if x.shape[-1] != self.d_in:
             raise ValueError(f"x must have last dimension d_in={self.d_in}, got shape {tuple(x.shape)}")
         phi, s = self.phi, self.scales
-        h = s["input"].multiplier * (x @ self.U.mT)
+        h = s["input"].multiplier * (x @ U.mT)
         hs, zs = [h], ([] if self.block == "two" else None)
-        decoupled = self.backward_mode == "decoupled"
-        layers = {}
-        for name in self.hidden_names():
-            layers[name] = getattr(self, name).unbind(0)
-            layers[name + "_off"] = (getattr(self, f"{name}_backward_offset").unbind(0) if decoupled
-                                     else (None,) * self.L)
+        off = offsets if offsets is not None else {name: (None,) * self.L for name in self.hidden_names()}
         # A plain MLP (skip=False) is always h_l = m W_l phi(h_{l-1}); preact only matters with skips.
         preact = self.preact or not self.skip
         for l in range(self.L):
             inp = phi(h) if preact else h
             if self.block == "one":
-                u = s["hidden"].multiplier * self._matmul(inp, layers["W"][l], layers["W_off"][l])
+                u = s["hidden"].multiplier * self._matmul(inp, layers["W"][l], off["W"][l])
             else:
-                z = s["internal1"].multiplier * self._matmul(inp, layers["W1"][l], layers["W1_off"][l])
+                z = s["internal1"].multiplier * self._matmul(inp, layers["W1"][l], off["W1"][l])
                 zs.append(z)
-                u = s["internal2"].multiplier * self._matmul(phi(z), layers["W2"][l], layers["W2_off"][l])
+                u = s["internal2"].multiplier * self._matmul(phi(z), layers["W2"][l], off["W2"][l])
             branch = u if preact else phi(u)
             h = h + self.beta * branch if self.skip else branch
             hs.append(h)
-        f = s["readout"].multiplier * (phi(h) @ self.v.mT)
+        f = s["readout"].multiplier * (phi(h) @ v.mT)
         if return_features:
             return f, Features(h=hs, z=zs)
         return f

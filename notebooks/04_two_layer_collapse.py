@@ -1,0 +1,423 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Two-layer residual blocks: the first internal layer stops learning as depth grows
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/04_two_layer_collapse.ipynb)
+#
+# The paper (v1 abstract) says that depth-μP, which works for residual blocks with one matrix, breaks down for
+# blocks with two: "the same vanishing mechanism leads to feature-learning collapse in the first internal layer
+# at large depth", and a figure caption quoted by a summary puts the rate at $1/\sqrt L$ (DIGEST section 5).
+# This notebook derives the mechanism, measures it (the first internal layer's *own* update against depth,
+# with a fitted slope and interval, next to one-layer blocks), and then asks what it does to training: does the
+# best learning rate still stay put when the network gets deeper? Notebook 05 tests the fixes.
+
+# %% tags=["parameters"]
+# Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
+import os
+
+QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
+SEEDS = (0, 1) if QUICK else (0, 1, 2)
+# Collapse diagnostics (cached under data/collapse_*; notebook 05 reads the same files): a synthetic
+# regression batch of 32 inputs, full-batch SGD at base rate COLLAPSE_LR for COLLAPSE_STEPS steps.
+COLLAPSE_WIDTH = 64 if QUICK else 256  # width of the depth scan
+COLLAPSE_DEPTHS = (4, 16) if QUICK else (2, 4, 8, 16, 32, 64, 128)
+COLLAPSE_WIDTHS = (32, 64) if QUICK else (128, 256, 512, 1024)  # widths of the width scan ...
+COLLAPSE_WIDTH_DEPTH = 4 if QUICK else 16  # ... at this depth
+COLLAPSE_LR = 0.5
+COLLAPSE_STEPS = 3 if QUICK else 20
+PROFILE_DEPTHS = (4, 16) if QUICK else (8, 32, 128)  # per-layer profiles (one seed, computed here)
+# Learning-rate sweeps: the plan of notebook 05 (same cache files data/sweep_05_*), depth-muP rules only.
+RULES = [("depth-mup", "one"), ("depth-mup", "two")]
+TASKS = {
+    "mnist1d": {"task": {"name": "mnist1d", "n_train": 400 if QUICK else 2000, "n_test": 200 if QUICK else 1000},
+                "loss": "xent", "widths": [32] if QUICK else [64, 128]},
+    "teacher": {"task": {"name": "teacher", "d": 16, "n_train": 128 if QUICK else 512, "n_test": 256 if QUICK else 512},
+                "loss": "mse", "widths": [32] if QUICK else [64, 128]},
+}
+SWEEP = {
+    "depths": [2, 8] if QUICK else [2, 4, 8, 16, 32, 64],
+    # log2 grid of base rates eta, half-octave steps (quick: octave steps)
+    "lrs": [2.0**k for k in ((-1, 0, 1, 2, 3, 4) if QUICK else [x / 2 for x in range(-3, 9)])],
+    "seeds": list(SEEDS),
+    "steps": 20 if QUICK else 200,
+    "batch_size": 64,
+    "loss_bound": 1000.0,
+}
+SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/05_lr_correction.py
+
+# %%
+# Colab only: fetch the collection and install nfdlib (on your machine `make lab` has done this already).
+import sys
+
+if "google.colab" in sys.modules and not os.path.isdir("/content/nfd-notebooks"):
+    import subprocess
+
+    subprocess.run("git clone -q --depth 1 https://github.com/nfd-notebooks/nfd-notebooks /content/nfd-notebooks"
+                   " && pip install -q -e /content/nfd-notebooks", shell=True, check=True)
+    sys.path.insert(0, "/content/nfd-notebooks")
+
+# %%
+# %matplotlib inline
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import nfdlib
+from nfdlib import sweeps, two_layer
+from nfdlib.config import get_device
+from nfdlib.data import make_teacher_task
+from nfdlib.models import ResNet
+from nfdlib.parametrization import registry_table
+from nfdlib.plotting import plot_loglog_fit
+from nfdlib.stats import describe_slope, fit_loglog
+
+DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
+print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
+T0 = time.time()
+
+# %% [markdown]
+# ## 1. The block, and the signal that reaches its first layer
+#
+# A two-layer pre-activation block (the reconstruction of DIGEST 5.2; the paper's exact block is not known)
+# adds to the residual stream
+#
+# $$
+# z_\ell=\tfrac{1}{\sqrt n}W^{(1)}_\ell\,\phi(h_{\ell-1}),\qquad
+# h_\ell=h_{\ell-1}+\sqrt{\tfrac TL}\,\tfrac{1}{\sqrt n}W^{(2)}_\ell\,\phi(z_\ell),
+# $$
+#
+# with $N(0,1)$ weights and, under depth-μP, the SGD rate $\eta n$ on every matrix. The registry gives the two
+# internal layers the roles `internal1` and `internal2`:
+
+# %%
+print(registry_table(["depth-mup"]))
+
+# %% [markdown]
+# **Derivation.** Write $g_\ell = n\,\partial f/\partial h_\ell$ for the backward signal of the stream; it is
+# $O(1)$ at every depth (the $\sqrt{T/L}$ branches keep the backward pass stable, notebook 00). Differentiating
+# $h_\ell$ with respect to $z_\ell$ gives the signal that reaches the first internal layer:
+#
+# $$
+# g^z_\ell := n\,\frac{\partial f}{\partial z_\ell}
+# =\sqrt{\tfrac TL}\;\phi'(z_\ell)\odot\tfrac{1}{\sqrt n}W^{(2)\top}_\ell g_\ell = O\big(L^{-1/2}\big).
+# $$
+#
+# The branch multiplier $\sqrt{T/L}$ sits *between* $z_\ell$ and the stream, so everything inside the block
+# hears the loss through a factor $L^{-1/2}$. In a one-layer block nothing sits inside: the matrix's output goes
+# straight to the stream.
+#
+# **Predict, then run.** Against depth, on log-log axes: what slope do you expect for the rms of $g^z_\ell$,
+# and for the rms of $g_\ell$?
+#
+# The scans below use `nfdlib.two_layer` (new here): `depth_and_width_scans` trains each rule for a few
+# full-batch SGD steps on a synthetic batch and records, per block, the backward signals, the layers' own
+# updates and the tangent kernel; full-mode results are cached under `data/collapse_*`.
+
+# %%
+COLLAPSE = dict(depths=COLLAPSE_DEPTHS, n=COLLAPSE_WIDTH, widths=COLLAPSE_WIDTHS, L=COLLAPSE_WIDTH_DEPTH,
+                lr=COLLAPSE_LR, steps=COLLAPSE_STEPS, seeds=SEEDS, use_cache=not QUICK)
+by_depth, by_width = two_layer.depth_and_width_scans(RULES, **COLLAPSE)
+one = by_depth.where(parametrization="depth-mup", block="one")
+two = by_depth.where(parametrization="depth-mup", block="two")
+
+
+def series(records, quantity, step, x="L"):
+    """(x, value) pairs, one per seed, of a block-averaged quantity (rms over blocks)."""
+    xs, ys = two_layer.layer_average(records, quantity, step=step, x=x)
+    return np.repeat(xs, [len(v) for v in ys]), np.concatenate(ys)
+
+
+def fit_plot(ax, records, quantity, step, label, x="L", guides=(), color=None):
+    xs, ys = series(records, quantity, step, x)
+    fit = two_layer.fit_against(records, quantity, step=step, x=x)
+    plot_loglog_fit(ax, xs, ys, fit, label=label, guides=guides, x_name=x, color=color)
+    return fit
+
+
+fig, ax = plt.subplots(figsize=(5.2, 3.6))
+fits = {}
+fits["gz"] = fit_plot(ax, two, "gz", 0, "two-layer: $g^z_\\ell$", guides=(-0.5,))
+fits["gh_two"] = fit_plot(ax, two, "gh", 0, "two-layer: $g_\\ell$")
+fits["gh_one"] = fit_plot(ax, one, "gh", 0, "one-layer: $g_\\ell$")
+ax.set_xlabel("depth L (number of blocks, log2 scale)")
+ax.set_ylabel("rms backward signal (n ∂f/∂·), rms over blocks")
+ax.set_title(f"depth-μP at initialization, n = {COLLAPSE_WIDTH}, {len(SEEDS)} seeds", fontsize=9)
+ax.legend(fontsize=7)
+plt.show()
+print(describe_slope(fits["gz"], "backward signal at z_l", "L"))
+print(describe_slope(fits["gh_two"], "backward signal at h_l (two-layer)", "L"))
+
+# %% [markdown]
+# ## 2. The first internal layer's own update
+#
+# One SGD step with rate $\eta_1$ on $W^{(1)}_\ell$ (full batch, loss $\frac1P\sum_\mu\ell$, so
+# $\chi_\mu=\ell'/P$) changes $W^{(1)}_\ell$ by $-\eta_1\sum_\mu\chi_\mu\,\frac{1}{n}\,g^{z,\mu}_\ell\,
+# \frac{1}{\sqrt n}\phi(h^\mu_{\ell-1})^\top$. The layer's **own** feature update, the change of $z_\ell$ this
+# alone causes with the input held fixed, is then
+#
+# $$
+# \delta z^{\rm own}_\ell(x)=\tfrac{1}{\sqrt n}\Delta W^{(1)}_\ell\phi(h_{\ell-1}(x))
+# =-\frac{\eta_1}{n}\sum_\mu\chi_\mu\,\Phi_{\ell-1}(x,x_\mu)\,g^{z,\mu}_\ell
+# = O\Big(\frac{\eta_1}{n}L^{-1/2}\Big),
+# $$
+#
+# with $\Phi_{\ell-1}=\phi(h)\cdot\phi(h')/n=O(1)$. Under depth-μP ($\eta_1=\eta n$) this is $O(L^{-1/2})$: **the
+# first internal layer's own learning vanishes with depth.** Two things are *not* predicted to collapse:
+#
+# * the *total* change of $z_\ell$: it also contains $\frac{1}{\sqrt n}W^{(1)}_\ell[\phi(h_{\ell-1}(t+1))-
+#   \phi(h_{\ell-1}(t))]$, the stream's $O(1)$ change seen through a weight matrix that barely moves; so $z_\ell$
+#   moves, but as a *fixed random feature map* of the stream;
+# * anything in a one-layer block that feeds a nonlinearity: the only such input is the stream $h_{\ell-1}$,
+#   which moves $O(1)$. (The one-layer matrix's own output update is $O(L^{-1/2})$ too, by the same
+#   computation, but that output enters the stream linearly, times $\sqrt{T/L}$: exactly the $O(1/L)$ per
+#   block that depth-μP is built on. Nothing nonlinear is lost.)
+#
+# **Predict, then run.** Slopes against $\log L$ of: the own update of $z_\ell$; its total change; the change
+# of $h_\ell$ (two-layer and one-layer); the one-layer matrix's own output update.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True, layout="constrained")
+fits["dz_own"] = fit_plot(axes[0], two, "dz_own", 1, "own update of $z_\\ell$", guides=(-0.5,))
+fits["dz"] = fit_plot(axes[0], two, "dz", 1, "total change of $z_\\ell$")
+fits["dh_two"] = fit_plot(axes[0], two, "dh", 1, "change of $h_\\ell$")
+fits["du_own_two"] = fit_plot(axes[0], two, "du_own", 1, "own update of $W^{(2)}$'s output")
+fits["dh_one"] = fit_plot(axes[1], one, "dh", 1, "change of $h_\\ell$ (feeds φ)")
+fits["du_own_one"] = fit_plot(axes[1], one, "du_own", 1, "own update of $W_\\ell$'s output (linear into h)",
+                              guides=(-0.5,))
+for ax, name in zip(axes, ("two-layer blocks", "one-layer blocks (control)")):
+    ax.set_xlabel("depth L (log2 scale)")
+    ax.set_title(f"depth-μP, {name}: step 1, η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH}", fontsize=8)
+    ax.legend(fontsize=7)
+axes[0].set_ylabel("rms per-step change, rms over blocks")
+plt.show()
+for key, what in [("dz_own", "first internal layer's own update"), ("dz", "total change of z_l"),
+                  ("dh_two", "change of h_l, two-layer"), ("dh_one", "change of h_l, one-layer"),
+                  ("du_own_one", "one-layer matrix's own output update")]:
+    print(describe_slope(fits[key], what, "L"))
+
+# %% [markdown]
+# ### Over training, and against width
+#
+# One step could hide a recovery later in training. The cumulative own update after `COLLAPSE_STEPS` steps,
+# $\frac{1}{\sqrt n}(W^{(1)}_\ell(t)-W^{(1)}_\ell(0))\phi(h_{\ell-1}(t))$, relative to the size of $z_\ell$, says how
+# far the first internal layer has moved away from a fixed random map. And if the collapse is a depth
+# effect, it should not depend on the width (μP keeps every per-coordinate quantity width-independent).
+
+# %%
+K = COLLAPSE_STEPS
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+xs, own = series(two, "dz_own_cum", K)
+_, size = series(two, "z_rms", K)
+rel = own / size
+fits["rel_cum"] = fit_loglog(xs, rel)
+plot_loglog_fit(axes[0], xs, rel, fits["rel_cum"], label=f"after {K} steps", guides=(-0.5,), x_name="L")
+axes[0].set_xlabel("depth L (log2 scale)")
+axes[0].set_ylabel("own update of z since init / rms of z")
+axes[0].set_title(f"depth-μP two-layer, n = {COLLAPSE_WIDTH}, η = {COLLAPSE_LR}", fontsize=9)
+axes[0].legend(fontsize=7)
+wtwo = by_width.where(parametrization="depth-mup", block="two")
+fits["dz_own_width"] = fit_plot(axes[1], wtwo, "dz_own", 1, "own update of $z_\\ell$, step 1", x="n")
+fits["dz_own_cum_width"] = fit_plot(axes[1], wtwo, "dz_own_cum", K, f"own update since init, step {K}", x="n")
+axes[1].set_xlabel("width n (log2 scale)")
+axes[1].set_ylabel("rms, rms over blocks")
+axes[1].set_title(f"the same against width at L = {COLLAPSE_WIDTH_DEPTH}", fontsize=9)
+axes[1].legend(fontsize=7)
+plt.show()
+print(describe_slope(fits["rel_cum"], f"relative own update of z after {K} steps", "L"))
+print(describe_slope(fits["dz_own_width"], "own update of z (step 1)", "n"))
+
+# %% [markdown]
+# ### Where in the network?
+#
+# The scans average over blocks. Per block, against the layer-time $\tau=\ell T/L$ (one seed, computed here):
+# if the mechanism is the branch factor, every block should shrink by the same $\sqrt{L}$, so the profiles for
+# different $L$ should be parallel and spaced by $\sqrt{\text{ratio of depths}}$.
+
+# %%
+fig, ax = plt.subplots(figsize=(5.2, 3.5))
+task = make_teacher_task(d=16, n_train=32, n_test=1, seed=0)
+profile_means = {}
+for L, color in zip(PROFILE_DEPTHS, plt.cm.viridis(np.linspace(0, 0.85, len(PROFILE_DEPTHS)))):
+    model = ResNet(16, 1, COLLAPSE_WIDTH, L, block="two", parametrization="depth-mup", seed=0, device=DEVICE)
+    rows = two_layer.block_updates(model, task.X_train, task.Y_train, COLLAPSE_LR, 1, kernel=False)
+    own_rows = [r for r in rows if r["quantity"] == "dz_own" and r["step"] == 1]
+    tau = [r["tau"] for r in own_rows]
+    val = [r["value"] for r in own_rows]
+    profile_means[L] = float(np.sqrt(np.mean(np.square(val))))
+    ax.plot(tau, val, ".-", color=color, label=f"L = {L}")
+ax.set_yscale("log")
+ax.set_xlabel("layer-time τ = ℓT/L")
+ax.set_ylabel("own update of z_ℓ, first step (rms)")
+ax.set_title(f"depth-μP two-layer, n = {COLLAPSE_WIDTH}, seed 0", fontsize=9)
+ax.legend(fontsize=7)
+plt.show()
+Ls = sorted(profile_means)
+ratio = profile_means[Ls[-1]] / profile_means[Ls[0]]
+print(f"rms own update at L={Ls[-1]} / at L={Ls[0]}: {ratio:.3f}; sqrt(L ratio) predicts "
+      f"{math.sqrt(Ls[0] / Ls[-1]):.3f} (measured exponent {math.log(ratio) / math.log(Ls[-1] / Ls[0]):+.2f})")
+
+# %% [markdown]
+# ## 3. What it does to learning: learning-rate sweeps across depth
+#
+# If the first internal layers stop learning, the rest of the network has to do the work, and the best
+# learning rate may move with depth. That would be the "empirical failure of depth-μP" the abstract refers to.
+# The test is the standard one (Bordelon et al. 2023, Fig. 1): train at a grid of base rates $\eta$ for every
+# depth and see whether the curves' minima line up.
+#
+# `nfdlib.sweeps` (new here) trains all rates × seeds of one architecture at once (the weights of every
+# configuration stacked along a new axis, one batched forward and backward pass per step); a run whose loss
+# goes non-finite is recorded as diverged and drawn as a missing point.
+# Full-mode results come from the cache files of notebook 05 (`data/sweep_05_*.npz`, computed by
+# `python -m nfdlib.sweeps notebooks/05_lr_correction.py`, about an hour on one CPU core); quick mode computes
+# a tiny version. Seeds change the initial weights and the minibatch order.
+#
+# **Predict, then run.** Under depth-μP, one-layer blocks are known to transfer (Bordelon et al.; TP VI). For
+# two-layer blocks: will the optimum move to larger $\eta$ (to make up for the silent layers), smaller, or
+# stay?
+
+# %%
+results = sweeps.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
+labels = {("depth-mup", "one"): "depth-μP, one-layer", ("depth-mup", "two"): "depth-μP, two-layer"}
+n_show = max(TASKS["mnist1d"]["widths"])
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True)
+for ax, rule in zip(axes, RULES):
+    sweeps.plot_transfer(results[("mnist1d", n_show) + rule], "train_loss", ax=ax,
+                         title=f"{labels[rule]}, MNIST-1D, n = {n_show}, {len(SEEDS)} seeds")
+plt.show()
+
+drifts = {}
+for (task_key, n, p, b), res in results.items():
+    drifts[(task_key, n, p, b)] = sweeps.optimum_drift(res, "train_loss")
+    print(f"{task_key:8s} n={n:4d} {labels[(p, b)]:22s} slope of log2 eta* vs log2 L: {drifts[(task_key, n, p, b)]}")
+
+# %% [markdown]
+# Each dot marks the optimum of the seed-averaged curve (open circle: at the edge of the grid, only a bound).
+# The slope above comes from the per-seed optima (a parabola through the best grid point and its
+# neighbours, in $\log_2\eta$), pooled over seeds, with a 95% t-interval and a bootstrap over seeds beside it.
+# A slope of $-0.5$ would be a drift of half an octave per doubling of depth.
+
+# %%
+def verdict_drift(d, tol=0.15):
+    if d.fit is None:
+        return "no fit"
+    if d.fit.hi - d.fit.lo > 1.0:
+        return "undetermined (interval too wide)"
+    return "flat (transfers)" if d.fit.contains(0.0) or abs(d.slope) < tol else (
+        "drifts down" if d.slope < 0 else "drifts up")
+
+
+for (task_key, n, p, b), d in drifts.items():
+    print(f"{task_key:8s} n={n:4d} {labels[(p, b)]:22s} -> {verdict_drift(d)}")
+
+# %% [markdown]
+# The divergence boundary (the largest rate at which no seed diverged) is a second, sharper marker of a
+# depth dependence: `sweeps.stability_drift` fits its slope the same way. Both enter the table below, task by
+# task and width by width; the flat threshold is 0.15 octave per doubling of depth (0.75 octave over the
+# whole range $L=2\ldots64$), about what half-octave grids with three seeds can resolve.
+#
+# ## 4. Summary: claim, measurement, verdict
+#
+# The table is computed from the measurements above. "Agree" means the 95% interval contains the predicted
+# exponent (or lies within 0.1 of it).
+
+# %%
+def agree(fit, expected, tol=0.1):
+    if fit.hi - fit.lo > 1.0:
+        return "undetermined (interval too wide)"
+    return "agree" if fit.contains(expected) or abs(fit.slope - expected) < tol else "DISAGREE"
+
+
+two_drifts = [d for (t, n, p, b), d in drifts.items() if b == "two" and d.fit is not None]
+one_drifts = [d for (t, n, p, b), d in drifts.items() if b == "one" and d.fit is not None]
+moved = [d for d in two_drifts if not (d.fit.contains(0.0) or abs(d.slope) < 0.15)]
+two_verdict = ("agree" if two_drifts and len(moved) == len(two_drifts) else
+               f"DISAGREE (flat in {len(two_drifts) - len(moved)} of {len(two_drifts)})" if not moved else
+               f"mixed: moves in {len(moved)} of {len(two_drifts)}")
+boundary = [sweeps.stability_drift(res) for (t, n, p, b), res in results.items() if b == "two"]
+boundary = [d for d in boundary if d.fit is not None]
+rows = [
+    ("backward signal at z_l ~ L^-1/2", f"slope {fits['gz']}", agree(fits["gz"], -0.5)),
+    ("backward signal at h_l is O(1)", f"slope {fits['gh_two']}", agree(fits["gh_two"], 0.0)),
+    ("first internal layer's own update ~ L^-1/2 (collapse)", f"slope {fits['dz_own']}",
+     agree(fits["dz_own"], -0.5)),
+    ("... also after training (relative to |z|)", f"slope {fits['rel_cum']}", agree(fits["rel_cum"], -0.5)),
+    ("... and independent of width", f"slope vs n {fits['dz_own_width']}", agree(fits["dz_own_width"], 0.0)),
+    ("total change of z_l stays O(1) (inherited from h)", f"slope {fits['dz']}", agree(fits["dz"], 0.0)),
+    ("one-layer control: features feeding phi move O(1)", f"slope {fits['dh_one']}", agree(fits["dh_one"], 0.0)),
+    ("depth-muP one-layer: optimum transfers across depth",
+     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]" for d in one_drifts),
+     "agree" if one_drifts and all(verdict_drift(d).startswith("flat") for d in one_drifts) else "DISAGREE"),
+    ("depth-muP two-layer: optimum moves with depth (transfer fails)",
+     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]" for d in two_drifts), two_verdict),
+    ("(not a claim) depth-muP two-layer: divergence boundary vs L",
+     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]" for d in boundary),
+     f"rises in {sum(d.fit.lo > 0 for d in boundary)} of {len(boundary)}, falls in "
+     f"{sum(d.fit.hi < 0 for d in boundary)}"),
+]
+print(f"{'claim':58s} | {'measured (slope, 95% CI)':45s} | verdict")
+print("-" * 120)
+for claim, measured, verdict in rows:
+    print(f"{claim:58s} | {measured:45s} | {verdict}")
+print(f"\nnotebook ran in {time.time() - T0:.0f} s")
+
+# %% [markdown]
+# ## Takeaways
+#
+# * In a two-layer block the branch multiplier $\sqrt{T/L}$ stands between the first internal layer and the
+#   loss, so the signal reaching it, and with it the layer's own SGD update, is $O(L^{-1/2})$ under depth-μP.
+#   The measured slopes above test both.
+# * The collapse is of the layer's *learning*, not of its activity: $z_\ell$ still changes by $O(1)$ per step,
+#   but only because the stream below it changes; $W^{(1)}_\ell$ acts more and more like a frozen random map.
+# * One-layer blocks have no such internal layer: every nonlinearity reads the stream, which moves $O(1)$.
+# * Whether this moves the best learning rate is measured by the sweeps. With the full-mode (cached) data the
+#   two-layer optimum barely moves (the largest drift is about $+0.1$ octave per doubling of depth, MNIST-1D) while
+#   its divergence boundary rises by about $+0.2$ per doubling on MNIST-1D: up to $L=64$ and at this training
+#   budget the collapse shows in the layer's own learning, much less in learning-rate transfer. Notebook 05 puts
+#   the paper's correction $\eta_1=\eta n\sqrt L$ and CompleteP next to these two rules.
+#
+# ## Exercises
+#
+# 1. Show that under depth-μP the first internal layer's contribution to the tangent kernel,
+#    $\eta_1\sum_\ell \frac1n|\partial f/\partial z_\ell|^2\,|\phi(h_{\ell-1})|^2$, stays $O(1)$ in total even though
+#    each layer's own update vanishes. What does that say about "collapse" versus "contributes nothing"?
+#
+# <details><summary>Answer</summary>
+#
+# Per coordinate $\partial f/\partial z_\ell = g^z_\ell/n$ with $g^z=O(L^{-1/2})$, so
+# $|\partial f/\partial z_\ell|^2 = O(n\cdot L^{-1}/n^2)$ and $|\phi(h)|^2=O(n)$; with $\eta_1=\eta n$ and the
+# multiplier $1/\sqrt n$ squared, each layer adds $O(1/L)$ and the $L$ layers add $O(1)$. The first internal
+# layers still change the output at first order, as a linear (kernel) contribution spread over many layers;
+# what vanishes is each layer's own feature change, so the nonlinearity $\phi(z_\ell)$ never sees a learned
+# input. `two_layer.kernel_summary` reports this share (`share_internal1`); notebook 05 plots it against $L$.
+# </details>
+#
+# 2. Put the nonlinearity between the stream and $W^{(1)}$ away (a linear first layer, `activation="identity"`
+#    in a new `ResNet`). Does the own update still shrink like $L^{-1/2}$? Why?
+#
+# <details><summary>Answer</summary>
+#
+# Yes: the derivation never used the form of $\phi$, only the branch factor between $z_\ell$ and the stream.
+# Try `two_layer.block_updates` on `ResNet(16, 1, 256, L, block="two", activation="identity")` for a few $L$.
+# </details>
+#
+# 3. Which single change of the learning rates makes the own update depth-independent? (Notebook 05.)
+#
+# <details><summary>Answer</summary>
+#
+# Multiply the first internal layer's rate by $\sqrt L$: $\eta_1=\eta n\sqrt L$ cancels the $L^{-1/2}$ of
+# $g^z$. That is the paper's depth-aware correction, `depth-mup-corrected` in the registry.
+# </details>

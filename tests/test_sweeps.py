@@ -1,0 +1,293 @@
+"""Batched learning-rate x seed sweeps (nfdlib.sweeps): agreement with the plain loop, divergence, cache, input
+checks, and the reading of a sweep (optimum, drift with depth, stability boundary)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from nfdlib import sweeps
+from nfdlib.data import load_digits, make_teacher_task
+from nfdlib.models import ResNet
+from nfdlib.optim import make_sgd
+from nfdlib.parametrization import get_parametrization
+from nfdlib.training import loss_fn
+
+
+def _digits(dtype=torch.float64):
+    return load_digits(n_train=48, n_test=24, dtype=dtype)
+
+
+@pytest.mark.parametrize("engine", sweeps.ENGINES)
+@pytest.mark.parametrize("block, loss, batch_size", [("two", "xent", 16), ("one", "mse", None)])
+def test_batched_sweep_matches_plain_loop(block, loss, batch_size, engine):
+    data = _digits()
+
+    def make(seed):
+        return ResNet(data.d, 10, 16, 3, block=block, seed=seed, dtype=torch.float64)
+
+    lrs = [0.05, 0.5, 2.0, 0.05, 0.5, 2.0]
+    seeds = [0, 0, 0, 1, 1, 1]
+    kw = dict(batch_size=batch_size, loss=loss, eval_every=3)
+    a = sweeps.train_stacked(make, lrs, seeds, data, 7, engine=engine, **kw)
+    b = sweeps.train_loop(make, lrs, seeds, data, 7, **kw)
+    np.testing.assert_array_equal(a["steps"], b["steps"])
+    np.testing.assert_array_equal(a["diverged"], b["diverged"])
+    for key in ("train_loss", "test_loss", "test_acc") if loss == "xent" else ("train_loss", "test_loss"):
+        # train() averages accuracy in float32, hence the looser absolute tolerance there
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-6 if key == "test_acc" else 1e-12,
+                                   err_msg=key)
+    # the runs really differ from each other (the comparison is not vacuous)
+    assert np.ptp(a["train_loss"][:, -1]) > 1e-3
+
+
+def test_chunks_give_the_same_numbers():
+    data = make_teacher_task(d=6, n_train=20, n_test=10, dtype=torch.float64)
+
+    def make(seed):
+        return ResNet(6, 1, 8, 2, block="two", seed=seed, dtype=torch.float64)
+
+    lrs, seeds = [0.1, 0.2, 0.4, 0.8, 1.6], [0, 1, 2, 3, 4]
+    whole = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8)
+    parts = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8, chunk_size=2)
+    np.testing.assert_allclose(whole["train_loss"], parts["train_loss"], rtol=1e-12)
+    other = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8, engine="vmap")
+    np.testing.assert_allclose(whole["train_loss"], other["train_loss"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("engine", sweeps.ENGINES)
+def test_diverging_configuration_is_recorded_not_raised(engine):
+    data = make_teacher_task(d=6, n_train=16, n_test=8)
+
+    def make(seed):
+        return ResNet(6, 1, 16, 4, block="two", seed=seed)
+
+    out = sweeps.train_stacked(make, [0.05, 1e6, 0.05], [0, 0, 1], data, 6, eval_every=2, loss_bound=1e3,
+                               engine=engine)
+    assert out["diverged"].tolist() == [False, True, False]
+    assert 0 <= out["diverged_at"][1] <= 6 and out["diverged_at"][0] == -1
+    assert np.isnan(out["train_loss"][1, -1]) and np.all(np.isfinite(out["train_loss"][[0, 2]]))
+    # read back as a missing point, never as a number
+    sweep = {"lr": np.array([0.05, 1e6]), "seed": np.array([0]), "train_loss": out["train_loss"][:2, None],
+             "diverged": out["diverged"][:2, None]}
+    assert np.isnan(sweeps.final_metric(sweep)[1, 0])
+
+
+def test_correction_scales_only_the_first_internal_step_by_sqrt_L():
+    """One SGD step from the same weights: depth-muP and corrected steps differ by exactly sqrt(L), in W1 only."""
+    L = 9
+    data = make_teacher_task(d=5, n_train=12, n_test=4, dtype=torch.float64)
+    before = ResNet(5, 1, 12, L, block="two", seed=0, dtype=torch.float64)
+    steps = {}
+    for p in ("depth-mup", "depth-mup-corrected"):
+        model = ResNet(5, 1, 12, L, block="two", seed=0, dtype=torch.float64)
+        opt = make_sgd(model, 0.01, p)
+        loss_fn(model(data.X_train), data.Y_train, None, "mse").backward()
+        opt.step()
+        steps[p] = {k: (getattr(model, k) - getattr(before, k)).detach() for k in ("U", "W1", "W2", "v")}
+    for k in ("U", "W2", "v"):
+        torch.testing.assert_close(steps["depth-mup-corrected"][k], steps["depth-mup"][k], rtol=0, atol=0)
+    torch.testing.assert_close(steps["depth-mup-corrected"]["W1"], math.sqrt(L) * steps["depth-mup"]["W1"])
+    assert steps["depth-mup"]["W1"].abs().max() > 0
+
+
+def test_stacked_rates_follow_the_registry():
+    """The batched update uses lr * lr_scale(role): compare one step against the formula by hand."""
+    n, L, T = 8, 4, 2.0
+    data = make_teacher_task(d=3, n_train=6, n_test=2, dtype=torch.float64)
+    for p in ("depth-mup-corrected", "completep"):
+        def make(seed, p=p):
+            return ResNet(3, 1, n, L, block="two", parametrization=p, T=T, seed=seed, dtype=torch.float64)
+
+        model = make(0)
+        loss_fn(model(data.X_train), data.Y_train, None, "mse").backward()
+        res = sweeps.train_stacked(make, [0.003], [0], data, 1, eval_every=1)
+        # the train loss after the step equals that of a hand-made SGD step with the registry's rates
+        scales = get_parametrization(p).resolve(n=n, L=L, T=T, d=3)
+        roles = model.param_roles()
+        with torch.no_grad():
+            for name, prm in model.named_parameters():
+                prm -= 0.003 * scales[roles[name]].lr_scale * prm.grad
+            expected = float(loss_fn(model(data.X_train), data.Y_train, None, "mse"))
+        assert res["train_loss"][0, -1] == pytest.approx(expected, rel=1e-10)
+
+
+def test_completep_multipliers_match_formulas():
+    for n, L, T in [(16, 4, 1.0), (64, 32, 2.0)]:
+        p = get_parametrization("completep")
+        assert p.branch(n=n, L=L, T=T) == pytest.approx(T / L)
+        for role in ("hidden", "internal1", "internal2"):
+            assert p.lr_scale(role, n=n, L=L, T=T) == pytest.approx(n * L / T)
+            assert p.multiplier(role, n=n, L=L, T=T) == pytest.approx(1 / math.sqrt(n))
+        assert p.lr_scale("input", n=n, L=L, T=T) == pytest.approx(n)
+        assert p.lr_scale("readout", n=n, L=L, T=T) == pytest.approx(n)
+        model = ResNet(5, 1, n, L, block="two", parametrization="completep", T=T)
+        assert model.beta == pytest.approx(T / L)
+
+
+# -- cache --------------------------------------------------------------------------------------------------
+def _tiny_plan_args():
+    task = {"name": "teacher", "d": 4, "n_train": 8, "n_test": 4}
+    return task, "depth-mup", "two", 8, [2, 3], [0.1, 0.4], [0, 1], 3
+
+
+def test_cache_returns_same_result_and_recomputes_on_change(tmp_path, monkeypatch):
+    calls = []
+    real = sweeps.depth_sweep
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweeps, "depth_sweep", counting)
+    args = _tiny_plan_args()
+    first = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
+    second = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
+    assert len(calls) == 1
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert first["train_loss"].shape == (2, 2, 2, 2)  # depths, lrs, seeds, evaluations
+    # a different configuration (another step count) is computed afresh
+    changed = args[:-1] + (4,)
+    sweeps.cached_depth_sweep("sweep_test", *changed, directory=tmp_path, progress=False)
+    assert len(calls) == 2
+    # a corrupt file is recomputed with a warning, and the result is the same
+    files = sorted(tmp_path.glob("sweep_test-*.npz"))
+    assert len(files) == 2
+    target = [f for f in files if np.load(f)["train_loss"].shape[-1] == 2][0]
+    target.write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match="unreadable"):
+        again = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
+    assert len(calls) == 3
+    np.testing.assert_allclose(again["train_loss"], first["train_loss"])
+
+
+def test_computation_only_options_do_not_change_the_key(tmp_path):
+    args = _tiny_plan_args()
+    sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False, chunk_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False, chunk_size=1)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, arg", [
+    ({"lrs": [0.1, -1.0]}, "lrs"),
+    ({"lrs": []}, "lrs"),
+    ({"seeds": []}, "seeds"),
+    ({"seeds": [-1]}, "seed"),
+    ({"steps": -1}, "steps"),
+    ({"block": "three"}, "block"),
+    ({"parametrization": "nope"}, "parametrization"),
+    ({"n": 0}, "n"),
+    ({"task": {"name": "cifar"}}, "task"),
+    ({"task": "mnist1d"}, "task"),
+    ({"chunk_size": 0}, "chunk_size"),
+    ({"loss": "hinge"}, "loss"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(kwargs, arg):
+    base = dict(task={"name": "teacher", "d": 3, "n_train": 4, "n_test": 2}, parametrization="depth-mup",
+                block="two", n=4, L=2, lrs=[0.1], seeds=[0], steps=1)
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=arg):
+        sweeps.lr_sweep(**base)
+
+
+def test_mismatched_configurations_raise():
+    data = make_teacher_task(d=3, n_train=4, n_test=2)
+    with pytest.raises(ValueError, match="lrs and seeds"):
+        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1, 0.2], [0], data, 1)
+    with pytest.raises(ValueError, match="xent"):
+        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, loss="xent")
+    with pytest.raises(ValueError, match="hi"):
+        sweeps.log2_grid(1.0, 0.5)
+    with pytest.raises(ValueError, match="engine"):
+        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, engine="jit")
+    with pytest.raises(ValueError, match="backward"):
+        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s, backward="decoupled"), [0.1], [0], data, 1)
+    with pytest.raises(ValueError, match="sweep must give"):
+        sweeps.run_plan([("depth-mup", "two")], {}, {"depths": [2]})
+
+
+# -- reading a sweep ---------------------------------------------------------------------------------------
+def test_best_lr_finds_a_parabola_vertex_between_grid_points():
+    lrs = 2.0 ** np.arange(-4, 4.01, 0.5)
+    true = 0.3  # log2 of the optimum, between grid points
+    loss = np.exp((np.log2(lrs) - true) ** 2 / 4)
+    opt = sweeps.best_lr(lrs, loss)
+    assert math.log2(opt.lr) == pytest.approx(true, abs=1e-6)
+    assert not opt.at_edge and opt.grid_lr == pytest.approx(2**0.5)
+    # an optimum beyond the grid is flagged; diverged (NaN) points are skipped, not chosen
+    assert sweeps.best_lr(lrs, np.exp(-np.log2(lrs))).at_edge
+    loss_nan = loss.copy()
+    loss_nan[-5:] = np.nan
+    assert math.isfinite(sweeps.best_lr(lrs, loss_nan).lr)
+    assert sweeps.best_lr(lrs, np.full(lrs.shape, np.nan)).at_edge
+
+
+def _synthetic_depth_sweep(slope, seeds=3, noise=0.0, rng=None):
+    depths = np.array([2, 4, 8, 16, 32])
+    lrs = 2.0 ** np.arange(-5, 5.01, 0.5)
+    rng = rng or np.random.default_rng(0)
+    loss = np.empty((len(depths), len(lrs), seeds, 2))
+    for d, L in enumerate(depths):
+        for s in range(seeds):
+            centre = slope * math.log2(L) + noise * rng.standard_normal()
+            loss[d, :, s, -1] = np.exp((np.log2(lrs) - centre) ** 2 / 8)
+    loss[..., 0] = 1.0
+    div = np.zeros(loss.shape[:3], bool)
+    div[:, -1, :] = True  # the largest rate diverges everywhere
+    return {"L": depths, "lr": lrs, "seed": np.arange(seeds), "train_loss": loss, "diverged": div}
+
+
+@pytest.mark.parametrize("slope", [0.0, -0.5])
+def test_optimum_drift_recovers_a_known_slope(slope):
+    drift = sweeps.optimum_drift(_synthetic_depth_sweep(slope, noise=0.1), boot=200)
+    assert drift.fit.contains(slope) or abs(drift.slope - slope) < 0.05
+    assert drift.fit.hi - drift.fit.lo < 0.3
+    assert drift.boot_lo <= drift.slope <= drift.boot_hi
+    # a drift of half an octave per doubling of depth is told apart from no drift
+    if slope == -0.5:
+        assert drift.fit.hi < 0
+
+
+def test_max_stable_lr_and_summary():
+    sweep = _synthetic_depth_sweep(0.0)
+    sweep["diverged"][2, 12:, 1] = True
+    eta = sweeps.max_stable_lr(sweep)
+    assert eta.shape == (5, 3)
+    assert eta[0, 0] == sweep["lr"][-2] and eta[2, 1] == sweep["lr"][11]
+    rows = sweeps.best_by_depth(sweep, report=("train_loss",))
+    assert [row["L"] for row in rows] == [2, 4, 8, 16, 32]
+    assert all(abs(math.log2(row["lr"])) < 0.01 for row in rows)
+    assert all(row["train_loss"] == pytest.approx(1.0) and row["train_loss_sem"] == 0 for row in rows)
+
+
+def test_parameters_cell_is_read_in_full_mode(tmp_path):
+    src = tmp_path / "99_x.py"
+    src.write_text('# %% [markdown]\n# hi\n\n# %% tags=["parameters"]\nimport os\n'
+                   'QUICK = os.environ.get("NFD_QUICK", "0") == "1"\nSIZE = 2 if QUICK else 64\n\n# %%\nSIZE = 0\n')
+    assert sweeps.parameters_cell(str(src))["SIZE"] == 64
+    (tmp_path / "98_y.py").write_text("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="parameters"):
+        sweeps.parameters_cell(str(tmp_path / "98_y.py"))
+
+
+@pytest.mark.parametrize("block", ["one", "two"])
+def test_forward_with_batched_weights_matches_each_network(block):
+    """ResNet.forward_with (foundation): weights with a leading config axis give each config's own forward."""
+    nets = [ResNet(5, 3, 8, 3, block=block, seed=s, dtype=torch.float64) for s in range(3)]
+    x = torch.randn(3, 4, 5, dtype=torch.float64)
+    U = torch.stack([m.U for m in nets])
+    v = torch.stack([m.v for m in nets])
+    layers = {k: list(torch.stack([getattr(m, k) for m in nets]).unbind(1)) for k in nets[0].hidden_names()}
+    f, feats = nets[0].forward_with(x, U, layers, v, return_features=True)
+    for c, m in enumerate(nets):
+        fc, fe = m(x[c], return_features=True)
+        torch.testing.assert_close(f[c], fc)
+        torch.testing.assert_close(feats.h[-1][c], fe.h[-1])
+    with pytest.raises(ValueError, match="d_in"):
+        nets[0].forward_with(torch.randn(3, 4, 2), U, layers, v)
