@@ -18,7 +18,7 @@
 #
 # The paper (v1 abstract) says that depth-μP, which works for residual blocks with one matrix, breaks down for
 # blocks with two: "the same vanishing mechanism leads to feature-learning collapse in the first internal layer
-# at large depth", and a figure caption quoted by a summary puts the rate at $1/\sqrt L$ (DIGEST section 5).
+# at large depth", and a figure caption quoted by a summary puts the rate at $1/\sqrt L$.
 # This notebook derives the mechanism, measures it (the first internal layer's *own* update against depth,
 # with a fitted slope and interval, next to one-layer blocks), and then asks what it does to training: does the
 # best learning rate still stay put when the network gets deeper? Notebook 05 tests the fixes.
@@ -92,7 +92,7 @@ T0 = time.time()
 # %% [markdown]
 # ## 1. The block, and the signal that reaches its first layer
 #
-# A two-layer pre-activation block (the reconstruction of DIGEST 5.2; the paper's exact block is not known)
+# A two-layer pre-activation block (our reconstruction; the paper's exact block is not known)
 # adds to the residual stream
 #
 # $$

@@ -19,7 +19,7 @@
 # Notebook 04 measured the collapse of the first internal layer of two-layer blocks under depth-μP. The paper's
 # remedy is "a simple depth-aware learning-rate correction", $\eta_1=\eta_c\,n\sqrt L$ on that layer only, which
 # it says "restores depth-wise HP transfer" and gives "stronger performance in deeper ResNets" (v1 abstract and a
-# quoted figure caption, DIGEST section 5). Power counting raises a caution: the corrected layers' share of the
+# figure caption quoted by a summary). Power counting raises a caution: the corrected layers' share of the
 # tangent kernel grows with depth, which could push the stable, and perhaps the best, learning rate down like
 # $L^{-1/2}$. The literature's other answer for multi-layer blocks is CompleteP (Dey et al. 2025; Chizat 2025):
 # branch multiplier $T/L$ and hidden rates scaled by $L$. Here the four rules (depth-μP with one- and two-layer
@@ -476,7 +476,7 @@ table = [
     ("CompleteP: both internal layers' own updates flat in L",
      f"{row_fit[('dz_own', cp)]}; {row_fit[('du_own', cp)]}",
      combine(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)])),
-    ("correction: per-step output change grows (DIGEST: ~L^0.4), step 1", str(kernel_fits[(corr, "df")]),
+    ("correction: per-step output change grows (our first check: ~L^0.4), step 1", str(kernel_fits[(corr, "df")]),
      sign_verdict(kernel_fits[(corr, "df")], +1)),
     (f"... at step {COLLAPSE_STEPS}", str(kernel_fits[(corr, "dfK")]), sign_verdict(kernel_fits[(corr, "dfK")], +1)),
     ("correction: first-internal kernel odds grow like L^1/2", str(kernel_fits[(corr, "odds")]),
@@ -529,7 +529,7 @@ print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 #   layer at $L^{-1/2}$ ($-0.46$), and it raises the first internal layers' kernel odds like $\sqrt L$
 #   ($+0.52\,[+0.50,+0.54]$). Over $L=2\ldots128$ the kernel's $\lambda_{\max}$ grows only like $L^{0.12}$, because
 #   the rest of the kernel still weighs in at these depths; the per-step output change grows clearly only after
-#   some training ($+0.58\,[+0.18,+0.98]$ at step 20, $+0.14\,[-0.02,+0.29]$ at step 1; DIGEST's $L^{0.4}$ came from
+#   some training ($+0.58\,[+0.18,+0.98]$ at step 20, $+0.14\,[-0.02,+0.29]$ at step 1; our first check's $L^{0.4}$ came from
 #   a different set-up that trained the hidden weights only).
 # * CompleteP keeps both internal layers learning and the kernel flat, as power counting says.
 # * Transfer at a budget of 200 SGD steps: CompleteP's optimum is flat (within 0.15 octave per doubling) in all
