@@ -3,6 +3,7 @@ checks, and the reading of a sweep (optimum, drift with depth, stability boundar
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -291,3 +292,12 @@ def test_forward_with_batched_weights_matches_each_network(block):
         torch.testing.assert_close(feats.h[-1][c], fe.h[-1])
     with pytest.raises(ValueError, match="d_in"):
         nets[0].forward_with(torch.randn(3, 4, 2), U, layers, v)
+
+
+def test_notebooks_04_and_05_share_one_sweep_plan():
+    """Notebook 04 reads the learning-rate sweeps that notebook 05's plan precomputes: same tasks, grid and cache."""
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+    p04 = sweeps.parameters_cell(str(root / "04_two_layer_collapse.py"))
+    p05 = sweeps.parameters_cell(str(root / "05_lr_correction.py"))
+    for key in ("TASKS", "SWEEP", "SWEEP_PREFIX"):
+        assert p04[key] == p05[key], f"{key} differs between notebooks 04 and 05"
