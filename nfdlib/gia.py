@@ -861,20 +861,15 @@ def limit_solver(*, Ks: Sequence[int], M: int, seeds: Sequence[int], coupling: s
     or ``"reused"`` (:mod:`nfdlib.nfd_reused`); with a common ``noise_grid`` (a multiple of every ``K``) all
     solves of one seed share their Brownian paths, so differences across ``K`` and couplings have little Monte
     Carlo noise. Arrays with leading axes ``(len(Ks), len(seeds))`` as in :func:`limit_networks`, and ``Ks``."""
-    from .nfd import simulate_nfd
-    from .nfd_reused import simulate_reused
-    from .nfd_sweeps import make_task
+    from .nfd_sweeps import solver_runs
 
     coupling = check_choice("coupling", coupling, ("decoupled", "reused"))
-    solve = simulate_reused if coupling == "reused" else simulate_nfd
-
-    data = make_task(task)
     out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
     for K in tqdm(list(Ks), desc=f"NFD {coupling}", disable=not progress, leave=False):
-        res = [solve(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M, K=K, T=T, steps=steps,
-                     lr=lr, seed=s, noise_grid=noise_grid, kernel_layers=[0]) for s in seeds]
+        runs = solver_runs(M=M, K=K, seeds=seeds, task=task, T=T, lr=lr, steps=steps, noise_grid=noise_grid,
+                           layer_fractions=(0.0,), coupling=coupling, cache=False, progress=False)
         for k in out:
-            out[k].append(np.stack([getattr(r, k) for r in res]))
+            out[k].append(runs[k])
     arrays = {k: np.stack(v) for k, v in out.items()}
     arrays["Ks"] = np.asarray(Ks)
     return arrays

@@ -96,21 +96,24 @@ def network_runs(*, n: int, L: int, seeds: Sequence[int], task: dict | None = No
 
 def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0, lr: float = 0.5,
                 steps: int = 10, activation: str = "relu", noise_grid: int | None = None,
-                layer_fractions=(0.0, 0.5, 1.0), device=None, cache: bool = True,
+                layer_fractions=(0.0, 0.5, 1.0), coupling: str = "decoupled", device=None, cache: bool = True,
                 progress: bool = True) -> dict[str, np.ndarray]:
     """NFD solves with ``M`` particles on ``K`` steps, one per seed (:func:`simulate_nfd`); same fields as
-    :func:`network_runs`. With a common ``noise_grid`` solves at different ``K`` share their Brownian paths."""
+    :func:`network_runs`. With a common ``noise_grid`` solves at different ``K`` share their Brownian paths.
+    ``coupling="reused"`` solves the system with the reused-weight terms (notebook 03)."""
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
               "seeds": [int(s) for s in seeds], "task": task, "T": T, "lr": lr, "steps": steps,
               "activation": activation, "noise_grid": noise_grid, "layer_fractions": list(layer_fractions)}
+    if coupling != "decoupled":  # only then, so that the caches of decoupled solves keep their keys
+        config["coupling"] = coupling
 
     def compute():
         data = make_task(task)
         layers = layers_at(K, layer_fractions)
         results = [simulate_nfd(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M, K=K, T=T,
                                 steps=steps, lr=lr, activation=activation, seed=seed, kernel_layers=layers,
-                                noise_grid=noise_grid, device=device)
+                                noise_grid=noise_grid, coupling=coupling, device=device)
                    for seed in tqdm(config["seeds"], desc=f"NFD M={M} K={K}", disable=not progress, leave=False)]
         return _stack(results)
 
