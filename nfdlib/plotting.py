@@ -19,11 +19,14 @@ from .stats import SlopeFit
 AXIS_LABELS = {"n": "width n", "L": "depth L (number of blocks)"}
 
 
-def plot_band(ax, xs, ys, label, color=None, marker="o"):
-    """Plot the mean over seeds with a min-max band: ``ys[i]`` lists the per-seed values at ``xs[i]``.
+def plot_band(ax, xs, ys, label=None, color=None, marker="o", *, spread: str = "minmax", **line_kwargs):
+    """Plot the mean over seeds with a band: ``ys[i]`` lists the per-seed values at ``xs[i]``.
 
-    Sizes whose seeds are all non-finite are left out (missing points). Returns the line, or None.
+    ``spread="minmax"`` shades from the smallest to the largest seed, ``"se"`` one standard error of the mean
+    either side. Sizes whose seeds are all non-finite are left out (missing points). Returns the line, or None.
     """
+    if spread not in ("minmax", "se"):
+        raise ValueError(f"spread must be 'minmax' or 'se', got {spread!r}")
     mx, mean, lo, hi = [], [], [], []
     for xv, vals in zip(xs, ys):
         vals = np.asarray(vals, float)
@@ -32,11 +35,16 @@ def plot_band(ax, xs, ys, label, color=None, marker="o"):
             continue
         mx.append(xv)
         mean.append(vals.mean())
-        lo.append(vals.min())
-        hi.append(vals.max())
+        if spread == "minmax":
+            lo.append(vals.min())
+            hi.append(vals.max())
+        else:
+            se = vals.std(ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else 0.0
+            lo.append(vals.mean() - se)
+            hi.append(vals.mean() + se)
     if not mx:
         return None
-    (line,) = ax.plot(mx, mean, marker=marker, ms=4, label=label, color=color)
+    (line,) = ax.plot(mx, mean, marker=marker, ms=4, label=label, color=color, **line_kwargs)
     ax.fill_between(mx, lo, hi, alpha=0.2, color=line.get_color(), linewidth=0)
     return line
 

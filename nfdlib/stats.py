@@ -65,3 +65,45 @@ def describe_slope(fit: SlopeFit, quantity: str, x_name: str, flat_tol: float = 
     else:
         trend = f"shrinks like {x_name}^{fit.slope:.2f}"
     return f"{quantity}: log-log slope {fit} ({fit.level:.0%} CI, {fit.points} points) -> {trend}"
+
+
+def slope_verdict(fit: SlopeFit | None, expected: float | None = None, *, sign: int | None = None,
+                  tol: float = 0.1, max_width: float = 1.0) -> str:
+    """A claim about a fitted exponent, judged from the fit.
+
+    With ``expected``: ``"agree"`` when the interval contains it or the slope is within ``tol`` of it, else
+    ``"DISAGREE"``. With ``sign`` (+1 grows, -1 falls): ``"agree"`` when the whole interval has that sign,
+    ``"DISAGREE"`` when it has the other, ``"not resolved (interval contains 0)"`` otherwise. Either way an
+    interval wider than ``max_width`` (or no fit) is ``"undetermined"``, and ``expected=None`` without a sign
+    (no prediction) is ``"-"``.
+    """
+    if fit is None or fit.hi - fit.lo > max_width:
+        return "undetermined"
+    if sign is not None:
+        if (fit.lo > 0 and sign > 0) or (fit.hi < 0 and sign < 0):
+            return "agree"
+        return "not resolved (interval contains 0)" if fit.contains(0.0) else "DISAGREE"
+    if expected is None:
+        return "-"
+    return "agree" if fit.contains(expected) or abs(fit.slope - expected) < tol else "DISAGREE"
+
+
+def combine_verdicts(*verdicts: str) -> str:
+    """``"agree"`` when every part agrees, ``"DISAGREE"`` when one disagrees, else ``"undetermined"``."""
+    if all(v == "agree" for v in verdicts):
+        return "agree"
+    return "DISAGREE" if "DISAGREE" in verdicts else "undetermined"
+
+
+def markdown_table(header, rows) -> str:
+    """A markdown table from a header and rows of cells; ``|`` inside a cell is escaped so it cannot split it."""
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        row = list(row)
+        if len(row) != len(header):
+            raise ValueError(f"each row must have {len(header)} cells, got {len(row)}: {row!r}")
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    return "\n".join(lines)

@@ -378,9 +378,10 @@ def load_task(task: Mapping) -> Dataset:
 def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, L: int, lrs: Sequence[float],
              seeds: Sequence[int], steps: int, *, batch_size: int | None = None, loss: str = "mse", T: float = 1.0,
              activation: str = "relu", eval_every: int | None = None, loss_bound: float = 1e6,
-             chunk_size: int | None = None, engine: str = "bmm", device=None,
+             chunk_size: int | None = None, engine: str = "bmm", preact: bool = True, device=None,
              progress: bool = False) -> dict[str, np.ndarray]:
     """Every ``(eta, seed)`` in ``lrs x seeds`` for one architecture, batched; arrays shaped ``(lr, seed, ...)``.
+    ``preact=False`` sweeps post-activation blocks (notebook 00).
 
     Returns ``lr`` (the grid), ``seed``, ``steps``, ``train_loss`` / ``test_loss`` / ``test_acc`` of shape
     ``(len(lrs), len(seeds), evals)``, ``diverged`` and ``diverged_at`` of shape ``(len(lrs), len(seeds))``.
@@ -394,7 +395,7 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
 
     def make_model(seed):
         return ResNet(data.d, data.num_outputs, n, L, block=block, parametrization=parametrization,
-                      activation=activation, T=T, seed=seed, device=dev)
+                      activation=activation, T=T, preact=preact, seed=seed, device=dev)
 
     grid_lr = np.repeat(lrs, len(seeds))
     grid_seed = np.tile(seeds, len(lrs))
@@ -606,6 +607,21 @@ class Drift:
     def slope(self) -> float:
         return float("nan") if self.fit is None else self.fit.slope
 
+    def transfers(self, tol: float = 0.15, max_width: float = 1.0) -> bool | None:
+        """True when the optimum is flat in depth (the 95% interval contains 0, or the slope is within ``tol``
+        octave per doubling of depth), False when it drifts, None when undetermined (no fit, or an interval
+        wider than ``max_width``)."""
+        if self.fit is None or self.fit.hi - self.fit.lo > max_width:
+            return None
+        return bool(self.fit.contains(0.0) or abs(self.slope) < tol)
+
+    def verdict(self, tol: float = 0.15) -> str:
+        """:meth:`transfers` in words."""
+        flat = self.transfers(tol)
+        if flat is None:
+            return "undetermined (no fit or interval too wide)"
+        return "flat (transfers)" if flat else ("drifts down" if self.slope < 0 else "drifts up")
+
     def __str__(self) -> str:
         if self.fit is None:
             return "too few optima inside the grid to fit"
@@ -670,9 +686,11 @@ def best_by_depth(sweep: Mapping, select: str = "train_loss",
     (keys ``<metric>`` and ``<metric>_sem``; ``<metric>_seeds`` holds the per-seed values). The rate is chosen
     on the same seeds it is reported on, which flatters the best point slightly."""
     values = {k: final_metric(sweep, k) for k in report if k in sweep}
+    if "L" not in sweep:  # one lr_sweep: a single depth
+        values = {k: v[None] for k, v in values.items()}
     opts = mean_curve_optima(sweep, select)
     lrs = np.asarray(sweep["lr"], float)
-    depths = np.atleast_1d(sweep["L"])
+    depths = np.atleast_1d(sweep.get("L", -1))
     rows = []
     for d, opt in enumerate(opts):
         row = {"L": int(depths[d]), "lr": opt.lr, "grid_lr": opt.grid_lr, "at_edge": opt.at_edge}
@@ -687,15 +705,27 @@ def best_by_depth(sweep: Mapping, select: str = "train_loss",
     return rows
 
 
+def best_rate(sweep: Mapping, select: str = "train_loss",
+              report: Sequence[str] = ("train_loss", "test_loss", "test_acc")) -> dict:
+    """:func:`best_by_depth` for one :func:`lr_sweep` result (a single depth): the best grid rate, whether it is
+    at the edge of the grid, the metrics there, and ``max_stable_lr``, the largest rate at which no seed
+    diverged (NaN if even the smallest did)."""
+    row = best_by_depth(sweep, select, report)[0]
+    row.pop("L", None)
+    row["max_stable_lr"] = float(np.min(max_stable_lr(sweep)))
+    return row
+
+
 # -- figures -------------------------------------------------------------------------------------------------
 METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "test loss after training",
                  "test_acc": "test accuracy after training"}
 
 
 def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: str | None = None,
-                  cmap: str = "viridis", legend: bool = True):
+                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None):
     """A transfer plot: ``key`` at the end of training against ``log2 eta``, one curve per depth (mean over
     seeds with a min-max band), a dot at each curve's optimum (:func:`best_lr` of the seed-mean curve).
+    ``color`` and ``label`` override the per-depth colours and labels (for comparing single-depth sweeps).
 
     A rate at which any seed diverged is a missing point; the optimum of a curve whose best point is at the
     edge of the grid is drawn as an open circle (it is only a bound).
@@ -711,10 +741,12 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
         _, ax = plt.subplots(figsize=(4.4, 3.3))
     colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, len(depths)))
     opts = mean_curve_optima(sweep, key) if "L" in sweep else [best_lr(lrs, values[0].mean(-1))]
+    if color is not None:
+        colors = [color] * len(depths)
     for d, (L, color) in enumerate(zip(depths, colors)):
         mean = values[d].mean(-1)
         lo, hi = values[d].min(-1), values[d].max(-1)
-        ax.plot(lrs, mean, "-", marker=".", ms=4, color=color, label=f"L = {L}")
+        ax.plot(lrs, mean, "-", marker=".", ms=4, color=color, label=label if label is not None else f"L = {L}")
         ax.fill_between(lrs, lo, hi, color=color, alpha=0.18, linewidth=0)
         opt = opts[d]
         if math.isfinite(opt.lr):
@@ -752,7 +784,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
 __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stacked", "train_loop", "Rule", "RULES",
            "load_task", "lr_sweep", "depth_sweep", "cached_depth_sweep", "final_metric", "Optimum", "best_lr",
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
-           "best_by_depth", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
+           "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer"]
 
 

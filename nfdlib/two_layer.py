@@ -373,6 +373,13 @@ def layer_average(records: Records, quantity: str, *, step: int, x: str = "L") -
     return xs, ys
 
 
+def pooled_series(records: Records, quantity: str, *, step: int, x: str = "L") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`layer_average` flattened to ``(x, value)`` pairs, one per seed: what log-log fits and scatter plots
+    take."""
+    xs, ys = layer_average(records, quantity, step=step, x=x)
+    return np.repeat(xs, [len(v) for v in ys]), np.concatenate(ys)
+
+
 def fit_against(records: Records, quantity: str, *, step: int, x: str = "L") -> SlopeFit:
     """Log-log slope (95% t-interval, seeds pooled) of the block-averaged ``quantity`` against ``x``."""
     xs, ys = layer_average(records, quantity, step=step, x=x)
@@ -384,4 +391,4 @@ def fit_against(records: Records, quantity: str, *, step: int, x: str = "L") -> 
 __all__ = ["BLOCK_QUANTITIES", "OUTPUT_QUANTITIES", "backward_signals", "tangent_kernel", "kernel_summary",
            "block_updates", "summarize_layers", "collapse_scan", "COLLAPSE_VERSION", "cached_collapse_scan",
            "depth_and_width_scans",
-           "layer_average", "fit_against"]
+           "layer_average", "pooled_series", "fit_against"]

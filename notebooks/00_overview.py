@@ -135,6 +135,7 @@ print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
 
 # %%
 from nfdlib.parametrization import describe, registry_table
+from nfdlib.stats import markdown_table
 
 display(Markdown(registry_table()))
 
@@ -252,6 +253,7 @@ for p in DEPTH_PARAMS:
 
 # %%
 from nfdlib.diagnostics import select_series
+from nfdlib.nfd_theory import closed_form_discrete, closed_form_variances
 from nfdlib.plotting import plot_band
 
 prepost = {
@@ -262,11 +264,12 @@ prepost = {
 fig, ax = plt.subplots(figsize=(5.2, 3.6))
 for preact, rec in prepost.items():
     plot_band(ax, *select_series(rec, "L", "h_rms", step=0), label="pre-activation" if preact else "post-activation")
-# The ReLU closed form for pre-activation blocks, from the measured input second moment q_0.
+# The ReLU closed forms for pre-activation blocks (notebook 01 derives them), from the measured input moment q_0.
 q0 = np.mean(select_series(prepost[True], "L", "h_rms", step=0, layer_fraction=0.0)[1][0]) ** 2
-Ls = np.array(DEPTHS, float)
-ax.plot(Ls, np.sqrt(q0 * (1 + T / (2 * Ls)) ** Ls), "k:", label="pre, ReLU: sqrt(q_0 (1 + T/2L)^L)")
-ax.axhline(math.sqrt(q0 * math.exp(T / 2)), color="gray", lw=0.8, label="pre, L -> inf: sqrt(q_0 e^(T/2))")
+q_limit = closed_form_variances("relu", T, q0)["q_T"]
+ax.plot(DEPTHS, [math.sqrt(closed_form_discrete("relu", T, L, q0)["q_T"]) for L in DEPTHS], "k:",
+        label="pre, ReLU: sqrt(q_0 (1 + T/2L)^L)")
+ax.axhline(math.sqrt(q_limit), color="gray", lw=0.8, label="pre, L -> inf: sqrt(q_0 e^(T/2))")
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel("depth L (log2 scale)")
@@ -279,79 +282,60 @@ for preact, verdict in prepost_verdicts.items():
     print(("pre-activation:  " if preact else "post-activation: ") + verdict.text)
 pre_vals = select_series(prepost[True], "L", "h_rms", step=0)[1][-1]
 print(f"pre-activation at L={DEPTHS[-1]}: rms(h_L) = {np.mean(pre_vals):.3f}, "
-      f"limit sqrt(q_0 e^(T/2)) = {math.sqrt(q0 * math.exp(T / 2)):.3f}")
+      f"limit sqrt(q_0 e^(T/2)) = {math.sqrt(q_limit):.3f}")
 
 # %% [markdown]
 # Does this matter for training? The paper reports (in a figure of v1, as quoted by a summary) that on CIFAR-10
 # with width 128, depth 64 and SGD, pre-activation networks converge faster, reach a lower test loss and vary less
 # across runs. We cannot load CIFAR-10 here, so we train on scikit-learn's handwritten digits (8x8 images,
-# 10 classes, MSE on one-hot targets, batch 128) with `nfdlib.training.train`. A single fixed learning rate would
+# 10 classes, MSE on one-hot targets, batch 128). `nfdlib.sweeps.lr_sweep` trains every (rate, seed) pair of
+# a grid at once (notebook 05 explains how). A single fixed learning rate would
 # favour whichever network it happens to suit (post-activation features are larger, so the same rate is
 # effectively larger), so we train each form on a small grid of base rates and compare each at its best rate.
 # Diverged runs are recorded, not raised.
 
 # %%
+from nfdlib import sweeps
 from nfdlib.data import load_digits
-from nfdlib.training import train
 
 digits = load_digits(E1_TRAIN, E1_TEST, seed=0)
-e1 = {}  # (preact, lr) -> list of TrainResult over seeds
-for preact in (True, False):
-    for lr in E1_LRS:
-        e1[preact, lr] = [
-            train(ResNet(digits.d, 10, E1_N, E1_L, preact=preact, seed=s, device=DEVICE), digits, lr=lr,
-                  steps=E1_STEPS, batch_size=128, eval_every=max(1, E1_STEPS // 20), seed=s)
-            for s in E1_SEEDS
-        ]
-
-
-def e1_summary(preact):
-    """Best base rate (lowest mean final test loss among rates where no seed diverged), and the largest stable."""
-    stable = [lr for lr in E1_LRS if not any(r.diverged for r in e1[preact, lr])]
-    if not stable:
-        return None
-    best = min(stable, key=lambda lr: np.mean([r.final("test_loss") for r in e1[preact, lr]]))
-    runs = e1[preact, best]
-    return {"best_lr": best, "max_stable_lr": max(stable),
-            "test_loss": [r.final("test_loss") for r in runs], "test_acc": [r.final("test_acc") for r in runs]}
-
+e1 = {  # arrays shaped (learning rate, seed, evaluation); diverged runs are flagged, never raised
+    preact: sweeps.lr_sweep(digits, "depth-mup", "one", E1_N, E1_L, E1_LRS, E1_SEEDS, E1_STEPS, batch_size=128,
+                            loss="mse", eval_every=max(1, E1_STEPS // 20), preact=preact, device=DEVICE,
+                            progress=True)
+    for preact in (True, False)
+}
+best = {preact: sweeps.best_rate(e1[preact], "test_loss") for preact in e1}
+LABEL = {True: "pre-activation", False: "post-activation"}
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for preact in (True, False):
-    s = e1_summary(preact)
-    label = "pre-activation" if preact else "post-activation"
-    if s is None:
-        print(f"{label}: every learning rate diverged")
-        continue
-    for r in e1[preact, s["best_lr"]]:
-        axes[0].plot(r.steps, r.test_loss, color="C0" if preact else "C1", alpha=0.8,
-                     label=f"{label}, eta={s['best_lr']}")
-    for lr in E1_LRS:
-        losses = [r.final("test_loss") for r in e1[preact, lr]]
-        axes[1].plot([lr] * len(losses), losses, "o" if preact else "s", color="C0" if preact else "C1", alpha=0.7)
+for preact, sweep in e1.items():
+    color = "C0" if preact else "C1"
+    if np.isfinite(best[preact]["grid_lr"]):
+        i = int(np.argmin(np.abs(sweep["lr"] - best[preact]["grid_lr"])))
+        for s in range(len(sweep["seed"])):
+            axes[0].plot(sweep["steps"], sweep["test_loss"][i, s], color=color, alpha=0.8,
+                         label=f"{LABEL[preact]}, eta={best[preact]['grid_lr']:g}" if s == 0 else None)
+    sweeps.plot_transfer(sweep, "test_loss", ax=axes[1], color=color, label=LABEL[preact])
 axes[0].set_yscale("log")
 axes[0].set_xlabel("SGD step")
 axes[0].set_ylabel("test loss (MSE, one-hot)")
 axes[0].set_title(f"digits, n={E1_N}, L={E1_L}, at each form's best rate; seeds {list(E1_SEEDS)}", fontsize=9)
-handles, labels = axes[0].get_legend_handles_labels()
-axes[0].legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), fontsize=7)
-axes[1].set_xscale("log", base=2)
-axes[1].set_yscale("log")
-axes[1].set_xlabel("base learning rate eta (log2 scale)")
-axes[1].set_ylabel(f"final test loss after {E1_STEPS} steps")
-axes[1].set_title("circles: pre, squares: post; diverged runs are missing", fontsize=9)
+axes[0].legend(fontsize=7)
+axes[1].set_title("seed mean and min-max; diverged rates are missing", fontsize=9)
 fig.tight_layout()
 plt.show()
 
-pre_s, post_s = e1_summary(True), e1_summary(False)
-for label, s in (("pre-activation", pre_s), ("post-activation", post_s)):
-    if s:
-        edge = " (at the edge of the grid: the true optimum may lie beyond it)" if s["best_lr"] in (
-            E1_LRS[0], E1_LRS[-1]) else ""
-        print(f"{label:>16}: best eta {s['best_lr']}{edge}, largest stable eta {s['max_stable_lr']}, "
-              f"test loss {np.mean(s['test_loss']):.4f} (seed spread {np.ptp(s['test_loss']):.4f}), "
-              f"test accuracy {np.mean(s['test_acc']):.3f}")
-pre_better = pre_s is not None and (post_s is None or np.mean(pre_s["test_loss"]) < np.mean(post_s["test_loss"]))
+for preact, b in best.items():
+    if not np.isfinite(b["grid_lr"]):
+        print(f"{LABEL[preact]:>16}: every learning rate diverged")
+        continue
+    edge = " (at the edge of the grid: the true optimum may lie beyond it)" if b["at_edge"] else ""
+    print(f"{LABEL[preact]:>16}: best eta {b['grid_lr']:g}{edge}, largest stable eta {b['max_stable_lr']:g}, "
+          f"test loss {b['test_loss']:.4f} (seed spread {np.ptp(b['test_loss_seeds']):.4f}), "
+          f"test accuracy {b['test_acc']:.3f}")
+pre_loss, post_loss = best[True]["test_loss"], best[False]["test_loss"]
+pre_better = np.isfinite(pre_loss) and not (np.isfinite(post_loss) and post_loss <= pre_loss)
 print("verdict: pre-activation reaches the lower test loss at its best rate" if pre_better
       else "verdict: pre-activation does NOT reach a lower test loss than post-activation here")
 
@@ -380,12 +364,10 @@ rows = [
      f"pre {prepost_verdicts[True].summary()}, post {prepost_verdicts[False].summary()}",
      prepost_verdicts[True].flat and prepost_verdicts[False].unstable),
     ("pre-activation trains to a lower test loss (digits stand-in for CIFAR-10)",
-     "pre {} vs post {}".format(*(f"{np.mean(s['test_loss']):.4f}" if s else "diverged" for s in (pre_s, post_s))),
-     pre_better),
+     f"pre {pre_loss:.4f} vs post {post_loss:.4f} (each at its best rate; nan = every rate diverged)", pre_better),
 ]
-table = ["| claim | measured | agrees |", "|---|---|---|"]
-table += [f"| {claim} | {measured} | {'yes' if ok else '**no**'} |" for claim, measured, ok in rows]
-display(Markdown("\n".join(table)))
+display(Markdown(markdown_table(["claim", "measured", "agrees"],
+                                [(claim, measured, "yes" if ok else "**no**") for claim, measured, ok in rows])))
 
 # %% [markdown]
 # ## Takeaways

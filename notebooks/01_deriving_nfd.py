@@ -69,7 +69,7 @@ from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.optim import make_sgd
-from nfdlib.stats import describe_slope, fit_loglog
+from nfdlib.stats import describe_slope, fit_loglog, markdown_table
 from nfdlib.training import loss_fn
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
@@ -472,9 +472,7 @@ print(f"Verdict: see the [e] lines above; seeds {SEEDS}, width {N_E}, depth {L_E
 # %%
 from IPython.display import Markdown, display  # noqa: E402
 
-rows = ["| step | claim | measured | agrees |", "|---|---|---|---|"]
-rows += [f"| {st} | {cl} | {me} | {ag} |" for st, cl, me, ag in CHECKS]
-display(Markdown("\n".join(rows)))
+display(Markdown(markdown_table(["step", "claim", "measured", "agrees"], CHECKS)))
 print(f"{sum(r[3] == 'yes' for r in CHECKS)} of {len(CHECKS)} checks agree.")
 
 # %% [markdown]

@@ -88,8 +88,8 @@ from nfdlib.nfd_sweeps import (
     solver_runs,
 )
 from nfdlib.nfd_theory import init_kernels
-from nfdlib.plotting import plot_loglog_fit
-from nfdlib.stats import describe_slope, fit_loglog
+from nfdlib.plotting import plot_band, plot_loglog_fit
+from nfdlib.stats import describe_slope, fit_loglog, markdown_table
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -134,11 +134,8 @@ steps = np.arange(STEPS + 1)
 
 
 def band(ax, x, runs, **kw):
-    """Seed mean with a +-1 standard-error band."""
-    runs = np.asarray(runs, float)
-    m, se = runs.mean(0), runs.std(0, ddof=1) / math.sqrt(len(runs))
-    (line,) = ax.plot(x, m, **kw)
-    ax.fill_between(x, m - se, m + se, color=line.get_color(), alpha=0.2, lw=0)
+    """Seed mean with a +-1 standard-error band; ``runs`` is (seeds, len(x))."""
+    return plot_band(ax, x, np.asarray(runs, float).T, marker=None, spread="se", **kw)
 
 
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
@@ -616,8 +613,7 @@ claim("kernels move O(1) in training (not a kernel limit); frozen under NTK",
 # %%
 from IPython.display import Markdown, display  # noqa: E402
 
-rows = ["| claim | measured | verdict |", "|---|---|---|"] + [f"| {c} | {m} | {v} |" for c, m, v in CLAIMS]
-display(Markdown("\n".join(rows)))
+display(Markdown(markdown_table(["claim", "measured", "verdict"], CLAIMS)))
 
 # %% [markdown]
 # ## Takeaways

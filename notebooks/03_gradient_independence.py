@@ -124,7 +124,7 @@ from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.plotting import plot_loglog_fit
-from nfdlib.stats import describe_slope, fit_loglog
+from nfdlib.stats import describe_slope, fit_loglog, markdown_table
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -924,9 +924,7 @@ if len(xs) >= 2:
                  agrees(vanish)))
 if QUICK:
     print("Quick mode (CI sizes): too few sizes and seeds for these verdicts to mean anything; run in full mode.")
-table = ["| claim | what we measured | verdict |", "|---|---|---|"]
-table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-display(Markdown("\n".join(table)))
+display(Markdown(markdown_table(["claim", "what we measured", "verdict"], rows)))
 print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]

@@ -75,6 +75,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 import nfdlib
 from nfdlib import sweeps, two_layer
@@ -83,7 +84,7 @@ from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.parametrization import registry_table
 from nfdlib.plotting import plot_loglog_fit
-from nfdlib.stats import describe_slope, fit_loglog
+from nfdlib.stats import describe_slope, fit_loglog, markdown_table, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -135,14 +136,8 @@ one = by_depth.where(parametrization="depth-mup", block="one")
 two = by_depth.where(parametrization="depth-mup", block="two")
 
 
-def series(records, quantity, step, x="L"):
-    """(x, value) pairs, one per seed, of a block-averaged quantity (rms over blocks)."""
-    xs, ys = two_layer.layer_average(records, quantity, step=step, x=x)
-    return np.repeat(xs, [len(v) for v in ys]), np.concatenate(ys)
-
-
 def fit_plot(ax, records, quantity, step, label, x="L", guides=(), color=None):
-    xs, ys = series(records, quantity, step, x)
+    xs, ys = two_layer.pooled_series(records, quantity, step=step, x=x)
     fit = two_layer.fit_against(records, quantity, step=step, x=x)
     plot_loglog_fit(ax, xs, ys, fit, label=label, guides=guides, x_name=x, color=color)
     return fit
@@ -220,8 +215,8 @@ for key, what in [("dz_own", "first internal layer's own update"), ("dz", "total
 # %%
 K = COLLAPSE_STEPS
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-xs, own = series(two, "dz_own_cum", K)
-_, size = series(two, "z_rms", K)
+xs, own = two_layer.pooled_series(two, "dz_own_cum", step=K)
+_, size = two_layer.pooled_series(two, "z_rms", step=K)
 rel = own / size
 fits["rel_cum"] = fit_loglog(xs, rel)
 plot_loglog_fit(axes[0], xs, rel, fits["rel_cum"], label=f"after {K} steps", guides=(-0.5,), x_name="L")
@@ -311,17 +306,8 @@ for (task_key, n, p, b), res in results.items():
 # A slope of $-0.5$ would be a drift of half an octave per doubling of depth.
 
 # %%
-def verdict_drift(d, tol=0.15):
-    if d.fit is None:
-        return "no fit"
-    if d.fit.hi - d.fit.lo > 1.0:
-        return "undetermined (interval too wide)"
-    return "flat (transfers)" if d.fit.contains(0.0) or abs(d.slope) < tol else (
-        "drifts down" if d.slope < 0 else "drifts up")
-
-
 for (task_key, n, p, b), d in drifts.items():
-    print(f"{task_key:8s} n={n:4d} {labels[(p, b)]:22s} -> {verdict_drift(d)}")
+    print(f"{task_key:8s} n={n:4d} {labels[(p, b)]:22s} -> {d.verdict()}")
 
 # %% [markdown]
 # The divergence boundary (the largest rate at which no seed diverged) is a second, sharper marker of a
@@ -335,43 +321,34 @@ for (task_key, n, p, b), d in drifts.items():
 # exponent (or lies within 0.1 of it).
 
 # %%
-def agree(fit, expected, tol=0.1):
-    if fit.hi - fit.lo > 1.0:
-        return "undetermined (interval too wide)"
-    return "agree" if fit.contains(expected) or abs(fit.slope - expected) < tol else "DISAGREE"
-
-
 two_drifts = [d for (t, n, p, b), d in drifts.items() if b == "two" and d.fit is not None]
 one_drifts = [d for (t, n, p, b), d in drifts.items() if b == "one" and d.fit is not None]
-moved = [d for d in two_drifts if not (d.fit.contains(0.0) or abs(d.slope) < 0.15)]
+moved = [d for d in two_drifts if d.transfers() is False]
 two_verdict = ("agree" if two_drifts and len(moved) == len(two_drifts) else
                f"DISAGREE (flat in {len(two_drifts) - len(moved)} of {len(two_drifts)})" if not moved else
                f"mixed: moves in {len(moved)} of {len(two_drifts)}")
 boundary = [sweeps.stability_drift(res) for (t, n, p, b), res in results.items() if b == "two"]
 boundary = [d for d in boundary if d.fit is not None]
 rows = [
-    ("backward signal at z_l ~ L^-1/2", f"slope {fits['gz']}", agree(fits["gz"], -0.5)),
-    ("backward signal at h_l is O(1)", f"slope {fits['gh_two']}", agree(fits["gh_two"], 0.0)),
+    ("backward signal at z_l ~ L^-1/2", f"slope {fits['gz']}", slope_verdict(fits["gz"], -0.5)),
+    ("backward signal at h_l is O(1)", f"slope {fits['gh_two']}", slope_verdict(fits["gh_two"], 0.0)),
     ("first internal layer's own update ~ L^-1/2 (collapse)", f"slope {fits['dz_own']}",
-     agree(fits["dz_own"], -0.5)),
-    ("... also after training (relative to |z|)", f"slope {fits['rel_cum']}", agree(fits["rel_cum"], -0.5)),
-    ("... and independent of width", f"slope vs n {fits['dz_own_width']}", agree(fits["dz_own_width"], 0.0)),
-    ("total change of z_l stays O(1) (inherited from h)", f"slope {fits['dz']}", agree(fits["dz"], 0.0)),
-    ("one-layer control: features feeding phi move O(1)", f"slope {fits['dh_one']}", agree(fits["dh_one"], 0.0)),
+     slope_verdict(fits["dz_own"], -0.5)),
+    ("... also after training (relative to |z|)", f"slope {fits['rel_cum']}", slope_verdict(fits["rel_cum"], -0.5)),
+    ("... and independent of width", f"slope vs n {fits['dz_own_width']}", slope_verdict(fits["dz_own_width"], 0.0)),
+    ("total change of z_l stays O(1) (inherited from h)", f"slope {fits['dz']}", slope_verdict(fits["dz"], 0.0)),
+    ("one-layer control: features feeding phi move O(1)", f"slope {fits['dh_one']}", slope_verdict(fits["dh_one"], 0.0)),
     ("depth-muP one-layer: optimum transfers across depth",
-     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]" for d in one_drifts),
-     "agree" if one_drifts and all(verdict_drift(d).startswith("flat") for d in one_drifts) else "DISAGREE"),
+     "; ".join(str(d.fit) for d in one_drifts),
+     "agree" if one_drifts and all(d.transfers() for d in one_drifts) else "DISAGREE"),
     ("depth-muP two-layer: optimum moves with depth (transfer fails)",
-     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]" for d in two_drifts), two_verdict),
+     "; ".join(str(d.fit) for d in two_drifts), two_verdict),
     ("(not a claim) depth-muP two-layer: divergence boundary vs L",
-     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]" for d in boundary),
+     "; ".join(str(d.fit) for d in boundary),
      f"rises in {sum(d.fit.lo > 0 for d in boundary)} of {len(boundary)}, falls in "
      f"{sum(d.fit.hi < 0 for d in boundary)}"),
 ]
-print(f"{'claim':58s} | {'measured (slope, 95% CI)':45s} | verdict")
-print("-" * 120)
-for claim, measured, verdict in rows:
-    print(f"{claim:58s} | {measured:45s} | {verdict}")
+display(Markdown(markdown_table(["claim", "measured (slope, 95% CI)", "verdict"], rows)))
 print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 
 # %% [markdown]

@@ -77,13 +77,14 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 import nfdlib
 from nfdlib import sweeps, two_layer
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
 from nfdlib.plotting import plot_loglog_fit
-from nfdlib.stats import describe_slope, fit_loglog
+from nfdlib.stats import combine_verdicts, describe_slope, fit_loglog, markdown_table, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -152,11 +153,6 @@ def rule_records(records, rule):
     return records.where(parametrization=rule[0], block=rule[1])
 
 
-def series(records, quantity, step, x="L"):
-    xs, ys = two_layer.layer_average(records, quantity, step=step, x=x)
-    return np.repeat(xs, [len(v) for v in ys]), np.concatenate(ys)
-
-
 def fit_of(rule, quantity, step, records=None, x="L"):
     return two_layer.fit_against(rule_records(records or by_depth, rule), quantity, step=step, x=x)
 
@@ -169,7 +165,7 @@ for ax, (quantity, title) in zip(axes, QUANTITIES):
     for rule in RULES:
         if quantity == "dz_own" and rule[1] == "one":
             continue
-        xs, ys = series(rule_records(by_depth, rule), quantity, 1)
+        xs, ys = two_layer.pooled_series(rule_records(by_depth, rule), quantity, step=1)
         plot_loglog_fit(ax, xs, ys, fit_of(rule, quantity, 1), label=LABELS[rule], color=COLORS[rule], x_name="L",
                         guides=(-0.5,) if rule == RULES[0] else ())
     ax.set_title(title + ", step 1", fontsize=8)
@@ -194,34 +190,26 @@ PREDICTED = {  # exponent of L per rule, from the power-counting table above (No
 }
 
 
-def agree(fit, expected, tol=0.1):
-    if fit.hi - fit.lo > 1.0:
-        return "undetermined"
-    if expected is None:
-        return "-"
-    return "agree" if fit.contains(expected) or abs(fit.slope - expected) < tol else "DISAGREE"
-
-
 collapse_rows = []
 print(f"{'quantity (step)':22s} {'rule':22s} {'predicted':>9s}  {'measured slope [95% CI]':26s} verdict")
 for quantity, step in [("gz", 0), ("dz_own", 1), ("du_own", 1), ("dh", 1), ("df", 1)]:
     for rule, expected in PREDICTED[quantity].items():
         fit = fit_of(rule, quantity, step)
-        v = agree(fit, expected)
+        v = slope_verdict(fit, expected)
         collapse_rows.append((quantity, rule, expected, fit, v))
         exp = "-" if expected is None else f"{expected:+.1f}"
         print(f"{quantity + f' ({step})':22s} {LABELS[rule]:22s} {exp:>9s}  {str(fit):26s} {v}")
 K = COLLAPSE_STEPS
 for rule in RULES[1:]:
-    xs, own = series(rule_records(by_depth, rule), "dz_own_cum", K)
-    _, size = series(rule_records(by_depth, rule), "z_rms", K)
+    xs, own = two_layer.pooled_series(rule_records(by_depth, rule), "dz_own_cum", step=K)
+    _, size = two_layer.pooled_series(rule_records(by_depth, rule), "z_rms", step=K)
     fit = fit_loglog(xs, own / size)
     expected = PREDICTED["dz_own"][rule]
-    collapse_rows.append(("dz_own_cum/|z|", rule, expected, fit, agree(fit, expected)))
-    print(f"{f'dz_own/|z| ({K})':22s} {LABELS[rule]:22s} {expected:>+9.1f}  {str(fit):26s} {agree(fit, expected)}")
+    collapse_rows.append(("dz_own_cum/|z|", rule, expected, fit, slope_verdict(fit, expected)))
+    print(f"{f'dz_own/|z| ({K})':22s} {LABELS[rule]:22s} {expected:>+9.1f}  {str(fit):26s} {slope_verdict(fit, expected)}")
 for rule in RULES[1:]:
     fit = fit_of(rule, "dz_own", 1, records=by_width, x="n")
-    print(f"{'dz_own vs n (1)':22s} {LABELS[rule]:22s} {0.0:>+9.1f}  {str(fit):26s} {agree(fit, 0.0)}")
+    print(f"{'dz_own vs n (1)':22s} {LABELS[rule]:22s} {0.0:>+9.1f}  {str(fit):26s} {slope_verdict(fit, 0.0)}")
 
 # %% [markdown]
 # The one-step power counting says nothing about how the own updates *accumulate*: over many steps they also
@@ -241,16 +229,16 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
 kernel_fits = {}
 for rule in RULES:
     rec = rule_records(by_depth, rule)
-    xs, lam = series(rec, "kernel_lambda_max", 0)
+    xs, lam = two_layer.pooled_series(rec, "kernel_lambda_max", step=0)
     kernel_fits[(rule, "lambda")] = fit_loglog(xs, lam)
     plot_loglog_fit(axes[0], xs, lam, kernel_fits[(rule, "lambda")], label=LABELS[rule], color=COLORS[rule],
                     x_name="L", guides=(0.5,) if rule == RULES[0] else ())
-    xs, df = series(rec, "df", 1)
+    xs, df = two_layer.pooled_series(rec, "df", step=1)
     kernel_fits[(rule, "df")] = fit_loglog(xs, df)
-    xs, df = series(rec, "df", COLLAPSE_STEPS)
+    xs, df = two_layer.pooled_series(rec, "df", step=COLLAPSE_STEPS)
     kernel_fits[(rule, "dfK")] = fit_loglog(xs, df)
     if rule[1] == "two":
-        xs, share = series(rec, "kernel_share_internal1", 0)
+        xs, share = two_layer.pooled_series(rec, "kernel_share_internal1", step=0)
         odds = share / (1 - share)
         kernel_fits[(rule, "odds")] = fit_loglog(xs, odds)
         plot_loglog_fit(axes[1], xs, odds, kernel_fits[(rule, "odds")], label=LABELS[rule], color=COLORS[rule],
@@ -317,21 +305,14 @@ for key, res in results.items():
     task_key, n, p, b = key
 
     def show(d):
-        return "no fit" if d.fit is None else f"{d.slope:+.2f} [{d.fit.lo:+.2f}, {d.fit.hi:+.2f}]"
+        return "no fit" if d.fit is None else str(d.fit)
 
     print(f"{task_key:8s} {n:4d} {LABELS[(p, b)]:22s} {show(drift[key]):24s} {show(stab[key]):24s}")
 
 
-def transfers(d, tol=0.15):
-    """Flat: the 95% interval contains 0 or the slope is within tol of 0 (tol = 0.15 octave per doubling)."""
-    if d.fit is None or d.fit.hi - d.fit.lo > 1.0:
-        return None
-    return bool(d.fit.contains(0.0) or abs(d.slope) < tol)
-
-
 print()
 for rule in RULES:
-    verdicts = [transfers(drift[k]) for k in drift if k[2:] == rule]
+    verdicts = [drift[k].transfers() for k in drift if k[2:] == rule]
     print(f"{LABELS[rule]:22s}: optimum flat in {sum(v is True for v in verdicts)} of {len(verdicts)} "
           f"task/width cases, drifts in {sum(v is False for v in verdicts)}, undetermined in "
           f"{sum(v is None for v in verdicts)}")
@@ -436,29 +417,13 @@ for task_key in TASKS:
 # within 0.1 of it; "flat": the interval contains 0 or the slope is within 0.15 octave per doubling).
 
 # %%
-def sign_verdict(fit, sign):
-    """'agree' when the whole 95% interval has the claimed sign (+1 grows, -1 falls), 'DISAGREE' when it has the
-    other sign, 'not resolved' when it contains 0."""
-    if fit.hi - fit.lo > 1.0:
-        return "undetermined"
-    if (fit.lo > 0 and sign > 0) or (fit.hi < 0 and sign < 0):
-        return "agree"
-    return "not resolved (interval contains 0)" if fit.contains(0.0) else "DISAGREE"
-
-
-def combine(*verdicts):
-    if all(v == "agree" for v in verdicts):
-        return "agree"
-    return "DISAGREE" if "DISAGREE" in verdicts else "undetermined"
-
-
 def drift_cell(rule):
     ds = [(k, drift[k]) for k in drift if k[2:] == rule and drift[k].fit is not None]
-    return "; ".join(f"{k[0][:4]} n={k[1]}: {d.slope:+.2f} [{d.fit.lo:+.2f},{d.fit.hi:+.2f}]" for k, d in ds)
+    return "; ".join(f"{k[0][:4]} n={k[1]}: {d.fit}" for k, d in ds)
 
 
 def flat_count(rule, table):
-    v = [transfers(table[k]) for k in table if k[2:] == rule]
+    v = [table[k].transfers() for k in table if k[2:] == rule]
     return f"flat in {sum(x is True for x in v)}/{len(v)}"
 
 
@@ -475,18 +440,18 @@ table = [
      row_verdict[("du_own", corr)]),
     ("CompleteP: both internal layers' own updates flat in L",
      f"{row_fit[('dz_own', cp)]}; {row_fit[('du_own', cp)]}",
-     combine(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)])),
+     combine_verdicts(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)])),
     ("correction: per-step output change grows (our first check: ~L^0.4), step 1", str(kernel_fits[(corr, "df")]),
-     sign_verdict(kernel_fits[(corr, "df")], +1)),
-    (f"... at step {COLLAPSE_STEPS}", str(kernel_fits[(corr, "dfK")]), sign_verdict(kernel_fits[(corr, "dfK")], +1)),
+     slope_verdict(kernel_fits[(corr, "df")], sign=+1)),
+    (f"... at step {COLLAPSE_STEPS}", str(kernel_fits[(corr, "dfK")]), slope_verdict(kernel_fits[(corr, "dfK")], sign=+1)),
     ("correction: first-internal kernel odds grow like L^1/2", str(kernel_fits[(corr, "odds")]),
-     agree(kernel_fits[(corr, "odds")], 0.5)),
-    ("correction: kernel lambda_max grows (up to L^1/2)", str(lam_corr), sign_verdict(lam_corr, +1)),
+     slope_verdict(kernel_fits[(corr, "odds")], 0.5)),
+    ("correction: kernel lambda_max grows (up to L^1/2)", str(lam_corr), slope_verdict(lam_corr, sign=+1)),
     ("CompleteP and depth-muP: kernel lambda_max flat in L",
      f"{kernel_fits[(cp, 'lambda')]}; {kernel_fits[(two, 'lambda')]}",
-     combine(agree(kernel_fits[(cp, "lambda")], 0.0), agree(kernel_fits[(two, "lambda")], 0.0))),
+     combine_verdicts(slope_verdict(kernel_fits[(cp, "lambda")], 0.0), slope_verdict(kernel_fits[(two, "lambda")], 0.0))),
     ("caution: correction's stability boundary falls with L",
-     "; ".join(f"{d.slope:+.2f} [{d.fit.lo:+.2f},{d.fit.hi:+.2f}]" for d in stab_corr),
+     "; ".join(str(d.fit) for d in stab_corr),
      f"falls in {sum(d.fit.hi < 0 for d in stab_corr)}/{len(stab_corr)}"),
     ("caution: correction's optimum falls like L^-1/2", drift_cell(corr),
      f"contains -1/2 in {sum(d.fit.contains(-0.5) for d in drift_corr)}/{len(drift_corr)}; "
@@ -499,19 +464,15 @@ table = [
 for rule in RULES:
     fits_ = [depth_trend[k] for k in depth_trend if k[2:] == rule]
     table.append((f"{LABELS[rule]}: deeper trains better (best loss falls with L)",
-                  "; ".join(f"{f.slope:+.3f} [{f.lo:+.3f},{f.hi:+.3f}]" for f in fits_),
+                  "; ".join(str(f) for f in fits_),
                   f"falls in {sum(f.hi < 0 for f in fits_)}/{len(fits_)}"))
 for (task_key, n), (r1, r2, gap, err) in winners.items():
     table.append((f"best model at L={SWEEP['depths'][-1]} ({task_key}, n={n}), by training loss",
                   f"{LABELS[r1]} ahead of {LABELS[r2]} by {gap:.4f} ± {err:.4f}",
                   "clear" if gap > 2 * err else "tie within 2 s.e."))
-w = max(len(c) for c, _, _ in table)
-print(f"{'claim':{w}s} | measured | verdict")
-print("-" * (w + 40))
-for claim, measured, verdict in table:
-    print(f"{claim:{w}s} | {measured} | {verdict}")
-flat_everywhere = [LABELS[r] for r in RULES if all(transfers(drift[k]) for k in drift if k[2:] == r)]
-drifting = {LABELS[r]: [f"{k[0]} n={k[1]}" for k in drift if k[2:] == r and transfers(drift[k]) is False]
+display(Markdown(markdown_table(["claim", "measured (slope, 95% CI)", "verdict"], table)))
+flat_everywhere = [LABELS[r] for r in RULES if all(drift[k].transfers() for k in drift if k[2:] == r)]
+drifting = {LABELS[r]: [f"{k[0]} n={k[1]}" for k in drift if k[2:] == r and drift[k].transfers() is False]
             for r in RULES}
 print(f"\noptimum flat (|slope| < 0.15 or 95% CI contains 0) in every task and width: {flat_everywhere}")
 print("optimum drifts:", {k: v for k, v in drifting.items() if v})

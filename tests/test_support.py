@@ -169,3 +169,40 @@ def test_coord_check_width_records_and_divergence():
     assert "UNSTABLE" in verdict.text and verdict.diverged_at and verdict.unstable
     with pytest.raises(ValueError, match="n"):
         coord_check_width("sp", [0], L=2, progress=False)
+
+
+def test_slope_verdicts_and_markdown_table():
+    from nfdlib.stats import SlopeFit, combine_verdicts, markdown_table, slope_verdict
+
+    near_half = SlopeFit(-0.48, -0.57, -0.38, 0.0, 0.9, 21)
+    assert slope_verdict(near_half, -0.5) == "agree"
+    assert slope_verdict(near_half, 0.0) == "DISAGREE"
+    assert slope_verdict(near_half, sign=-1) == "agree" and slope_verdict(near_half, sign=+1) == "DISAGREE"
+    straddles = SlopeFit(0.14, -0.02, 0.29, 0.0, 0.5, 21)
+    assert slope_verdict(straddles, sign=+1).startswith("not resolved")
+    assert slope_verdict(SlopeFit(0.1, -2.0, 2.0, 0.0, 0.1, 3), 0.0) == "undetermined"
+    assert slope_verdict(None, 0.0) == "undetermined" and slope_verdict(near_half) == "-"
+    assert combine_verdicts("agree", "agree") == "agree"
+    assert combine_verdicts("agree", "DISAGREE") == "DISAGREE"
+    assert combine_verdicts("agree", "undetermined") == "undetermined"
+    table = markdown_table(["claim", "measured"], [("a | b", 1)])
+    assert table.splitlines()[2] == "| a \\| b | 1 |"
+    with pytest.raises(ValueError, match="cells"):
+        markdown_table(["a", "b"], [(1,)])
+
+
+def test_plot_band_spreads():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nfdlib.plotting import plot_band
+
+    _, ax = plt.subplots()
+    line = plot_band(ax, [1, 2], [[1.0, 3.0], [2.0, float("nan")]], "x", spread="se")
+    np.testing.assert_allclose(line.get_ydata(), [2.0, 2.0])
+    assert plot_band(ax, [1], [[float("nan")]], "y") is None
+    with pytest.raises(ValueError, match="spread"):
+        plot_band(ax, [1], [[1.0]], spread="iqr")
+    plt.close("all")

@@ -301,3 +301,29 @@ def test_notebooks_04_and_05_share_one_sweep_plan():
     p05 = sweeps.parameters_cell(str(root / "05_lr_correction.py"))
     for key in ("TASKS", "SWEEP", "SWEEP_PREFIX"):
         assert p04[key] == p05[key], f"{key} differs between notebooks 04 and 05"
+
+
+def test_drift_transfers_and_verdict():
+    from nfdlib.stats import SlopeFit
+
+    flat = sweeps.Drift(SlopeFit(0.05, -0.05, 0.15, 0.0, 0.5, 18), 0, 0, 0, 18)
+    down = sweeps.Drift(SlopeFit(-0.35, -0.5, -0.2, 0.0, 0.5, 18), 0, 0, 0, 18)
+    wide = sweeps.Drift(SlopeFit(0.0, -1.0, 1.0, 0.0, 0.1, 4), 0, 0, 0, 4)
+    assert flat.transfers() is True and flat.verdict() == "flat (transfers)"
+    assert down.transfers() is False and down.verdict() == "drifts down"
+    assert wide.transfers() is None and sweeps.Drift(None, 0, 0, 0, 0).transfers() is None
+
+
+def test_lr_sweep_post_activation_and_best_rate():
+    from nfdlib.data import make_teacher_task
+
+    task = make_teacher_task(d=6, n_train=16, n_test=8, seed=0)
+    lrs, seeds = [0.05, 0.5, 1e4], [0, 1]
+    pre = sweeps.lr_sweep(task, "depth-mup", "one", 16, 8, lrs, seeds, 5)
+    post = sweeps.lr_sweep(task, "depth-mup", "one", 16, 8, lrs, seeds, 5, preact=False)
+    assert not np.allclose(pre["train_loss"][0], post["train_loss"][0])  # post-activation is another network
+    assert pre["diverged"][2].all()
+    best = sweeps.best_rate(pre, "test_loss")
+    assert best["grid_lr"] in lrs[:2] and best["max_stable_lr"] == 0.5
+    i = lrs.index(best["grid_lr"])
+    np.testing.assert_allclose(best["test_loss_seeds"], pre["test_loss"][i, :, -1])
