@@ -8,6 +8,7 @@ network in the registry's convention are then O(1)), targets ``Y`` as one-hot ro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,17 +90,57 @@ def load_digits(n_train: int = 1000, n_test: int = 500, seed: int = 0, dtype=tor
     return _classification("digits", X[tr], y[tr], X[te], y[te], 10, dtype)
 
 
-def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=torch.float32) -> Dataset:
-    """MNIST-1D (Greydanus 2020), generated locally by the ``mnist1d`` package: 40 inputs, 10 classes.
+# The mnist1d generator's defaults: 5000 samples split 80/20, so 4000 training and 1000 test examples.
+_MNIST1D_DEFAULT = (4000, 1000)
+_MNIST1D_SPLIT = 0.8  # the generator's train_split
+# Bump when the arrays generated for larger sizes change (a new mnist1d, a new rule for num_samples).
+MNIST1D_VERSION = "1"
 
-    The benchmark's own generation seed is used; ``seed`` picks the subsets.
-    """
+
+def mnist1d_num_samples(n_train: int, n_test: int) -> int:
+    """How many samples the generator must make so that its 80/20 split holds ``n_train`` and ``n_test``: the
+    default 5000 when that is enough, else the next multiple of 5000 (so nearby sizes share one cached file)."""
+    # Integer arithmetic: the split is 4/5 train, 1/5 test (1000 / 0.2 is 5000.000000000001 in floating point).
+    need = max(-(-5 * n_train // 4), 5 * n_test, 5000)
+    return 5000 * math.ceil(need / 5000)
+
+
+def _mnist1d_arrays(num_samples: int) -> dict[str, np.ndarray]:
+    """The generator's arrays for ``num_samples`` samples (its own fixed generation seed)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("load_mnist1d needs the 'mnist1d' package: pip install mnist1d") from err
+    args = get_dataset_args()
+    if num_samples != args.num_samples:
+        args.num_samples = num_samples
+    data = make_dataset(args)
+    out = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
+    if num_samples != 5000:
+        # float32 halves the cached file; the loader standardizes in float64 either way.
+        out["x"], out["x_test"] = out["x"].astype(np.float32), out["x_test"].astype(np.float32)
+    return out
+
+
+def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=torch.float32,
+                 cache: bool = True) -> Dataset:
+    """MNIST-1D (Greydanus 2020), generated locally by the ``mnist1d`` package: 40 inputs, 10 classes.
+
+    Up to 4000 training and 1000 test examples come from the benchmark's standard generation (its own seed,
+    5000 samples). Larger sizes are generated with more samples (:func:`mnist1d_num_samples`; 25000 samples
+    take about 15 s) and, with ``cache``, stored once under ``data/`` as ``.npz``. ``seed`` picks the subsets.
+    """
     n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
-    data = make_dataset(get_dataset_args())
+    num_samples = mnist1d_num_samples(n_train, n_test)
+    if num_samples == 5000:
+        data = _mnist1d_arrays(5000)
+    elif cache:
+        from .cache import cached
+
+        data = cached("mnist1d_arrays", {"num_samples": num_samples, "train_split": _MNIST1D_SPLIT},
+                      lambda: _mnist1d_arrays(num_samples), version=MNIST1D_VERSION, fmt="npz")
+    else:
+        data = _mnist1d_arrays(num_samples)
     rng = np.random.default_rng(check_seed(seed))
     tr = _subset(rng, n_train, len(data["y"]), "n_train")
     te = _subset(rng, n_test, len(data["y_test"]), "n_test")

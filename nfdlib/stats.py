@@ -1,11 +1,101 @@
-"""Log-log slope fits with confidence intervals, and the one-line verdicts printed under figures."""
+"""Log-log slope fits with confidence intervals, and the verdicts printed under figures and in claims tables.
+
+The collection's one rule for turning a measured interval into a verdict (:func:`interval_verdict`):
+
+* **agree** only when the whole interval lies inside the range the claim allows (for a predicted value, the
+  prediction plus or minus a stated tolerance: an equivalence test);
+* **disagree** when the whole interval lies outside that range;
+* **not resolved** otherwise, and always when the interval is undefined (NaN, or infinite).
+
+Absence of evidence is never agreement: an interval wide enough to hold both the prediction and its
+alternative is *not resolved*, whatever its centre.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
+
+OUTCOMES = ("agree", "disagree", "not resolved")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`interval_verdict`, with what it was computed from.
+
+    ``outcome`` is one of :data:`OUTCOMES`; ``lo, hi`` the measured interval; ``allowed`` the range the claim
+    allows, ``(lo, hi)`` with ``-inf``/``inf`` for one-sided claims; ``claim`` a short description of it.
+    """
+
+    outcome: str
+    lo: float
+    hi: float
+    allowed: tuple[float, float]
+    claim: str = ""
+
+    @property
+    def agrees(self) -> bool:
+        return self.outcome == "agree"
+
+    @property
+    def disagrees(self) -> bool:
+        return self.outcome == "disagree"
+
+    def __str__(self) -> str:
+        return f"{self.outcome} ({self.claim}; measured [{self.lo:+.3g}, {self.hi:+.3g}])" if self.claim \
+            else f"{self.outcome} (measured [{self.lo:+.3g}, {self.hi:+.3g}])"
+
+
+def _describe_range(a: float, b: float) -> str:
+    if math.isinf(a) and math.isinf(b):
+        return "any value"
+    if math.isinf(a):
+        return f"< {b:+.3g}"
+    if math.isinf(b):
+        return f"> {a:+.3g}"
+    return f"in [{a:+.3g}, {b:+.3g}]"
+
+
+def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | None = None,
+                     prediction: float | None = None, tol: float | None = None) -> Verdict:
+    """The three-outcome verdict for a measured interval ``[lo, hi]``.
+
+    Give either ``allowed=(a, b)`` (the range the claim allows; ``a`` may be ``-inf``, ``b`` may be ``inf``) or
+    ``prediction`` with ``tol`` (the range ``prediction +- tol``, an equivalence test). *agree* when
+    ``a <= lo`` and ``hi <= b``; *disagree* when ``hi < a`` or ``lo > b``; *not resolved* otherwise, and when
+    ``lo`` or ``hi`` is NaN or infinite (an undefined interval is never a verdict).
+    """
+    if allowed is None:
+        if prediction is None or tol is None:
+            raise ValueError("interval_verdict needs allowed=(a, b), or prediction and tol")
+        prediction, tol = float(prediction), float(tol)
+        if not (math.isfinite(prediction) and math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"prediction must be finite and tol finite and >= 0, got {prediction!r}, {tol!r}")
+        a, b = prediction - tol, prediction + tol
+        claim = f"{prediction:+.3g} +- {tol:.3g}"
+    else:
+        if prediction is not None or tol is not None:
+            raise ValueError("give allowed=(a, b), or prediction and tol, not both")
+        try:
+            a, b = (float(v) for v in allowed)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"allowed must be a pair (a, b) of numbers, got {allowed!r}") from err
+        if math.isnan(a) or math.isnan(b) or a > b:
+            raise ValueError(f"allowed must be a pair (a, b) with a <= b, got {allowed!r}")
+        claim = _describe_range(a, b)
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        outcome = "not resolved"
+    elif a <= lo and hi <= b:
+        outcome = "agree"
+    elif hi < a or lo > b:
+        outcome = "disagree"
+    else:
+        outcome = "not resolved"
+    return Verdict(outcome, lo, hi, (a, b), claim)
 
 
 @dataclass(frozen=True)

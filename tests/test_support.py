@@ -206,3 +206,27 @@ def test_plot_band_spreads():
     with pytest.raises(ValueError, match="spread"):
         plot_band(ax, [1], [[1.0]], spread="iqr")
     plt.close("all")
+
+
+def test_mnist1d_num_samples():
+    from nfdlib.data import mnist1d_num_samples
+
+    assert mnist1d_num_samples(4000, 1000) == 5000  # the benchmark's standard generation
+    assert mnist1d_num_samples(4001, 10) == 10000
+    assert mnist1d_num_samples(20000, 2000) == 25000
+    assert mnist1d_num_samples(100, 2001) == 15000  # the test split is the 20% that needs the samples
+
+
+def test_mnist1d_beyond_the_default_size_is_generated_and_cached(tmp_path, monkeypatch):
+    from nfdlib.data import load_mnist1d
+
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    first = load_mnist1d(n_train=4500, n_test=50, seed=3)
+    assert first.X_train.shape == (4500, 40) and first.labels_train.shape == (4500,)
+    files = list(tmp_path.glob("mnist1d_arrays-*.npz"))
+    assert len(files) == 1
+    again = load_mnist1d(n_train=4500, n_test=50, seed=3)  # read back from the file
+    assert torch.equal(first.X_train, again.X_train) and torch.equal(first.labels_test, again.labels_test)
+    assert len(set(first.labels_train.tolist())) == 10
+    with pytest.raises(ValueError, match=r"^n_train must be an integer >= 1"):
+        load_mnist1d(n_train=0)
