@@ -307,3 +307,15 @@ def test_first_step_of_solver_and_networks_follow_their_kernels(task):
 
 def rms_rel(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2)))
+
+
+def test_blown_up_solve_raises_floating_point_error_and_float64_solves_long():
+    # A blown-up state must give a clear error, not linalg.eigh's "failed to converge".
+    cg = ConditionalGaussian(4, 2, 3)
+    cg.sample(torch.zeros(0, 2), torch.eye(2), torch.zeros(4, 2))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        cg.sample(torch.eye(2), torch.full((2, 2), float("inf")), torch.zeros(4, 2))
+    # float64 keeps a 20-step solve finite and converging where float32 round-off blows up (simulate_nfd docs).
+    task = make_teacher_task(d=16, n_train=8, n_test=4, seed=0)
+    long = simulate_nfd(task.X_train, task.Y_train, M=256, K=8, steps=20, lr=0.5, dtype=torch.float64)
+    assert np.all(np.isfinite(long.train_loss)) and long.train_loss[-1] < 0.01 * long.train_loss[0]
