@@ -1,0 +1,364 @@
+"""What the live widgets compute: small finite networks, their NFD limit and the two-layer collapse, for one
+configuration at a time, fast enough to follow a slider (notebook 07; the widgets are in :mod:`nfdlib.widgets`).
+
+Everything here calls the library's own code: :class:`~nfdlib.models.ResNet` trained by
+:func:`nfdlib.training.train`, the particle solver :func:`nfdlib.nfd.simulate_nfd` (decoupled and reused), and
+:func:`nfdlib.two_layer.block_updates`. Nothing is precomputed. The task is a small regression problem
+(:func:`nfdlib.data.make_teacher_task`: ``P`` Gaussian inputs in ``d`` dimensions, a random teacher, MSE loss,
+full-batch SGD) so that the solver, whose cost grows like ``(steps * P)^2``, keeps up with a slider.
+
+A configuration is an :class:`ExploreConfig`. :func:`apply_caps` shrinks it to what the device can compute in
+about a second (:data:`CAPS`) and says what it changed. Results are memoized per configuration and per part
+(:class:`Memo`), so moving a slider back to a value already seen costs nothing, and changing, say, the backward
+mode recomputes the networks but not the solver.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from .activations import ACTIVATIONS
+from .config import get_device
+from .data import make_teacher_task
+from .models import BACKWARDS, BLOCKS, ResNet
+from .nfd import simulate_nfd
+from .parametrization import names as parametrization_names
+from .training import train
+from .two_layer import block_updates
+from .validation import check_choice, check_float, check_int
+
+# Parametrizations whose one-layer, pre-activation networks have the NFD limit that the solver computes.
+LIMIT_PARAMETRIZATIONS = ("depth-mup", "depth-mup-corrected")
+# The rules compared in the collapse panel: depth-muP and its correction (the user's rule is added to them).
+COLLAPSE_RULES = ("depth-mup", "depth-mup-corrected")
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    """One point of the explorer: network sizes, training, architecture and how many seeds.
+
+    ``n`` width, ``L`` depth, ``T`` depth horizon, ``eta`` base SGD rate (every matrix of a depth-muP network
+    trains at ``eta * n``; the registry gives the other rules), ``steps`` full-batch SGD steps on the task of
+    ``P`` training inputs in ``d`` dimensions. ``backward`` is ``"true"`` or ``"decoupled"`` (GIA).
+    """
+
+    n: int = 128
+    L: int = 8
+    T: float = 1.0
+    eta: float = 0.5
+    steps: int = 8
+    parametrization: str = "depth-mup"
+    block: str = "one"
+    preact: bool = True
+    backward: str = "true"
+    activation: str = "relu"
+    seeds: int = 2
+    P: int = 8
+    d: int = 8
+
+    def __post_init__(self):
+        check_int("n", self.n, minimum=2)
+        check_int("L", self.L)
+        check_float("T", self.T)
+        check_float("eta", self.eta)
+        check_int("steps", self.steps, minimum=0)
+        check_choice("parametrization", self.parametrization, parametrization_names())
+        check_choice("block", self.block, BLOCKS)
+        if not isinstance(self.preact, (bool, np.bool_)):
+            raise ValueError(f"preact must be True or False, got {self.preact!r}")
+        check_choice("backward", self.backward, BACKWARDS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_int("seeds", self.seeds)
+        check_int("P", self.P)
+        check_int("d", self.d)
+
+    @property
+    def has_limit(self) -> bool:
+        """True when the solver computes this network's limit: depth-muP family, one-layer pre-activation blocks
+        (under the correction a one-layer network is plain depth-muP: it has no first internal layer)."""
+        return self.parametrization in LIMIT_PARAMETRIZATIONS and self.block == "one" and self.preact
+
+    def key(self) -> tuple:
+        return tuple(sorted(asdict(self).items()))
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The largest sizes computed on one kind of device; larger requests are shrunk and the user is told."""
+
+    n: int
+    L: int
+    steps: int
+    seeds: int
+    M: int  # solver particles
+    K: int  # solver Euler steps in layer-time
+
+    def scaled(self, factor: int) -> Caps:
+        """Every size multiplied by ``factor`` (steps and seeds too): what benchmarks time on a GPU."""
+        return Caps(*(int(v * factor) for v in asdict(self).values()))
+
+
+# Measured on 2 CPU cores (benchmarks/widgets.py): at the defaults one cold update takes well under a second;
+# at these caps a few seconds. A GPU gets 8x the sizes.
+CAPS = {"cpu": Caps(n=1024, L=64, steps=20, seeds=4, M=512, K=16),
+        "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=1024, K=32),
+        "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=4096, K=128)}
+
+
+def caps_for(device: torch.device | str | None = None) -> Caps:
+    """The :data:`CAPS` of ``device`` (the automatic device when ``None``)."""
+    return CAPS[get_device(device).type]
+
+
+def apply_caps(config: ExploreConfig, caps: Caps) -> tuple[ExploreConfig, list[str]]:
+    """``config`` shrunk to ``caps``, and one note per size that was shrunk (``"n 4096 -> 1024"``)."""
+    changes, notes = {}, []
+    for name in ("n", "L", "steps", "seeds"):
+        want, limit = getattr(config, name), getattr(caps, name)
+        if want > limit:
+            changes[name] = limit
+            notes.append(f"{name} {want} -> {limit}")
+    return replace(config, **changes), notes
+
+
+def solver_sizes(config: ExploreConfig, caps: Caps) -> tuple[int, int, list[str]]:
+    """Particles ``M`` and Euler steps ``K`` of the solve shown beside a network of width ``n``, depth ``L``.
+
+    ``K = L`` (the solver on the network's own layer grid) and ``M = n``, within the caps; ``M`` is raised to
+    at least ``3 (steps + 1) P`` (and 128), because the reused solver regresses each particle on its own noise
+    history of ``(steps + 1) P`` coordinates and needs many more particles than that to be accurate.
+    """
+    notes = []
+    K = min(config.L, caps.K)
+    if K < config.L:
+        notes.append(f"solver K {config.L} -> {K}")
+    M = max(config.n, 3 * (config.steps + 1) * config.P, 128)
+    if M > caps.M:
+        notes.append(f"solver M {M} -> {caps.M}")
+        M = caps.M
+    return M, K, notes
+
+
+class Memo:
+    """A least-recently-used store of results keyed by ``(part, configuration)``; counts hits and misses."""
+
+    def __init__(self, size: int = 128):
+        self.size = check_int("size", size)
+        self._store: OrderedDict = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key, compute: Callable[[], object]) -> tuple[object, bool]:
+        """``(value, from_cache)``; ``compute()`` runs only on a miss. Exceptions are not stored."""
+        if key in self._store:
+            self._store.move_to_end(key)
+            self.hits += 1
+            return self._store[key], True
+        value = compute()
+        self.misses += 1
+        self._store[key] = value
+        if len(self._store) > self.size:
+            self._store.popitem(last=False)
+        return value, False
+
+    def clear(self) -> None:
+        self._store.clear()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+MEMO = Memo()
+
+
+def _rms_per_layer(h: list[torch.Tensor]) -> np.ndarray:
+    return np.array([float(t.double().pow(2).mean().sqrt()) for t in h])
+
+
+def task_for(config: ExploreConfig):
+    """The regression task of the explorer (fixed teacher, seed 0): ``P`` training and 16 test inputs."""
+    return make_teacher_task(d=config.d, n_train=config.P, n_test=16, seed=0)
+
+
+def run_networks(config: ExploreConfig, device=None) -> dict:
+    """Train ``config.seeds`` networks and measure panels (a), (b) and (d).
+
+    Returns ``tau (L+1,)``; per seed ``h_rms_init``, ``h_rms_final`` (rms of ``h_l`` over inputs and units,
+    ``(seeds, L+1)``) and ``dh_rms`` (rms of the change of ``h_l`` over training); ``loss`` ``(seeds, steps+1)``
+    (train loss before each step; NaN after a divergence) and ``test_loss``; ``h_T`` ``(seeds, n)``, the
+    coordinates of ``h_L`` on the first training input after training; ``diverged_at`` (step or -1 per seed).
+    """
+    device = get_device(device)
+    task = task_for(config).to(device)
+    X = task.X_train
+    S, L = config.steps, config.L
+    out = {"tau": np.linspace(0.0, config.T, L + 1), "h_rms_init": [], "h_rms_final": [], "dh_rms": [],
+           "loss": [], "test_loss": [], "h_T": [], "diverged_at": []}
+    for seed in range(config.seeds):
+        model = ResNet(config.d, 1, config.n, L, block=config.block, parametrization=config.parametrization,
+                       activation=config.activation, T=config.T, preact=config.preact, backward=config.backward,
+                       seed=seed, device=device)
+        with torch.no_grad():
+            _, before = model(X, return_features=True)
+        result = train(model, task, config.eta, S, loss="mse", eval_every=1, seed=seed)
+        with torch.no_grad():
+            _, after = model(X, return_features=True)
+        out["h_rms_init"].append(_rms_per_layer(before.h))
+        out["h_rms_final"].append(_rms_per_layer(after.h))
+        out["dh_rms"].append(_rms_per_layer([a - b for a, b in zip(after.h, before.h)]))
+        out["loss"].append(result.train_loss)
+        out["test_loss"].append(result.test_loss)
+        out["h_T"].append(after.h[-1][0].double().cpu().numpy())
+        out["diverged_at"].append(-1 if result.diverged_at is None else int(result.diverged_at))
+    return {k: (np.asarray(v) if k != "tau" else v) for k, v in out.items()}
+
+
+def run_solver(config: ExploreConfig, coupling: str, M: int, K: int, device=None) -> dict:
+    """The NFD solve of ``config``'s task with ``M`` particles on ``K`` Euler steps (float64, solver seed 0).
+
+    Returns ``loss`` (train loss before each step) and ``h_T`` (the particles' ``h_T`` on the
+    first training input after the last step, ``(M,)``). Only meaningful when ``config.has_limit``.
+    """
+    check_choice("coupling", coupling, ("decoupled", "reused"))
+    device = get_device(device)
+    task = task_for(config)
+    # float64: float32 round-off in the conditional sampling blows long solves up (see simulate_nfd); MPS has
+    # no float64.
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    # Training inputs only: each extra input adds to every conditional Gaussian's history.
+    res = simulate_nfd(task.X_train, task.Y_train, M=M, K=K, T=config.T,
+                       steps=config.steps, lr=config.eta, activation=config.activation, coupling=coupling, seed=0,
+                       kernel_layers=[K], return_particles=True, device=device, dtype=dtype)
+    return {"loss": res.train_loss, "h_T": res.particles["h_T"][-1][:, 0],
+            "M": M, "K": K, "seconds": res.seconds}
+
+
+def run_collapse(config: ExploreConfig, rule: str, device=None) -> dict:
+    """Panel (c): the first internal layer's own update ``m1 dW1_l phi(h_{l-1})`` per block after one SGD step
+    of a two-layer network under ``rule`` (rms over inputs and units; ``(seeds, L)``), with ``tau`` of each
+    block's output."""
+    device = get_device(device)
+    task = task_for(config)
+    values = []
+    for seed in range(config.seeds):
+        model = ResNet(config.d, 1, config.n, config.L, block="two", parametrization=rule,
+                       activation=config.activation, T=config.T, preact=config.preact, seed=seed, device=device)
+        rows = block_updates(model, task.X_train, task.Y_train, config.eta, 1, kernel=False, record_steps=[1])
+        own = {r["layer"]: r["value"] for r in rows if r["quantity"] == "dz_own" and r["step"] == 1}
+        values.append([own.get(layer, np.nan) for layer in range(1, config.L + 1)])
+    return {"tau": np.arange(1, config.L + 1) * config.T / config.L, "dz_own": np.asarray(values, float)}
+
+
+def _safe(fn: Callable[[], dict]) -> dict:
+    """Run one part; a failure becomes ``{"error": message}`` so that the other panels still draw."""
+    try:
+        return fn()
+    except (ValueError, FloatingPointError, RuntimeError, torch.linalg.LinAlgError) as err:
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+PARTS = ("networks", "limit", "collapse")
+
+
+def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, memo: Memo | None = None,
+            parts: tuple[str, ...] = PARTS, collapse_rules: tuple[str, ...] | None = None) -> dict:
+    """Everything the explorer draws for ``config``: ``networks``, ``limit`` (``{"decoupled", "reused"}`` solves,
+    or ``None`` without a limit), ``collapse`` (``{rule: ...}`` for two-layer blocks, else ``None``), ``gap``
+    (the network-to-limit readout), plus ``config`` (after caps), ``notes`` (caps applied), ``cached`` (which
+    parts came from the memo), ``device`` and ``seconds``. ``parts`` picks what to compute (a subset of
+    :data:`PARTS`); ``collapse_rules`` overrides the rules of the collapse part (default: depth-muP, the
+    correction, and ``config``'s own rule).
+
+    A part that fails carries ``{"error": ...}`` instead of its arrays; nothing is raised for a bad
+    combination or a divergence.
+    """
+    start = time.perf_counter()
+    for part in parts:
+        check_choice("parts", part, PARTS)
+    device = get_device(device)
+    caps = caps or caps_for(device)
+    memo = MEMO if memo is None else memo
+    cfg, notes = apply_caps(config, caps)
+    dev_key = str(device)
+    cached = {}
+    networks = limit = collapse = None
+    with _threads_for(cfg, device):
+        if "networks" in parts:
+            networks, cached["networks"] = memo.get(("networks", cfg.key(), dev_key),
+                                                    lambda: _safe(lambda: run_networks(cfg, device)))
+        if "limit" in parts and cfg.has_limit:
+            M, K, solver_notes = solver_sizes(cfg, caps)
+            notes = notes + solver_notes
+            limit = {}
+            # The solve depends on the task, T, eta, steps and activation only: not on n, seeds or backward.
+            solver_key = (cfg.T, cfg.eta, cfg.steps, cfg.activation, cfg.P, cfg.d, M, K, dev_key)
+            for coupling in ("decoupled", "reused"):
+                limit[coupling], cached[f"NFD {coupling}"] = memo.get(
+                    ("solver", coupling, solver_key),
+                    lambda c=coupling: _safe(lambda: run_solver(cfg, c, M, K, device)))
+        if "collapse" in parts and cfg.block == "two":
+            collapse = {}
+            rules = collapse_rules
+            if rules is None:
+                rules = COLLAPSE_RULES + ((cfg.parametrization,) if cfg.parametrization not in COLLAPSE_RULES else ())
+            for rule in rules:
+                collapse_cfg = replace(cfg, parametrization=rule, steps=1, backward="true")
+                collapse[rule], cached[f"collapse {rule}"] = memo.get(
+                    ("collapse", rule, collapse_cfg.key(), dev_key),
+                    lambda r=rule, c=collapse_cfg: _safe(lambda: run_collapse(c, r, device)))
+    gap = limit_gap(cfg, networks, limit) if networks is not None else None
+    return {"config": cfg, "requested": config, "notes": notes, "networks": networks, "limit": limit,
+            "collapse": collapse, "gap": gap, "cached": cached, "device": dev_key,
+            "seconds": time.perf_counter() - start}
+
+
+class _threads_for:
+    """On a CPU, run small configurations on one thread: they are bound by per-call overhead, and two threads
+    on a shared two-core machine were 2-3x slower (benchmarks/widgets.py). Large ones keep torch's setting."""
+
+    def __init__(self, config: ExploreConfig, device: torch.device):
+        self.small = device.type == "cpu" and config.n * config.n * config.L <= 2**22
+        self.before = None
+
+    def __enter__(self):
+        if self.small:
+            self.before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            torch.set_num_threads(self.before)
+        return False
+
+
+def limit_gap(config: ExploreConfig, networks: dict, limit: dict | None) -> dict | None:
+    """The final train loss of the networks (mean and standard error over seeds) against the limit that matches
+    their backward pass (reused for true backpropagation, decoupled for GIA networks), and the other limit."""
+    if limit is None or "error" in networks:
+        return None
+    final = networks["loss"][:, -1]
+    finite = final[np.isfinite(final)]
+    if finite.size == 0:
+        return None
+    mean = float(finite.mean())
+    se = float(finite.std(ddof=1) / np.sqrt(finite.size)) if finite.size > 1 else float("nan")
+    match = "reused" if config.backward == "true" else "decoupled"
+    out = {"net_mean": mean, "net_se": se, "seeds": int(finite.size), "match": match}
+    for coupling, res in limit.items():
+        out[coupling] = float(res["loss"][-1]) if "error" not in res else float("nan")
+    out["gap"] = mean - out[match]
+    out["relative_gap"] = out["gap"] / out[match] if np.isfinite(out[match]) and out[match] > 0 else float("nan")
+    return out
+
+
+__all__ = ["ExploreConfig", "Caps", "CAPS", "caps_for", "apply_caps", "solver_sizes", "Memo", "MEMO", "explore",
+           "run_networks", "run_solver", "run_collapse", "limit_gap", "task_for", "LIMIT_PARAMETRIZATIONS", "PARTS",
+           "COLLAPSE_RULES"]

@@ -1,0 +1,536 @@
+"""Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 07, and small
+widgets in notebooks 00 to 05).
+
+Built from ipywidgets 8 and plain matplotlib (each figure is rendered to a PNG and shown in an ``Image``
+widget), so they work in JupyterLab, Colab and Voila without ipympl, and run head-less: every widget computes
+and draws once when it is created, and setting a control's ``.value`` from code updates it exactly as a
+slider move does.
+
+* :func:`explorer` is the full explorer: every control of :class:`nfdlib.explore.ExploreConfig` and four
+  panels, (a) feature size per layer at init and after training (the coord check), (b) the networks' loss
+  against the NFD limit, decoupled and reused, (c) the first internal layer's own update in two-layer blocks,
+  depth-muP against the corrected rate, and (d) one coordinate of ``h_T`` across units against the solver's
+  particles.
+* :func:`coord_check_widget` (notebook 00), :func:`limit_widget` (02), :func:`collapse_widget` (04, 05) and
+  :func:`transfer_widget` (05) are small views of the same machinery.
+
+Each update runs in :func:`nfdlib.explore.explore`, on the GPU when there is one; sizes beyond the device's
+caps are shrunk and the status line says so. Results and rendered figures are memoized per configuration, so
+returning to a setting is instant. A failure (divergence, a bad combination) is shown in the panel or in the
+message line; it never raises out of a callback.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+import ipywidgets as W
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+from scipy import stats as _st
+
+from . import explore as ex
+from .activations import ACTIVATIONS
+from .config import get_device
+from .parametrization import names as parametrization_names
+
+POWERS_N = [2**k for k in range(4, 13)]  # 16 .. 4096
+POWERS_L = [2**k for k in range(1, 9)]  # 2 .. 256
+RATES = [2.0**k for k in range(-5, 5)]  # 1/32 .. 8
+HORIZONS = [0.25, 0.5, 1.0, 2.0, 4.0]
+RULE_LABELS = {"depth-mup": "depth-μP", "depth-mup-corrected": "corrected (η₁ = η n √L)", "completep": "CompleteP",
+               "mup": "μP", "sp": "SP", "ntk": "NTK"}
+PANEL_TITLES = {"a": "(a) feature size per layer", "u": "feature change over training",
+                "b": "(b) training loss: networks and NFD limit", "c": "(c) first internal layer's own update",
+                "d": "(d) one coordinate of h_T across units"}
+FIGURE_DPI = 80
+
+
+def _rate_label(eta: float) -> str:
+    k = math.log2(eta)
+    return f"2^{k:g} = {eta:g}" if k < 0 else f"{eta:g}"
+
+
+def _slider(description: str, options, value, fmt=str) -> W.SelectionSlider:
+    return W.SelectionSlider(options=[(fmt(v), v) for v in options], value=value, description=description,
+                             continuous_update=False, style={"description_width": "90px"},
+                             layout=W.Layout(width="330px"))
+
+
+def _toggle(description: str, options, value) -> W.ToggleButtons:
+    return W.ToggleButtons(options=options, value=value, description=description,
+                           style={"description_width": "90px", "button_width": "82px"})
+
+
+def _dropdown(description: str, options, value) -> W.Dropdown:
+    return W.Dropdown(options=options, value=value, description=description, style={"description_width": "90px"},
+                      layout=W.Layout(width="330px"))
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The machinery every widget shares
+# -------------------------------------------------------------------------------------------------------------
+class LiveFigure:
+    """Controls, a figure that ``compute`` then ``draw`` produce from the controls' values, a status line and a
+    message line.
+
+    ``compute(values) -> result`` (a dict; may carry ``notes``, ``cached`` and ``device``) and
+    ``draw(result) -> Figure``. The rendered PNG is memoized per ``values``, so a revisited setting skips both.
+    After each update ``result`` holds the last result, ``error`` the last failure (or ``None``) and
+    ``updates`` counts updates; ``computed`` counts those that were not served from the figure memo.
+    """
+
+    def __init__(self, controls: Mapping[str, W.ValueWidget], compute: Callable[[dict], dict],
+                 draw: Callable[[dict], Figure], *, columns: int = 2, title: str = "", cache_size: int = 64):
+        self.controls = dict(controls)
+        self._compute, self._draw = compute, draw
+        self._pngs = ex.Memo(cache_size)
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.status = W.HTML(layout=W.Layout(min_height="1.4em"))
+        self.message = W.HTML(layout=W.Layout(min_height="1.2em"))
+        self.result: dict | None = None
+        self.error: str | None = None
+        self.updates = 0
+        self.computed = 0
+        self.last_seconds = float("nan")
+        items = list(self.controls.values())
+        rows = [W.HBox(items[i:i + columns]) for i in range(0, len(items), columns)]
+        header = [W.HTML(f"<b>{title}</b>")] if title else []
+        self.box = W.VBox([*header, *rows, self.status, self.message, self.image])
+        self.box.add_class("nfd-live")
+        for widget in items:
+            widget.observe(self._on_change, names="value")
+        self.update()
+
+    def values(self) -> dict:
+        return {name: widget.value for name, widget in self.controls.items()}
+
+    def _on_change(self, change) -> None:
+        self.update()
+
+    def _render(self, values: dict) -> tuple[bytes, dict]:
+        result = self._compute(values)
+        fig = self._draw(result)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+        return buf.getvalue(), result
+
+    def update(self) -> None:
+        """Recompute (or fetch from the memo) and redraw; never raises."""
+        start = time.perf_counter()
+        values = self.values()
+        key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
+        self.updates += 1
+        try:
+            (png, result), from_memo = self._pngs.get(key, lambda: self._render(values))
+        except Exception as err:  # noqa: BLE001 - a widget callback must never raise into the front end
+            self.error = f"{type(err).__name__}: {err}"
+            self.message.value = (f"<span class='nfd-error' style='color:#b00'>This setting could not be computed: "
+                                  f"{_escape(self.error)}. The figure shows the previous setting.</span>")
+            seconds = time.perf_counter() - start
+            self.status.value = f"<span style='color:#666'>update failed after {seconds:.2f} s</span>"
+            return
+        self.error = None
+        self.result = result
+        self.computed += not from_memo
+        self.image.value = png
+        self.last_seconds = time.perf_counter() - start
+        self.message.value = _messages(result)
+        self.status.value = _status(result, self.last_seconds, from_memo)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _status(result: dict, seconds: float, from_memo: bool) -> str:
+    device = result.get("device", str(get_device()))
+    if from_memo:
+        source = "figure from cache"
+    else:
+        parts = result.get("cached", {})
+        fresh = [k for k, v in parts.items() if not v]
+        reused = [k for k, v in parts.items() if v]
+        source = "computed: " + (", ".join(fresh) or "drawing only")
+        if reused:
+            source += "; from cache: " + ", ".join(reused)
+    text = f"device <b>{device}</b> · last update {seconds:.2f} s · {source}"
+    notes = result.get("notes") or []
+    if notes:
+        text += f" · <span style='color:#a60'>capped on {device.split(':')[0]}: {', '.join(notes)}</span>"
+    return f"<span style='color:#444;font-size:90%'>{text}</span>"
+
+
+def _messages(result: dict) -> str:
+    errors = []
+    for part in ("networks",):
+        if isinstance(result.get(part), dict) and "error" in result[part]:
+            errors.append(f"{part}: {result[part]['error']}")
+    for name, group in (("limit", result.get("limit")), ("collapse", result.get("collapse"))):
+        for key, res in (group or {}).items():
+            if "error" in res:
+                errors.append(f"{name} {key}: {res['error']}")
+    if not errors:
+        return ""
+    return "<span class='nfd-error' style='color:#b00'>" + _escape("; ".join(errors)) + "</span>"
+
+
+def _figure(panels: str, width_per_panel: float = 4.6, height: float = 3.4) -> tuple[Figure, list]:
+    # Fixed margins rather than a layout engine: constrained or tight layout draws the figure twice, and drawing
+    # is most of an update's time on a laptop CPU (benchmarks/widgets.py).
+    cols = 2 if len(panels) > 1 else 1
+    rows = math.ceil(len(panels) / cols)
+    extra = 0.45 + 0.5 * (rows - 1)  # the suptitle, and room for two-line readouts under the upper panels
+    fig = Figure(figsize=(width_per_panel * cols, height * rows + extra))
+    top = 1 - 0.62 / (height * rows + extra)
+    fig.subplots_adjust(left=0.09 if cols == 2 else 0.16, right=0.98, bottom=0.1 if rows > 1 else 0.15, top=top,
+                        wspace=0.3, hspace=0.6)
+    axes = [fig.add_subplot(rows, cols, i + 1) for i in range(len(panels))]
+    return fig, axes
+
+
+def _log_y(ax) -> None:
+    """A log y axis with ticks at 1, 2 and 5 times powers of ten, plainly labelled, and no minor ticks (those cost
+    a third of the drawing time)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _note(ax, text: str, color: str = "#555") -> None:
+    ax.text(0.5, 0.5, textwrap.fill(text, 58), ha="center", va="center", transform=ax.transAxes, fontsize=8.5,
+            color=color)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The panels: each draws one part of an explore() result on an Axes
+# -------------------------------------------------------------------------------------------------------------
+def panel_a(ax, result: dict) -> None:
+    """(a) rms of ``h_l`` over inputs and units against layer-time, at init (dashed) and after training (solid),
+    one line per seed."""
+    net, cfg = result["networks"], result["config"]
+    ax.set_title(PANEL_TITLES["a"], fontsize=9)
+    if "error" in net:
+        _note(ax, net["error"], "#b00")
+        return
+    for s in range(cfg.seeds):
+        color = f"C{s}"
+        ax.plot(net["tau"], net["h_rms_init"][s], "--", color=color, lw=1, alpha=0.8)
+        final = net["h_rms_final"][s]
+        stop = int(net["diverged_at"][s])
+        label = f"seed {s}" + (f" (diverged at step {stop})" if stop >= 0 else "")
+        if stop < 0 and np.all(np.isfinite(final)):
+            ax.plot(net["tau"], final, "-", color=color, lw=1.5, label=label)
+        elif stop >= 0:
+            ax.plot([], [], "x", color=color, label=label)
+    ax.plot([], [], "k--", lw=1, label="at init")
+    ax.plot([], [], "k-", lw=1.5, label=f"after {cfg.steps} steps")
+    _log_if_wide(ax, np.concatenate([net["h_rms_init"].ravel(), net["h_rms_final"].ravel()]))
+    ax.set_xlabel(f"layer-time τ = l T / L   (L = {cfg.L}, T = {cfg.T:g})")
+    ax.set_ylabel("rms of h_l per unit")
+    ratio = net["h_rms_init"][:, -1].mean() / net["h_rms_init"][:, 0].mean()
+    ax.text(0.02, 0.97, f"rms h_L / rms h_0 at init: x{ratio:.3g}", transform=ax.transAxes, va="top", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+
+
+def panel_u(ax, result: dict) -> None:
+    """The rms change of ``h_l`` over training against layer-time, one line per seed (the coord check of
+    feature learning)."""
+    net, cfg = result["networks"], result["config"]
+    ax.set_title(PANEL_TITLES["u"], fontsize=9)
+    if "error" in net:
+        _note(ax, net["error"], "#b00")
+        return
+    shown = False
+    for s in range(cfg.seeds):
+        d = net["dh_rms"][s]
+        if np.all(np.isfinite(d)):
+            ax.plot(net["tau"], d, "-", color=f"C{s}", lw=1.5, label=f"seed {s}")
+            shown = True
+    if not shown:
+        _note(ax, "every seed diverged: no finite change to show", "#b00")
+        return
+    _log_if_wide(ax, net["dh_rms"].ravel())
+    ax.set_xlabel(f"layer-time τ = l T / L   (L = {cfg.L})")
+    ax.set_ylabel(f"rms of h_l(step {cfg.steps}) - h_l(0)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def panel_b(ax, result: dict) -> None:
+    """(b) training loss against SGD step: the networks (mean over seeds, min-max band) and the NFD solves."""
+    net, cfg, limit, gap = result["networks"], result["config"], result.get("limit"), result.get("gap")
+    ax.set_title(PANEL_TITLES["b"], fontsize=9)
+    if "error" in net:
+        _note(ax, net["error"], "#b00")
+        return
+    steps = np.arange(cfg.steps + 1)
+    loss = net["loss"]
+    finite_rows = np.all(np.isfinite(loss), axis=1)
+    label = f"networks n={cfg.n}, L={cfg.L}, {cfg.backward} backprop ({int(finite_rows.sum())} seeds)"
+    if finite_rows.any():
+        good = loss[finite_rows]
+        ax.plot(steps, good.mean(0), "-o", ms=3, color="C0", label=label)
+        ax.fill_between(steps, good.min(0), good.max(0), color="C0", alpha=0.2, linewidth=0)
+    for s in np.flatnonzero(~finite_rows):  # a diverged seed: its loss up to the divergence
+        ax.plot(steps, loss[s], "x-", color="#b00", lw=1, label=f"seed {s}, until it diverged")
+    diverged = [(s, int(k)) for s, k in enumerate(net["diverged_at"]) if k >= 0]
+    if limit:
+        styles = {"decoupled": ("--", "C3", "NFD limit, decoupled (GIA)"),
+                  "reused": (":", "k", "NFD limit, reused (true)")}
+        for coupling, res in limit.items():
+            if "error" not in res:
+                ls, color, name = styles[coupling]
+                ax.plot(steps, res["loss"], ls, color=color, lw=2, label=f"{name}, M={res['M']}, K={res['K']}")
+    _log_y(ax)
+    ax.set_ylabel(f"training loss (MSE, P = {cfg.P} inputs)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, loc="lower left")
+    lines = []
+    if diverged:
+        lines.append("diverged: " + ", ".join(f"seed {s} at step {k}" for s, k in diverged))
+    if gap is not None:
+        se = f" ± {gap['net_se']:.2g}" if np.isfinite(gap["net_se"]) else ""
+        lines.append(f"final loss {gap['net_mean']:.3g}{se}, limit ({gap['match']}) {gap[gap['match']]:.3g}: "
+                     f"gap {gap['gap']:+.2g} ({100 * gap['relative_gap']:+.0f}%)")
+    elif limit is None:
+        lines.append("no NFD limit here: the solver covers depth-μP, one-layer pre-activation blocks")
+    ax.set_xlabel("\n".join(["SGD step (full batch)", *(textwrap.fill(line, 64) for line in lines)]), fontsize=8.5,
+                  color="#b00" if diverged else "black")
+
+
+def panel_c(ax, result: dict) -> None:
+    """(c) the first internal layer's own update after one SGD step, per block, for each rule."""
+    cfg, collapse = result["config"], result.get("collapse")
+    ax.set_title(PANEL_TITLES["c"], fontsize=9)
+    if collapse is None:
+        _note(ax, "Two-layer blocks only: set block = two to see the first internal layer's own update, "
+                  "depth-μP against the corrected rate.")
+        return
+    values = {}
+    for i, (rule, res) in enumerate(collapse.items()):
+        if "error" in res:
+            continue
+        mean = np.nanmean(res["dz_own"], axis=0)
+        values[rule] = float(np.sqrt(np.nanmean(res["dz_own"] ** 2)))
+        color = {"depth-mup": "C0", "depth-mup-corrected": "C3"}.get(rule, f"C{i + 2}")
+        ax.plot(res["tau"], mean, "-o", ms=2.5, color=color, label=RULE_LABELS.get(rule, rule))
+        if res["dz_own"].shape[0] > 1:
+            ax.fill_between(res["tau"], np.nanmin(res["dz_own"], 0), np.nanmax(res["dz_own"], 0), color=color,
+                            alpha=0.2, linewidth=0)
+    if not values:
+        _note(ax, "no rule could be computed", "#b00")
+        return
+    _log_y(ax)
+    ax.set_ylabel("rms of m₁ ΔW₁ φ(h_{l-1}) after one step")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    readout = ", ".join(f"{RULE_LABELS.get(r, r).split(' (')[0]} {v:.2g}" for r, v in values.items())
+    ax.set_xlabel(f"layer-time τ of the block (L = {cfg.L})\nrms over blocks: {readout}", fontsize=8.5)
+
+
+def panel_d(ax, result: dict) -> None:
+    """(d) histogram of the coordinates of ``h_T`` on the first training input: the network's units (pooled over
+    seeds) against the solver's particles for the matching coupling."""
+    net, cfg, limit = result["networks"], result["config"], result.get("limit")
+    ax.set_title(PANEL_TITLES["d"], fontsize=9)
+    if "error" in net:
+        _note(ax, net["error"], "#b00")
+        return
+    kept = np.asarray(net["diverged_at"]) < 0
+    units = net["h_T"][kept].ravel()
+    units = units[np.isfinite(units)]
+    if units.size == 0:
+        _note(ax, "every seed diverged: no trained h_T to show", "#b00")
+        return
+    bins = np.histogram_bin_edges(units, bins=30)
+    ax.hist(units, bins=bins, density=True, color="C0", alpha=0.45,
+            label=f"network units ({int(kept.sum())} x n = {units.size})")
+    match = "reused" if cfg.backward == "true" else "decoupled"
+    text = f"after {cfg.steps} SGD steps"
+    if limit and "error" not in limit.get(match, {"error": 1}):
+        particles = limit[match]["h_T"]
+        ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k",
+                label=f"NFD particles, {match} (M = {particles.size})")
+        ks = _st.ks_2samp(units, particles).statistic
+        text += f"; Kolmogorov-Smirnov distance units vs particles {ks:.3f}"
+    ax.set_xlabel(f"coordinate of h_T(x₁)\n{text}", fontsize=8.5)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3)
+
+
+PANELS = {"a": panel_a, "u": panel_u, "b": panel_b, "c": panel_c, "d": panel_d}
+
+
+def _log_if_wide(ax, values) -> None:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and v.max() / v.min() > 20:
+        _log_y(ax)
+
+
+def draw_panels(result: dict, panels: str = "abcd", title: str | None = None) -> Figure:
+    """A figure of the given panels (letters of :data:`PANELS`) for one :func:`nfdlib.explore.explore` result."""
+    for p in panels:
+        if p not in PANELS:
+            raise ValueError(f"panels must be letters from {''.join(PANELS)!r}, got {panels!r}")
+    fig, axes = _figure(panels)
+    for ax, p in zip(axes, panels):
+        PANELS[p](ax, result)
+    cfg = result["config"]
+    if title is None:
+        where = "pre" if cfg.preact else "post"
+        title = (f"{cfg.parametrization}, {cfg.block}-layer {where}-activation blocks, {cfg.activation}, n = {cfg.n}, "
+                 f"L = {cfg.L}, T = {cfg.T:g}, η = {cfg.eta:g}, {cfg.steps} SGD steps, seeds 0-{cfg.seeds - 1}")
+    fig.suptitle(title, y=0.995, va="top", fontsize=9)
+    return fig
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The widgets
+# -------------------------------------------------------------------------------------------------------------
+def _config_controls(config: ex.ExploreConfig, which: Sequence[str]) -> dict[str, W.ValueWidget]:
+    makers = {
+        "n": lambda: _slider("width n", POWERS_N, config.n),
+        "L": lambda: _slider("depth L", POWERS_L, config.L),
+        "T": lambda: _slider("horizon T", HORIZONS, config.T, lambda v: f"{v:g}"),
+        "eta": lambda: _slider("rate η", RATES, config.eta, _rate_label),
+        "steps": lambda: W.IntSlider(value=config.steps, min=0, max=40, description="SGD steps",
+                                     continuous_update=False, style={"description_width": "90px"},
+                                     layout=W.Layout(width="330px")),
+        "seeds": lambda: W.IntSlider(value=config.seeds, min=1, max=6, description="seeds", continuous_update=False,
+                                     style={"description_width": "90px"}, layout=W.Layout(width="330px")),
+        "parametrization": lambda: _dropdown("rule", [(RULE_LABELS.get(p, p), p) for p in parametrization_names()],
+                                             config.parametrization),
+        "activation": lambda: _dropdown("activation φ", list(ACTIVATIONS), config.activation),
+        "block": lambda: _toggle("block", [("one-layer", "one"), ("two-layer", "two")], config.block),
+        "preact": lambda: _toggle("activation at", [("pre", True), ("post", False)], config.preact),
+        "backward": lambda: _toggle("backward", [("true", "true"), ("decoupled", "decoupled")], config.backward),
+    }
+    for name in which:
+        if name not in makers:
+            raise ValueError(f"controls must be names from {sorted(makers)}, got {name!r}")
+    return {name: makers[name]() for name in which}
+
+
+def _config_widget(config: ex.ExploreConfig, controls: Sequence[str], panels: str, *, parts: Sequence[str],
+                   device=None, memo: ex.Memo | None = None, collapse_rules=None, title: str = "",
+                   columns: int = 2) -> LiveFigure:
+    def compute(values: dict) -> dict:
+        cfg = replace(config, **values)
+        rules = collapse_rules(values) if callable(collapse_rules) else collapse_rules
+        return ex.explore(cfg, device=device, memo=memo, parts=parts, collapse_rules=rules)
+
+    return LiveFigure(_config_controls(config, controls), compute, lambda r: draw_panels(r, panels),
+                      title=title, columns=columns)
+
+
+EXPLORER_CONTROLS = ("n", "L", "T", "eta", "steps", "seeds", "parametrization", "activation", "block", "preact",
+                     "backward")
+
+
+def explorer(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
+    """The full explorer (notebook 07): every control and panels (a) to (d). Keyword arguments set the starting
+    configuration (fields of :class:`nfdlib.explore.ExploreConfig`); ``device`` overrides the automatic choice."""
+    return _config_widget(ex.ExploreConfig(**config), EXPLORER_CONTROLS, "abcd",
+                          parts=("networks", "limit", "collapse"), device=device, memo=memo,
+                          title="NFD explorer: move depth and width and watch the limit hold or fail")
+
+
+def coord_check_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
+    """Notebook 00: a depth slider and a parametrization choice on the coord check, panel (a) and the feature
+    change over training."""
+    config = {"n": 128, "steps": 4, "eta": 0.25, **config}
+    return _config_widget(ex.ExploreConfig(**config), ("L", "parametrization"), "au", parts=("networks",),
+                          device=device, memo=memo)
+
+
+def limit_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
+    """Notebook 02: width and depth sliders on the networks against the NFD solves, panels (b) and (d)."""
+    return _config_widget(ex.ExploreConfig(**config), ("n", "L", "backward", "steps"), "bd",
+                          parts=("networks", "limit"), device=device, memo=memo)
+
+
+def collapse_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
+    """Notebooks 04 and 05: a depth slider on the collapse profile of two-layer blocks, with the correction
+    switched on or off (panel (c) only)."""
+    config = {"block": "two", "n": 128, **config}
+    base = ex.ExploreConfig(**config)
+    controls = _config_controls(base, ("L",))
+    controls["parametrization"] = _toggle("correction", [("off", "depth-mup"), ("on", "depth-mup-corrected")],
+                                          "depth-mup-corrected")
+
+    def compute(values: dict) -> dict:
+        rules = ("depth-mup",) if values["parametrization"] == "depth-mup" else ex.COLLAPSE_RULES
+        return ex.explore(replace(base, **values), device=device, memo=memo, parts=("collapse",),
+                          collapse_rules=rules)
+
+    return LiveFigure(controls, compute, lambda r: draw_panels(r, "c", title=(
+        f"two-layer blocks, n = {r['config'].n}, η = {r['config'].eta:g}, seeds 0-{r['config'].seeds - 1}")))
+
+
+def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_loss") -> LiveFigure:
+    """Notebook 05: a rate slider over cached learning-rate sweeps. Left, the transfer plot with the chosen rate
+    marked and each depth's optimum dotted; right, the metric against depth at the chosen rate, next to the
+    best over the grid. ``sweeps_by_label`` maps a label to one :func:`nfdlib.sweeps.depth_sweep` result."""
+    from . import sweeps
+
+    if not sweeps_by_label:
+        raise ValueError("sweeps_by_label must hold at least one sweep")
+    labels = list(sweeps_by_label)
+    lrs = sorted({float(v) for s in sweeps_by_label.values() for v in np.asarray(s["lr"], float)})
+    controls = {"label": _dropdown("sweep", labels, labels[0]),
+                "lr": _slider("rate η", lrs, lrs[len(lrs) // 2], _rate_label)}
+
+    def compute(values: dict) -> dict:
+        sweep = sweeps_by_label[values["label"]]
+        grid = np.asarray(sweep["lr"], float)
+        final = sweeps.final_metric(sweep, key)  # (depths, rates, seeds)
+        i = int(np.argmin(np.abs(np.log2(grid) - np.log2(values["lr"]))))
+        best = [o.value for o in sweeps.mean_curve_optima(sweep, key)]
+        return {"sweep": sweep, "label": values["label"], "lr": float(grid[i]), "at_rate": final[:, i, :],
+                "depths": np.asarray(sweep["L"]), "best": np.asarray(best, float),
+                "optima": [o.lr for o in sweeps.mean_curve_optima(sweep, key)], "cached": {"sweep (cached)": True}}
+
+    def draw(r: dict) -> Figure:
+        fig, (left, right) = _figure("xy", 4.8, 3.5)
+        sweeps.plot_transfer(r["sweep"], key, ax=left, title=r["label"])
+        left.axvline(r["lr"], color="k", lw=1, ls="--")
+        at = r["at_rate"]
+        ok = np.isfinite(at)
+        mean = np.where(ok.all(1), np.nanmean(np.where(ok, at, np.nan), axis=1), np.nan)
+        right.plot(r["depths"], mean, "-o", color="k", label=f"at η = {r['lr']:g} (mean of seeds)")
+        right.plot(r["depths"], r["best"], "s--", color="C2", ms=4, label="at each depth's own best η")
+        for L, v in zip(r["depths"], mean):
+            if not np.isfinite(v):
+                right.annotate("diverged", (L, np.nanmax(r["best"])), fontsize=7, color="#b00", ha="center")
+        right.set_xscale("log", base=2)
+        if key != "test_acc":
+            _log_y(right)
+        right.set_xlabel("depth L (log2 scale)")
+        right.set_ylabel(sweeps.METRIC_LABELS[key])
+        right.legend(fontsize=7)
+        right.grid(alpha=0.3)
+        fig.suptitle("dashed line: the chosen rate; dots: each depth's optimum (open: at the grid's edge)", fontsize=8)
+        return fig
+
+    return LiveFigure(controls, compute, draw)
+
+
+__all__ = ["LiveFigure", "explorer", "coord_check_widget", "limit_widget", "collapse_widget", "transfer_widget",
+           "draw_panels", "PANELS", "panel_a", "panel_u", "panel_b", "panel_c", "panel_d"]
