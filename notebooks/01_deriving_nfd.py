@@ -45,15 +45,21 @@ N_D, L_D, STEPS_D = (256, 8, 4) if QUICK else (1024, 16, 10)  # solver against a
 N_E, L_E = (256, 16) if QUICK else (2048, 64)  # wide and deep network for the initialization ODEs
 
 # %%
-# Colab only: fetch the collection and install nfdlib (on your machine `make lab` has done this already).
+# Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
+# does nothing (on your machine `make lab` has installed everything).
+import os
 import sys
 
+REPOSITORY = "https://github.com/nfd-notebooks/nfd-notebooks"
 if "google.colab" in sys.modules and not os.path.isdir("/content/nfd-notebooks"):
     import subprocess
 
-    subprocess.run("git clone -q --depth 1 https://github.com/nfd-notebooks/nfd-notebooks /content/nfd-notebooks"
-                   " && pip install -q -e /content/nfd-notebooks", shell=True, check=True)
+    subprocess.run(f"git clone -q --depth 1 --branch main {REPOSITORY} /content/nfd-notebooks"
+                   " && pip install -q -e '/content/nfd-notebooks[notebooks]'", shell=True, check=True)
     sys.path.insert(0, "/content/nfd-notebooks")
+    from google.colab import output
+
+    output.enable_custom_widget_manager()  # the live widgets
 
 # %%
 # %matplotlib inline

@@ -99,15 +99,21 @@ LIMIT_SOLVER = dict(Ks=[2, 4, 8] if QUICK else [4, 8, 16, 32, 64], M=2048 if QUI
                     noise_grid=8 if QUICK else 64)
 
 # %%
-# Colab only: fetch the collection and install nfdlib (on your machine `make lab` has done this already).
+# Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
+# does nothing (on your machine `make lab` has installed everything).
+import os
 import sys
 
+REPOSITORY = "https://github.com/nfd-notebooks/nfd-notebooks"
 if "google.colab" in sys.modules and not os.path.isdir("/content/nfd-notebooks"):
     import subprocess
 
-    subprocess.run("git clone -q --depth 1 https://github.com/nfd-notebooks/nfd-notebooks /content/nfd-notebooks"
-                   " && pip install -q -e /content/nfd-notebooks", shell=True, check=True)
+    subprocess.run(f"git clone -q --depth 1 --branch main {REPOSITORY} /content/nfd-notebooks"
+                   " && pip install -q -e '/content/nfd-notebooks[notebooks]'", shell=True, check=True)
     sys.path.insert(0, "/content/nfd-notebooks")
+    from google.colab import output
+
+    output.enable_custom_widget_manager()  # the live widgets
 
 # %%
 # %matplotlib inline
