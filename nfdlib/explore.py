@@ -359,6 +359,19 @@ def limit_gap(config: ExploreConfig, networks: dict, limit: dict | None) -> dict
     return out
 
 
-__all__ = ["ExploreConfig", "Caps", "CAPS", "caps_for", "apply_caps", "solver_sizes", "Memo", "MEMO", "explore",
+def ks_distance(units, particles) -> float:
+    """The Kolmogorov-Smirnov distance (largest gap between the two empirical distribution functions) between a
+    network's unit coordinates and the solver's particles; non-finite values are dropped."""
+    from scipy.stats import ks_2samp
+
+    a, b = np.asarray(units, float).ravel(), np.asarray(particles, float).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        raise ValueError("units and particles must each hold at least one finite value")
+    return float(ks_2samp(a, b).statistic)
+
+
+__all__ = ["ks_distance", "ExploreConfig", "Caps", "CAPS", "caps_for", "apply_caps", "solver_sizes", "Memo", "MEMO",
+           "explore",
            "run_networks", "run_solver", "run_collapse", "limit_gap", "task_for", "LIMIT_PARAMETRIZATIONS", "PARTS",
            "COLLAPSE_RULES"]

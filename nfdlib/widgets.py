@@ -33,7 +33,6 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
-from scipy import stats as _st
 
 from . import explore as ex
 from .activations import ACTIVATIONS
@@ -366,7 +365,7 @@ def panel_d(ax, result: dict) -> None:
         particles = limit[match]["h_T"]
         ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k",
                 label=f"NFD particles, {match} (M = {particles.size})")
-        ks = _st.ks_2samp(units, particles).statistic
+        ks = ex.ks_distance(units, particles)
         text += f"; Kolmogorov-Smirnov distance units vs particles {ks:.3f}"
     ax.set_xlabel(f"coordinate of h_T(x₁)\n{text}", fontsize=8.5)
     ax.set_ylabel("density")
@@ -532,5 +531,14 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
     return LiveFigure(controls, compute, draw)
 
 
-__all__ = ["LiveFigure", "explorer", "coord_check_widget", "limit_widget", "collapse_widget", "transfer_widget",
+def hidden_answer(text: str, summary: str = "Answer"):
+    """A collapsed block (``<details>``) holding ``text`` (markdown), for predict-then-check questions; display it
+    with IPython's ``display``."""
+    from IPython.display import Markdown
+
+    return Markdown(f"<details><summary>{summary}</summary>\n\n{text}\n\n</details>")
+
+
+__all__ = ["LiveFigure", "hidden_answer", "explorer", "coord_check_widget", "limit_widget", "collapse_widget",
+           "transfer_widget",
            "draw_panels", "PANELS", "panel_a", "panel_u", "panel_b", "panel_c", "panel_d"]
