@@ -366,7 +366,7 @@ def panel_d(ax, result: dict) -> None:
         ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k",
                 label=f"NFD particles, {match} (M = {particles.size})")
         ks = ex.ks_distance(units, particles)
-        text += f"; Kolmogorov-Smirnov distance units vs particles {ks:.3f}"
+        text += f"; KS distance to the particles {ks:.3f}"
     ax.set_xlabel(f"coordinate of h_T(x₁)\n{text}", fontsize=8.5)
     ax.set_ylabel("density")
     ax.legend(fontsize=7, loc="upper right")
