@@ -452,10 +452,10 @@ def explorer(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigur
 
 
 def coord_check_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
-    """Notebook 00: a depth slider and a parametrization choice on the coord check, panel (a) and the feature
-    change over training."""
+    """Notebook 00: a depth slider, a parametrization choice and a rate on the coord check: panel (a) and the
+    feature change over training."""
     config = {"n": 128, "steps": 4, "eta": 0.25, **config}
-    return _config_widget(ex.ExploreConfig(**config), ("L", "parametrization"), "au", parts=("networks",),
+    return _config_widget(ex.ExploreConfig(**config), ("L", "parametrization", "eta"), "au", parts=("networks",),
                           device=device, memo=memo)
 
 

@@ -48,6 +48,8 @@ E1_STEPS = 40 if QUICK else 200
 E1_LRS = (0.03, 0.3) if QUICK else (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 E1_SEEDS = (0,) if QUICK else (0, 1)
 E1_TRAIN, E1_TEST = (300, 200) if QUICK else (1000, 500)
+# The live coord check at the end of section 4 (each slider move trains these networks again).
+WIDGET = {"n": 32, "L": 4, "steps": 2, "seeds": 1} if QUICK else {"n": 128, "L": 8, "steps": 4, "seeds": 2}
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -244,6 +246,19 @@ for p in DEPTH_PARAMS:
 # fixed rate diverges beyond a few blocks. With the `sqrt(T/L)` branch (`depth-mup`, and the `ntk` control that
 # shares it) the forward pass converges to a limit and the per-step change of the output is the same at every
 # depth: the `L` blocks each move the output by `O(1/L)`, and together by `O(1)`.
+#
+# ### Move the depth yourself
+#
+# The widget below runs a coord check live: a few networks of width 128, trained for a few SGD steps at the
+# base rate you choose, redrawn whenever you let go of a slider (`nfdlib.widgets.coord_check_widget`; notebook 07
+# has the full explorer). The left panel is the rms of `h_l` along layer-time at initialization (dashed) and after
+# training (solid); the right one is how far training moved each layer. Under depth-μP, doubling `L` leaves both
+# curves in place; switch the rule to μP or SP and double `L` again.
+
+# %%
+from nfdlib import widgets
+
+widgets.coord_check_widget(**WIDGET)
 
 # %% [markdown]
 # ## 5. Pre-activation against post-activation under `1/sqrt(L)`

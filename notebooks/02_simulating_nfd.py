@@ -53,6 +53,8 @@ SOLVER_SEEDS = tuple(range(2 if QUICK else 3))
 # 4. kernels move during training (depth-muP) but freeze under the NTK control
 NTK_LR, NTK_WIDTHS = 2.0, ((32, 64, 128, 256) if QUICK else (64, 128, 256, 512, 1024, 2048))
 NTK_SEEDS = tuple(range(2 if QUICK else 4))
+# the live widget after section 1 (each slider move trains these networks and solves both limits again)
+WIDGET = {"n": 32, "L": 4, "steps": 3, "seeds": 1} if QUICK else {"n": 128, "L": 8, "steps": 8, "seeds": 4}
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -181,6 +183,21 @@ print(f"Time per run when these runs were made: solver {secs['NFD']:.2f} s, deco
 claim(f"solver (M = n = {N_CMP}, K = L = {L_CMP}) = decoupled network in law",
       f"seed means {dist['NFD']:.2f} standard errors apart (true backprop: {dist['true']:.2f})",
       "agree" if dist["NFD"] < 2 else "disagree")
+
+# %% [markdown]
+# ### Move width and depth yourself
+#
+# The widget below reruns a small version of this comparison at every slider move
+# (`nfdlib.widgets.limit_widget`; notebook 07 has the full explorer): a few networks trained on the same
+# 8 training inputs, the decoupled and the reused solves with `K = L` Euler steps, and, on the right, one
+# coordinate of `h_T` across the networks' units against the solver's particles (in the limit a neuron is a
+# particle). Switch `backward` to see which solve each kind of network follows, and widen the networks to see
+# the histogram of units settle onto the particles'.
+
+# %%
+from nfdlib import widgets
+
+widgets.limit_widget(**WIDGET)
 
 # %% [markdown]
 # ## 2. Decoupled against true backpropagation: a gap that is not noise

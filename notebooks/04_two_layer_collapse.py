@@ -56,6 +56,8 @@ SWEEP = {
     "loss_bound": 1000.0,
 }
 SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/05_lr_correction.py
+# the live collapse profile at the end of section 2 (each slider move trains these networks again)
+WIDGET = {"n": 32, "L": 4, "seeds": 1} if QUICK else {"n": 256, "L": 16, "seeds": 2}
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -270,6 +272,20 @@ Ls = sorted(profile_means)
 ratio = profile_means[Ls[-1]] / profile_means[Ls[0]]
 print(f"rms own update at L={Ls[-1]} / at L={Ls[0]}: {ratio:.3f}; sqrt(L ratio) predicts "
       f"{math.sqrt(Ls[0] / Ls[-1]):.3f} (measured exponent {math.log(ratio) / math.log(Ls[-1] / Ls[0]):+.2f})")
+
+# %% [markdown]
+# ### Move the depth yourself
+#
+# The same profile, live (`nfdlib.widgets.collapse_widget`; notebook 07 has the full explorer): every slider
+# move trains the two-layer networks for one SGD step and redraws the own update of each block's first internal
+# layer. With the correction off you see depth-μP alone; switch it on to add the corrected rate
+# $\eta_1=\eta n\sqrt L$ of notebook 05. Double $L$ and watch how far the blue profile drops, and whether the red
+# one moves.
+
+# %%
+from nfdlib import widgets
+
+widgets.collapse_widget(**WIDGET)
 
 # %% [markdown]
 # ## 3. What it does to learning: learning-rate sweeps across depth

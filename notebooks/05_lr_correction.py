@@ -298,6 +298,19 @@ for task_key in TASKS:
     plt.show()
 
 # %% [markdown]
+# ### Slide the rate
+#
+# A rate slider over the same sweeps (`nfdlib.widgets.transfer_widget`): on the left the transfer plot of the
+# sweep you pick, with the chosen rate dashed and each depth's optimum dotted; on the right the loss against depth
+# at the chosen rate, beside each depth's best loss over the grid. Where the curves meet, one rate serves every
+# depth; where they part, the best rate has moved with depth.
+
+# %%
+from nfdlib import widgets
+
+widgets.transfer_widget({f"{LABELS[(p, b)]} · {t}, n = {n}": res for (t, n, p, b), res in results.items()})
+
+# %% [markdown]
 # The optimum's drift, per rule, task and width: the slope of $\log_2\eta^*$ against $\log_2L$ (per-seed optima,
 # parabola-refined, pooled over seeds; 95% t-interval; bootstrap over seeds beside it), and the same for the
 # divergence boundary (the largest rate at which no run diverged; rates at the top of the grid are left out).

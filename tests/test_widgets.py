@@ -143,7 +143,7 @@ def test_explore_refuses_unknown_parts():
 
 def test_notebook_widgets_build_and_respond(memo):
     coord = widgets.coord_check_widget(memo=memo, n=32, steps=2, seeds=1)
-    assert set(coord.controls) == {"L", "parametrization"} and coord.result["limit"] is None
+    assert set(coord.controls) == {"L", "parametrization", "eta"} and coord.result["limit"] is None
     limit = widgets.limit_widget(memo=memo, **SMALL)
     limit.controls["n"].value = 64
     assert limit.result["config"].n == 64 and set(limit.result["limit"]) == {"decoupled", "reused"}
