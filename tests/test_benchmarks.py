@@ -1,0 +1,19 @@
+"""The benchmark scripts that cannot run here in full must at least run: benchmarks/gpu_check.py is meant for a
+lent GPU machine, so CI runs its dry run (tiny sizes, CPU only) to keep it from rotting."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_check_dry_run_prints_its_table():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry-run"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    table = out.stdout.split("| check | CPU |", 1)[1]
+    for check in ("explorer update, CPU caps", "NFD solver, decoupled", "NFD solver, reused", "batched sweep"):
+        assert check in table
+    assert "DISAGREE" not in table
