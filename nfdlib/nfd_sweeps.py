@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .cache import cached
+from .cache import cached, register_kind
 from .data import Dataset, make_teacher_task
 from .nfd import layers_at, network_kernels, run_finite_network, simulate_nfd
 from .validation import check_int
@@ -28,6 +28,10 @@ VERSION = "1"
 
 DEFAULT_TASK = {"d": 8, "n_train": 8, "n_test": 8, "seed": 0}
 FIELDS = ("f_train", "f_test", "train_loss", "test_loss", "Phi", "G")
+_RUN_ARRAYS = ("f_train", "train_loss", "test_loss", "Phi", "G", "kernel_tau", "seconds")
+register_kind("nfd_net_", VERSION, "npz", _RUN_ARRAYS)
+register_kind("nfd_solver", VERSION, "npz", _RUN_ARRAYS)
+register_kind("nfd_init_moments_", VERSION, "npz", ("Phi_mean", "Phi_var", "G_mean", "G_var", "seeds", "kernel_tau"))
 
 
 def make_task(task: dict | None = None) -> Dataset:

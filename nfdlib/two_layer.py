@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import cache
 from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd, scaling_table
@@ -309,6 +310,7 @@ def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, i
 
 # Bump when the code of block_updates / collapse_scan changes its numbers: cached scans then recompute.
 COLLAPSE_VERSION = "1"
+cache.register_kind("collapse_", COLLAPSE_VERSION, "json")
 
 
 def cached_collapse_scan(name: str, rule: tuple[str, str], sizes: Iterable[tuple[int, int]], *, directory=None,
