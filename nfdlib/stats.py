@@ -191,6 +191,23 @@ def ks_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
     return D, max(D - eps, 0.0), D + eps
 
 
+def bootstrap_interval(statistic, data, *, boot: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """``statistic(data)`` and its percentile bootstrap interval, resampling the rows (axis 0) of ``data`` with
+    replacement ``boot`` times (for example the neurons of one network). Returns ``(value, lo, hi)``."""
+    level = _check_level(level)
+    if isinstance(boot, bool) or not isinstance(boot, (int, np.integer)) or boot < 2:
+        raise ValueError(f"boot must be an integer >= 2, got {boot!r}")
+    data = np.asarray(data)
+    if data.ndim == 0 or data.shape[0] < 2:
+        raise ValueError("data must have at least two rows to resample")
+    rng = np.random.default_rng(seed)
+    n = data.shape[0]
+    values = np.array([float(statistic(data[rng.integers(0, n, n)])) for _ in range(int(boot))])
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return float(statistic(data)), float(lo), float(hi)
+
+
 @dataclass(frozen=True)
 class SlopeFit:
     """``log y = intercept + slope * log x`` fitted by least squares; ``lo, hi`` is the ``level`` interval
@@ -348,4 +365,5 @@ class Checks:
 
 
 __all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
+           "bootstrap_interval",
            "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope", "markdown_table", "Claims", "Checks"]

@@ -16,6 +16,7 @@ from nfdlib.stats import (
     combine_verdicts,
     describe_slope,
     fit_loglog,
+    bootstrap_interval,
     interval_verdict,
     ks_interval,
     mean_interval,
@@ -209,3 +210,15 @@ def test_checks_assert():
         checks.add("update formula", 1e-3, 1e-10)
     with pytest.raises(AssertionError):
         checks.add("nan is never within a bound", float("nan"), 1.0)
+
+
+def test_bootstrap_interval():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(2000)
+    value, lo, hi = bootstrap_interval(np.mean, x, boot=400)
+    assert value == x.mean() and lo < value < hi
+    assert hi - lo == pytest.approx(2 * 1.96 / math.sqrt(2000), rel=0.2)  # the standard error of a mean
+    with pytest.raises(ValueError, match=r"^boot must be an integer >= 2"):
+        bootstrap_interval(np.mean, x, boot=1)
+    with pytest.raises(ValueError, match=r"^data must have at least two rows"):
+        bootstrap_interval(np.mean, x[:1])
