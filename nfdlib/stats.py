@@ -142,7 +142,11 @@ def combine_verdicts(*verdicts: Verdict) -> Verdict:
         outcome = "disagree"
     else:
         outcome = "not resolved"
-    claim = "each part: " + "; ".join(f"{v.outcome}, {v.claim}" for v in verdicts)
+    claims = {v.claim for v in verdicts}
+    if len(claims) == 1 and len(verdicts) > 1:
+        claim = f"{len(verdicts)} parts, each {verdicts[0].claim}: " + ", ".join(v.outcome for v in verdicts)
+    else:
+        claim = "each part: " + "; ".join(f"{v.outcome}, {v.claim}" for v in verdicts)
     return Verdict(outcome, float("nan"), float("nan"), (float("nan"), float("nan")), claim, tuple(verdicts))
 
 
