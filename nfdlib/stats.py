@@ -64,6 +64,12 @@ class Verdict:
             return self
         return replace(self, outcome="not resolved", note=reason)
 
+    def negated(self, claim: str) -> Verdict:
+        """The verdict on the opposite claim, that the value lies *outside* the allowed range (for example "the
+        optimum moves" against "the optimum transfers"): agree and disagree swap, not resolved stays."""
+        swap = {"agree": "disagree", "disagree": "agree", "not resolved": "not resolved"}
+        return replace(self, outcome=swap[self.outcome], claim=str(claim))
+
     def cell(self) -> str:
         """The verdict with its tolerance, for a table cell: ``agree (allowed -0.5 +- 0.1)``."""
         text = f"{self.outcome} ({'allowed ' if not self.parts else ''}{self.claim})"

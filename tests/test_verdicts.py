@@ -176,6 +176,14 @@ def test_downgrade_only_withdraws_agreement():
     assert d.downgrade("why") is d
 
 
+def test_negated_swaps_agree_and_disagree():
+    inside = interval_verdict(-0.05, 0.1, prediction=0.0, tol=0.15)
+    outside = interval_verdict(0.2, 0.4, prediction=0.0, tol=0.15)
+    both = interval_verdict(0.0, 0.3, prediction=0.0, tol=0.15)
+    assert inside.negated("moves").disagrees and outside.negated("moves").agrees
+    assert both.negated("moves").outcome == "not resolved" and outside.negated("moves").claim == "moves"
+
+
 def test_ks_interval():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(4000), rng.standard_normal(4000)
