@@ -130,10 +130,10 @@ def test_post_activation_and_mlp_run():
 ])
 def test_bad_input_raises(kwargs, arg):
     base = {"d_in": 3, "d_out": 1, "n": 8, "L": 2}
-    with pytest.raises(ValueError, match=arg):
+    with pytest.raises(ValueError, match=rf"^{arg}\b"):
         ResNet(**{**base, **kwargs})
 
 
 def test_wrong_input_dimension_raises():
-    with pytest.raises(ValueError, match="d_in"):
+    with pytest.raises(ValueError, match=r"^x must have last dimension d_in=3, got shape \(2, 4\)"):
         ResNet(3, 1, 8, 2)(torch.randn(2, 4))

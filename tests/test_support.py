@@ -23,7 +23,7 @@ def test_quick_mode(monkeypatch):
     monkeypatch.setenv("NFD_QUICK", "0")
     assert not config.quick_mode()
     monkeypatch.setenv("NFD_QUICK", "maybe")
-    with pytest.raises(ValueError, match="NFD_QUICK"):
+    with pytest.raises(ValueError, match=r"^NFD_QUICK"):
         config.quick_mode()
 
 
@@ -31,10 +31,10 @@ def test_device_choice(monkeypatch):
     monkeypatch.setenv("NFD_DEVICE", "cpu")
     assert config.get_device().type == "cpu"
     assert config.get_device("cpu").type == "cpu"
-    with pytest.raises(ValueError, match="device"):
+    with pytest.raises(ValueError, match=r"^device"):
         config.get_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="not available"):
+        with pytest.raises(ValueError, match=r"^device 'cuda' was requested but is not available"):
             config.get_device("cuda")
 
 
@@ -44,7 +44,7 @@ def test_seed_everything():
     config.seed_everything(3)
     b = torch.randn(3), np.random.rand()
     assert torch.equal(a[0], b[0]) and a[1] == b[1]
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match=r"^seed"):
         config.seed_everything(-1)
 
 
@@ -89,7 +89,7 @@ def test_cache_npz_roundtrip(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.warns(UserWarning):
         cache.cached("arr", {"a": 1}, lambda: arrays, version="1", fmt="npz", directory=tmp_path)
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ValueError, match=r"^name"):
         cache.cached("a/b", {}, dict, version="1", directory=tmp_path)
 
 
@@ -115,9 +115,9 @@ def test_datasets_are_normalized_and_reproducible():
     assert a.Y_train.shape == (200, 10) and a.labels_train.shape == (200,)
     t = make_teacher_task(d=8, n_train=50, n_test=20, seed=0)
     assert t.Y_train.std().item() == pytest.approx(1.0, rel=0.05)
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ValueError, match=r"^name"):
         load_dataset("cifar100")
-    with pytest.raises(ValueError, match="n_train"):
+    with pytest.raises(ValueError, match=r"^n_train"):
         load_digits(5000, 10)
 
 
@@ -134,9 +134,9 @@ def test_training_learns_and_divergence_is_recorded():
     assert res.test_acc[-1] > 0.5
     bad = train(ResNet(64, 10, 64, 4, seed=0), data, lr=1e4, steps=20, eval_every=1)
     assert bad.diverged and bad.diverged_at is not None and math.isnan(bad.final())
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"^lr"):
         train(m, data, lr=float("nan"), steps=1)
-    with pytest.raises(ValueError, match="loss"):
+    with pytest.raises(ValueError, match=r"^loss"):
         train(m, data, lr=0.1, steps=1, loss="hinge")
 
 
@@ -175,7 +175,7 @@ def test_coord_check_width_records_and_divergence():
     assert "UNSTABLE" in verdict.text and verdict.diverged_at and verdict.unstable
     # a divergence is an exponent of +inf: it agrees with "blows up" and disagrees with "flat"
     assert verdict.growth.agrees and verdict.flatness.disagrees and not verdict.flat
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match=r"^n"):
         coord_check_width("sp", [0], L=2, progress=False)
 
 
@@ -200,7 +200,7 @@ def test_plot_band_spreads():
     line = plot_band(ax, [1, 2], [[1.0, 3.0], [2.0, float("nan")]], "x", spread="se")
     np.testing.assert_allclose(line.get_ydata(), [2.0, 2.0])
     assert plot_band(ax, [1], [[float("nan")]], "y") is None
-    with pytest.raises(ValueError, match="spread"):
+    with pytest.raises(ValueError, match=r"^spread"):
         plot_band(ax, [1], [[1.0]], spread="iqr")
     plt.close("all")
 
