@@ -46,7 +46,7 @@ from .optim import make_sgd
 from .records import Records
 from .stats import mean_interval
 from .training import LOSSES, loss_fn, train
-from .validation import check_choice, check_float, check_int
+from .validation import check_batch, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -417,6 +417,7 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
     lr = check_float("lr", lr)
     steps = check_int("steps", steps)
     loss = check_choice("loss", loss, LOSSES)
+    X, Y, labels = check_batch(X, Y, model.d_in, model.d_out, labels)
     dev, dt = model.U.device, model.U.dtype
     X, Y = X.to(dev, dt), Y.to(dev, dt)
     labels = None if labels is None else labels.to(dev)

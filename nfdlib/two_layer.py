@@ -45,7 +45,7 @@ from .optim import make_sgd, scaling_table
 from .records import Records
 from .stats import SlopeFit, fit_loglog
 from .training import LOSSES, loss_fn
-from .validation import check_choice, check_float, check_int
+from .validation import check_batch, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -179,6 +179,7 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
     lr = check_float("lr", lr)
     steps = check_int("steps", steps, minimum=0)
     loss = check_choice("loss", loss, LOSSES)
+    X, Y, labels = check_batch(X, Y, model.d_in, model.d_out, labels)
     record = set(range(steps + 1)) if record_steps is None else {check_int("record_steps", t, minimum=0)
                                                                   for t in record_steps}
     device, dtype = model.U.device, model.U.dtype

@@ -307,3 +307,10 @@ def test_first_step_of_solver_and_networks_follow_their_kernels(task):
 
 def rms_rel(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2)))
+
+
+@pytest.mark.parametrize("fractions", [(0.0, 1.5), (-0.1,), ()])
+def test_layers_at_refuses_fractions_outside_the_horizon(fractions):
+    with pytest.raises(ValueError, match=r"^fractions must be layer-time fractions in \[0, 1\]"):
+        layers_at(8, fractions)
+    assert layers_at(8, (0.0, 0.5, 1.0)) == [0, 4, 8]

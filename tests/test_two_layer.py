@@ -147,3 +147,17 @@ def test_divergence_is_recorded():
     X, Y = torch.randn(4, 3), torch.randn(4, 1)
     rows = two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, 1e12, 3, kernel=False)
     assert any(r["diverged"] for r in rows)
+
+
+@pytest.mark.parametrize("X, Y, message", [
+    (torch.randn(4, 3), torch.randn(3, 1), r"^Y must have shape \(4, 1\), one row per input of X"),
+    (torch.randn(4, 3), torch.full((4, 1), float("nan")), r"^Y must be finite"),
+    (torch.randn(4, 5), torch.randn(4, 1), r"^X must have shape \(P, 3\)"),
+])
+def test_wrong_or_nan_targets_are_refused(X, Y, message):
+    from nfdlib import gia
+
+    with pytest.raises(ValueError, match=message):
+        two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, 0.1)
+    with pytest.raises(ValueError, match=message):
+        gia.coupling_trajectory(ResNet(3, 1, 8, 2), X, Y, lr=0.1, steps=1)
