@@ -683,9 +683,9 @@ CLAIMS.add("kernels move O(1) in training (not a kernel limit); frozen under NTK
 # at every layer, for true networks of depth `TRAIN_L` and for the particles of both solvers (the reused-weight
 # solver is the limit of these networks, notebook 03; the decoupled one is the NFD the assumption is about).
 #
-# **Predict:** an eigenvalue estimated from `n` samples of a `D`-dimensional vector is biased low when `D/n` is
-# not small (the smallest eigenvalue of a sample covariance sits near `(1 - sqrt(D/n))^2` times the true one), so
-# the networks' value should *rise* with `n` toward the solver's, not fall toward 0.
+# **Predict:** as `n` grows, does the smallest eigenvalue fall toward 0 (a degenerate limit), stay put, or rise?
+# (For an isotropic vector, a sample covariance from `n` samples in `D` dimensions puts its smallest eigenvalue
+# near `(1 - sqrt(D/n))^2` times the true one, so sampling alone would make it rise toward the limit.)
 
 # %%
 r8_common = dict(task=TASK, T=T, lr=LR, steps=STEPS, every=R8_EVERY, cache=CACHE)
@@ -760,8 +760,8 @@ display(Markdown("**Solver convergence (the limit against itself)**\n\n" + SOLVE
 #   Already the first SGD step differs: NFD moves the output with `Theta_nfd`, true backprop with the NTK, and
 #   their ratio (`1/(1 + T/4)` for ReLU on the diagonal) depends on `T`, not on `L`.
 # * The kernels move by `O(1)` during training under depth-muP and freeze under NTK scaling.
-# * The feature-gradient covariance over (input, step) stays nondegenerate: its smallest eigenvalue rises with the
-#   width toward the solvers' value (section 6), rather than falling toward 0.
+# * Nondegeneracy (R8) is measured in section 6: the smallest eigenvalue of the feature-gradient matrix over
+#   (input, step), against the width and against the two solvers; the R8 row of the table gives the verdict.
 #
 # ## Exercises
 #
