@@ -7,7 +7,13 @@ them in seconds and recomputes them when anything in the configuration or the co
 
 * The file name carries a hash of ``(name, config, version)``; the file itself stores the configuration too.
 * Writes are atomic (a temporary file in the same folder, then a rename).
-* A corrupt file, or one whose stored configuration does not match, is recomputed with a warning.
+* A corrupt file, or one whose stored configuration does not match, is recomputed with a warning. A file that
+  lacks an array (or a JSON key) its computation must return counts as corrupt.
+* Each cached computation is registered (:func:`register_kind`: a name prefix, its version constant, the arrays
+  it must hold), so that :func:`check_file` can tell whether a stored file is readable, complete and current
+  (``tests/test_cache.py`` runs it on every file under ``data/``; golden tests there compute a tiny
+  configuration of every kind and compare it with a stored reference, so a change of the numbers fails until
+  the version constant is bumped).
 * Never pickle: JSON for records and small results, ``.npz`` (with ``allow_pickle=False``) for arrays.
 
 The folder is ``$NFD_DATA_DIR`` if set, else the repository's ``data/`` (when the package runs from a
@@ -22,12 +28,44 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 FORMATS = ("json", "npz")
+# Keys of the stored metadata that identify a result; later additions (the list of arrays) are not compared.
+_IDENTITY = ("name", "config", "version")
+
+
+@dataclass(frozen=True)
+class CacheKind:
+    """One cached computation: files whose name starts with ``prefix``, written at ``version`` in ``fmt``, that
+    must hold ``required`` (array names of an ``.npz``; keys of a JSON dict result)."""
+
+    prefix: str
+    version: str
+    fmt: str
+    required: tuple[str, ...] = ()
+
+
+KINDS: dict[str, CacheKind] = {}
+
+
+def register_kind(prefix: str, version: str, fmt: str, required: Sequence[str] = ()) -> CacheKind:
+    """Declare a cached computation (called by the module that computes it, next to its version constant)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    kind = CacheKind(str(prefix), str(version), fmt, tuple(required))
+    KINDS[kind.prefix] = kind
+    return kind
+
+
+def kind_of(name: str) -> CacheKind | None:
+    """The registered kind whose prefix is the longest one that ``name`` starts with (``None`` if none)."""
+    matches = [k for p, k in KINDS.items() if name.startswith(p)]
+    return max(matches, key=lambda k: len(k.prefix)) if matches else None
 
 
 def data_dir() -> Path:
@@ -92,6 +130,14 @@ def _load(path: Path, fmt: str) -> tuple[dict, object]:
     return meta, result
 
 
+def _missing(meta: dict, result, fmt: str, required: Sequence[str]) -> list[str]:
+    """Names the result should hold and does not: those listed when it was written, and ``required``."""
+    if not isinstance(result, dict):
+        return list(required) if required else []
+    expected = set(required) | set(meta.get("arrays", ()))
+    return sorted(k for k in expected if k not in result)
+
+
 def _save(path: Path, fmt: str, meta: dict, result) -> None:
     if fmt == "json":
         payload = {"meta": meta, "result": _jsonable(result)}
@@ -103,19 +149,25 @@ def _save(path: Path, fmt: str, meta: dict, result) -> None:
     for k, v in arrays.items():
         if v.dtype == object:
             raise ValueError(f"array {k!r} has dtype object; npz caches store numeric arrays only")
+    meta = {**meta, "arrays": sorted(arrays)}
     _atomic_write(path, lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays), binary=True)
 
 
 def cached(name: str, config: dict, compute: Callable[[], object], *, version: str, fmt: str = "json",
-           directory: str | Path | None = None, refresh: bool = False):
+           directory: str | Path | None = None, refresh: bool = False, required: Sequence[str] | None = None):
     """Return ``compute()``'s result for ``config``, from ``data/`` when a matching file exists.
 
     ``config`` must be JSON-serializable (numbers, strings, lists, dicts); it should hold every setting that
-    changes the result. ``version`` is bumped by hand when the code that computes the result changes.
-    ``refresh=True`` recomputes and overwrites.
+    changes the result. ``version`` is bumped by hand when the code that computes the result changes (the golden
+    tests of ``tests/test_cache.py`` fail until it is). ``refresh=True`` recomputes and overwrites. A stored file
+    that lacks one of ``required`` (default: the ``required`` of the registered kind of ``name``) or of the arrays
+    it was written with is corrupt: it is recomputed with a warning, never returned in part.
     """
     path = cache_path(name, config, version, fmt, directory)
     meta = {"name": name, "config": _jsonable(config), "version": str(version)}
+    if required is None:
+        kind = kind_of(name)
+        required = kind.required if kind is not None else ()
     if path.exists() and not refresh:
         try:
             stored_meta, result = _load(path, fmt)
@@ -123,10 +175,46 @@ def cached(name: str, config: dict, compute: Callable[[], object], *, version: s
             warnings.warn(f"cache file {path} is unreadable ({type(err).__name__}: {err}); recomputing",
                           stacklevel=2)
         else:
-            if stored_meta == meta:
+            missing = _missing(stored_meta, result, fmt, required)
+            if {k: stored_meta.get(k) for k in _IDENTITY} != meta:
+                warnings.warn(f"cache file {path} holds another configuration or version; recomputing", stacklevel=2)
+            elif missing:
+                warnings.warn(f"cache file {path} is incomplete (missing {missing}); recomputing", stacklevel=2)
+            else:
                 return result
-            warnings.warn(f"cache file {path} holds another configuration or version; recomputing", stacklevel=2)
     result = compute()
+    missing = _missing({}, result, fmt, required)
+    if missing:
+        raise ValueError(f"compute() for {name!r} returned no {missing}")
     _save(path, fmt, meta, result)
     # Read back what was written, so a first run and a cached run return identical types (lists, not tuples).
     return _load(path, fmt)[1]
+
+
+def check_file(path: str | Path) -> list[str]:
+    """Problems of one stored cache file (an empty list when it is fine): unreadable, of no registered kind,
+    written at another version than the kind's current one, or missing an array it must hold. How
+    ``tests/test_cache.py`` catches stale caches in CI without recomputing them."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".")
+    if fmt not in FORMATS:
+        return [f"{path.name}: not a cache file (.json or .npz)"]
+    try:
+        meta, result = _load(path, fmt)
+    except Exception as err:  # noqa: BLE001 - report, do not raise
+        return [f"{path.name}: unreadable ({type(err).__name__}: {err})"]
+    problems = []
+    name = meta.get("name", "")
+    kind = kind_of(name)
+    if kind is None:
+        return [f"{path.name}: no registered cached computation has a prefix of {name!r}"]
+    if kind.fmt != fmt:
+        problems.append(f"{path.name}: stored as {fmt}, kind {kind.prefix!r} is {kind.fmt}")
+    if str(meta.get("version")) != kind.version:
+        problems.append(f"{path.name}: version {meta.get('version')!r}, current {kind.version!r} (stale)")
+    if path.name != cache_path(name, meta.get("config", {}), meta.get("version", ""), fmt, path.parent).name:
+        problems.append(f"{path.name}: the file name does not match the hash of its configuration")
+    missing = _missing(meta, result, fmt, kind.required)
+    if missing:
+        problems.append(f"{path.name}: missing {missing}")
+    return problems

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .cache import register_kind
 from .config import check_seed
 from .validation import check_int
 
@@ -95,6 +96,7 @@ _MNIST1D_DEFAULT = (4000, 1000)
 _MNIST1D_SPLIT = 0.8  # the generator's train_split
 # Bump when the arrays generated for larger sizes change (a new mnist1d, a new rule for num_samples).
 MNIST1D_VERSION = "1"
+register_kind("mnist1d_arrays", MNIST1D_VERSION, "npz", ("x", "y", "x_test", "y_test"))
 
 
 def mnist1d_num_samples(n_train: int, n_test: int) -> int:

@@ -27,7 +27,7 @@ from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd
 from .records import Records
-from .stats import SlopeFit, describe_slope, fit_loglog
+from .stats import SlopeFit, Verdict, describe_slope, fit_loglog, interval_verdict
 from .training import LOSSES, loss_fn
 from .validation import check_choice, check_float, check_int
 
@@ -167,26 +167,35 @@ def select_series(records: Records, x: str, quantity: str, *, step: int | None =
     return xs, ys
 
 
+# A coord check is "unstable" when the quantity grows faster than this power of the size (or diverges).
+GROWTH_EXPONENT = 0.5
+
+
 @dataclass(frozen=True)
 class CoordVerdict:
     """The outcome of :func:`coord_check_verdict`: the fit (``None`` when fewer than two sizes are finite), the
-    sentence to print, the ratio of the mean value at the largest size to that at the smallest finite size, and
-    the sizes at which a seed diverged."""
+    sentence to print, the ratio of the mean value at the largest size to that at the smallest finite size, the
+    sizes at which a seed diverged, and two verdicts of :func:`nfdlib.stats.interval_verdict` on the exponent:
+    ``flatness`` (the claim "flat": exponent ``0 +- flat_tol``) and ``growth`` (the claim "blows up": exponent
+    above :data:`GROWTH_EXPONENT`). A size where a seed diverged makes the exponent ``[inf, inf]``: it
+    disagrees with flatness and agrees with growth."""
 
     fit: SlopeFit | None
     text: str
     ratio: float
     diverged_at: tuple
+    flatness: Verdict
+    growth: Verdict
 
     @property
     def flat(self) -> bool:
-        """Finite at every size and a slope compatible with zero (within the fit's interval and tolerance)."""
-        return self.fit is not None and not self.diverged_at and "flat in" in self.text
+        """The flatness claim agrees (finite at every size, interval within the tolerance of 0)."""
+        return self.flatness.agrees
 
     @property
     def unstable(self) -> bool:
-        """Diverged somewhere, or grows with a slope whose interval lies above 1/2."""
-        return bool(self.diverged_at) or (self.fit is not None and self.fit.lo > 0.5)
+        """The growth claim agrees (diverged somewhere, or the whole interval lies above the growth exponent)."""
+        return self.growth.agrees
 
     def summary(self) -> str:
         """A short form for tables: the slope with its interval, the ratio, and divergence."""
@@ -196,6 +205,17 @@ class CoordVerdict:
         return out + (f"; diverged at {list(self.diverged_at)}" if self.diverged_at else "")
 
 
+def _exponent_verdicts(fit: SlopeFit | None, diverged: bool, flat_tol: float) -> tuple[Verdict, Verdict]:
+    if diverged:
+        lo = hi = math.inf  # a quantity that went non-finite grows faster than any power
+    elif fit is None:
+        lo = hi = math.nan
+    else:
+        lo, hi = fit.lo, fit.hi
+    return (interval_verdict(lo, hi, prediction=0.0, tol=flat_tol),
+            interval_verdict(lo, hi, allowed=(GROWTH_EXPONENT, math.inf)))
+
+
 def coord_check_verdict(records: Records, x: str, quantity: str, *, step: int | None = None,
                         layer_fraction: float | None = 1.0, flat_tol: float = 0.1) -> CoordVerdict:
     """Fit the log-log slope of ``quantity`` against ``x`` (seeds pooled) and say what it means.
@@ -203,6 +223,7 @@ def coord_check_verdict(records: Records, x: str, quantity: str, *, step: int | 
     Sizes where a seed went non-finite are reported as diverged (and fitted without that seed); the ratio of
     the values at the ends of the range is given too, since exponential growth has no meaningful power law.
     """
+    flat_tol = check_float("flat_tol", flat_tol)
     xs, ys = select_series(records, x, quantity, step=step, layer_fraction=layer_fraction)
     px, py, bad = [], [], []
     for xv, vals in zip(xs, ys):
@@ -217,10 +238,13 @@ def coord_check_verdict(records: Records, x: str, quantity: str, *, step: int | 
     name = records[0]["parametrization"] if records else "?"
     prefix = f"[{name}] " + (f"UNSTABLE, diverged at {x} = {bad}; " if bad else "")
     if len(set(px)) < 2:
-        return CoordVerdict(None, prefix + f"{label}: too few finite sizes to fit", float("nan"), tuple(bad))
+        flatness, growth = _exponent_verdicts(None, bool(bad), flat_tol)
+        return CoordVerdict(None, prefix + f"{label}: too few finite sizes to fit", float("nan"), tuple(bad),
+                            flatness, growth)
     fit = fit_loglog(px, py)
     lo_x, hi_x = min(px), max(px)
     ratio = float(np.mean([v for xv, v in zip(px, py) if xv == hi_x])
                   / np.mean([v for xv, v in zip(px, py) if xv == lo_x]))
     text = prefix + describe_slope(fit, label, x, flat_tol) + f" (x{ratio:.3g} from {x}={lo_x} to {hi_x})"
-    return CoordVerdict(fit, text, ratio, tuple(bad))
+    flatness, growth = _exponent_verdicts(fit, bool(bad), flat_tol)
+    return CoordVerdict(fit, text, ratio, tuple(bad), flatness, growth)

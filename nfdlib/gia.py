@@ -39,12 +39,14 @@ from scipy import stats as _st
 from tqdm.auto import tqdm
 
 from .activations import get_activation_derivative
+from .cache import register_kind
 from .data import Dataset, make_teacher_task
 from .models import ResNet
 from .optim import make_sgd
 from .records import Records
+from .stats import mean_interval
 from .training import LOSSES, loss_fn, train
-from .validation import check_choice, check_float, check_int
+from .validation import check_batch, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -74,16 +76,9 @@ def _seeds(seeds) -> list[int]:
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of the finite ``values`` and its t confidence interval ``(mean, lo, hi)`` (NaN when empty)."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    m = float(v.mean())
-    if v.size < 2:
-        return m, m, m
-    half = float(_st.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return m, m - half, m + half
+    """Mean of the finite ``values`` and its t confidence interval ``(mean, lo, hi)``: NaN when empty, and a NaN
+    (undefined) interval for a single value (:func:`nfdlib.stats.mean_interval`)."""
+    return mean_interval(values, level)
 
 
 def feature_gradients(model: ResNet, X: Tensor, out_weights: Tensor | None = None):
@@ -422,6 +417,7 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
     lr = check_float("lr", lr)
     steps = check_int("steps", steps)
     loss = check_choice("loss", loss, LOSSES)
+    X, Y, labels = check_batch(X, Y, model.d_in, model.d_out, labels)
     dev, dt = model.U.device, model.U.dtype
     X, Y = X.to(dev, dt), Y.to(dev, dt)
     labels = None if labels is None else labels.to(dev)
@@ -808,6 +804,10 @@ def extrapolate(n, L, y, terms: Sequence[str] = ("1/n", "1/L"), level: float = 0
 # ----------------------------------------------------------------------------------------------------------
 #: Bumped by hand whenever code that produces a cached result changes.
 VERSION = "1"
+_LIMIT_ARRAYS = ("f_train", "f_test", "train_loss", "test_loss")
+register_kind("gia_", VERSION, "json")
+register_kind("gia_limit_networks", VERSION, "npz", _LIMIT_ARRAYS + ("ns", "Ls"))
+register_kind("gia_limit_solver", VERSION, "npz", _LIMIT_ARRAYS + ("Ks",))
 
 
 def paired_sweep(*, dataset: str = "teacher", dataset_kwargs: dict | None = None, runs: Sequence[dict],

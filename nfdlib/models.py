@@ -182,6 +182,7 @@ class ResNet(nn.Module):
         """Set the backward matrices of a decoupled network (``B = W`` gives true backpropagation)."""
         if self.backward_mode != "decoupled":
             raise ValueError("set_backward_weights needs a network built with backward='decoupled'")
+        check_choice("name", name, self.hidden_names())
         W = getattr(self, name).detach()
         if B.shape != W.shape:
             raise ValueError(f"B must have shape {tuple(W.shape)}, got {tuple(B.shape)}")
@@ -212,6 +213,9 @@ class ResNet(nn.Module):
         how :mod:`nfdlib.sweeps` trains many configurations in one autograd pass. ``offsets`` (same layout as
         ``layers``) switches on the decoupled backward pass for unbatched weights; ``None`` is true backprop.
         """
+        if x.ndim < 2:
+            raise ValueError(f"x must have shape (batch, d_in={self.d_in}) (or leading configuration axes before it), "
+                             f"got shape {tuple(x.shape)}; use x[None] for a single input")
         if x.shape[-1] != self.d_in:
             raise ValueError(f"x must have last dimension d_in={self.d_in}, got shape {tuple(x.shape)}")
         phi, s = self.phi, self.scales

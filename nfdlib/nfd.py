@@ -278,6 +278,9 @@ def _check_layers(layers, K: int, name: str = "kernel_layers") -> np.ndarray:
 def layers_at(K: int, fractions=(0.0, 0.25, 0.5, 0.75, 1.0)) -> list[int]:
     """Grid indices nearest to the layer-times ``fraction * T`` on a ``K``-step grid."""
     K = check_int("K", K)
+    fractions = [float(f) for f in fractions]
+    if not fractions or not all(0.0 <= f <= 1.0 for f in fractions):
+        raise ValueError(f"fractions must be layer-time fractions in [0, 1], got {fractions}")
     return sorted({int(round(f * K)) for f in fractions})
 
 

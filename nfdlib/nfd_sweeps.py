@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .cache import cached
+from .cache import cached, register_kind
 from .data import Dataset, make_teacher_task
 from .nfd import layers_at, network_kernels, run_finite_network, simulate_nfd
 from .validation import check_int
@@ -28,6 +28,11 @@ VERSION = "1"
 
 DEFAULT_TASK = {"d": 8, "n_train": 8, "n_test": 8, "seed": 0}
 FIELDS = ("f_train", "f_test", "train_loss", "test_loss", "Phi", "G")
+_RUN_ARRAYS = ("f_train", "train_loss", "test_loss", "Phi", "G", "kernel_tau", "seconds")
+register_kind("nfd_net_", VERSION, "npz", _RUN_ARRAYS)
+register_kind("nfd_solver", VERSION, "npz", _RUN_ARRAYS)
+register_kind("nfd_nondeg_", VERSION, "npz", ("lam_min", "lam_max", "lam_mean", "tau"))
+register_kind("nfd_init_moments_", VERSION, "npz", ("Phi_mean", "Phi_var", "G_mean", "G_var", "seeds", "kernel_tau"))
 
 
 def make_task(task: dict | None = None) -> Dataset:
@@ -174,6 +179,125 @@ def bias_from_moments(mean, var, seeds: int, reference, scale: float | None = No
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Nondegeneracy (claim R8): the feature-gradient second-moment matrix over (training input, step)
+# ---------------------------------------------------------------------------------------------------------
+def feature_gradient_spectrum(phis, gs) -> dict[str, float]:
+    """Extreme eigenvalues of the (sample x step) second-moment matrix of ``(phi(h), g)`` at one layer.
+
+    ``phis`` and ``gs`` are ``(n, D)``: per neuron (or particle) the values ``phi(h_l(mu, k))`` and
+    ``g_l(mu, k)`` over the ``D`` pairs (training input ``mu``, SGD step ``k``). The matrix is
+    ``C = [phi, g]^T [phi, g] / n`` (``2D x 2D``, uncentred like the kernels ``Phi`` and ``G`` of the SDE; its
+    diagonal blocks are the two-time kernels, the off-diagonal block the feature-gradient cross-covariance that
+    training creates). Returns ``lam_min``, ``lam_max`` and ``lam_mean`` (trace / 2D)."""
+    X = np.concatenate([np.asarray(phis, float), np.asarray(gs, float)], axis=1)
+    if X.ndim != 2 or X.shape[0] < 2:
+        raise ValueError(f"phis and gs must be (n, D) arrays with n >= 2 rows, got {np.shape(phis)}, {np.shape(gs)}")
+    lam = np.linalg.eigvalsh(X.T @ X / X.shape[0])
+    return {"lam_min": float(lam[0]), "lam_max": float(lam[-1]), "lam_mean": float(lam.mean())}
+
+
+def _network_histories(model, data, lr: float, steps: int, layers, every: int) -> tuple[list, list]:
+    """Train by full-batch SGD and collect, per layer, ``phi(h_l)`` and ``g_l = n df/dh_l`` on the training inputs
+    at the steps ``0, every, 2 every, ..`` (before their update): two lists of ``(n, R P)`` arrays, step-major."""
+    from .training import train
+
+    P = data.X_train.shape[0]
+    phis: list[list] = [[] for _ in layers]
+    grads: list[list] = [[] for _ in layers]
+
+    def collect(step, m):
+        if step % every:
+            return
+        with torch.enable_grad():
+            f, feats = m(data.X_train.to(m.U), return_features=True)
+            hs = [feats.h[j] for j in layers]
+            gl = torch.autograd.grad(f[:P].sum(), hs)
+        for i, (h, g) in enumerate(zip(hs, gl)):
+            phis[i].append(m.phi(h.detach()).double().cpu().numpy().T)  # (n, P)
+            grads[i].append((m.n * g).double().cpu().numpy().T)
+
+    train(model, data, lr, steps, eval_every=every, seed=0, callback=collect)
+    return [np.concatenate(p, axis=1) for p in phis], [np.concatenate(g, axis=1) for g in grads]
+
+
+def nondegeneracy_networks(*, ns: Sequence[int], L: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0,
+                           lr: float = 0.5, steps: int = 10, every: int = 5, backward: str = "true",
+                           parametrization: str = "depth-mup", device=None, cache: bool = True,
+                           progress: bool = True) -> dict[str, np.ndarray]:
+    """:func:`feature_gradient_spectrum` of finite networks (width ``n`` in ``ns``, depth ``L``, one per seed, in
+    float64) trained by full-batch SGD on the task of notebook 02, over the training inputs and the steps ``0,
+    every, .., steps``, at every layer ``l = 0..L``: arrays ``lam_min``, ``lam_max``, ``lam_mean`` of shape
+    ``(len(ns), len(seeds), L + 1)``, with ``ns`` and ``tau``. (Consecutive SGD steps barely differ, so over every
+    step the smallest eigenvalue would sit at the rounding level; a few well-separated steps keep it measurable.)"""
+    from .models import ResNet
+
+    task = dict(task or DEFAULT_TASK)
+    ns = [check_int("n", n, minimum=2) for n in ns]
+    config = {"kind": "networks", "ns": ns, "L": check_int("L", L), "seeds": [int(s) for s in seeds], "task": task,
+              "T": T, "lr": lr, "steps": check_int("steps", steps, minimum=0), "every": check_int("every", every),
+              "backward": backward, "parametrization": parametrization}
+
+    def compute():
+        data = make_teacher_task(**task, dtype=torch.float64)
+        layers = list(range(L + 1))
+        out = {k: np.full((len(ns), len(config["seeds"]), L + 1), np.nan) for k in ("lam_min", "lam_max", "lam_mean")}
+        jobs = [(i, n, j, s) for i, n in enumerate(ns) for j, s in enumerate(config["seeds"])]
+        for i, n, j, s in tqdm(jobs, desc=f"nondegeneracy, {backward} networks", disable=not progress, leave=False):
+            model = ResNet(data.d, data.num_outputs, n, L, parametrization=parametrization, T=T, backward=backward,
+                           seed=s, device=device, dtype=torch.float64)
+            phis, gs = _network_histories(model, data, lr, steps, layers, every)
+            del model
+            for l, (a, b) in enumerate(zip(phis, gs)):
+                for k, v in feature_gradient_spectrum(a, b).items():
+                    out[k][i, j, l] = v
+        out["ns"], out["tau"] = np.asarray(ns), np.linspace(0.0, T, L + 1)
+        return out
+
+    if not cache:
+        return compute()
+    return cached(f"nfd_nondeg_net_{backward}", config, compute, version=VERSION, fmt="npz")
+
+
+def nondegeneracy_solver(*, M: int, K: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0,
+                         lr: float = 0.5, steps: int = 10, every: int = 5, coupling: str = "decoupled", device=None,
+                         cache: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
+    """The same spectrum for the particle solver (``M`` particles, ``K`` steps, float64; ``coupling``
+    ``"decoupled"`` for NFD, ``"reused"`` for the limit of true backpropagation), from its particle histories at
+    every grid point and the steps ``0, every, .., steps``: arrays of shape ``(len(seeds), K + 1)`` and ``tau``."""
+    from .nfd import COUPLINGS, simulate_nfd
+
+    task = dict(task or DEFAULT_TASK)
+    config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
+              "seeds": [int(s) for s in seeds], "task": task, "T": T, "lr": lr,
+              "steps": check_int("steps", steps, minimum=0), "every": check_int("every", every), "coupling": coupling}
+
+    def compute():
+        data = make_task(task)
+        if coupling not in COUPLINGS:  # registers a lazily imported coupling (the reused-weight solver)
+            simulate_nfd(data.X_train, data.Y_train, M=2, K=1, steps=0, coupling=coupling)
+        P, N = data.X_train.shape[0], data.X_train.shape[0]
+        out = {k: np.full((len(config["seeds"]), K + 1), np.nan) for k in ("lam_min", "lam_max", "lam_mean")}
+        for j, s in enumerate(tqdm(config["seeds"], desc=f"nondegeneracy, {coupling} solver", disable=not progress,
+                                   leave=False)):
+            solver = COUPLINGS[coupling](data.X_train, data.Y_train, M=M, K=K, T=T, steps=steps, lr=lr, seed=s,
+                                         kernel_layers=[0], device=device, dtype=torch.float64)
+            solver.run()
+            S1, kept = steps + 1, np.arange(0, steps + 1, every)
+            for l in range(K + 1):
+                phis = solver.phi_hist[l].reshape(M, S1, N)[:, kept, :P].reshape(M, -1).double().cpu().numpy()
+                gs = solver.g_hist[l].reshape(M, S1, solver.PC)[:, kept].reshape(M, -1).double().cpu().numpy()
+                for k, v in feature_gradient_spectrum(phis, gs).items():
+                    out[k][j, l] = v
+            del solver
+        out["tau"] = np.linspace(0.0, T, K + 1)
+        return out
+
+    if not cache:
+        return compute()
+    return cached("nfd_nondeg_solver", config, compute, version=VERSION, fmt="npz")
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Errors: fluctuation and bias
 # ---------------------------------------------------------------------------------------------------------
 def rms(x) -> float:
@@ -223,13 +347,26 @@ def paired_gap(a: dict, b: dict) -> dict[str, float]:
     """How far the seed-mean outputs of ``a`` are from those of ``b``, relative to how far ``b``'s outputs move in
     training: ``rms(mean(f_a - f_b)) / rms(mean(f_b(k) - f_b(0)))``. Seeds are paired (a network built with the
     same seed has the same forward weights whatever its backward), which removes most of the seed noise;
-    ``noise`` is the same ratio for the standard error of the paired mean."""
+    ``noise`` is the same ratio for the standard error of the paired mean, and ``lo, hi`` the interval
+    ``[max(0, gap - 2 noise), gap + 2 noise]`` (the rms of a mean difference is at most ``2 noise`` off its
+    true value at about 95%, and never below 0)."""
     fa, fb = outputs(a), outputs(b)
     diff = fa - fb
     R = diff.shape[0]
     move = rms((fb - fb[:, :1]).mean(0))
     se = float(np.sqrt(diff.var(0, ddof=1).mean() / R)) if R > 1 else float("nan")
-    return {"gap": rms(diff.mean(0)) / move, "noise": se / move, "movement": move}
+    gap, noise = rms(diff.mean(0)) / move, se / move
+    return {"gap": gap, "noise": noise, "movement": move, "lo": max(gap - 2 * noise, 0.0), "hi": gap + 2 * noise}
+
+
+def unpaired_gap(a: dict, b: dict) -> dict[str, float]:
+    """:func:`paired_gap` for two sets of runs that share no randomness (a solver against networks): the noise of
+    the difference of the two seed means adds the two standard errors in quadrature."""
+    (ma, sa), (mb, sb) = mean_and_noise(a), mean_and_noise(b)
+    fb = outputs(b)
+    move = rms((fb - fb[:, :1]).mean(0))
+    gap, noise = rms(ma - mb) / move, math.hypot(sa, sb) / move
+    return {"gap": gap, "noise": noise, "movement": move, "lo": max(gap - 2 * noise, 0.0), "hi": gap + 2 * noise}
 
 
 def relative_kernel_change(K_steps) -> np.ndarray:
@@ -240,4 +377,6 @@ def relative_kernel_change(K_steps) -> np.ndarray:
 
 
 __all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts", "rms",
-           "outputs", "mean_and_noise", "paired_gap", "relative_kernel_change", "init_moments", "bias_from_moments"]
+           "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
+           "bias_from_moments",
+           "feature_gradient_spectrum", "nondegeneracy_networks", "nondegeneracy_solver"]

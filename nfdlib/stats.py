@@ -3,18 +3,23 @@
 The collection's one rule for turning a measured interval into a verdict (:func:`interval_verdict`):
 
 * **agree** only when the whole interval lies inside the range the claim allows (for a predicted value, the
-  prediction plus or minus a stated tolerance: an equivalence test);
+  prediction plus or minus a stated tolerance: an equivalence test, as in two one-sided tests);
 * **disagree** when the whole interval lies outside that range;
-* **not resolved** otherwise, and always when the interval is undefined (NaN, or infinite).
+* **not resolved** otherwise, and always when the interval is undefined (NaN).
 
 Absence of evidence is never agreement: an interval wide enough to hold both the prediction and its
-alternative is *not resolved*, whatever its centre.
+alternative is *not resolved*, whatever its centre. Every verdict carries the range it was judged against
+(:attr:`Verdict.claim`), and tables print it beside the outcome. Everything else in the collection that says
+"agree", "flat", "transfers" or "drifts" is built on this function: :func:`slope_verdict` (a fitted exponent),
+:func:`combine_verdicts` (a claim made of several parts), :func:`describe_slope` (the sentence under a figure),
+:meth:`nfdlib.sweeps.Drift.transfers`, :class:`nfdlib.diagnostics.CoordVerdict`, and the :class:`Claims` table
+of every notebook. Exact identities (a recursion against autograd) are not claims: :class:`Checks` asserts them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats as _st
@@ -27,7 +32,9 @@ class Verdict:
     """The outcome of :func:`interval_verdict`, with what it was computed from.
 
     ``outcome`` is one of :data:`OUTCOMES`; ``lo, hi`` the measured interval; ``allowed`` the range the claim
-    allows, ``(lo, hi)`` with ``-inf``/``inf`` for one-sided claims; ``claim`` a short description of it.
+    allows, ``(lo, hi)`` with ``-inf``/``inf`` for one-sided claims; ``claim`` a short description of it (the
+    tolerance); ``parts`` the verdicts a combined verdict (:func:`combine_verdicts`) was made of; ``note`` why an
+    agreement was withdrawn (:meth:`downgrade`).
     """
 
     outcome: str
@@ -35,6 +42,8 @@ class Verdict:
     hi: float
     allowed: tuple[float, float]
     claim: str = ""
+    parts: tuple = field(default=())
+    note: str = ""
 
     @property
     def agrees(self) -> bool:
@@ -44,9 +53,35 @@ class Verdict:
     def disagrees(self) -> bool:
         return self.outcome == "disagree"
 
+    @property
+    def resolved(self) -> bool:
+        return self.outcome != "not resolved"
+
+    def downgrade(self, reason: str) -> Verdict:
+        """The same verdict with an agreement withdrawn (``not resolved``) for ``reason``: evidence the interval
+        does not carry (for example optima outside a grid) can weaken an agreement, never create one."""
+        if not self.agrees:
+            return self
+        return replace(self, outcome="not resolved", note=reason)
+
+    def negated(self, claim: str) -> Verdict:
+        """The verdict on the opposite claim, that the value lies *outside* the allowed range (for example "the
+        optimum moves" against "the optimum transfers"): agree and disagree swap, not resolved stays."""
+        swap = {"agree": "disagree", "disagree": "agree", "not resolved": "not resolved"}
+        return replace(self, outcome=swap[self.outcome], claim=str(claim))
+
+    def cell(self) -> str:
+        """The verdict with its tolerance, for a table cell: ``agree (allowed -0.5 +- 0.1)``."""
+        text = f"{self.outcome} ({'allowed ' if not self.parts else ''}{self.claim})"
+        if self.note:
+            text += f"; {self.note}"
+        return f"**{text}**" if self.disagrees else text
+
     def __str__(self) -> str:
-        return f"{self.outcome} ({self.claim}; measured [{self.lo:+.3g}, {self.hi:+.3g}])" if self.claim \
-            else f"{self.outcome} (measured [{self.lo:+.3g}, {self.hi:+.3g}])"
+        if self.parts:
+            return self.cell()
+        out = f"{self.outcome} ({self.claim}; measured [{self.lo:+.3g}, {self.hi:+.3g}])"
+        return out + (f"; {self.note}" if self.note else "")
 
 
 def _describe_range(a: float, b: float) -> str:
@@ -66,7 +101,8 @@ def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | Non
     Give either ``allowed=(a, b)`` (the range the claim allows; ``a`` may be ``-inf``, ``b`` may be ``inf``) or
     ``prediction`` with ``tol`` (the range ``prediction +- tol``, an equivalence test). *agree* when
     ``a <= lo`` and ``hi <= b``; *disagree* when ``hi < a`` or ``lo > b``; *not resolved* otherwise, and when
-    ``lo`` or ``hi`` is NaN or infinite (an undefined interval is never a verdict).
+    ``lo`` or ``hi`` is NaN or ``lo > hi`` (an undefined interval is never a verdict). An infinite end is a
+    one-sided bound: ``[x, inf]`` says "at least x" (a run that diverged has the growth exponent ``[inf, inf]``).
     """
     if allowed is None:
         if prediction is None or tol is None:
@@ -87,7 +123,7 @@ def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | Non
             raise ValueError(f"allowed must be a pair (a, b) with a <= b, got {allowed!r}")
         claim = _describe_range(a, b)
     lo, hi = float(lo), float(hi)
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
         outcome = "not resolved"
     elif a <= lo and hi <= b:
         outcome = "agree"
@@ -98,9 +134,94 @@ def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | Non
     return Verdict(outcome, lo, hi, (a, b), claim)
 
 
+def combine_verdicts(*verdicts: Verdict) -> Verdict:
+    """A claim made of several parts: *agree* when every part agrees, *disagree* when one part disagrees,
+    else *not resolved*. The parts are kept (``parts``) and their tolerances listed in ``claim``."""
+    if not verdicts:
+        raise ValueError("combine_verdicts needs at least one verdict")
+    for v in verdicts:
+        if not isinstance(v, Verdict):
+            raise ValueError(f"combine_verdicts takes Verdict objects, got {type(v).__name__}: {v!r}")
+    if all(v.agrees for v in verdicts):
+        outcome = "agree"
+    elif any(v.disagrees for v in verdicts):
+        outcome = "disagree"
+    else:
+        outcome = "not resolved"
+    claims = {v.claim for v in verdicts}
+    if len(claims) == 1 and len(verdicts) > 1:
+        claim = f"{len(verdicts)} parts, each {verdicts[0].claim}: " + ", ".join(v.outcome for v in verdicts)
+    else:
+        claim = "each part: " + "; ".join(f"{v.outcome}, {v.claim}" for v in verdicts)
+    return Verdict(outcome, float("nan"), float("nan"), (float("nan"), float("nan")), claim, tuple(verdicts))
+
+
+def _check_level(level) -> float:
+    try:
+        level = float(level)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}") from err
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+    return level
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the finite ``values`` and its t confidence interval ``(mean, lo, hi)``.
+
+    NaN when there is no finite value; the interval is NaN (undefined, never zero width) with a single value.
+    """
+    level = _check_level(level)
+    v = np.asarray(values, float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(v.mean())
+    if v.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(_st.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return m, m - half, m + half
+
+
+def ks_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """Two-sample Kolmogorov-Smirnov distance ``D = sup |F_a - F_b|`` of two samples, and an interval for the
+    distance between the two *laws*: by the Dvoretzky-Kiefer-Wolfowitz inequality each empirical CDF lies
+    within ``eps_i = sqrt(ln(4 / (1 - level)) / (2 n_i))`` of its law (each with probability ``1 - (1 -
+    level)/2``), so the laws differ by at least ``D - eps_a - eps_b`` and at most ``D + eps_a + eps_b``.
+    Returns ``(D, lo, hi)`` (``lo`` clipped at 0)."""
+    level = _check_level(level)
+    a = np.sort(np.asarray(a, float).ravel())
+    b = np.sort(np.asarray(b, float).ravel())
+    if a.size == 0 or b.size == 0 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("a and b must be non-empty samples of finite numbers")
+    grid = np.concatenate([a, b])
+    D = float(np.abs(np.searchsorted(a, grid, side="right") / a.size
+                     - np.searchsorted(b, grid, side="right") / b.size).max())
+    eps = sum(math.sqrt(math.log(4 / (1 - level)) / (2 * n)) for n in (a.size, b.size))
+    return D, max(D - eps, 0.0), D + eps
+
+
+def bootstrap_interval(statistic, data, *, boot: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """``statistic(data)`` and its percentile bootstrap interval, resampling the rows (axis 0) of ``data`` with
+    replacement ``boot`` times (for example the neurons of one network). Returns ``(value, lo, hi)``."""
+    level = _check_level(level)
+    if isinstance(boot, bool) or not isinstance(boot, (int, np.integer)) or boot < 2:
+        raise ValueError(f"boot must be an integer >= 2, got {boot!r}")
+    data = np.asarray(data)
+    if data.ndim == 0 or data.shape[0] < 2:
+        raise ValueError("data must have at least two rows to resample")
+    rng = np.random.default_rng(seed)
+    n = data.shape[0]
+    values = np.array([float(statistic(data[rng.integers(0, n, n)])) for _ in range(int(boot))])
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return float(statistic(data)), float(lo), float(hi)
+
+
 @dataclass(frozen=True)
 class SlopeFit:
-    """``log y = intercept + slope * log x`` fitted by least squares; ``lo, hi`` is the ``level`` interval."""
+    """``log y = intercept + slope * log x`` fitted by least squares; ``lo, hi`` is the ``level`` interval
+    (NaN when it is undefined: a fit through only two points has no residual to estimate it from)."""
 
     slope: float
     lo: float
@@ -120,9 +241,11 @@ class SlopeFit:
 def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:
     """Fit ``y ~ C x^slope`` on all finite positive pairs (repeat an ``x`` once per seed to pool seeds).
 
-    The interval is the t interval of the least-squares slope. With only two distinct ``x`` values, or a
-    perfect fit, the interval has zero width; the number of points used is reported.
+    The interval is the t interval of the least-squares slope. With two points there is no residual to
+    estimate the noise from, so the interval is NaN (undefined: a verdict built on it is *not resolved*);
+    a perfect fit through three or more points has a zero-width interval. The number of points is reported.
     """
+    level = _check_level(level)
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same size, got {x.size} and {y.size}")
@@ -130,59 +253,57 @@ def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:
     lx, ly = np.log(x[ok]), np.log(y[ok])
     if len(np.unique(lx)) < 2:
         raise ValueError("fit_loglog needs finite positive y at two or more distinct x values")
-    res = _st.linregress(lx, ly)
-    dof = ok.sum() - 2
-    half = float(_st.t.ppf(0.5 + level / 2, dof) * res.stderr) if dof > 0 else float("nan")
-    if not np.isfinite(half):
-        half = 0.0
-    return SlopeFit(float(res.slope), float(res.slope - half), float(res.slope + half), float(res.intercept),
-                    float(res.rvalue**2), int(ok.sum()), level)
+    dx, dy = lx - lx.mean(), ly - ly.mean()
+    sxx = float(dx @ dx)
+    slope = float(dx @ dy) / sxx
+    intercept = float(ly.mean() - slope * lx.mean())
+    ss_res = float(np.sum((dy - slope * dx) ** 2))
+    ss_tot = float(dy @ dy)
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else float("nan"))
+    dof = int(ok.sum()) - 2
+    if dof > 0:
+        half = float(_st.t.ppf(0.5 + level / 2, dof)) * math.sqrt(ss_res / dof / sxx)
+    else:
+        half = float("nan")
+    return SlopeFit(slope, slope - half, slope + half, intercept, r2, int(ok.sum()), level)
 
 
-def describe_slope(fit: SlopeFit, quantity: str, x_name: str, flat_tol: float = 0.1,
-                   max_width: float = 1.0) -> str:
+def slope_verdict(fit: SlopeFit | None, expected: float | None = None, *, tol: float = 0.1, sign: int | None = None,
+                  allowed: tuple[float, float] | None = None) -> Verdict:
+    """A claim about a fitted exponent, judged by :func:`interval_verdict` from the fit's interval.
+
+    Exactly one of: ``expected`` (the exponent ``expected +- tol``), ``sign`` (+1: the exponent is positive,
+    ``allowed=(0, inf)``; -1: negative) or ``allowed=(a, b)``. ``fit=None`` (nothing to fit) is *not resolved*.
+    """
+    given = [expected is not None, sign is not None, allowed is not None]
+    if sum(given) != 1:
+        raise ValueError("slope_verdict needs exactly one of expected, sign or allowed")
+    if sign is not None:
+        if sign not in (-1, 1):
+            raise ValueError(f"sign must be +1 or -1, got {sign!r}")
+        allowed = (0.0, math.inf) if sign > 0 else (-math.inf, 0.0)
+    lo, hi = (float("nan"), float("nan")) if fit is None else (fit.lo, fit.hi)
+    if allowed is not None:
+        return interval_verdict(lo, hi, allowed=allowed)
+    return interval_verdict(lo, hi, prediction=expected, tol=tol)
+
+
+def describe_slope(fit: SlopeFit, quantity: str, x_name: str, flat_tol: float = 0.1) -> str:
     """A one-line verdict computed from a fit: flat, growing or shrinking, with the interval.
 
-    Flat means the interval contains 0 or the slope is within ``flat_tol`` of 0; an interval wider than
-    ``max_width`` is reported as no clear power law rather than as flat.
+    *Flat* is the claim "the exponent is 0 within ``flat_tol``" judged by :func:`interval_verdict`: flat when
+    the whole interval lies within ``+- flat_tol``, growing or shrinking when it lies wholly outside, and not
+    resolved otherwise (printed with the interval and the tolerance).
     """
-    if fit.hi - fit.lo > max_width:
-        trend = "no clear power law (interval too wide)"
-    elif fit.contains(0.0) or abs(fit.slope) < flat_tol:
-        trend = f"flat in {x_name}"
-    elif fit.slope > 0:
-        trend = f"grows like {x_name}^{fit.slope:.2f}"
+    v = slope_verdict(fit, 0.0, tol=flat_tol)
+    if v.agrees:
+        trend = f"flat in {x_name} (interval within +-{flat_tol:g})"
+    elif v.disagrees:
+        trend = (f"grows like {x_name}^{fit.slope:.2f}" if fit.slope > 0 else f"shrinks like {x_name}^{fit.slope:.2f}")
+        trend += f" (interval outside +-{flat_tol:g})"
     else:
-        trend = f"shrinks like {x_name}^{fit.slope:.2f}"
+        trend = f"not resolved (the interval is neither within nor outside +-{flat_tol:g} of 0)"
     return f"{quantity}: log-log slope {fit} ({fit.level:.0%} CI, {fit.points} points) -> {trend}"
-
-
-def slope_verdict(fit: SlopeFit | None, expected: float | None = None, *, sign: int | None = None,
-                  tol: float = 0.1, max_width: float = 1.0) -> str:
-    """A claim about a fitted exponent, judged from the fit.
-
-    With ``expected``: ``"agree"`` when the interval contains it or the slope is within ``tol`` of it, else
-    ``"DISAGREE"``. With ``sign`` (+1 grows, -1 falls): ``"agree"`` when the whole interval has that sign,
-    ``"DISAGREE"`` when it has the other, ``"not resolved (interval contains 0)"`` otherwise. Either way an
-    interval wider than ``max_width`` (or no fit) is ``"undetermined"``, and ``expected=None`` without a sign
-    (no prediction) is ``"-"``.
-    """
-    if fit is None or fit.hi - fit.lo > max_width:
-        return "undetermined"
-    if sign is not None:
-        if (fit.lo > 0 and sign > 0) or (fit.hi < 0 and sign < 0):
-            return "agree"
-        return "not resolved (interval contains 0)" if fit.contains(0.0) else "DISAGREE"
-    if expected is None:
-        return "-"
-    return "agree" if fit.contains(expected) or abs(fit.slope - expected) < tol else "DISAGREE"
-
-
-def combine_verdicts(*verdicts: str) -> str:
-    """``"agree"`` when every part agrees, ``"DISAGREE"`` when one disagrees, else ``"undetermined"``."""
-    if all(v == "agree" for v in verdicts):
-        return "agree"
-    return "DISAGREE" if "DISAGREE" in verdicts else "undetermined"
 
 
 def markdown_table(header, rows) -> str:
@@ -197,3 +318,62 @@ def markdown_table(header, rows) -> str:
             raise ValueError(f"each row must have {len(header)} cells, got {len(row)}: {row!r}")
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
     return "\n".join(lines)
+
+
+class Claims:
+    """The closing table of a notebook: the paper's claims, what was measured, and a :class:`Verdict`.
+
+    Only a :class:`Verdict` is accepted as a verdict, so a row cannot carry a typed-in string; the table
+    prints each verdict with the tolerance it was judged against.
+    """
+
+    def __init__(self):
+        self.rows: list[tuple[str, str, Verdict]] = []
+
+    def add(self, claim: str, measured: str, verdict: Verdict, *, echo: bool = True) -> Verdict:
+        if not isinstance(verdict, Verdict):
+            raise ValueError(f"verdict must be an nfdlib.stats.Verdict, got {type(verdict).__name__}: {verdict!r}")
+        self.rows.append((str(claim), str(measured), verdict))
+        if echo:
+            print(f"CLAIM {claim}: {measured} -> {verdict.cell()}")
+        return verdict
+
+    def counts(self) -> dict[str, int]:
+        return {o: sum(v.outcome == o for _, _, v in self.rows) for o in OUTCOMES}
+
+    def markdown(self) -> str:
+        return markdown_table(["claim", "measured", "verdict (tolerance)"],
+                              [(c, m, v.cell()) for c, m, v in self.rows])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Checks:
+    """Exact identities a notebook relies on (a recursion against autograd, an update formula against the
+    optimizer). They are not claims: each is asserted when added, so a regression fails the notebook (and CI,
+    which runs every notebook in quick mode)."""
+
+    def __init__(self):
+        self.rows: list[tuple[str, float, float]] = []
+
+    def add(self, name: str, error: float, bound: float) -> None:
+        """Record ``error`` (a measured discrepancy, for example a maximum relative difference) and assert that
+        it is finite and at most ``bound``."""
+        error, bound = float(error), float(bound)
+        self.rows.append((str(name), error, bound))
+        print(f"CHECK {name}: {error:.1e} (bound {bound:.0e})")
+        if not (math.isfinite(error) and error <= bound):
+            raise AssertionError(f"check failed: {name}: {error!r} > {bound!r}")
+
+    def markdown(self) -> str:
+        return markdown_table(["identity", "measured discrepancy", "bound", "status"],
+                              [(n, f"{e:.1e}", f"{b:.0e}", "holds") for n, e, b in self.rows])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+__all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
+           "bootstrap_interval",
+           "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope", "markdown_table", "Claims", "Checks"]

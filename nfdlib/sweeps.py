@@ -41,12 +41,16 @@ from .data import DATASETS, Dataset, load_dataset
 from .models import BLOCKS, ResNet
 from .optim import scaling_table
 from .parametrization import get_parametrization
-from .stats import SlopeFit, fit_loglog
+from .stats import SlopeFit, Verdict, fit_loglog, slope_verdict
 from .training import LOSSES, loss_fn, train
 from .validation import check_choice, check_float, check_int
 
 # Bump when the code that computes a sweep changes in a way that changes its numbers: cached files then recompute.
 SWEEP_VERSION = "1"
+cache.register_kind("sweep", SWEEP_VERSION, "npz",
+                    ("L", "lr", "seed", "steps", "train_loss", "test_loss", "diverged", "diverged_at"))
+# The tolerance of the transfer claim: octave of the optimum per doubling of depth (0.75 octave over L = 2..64).
+TRANSFER_TOL = 0.15
 
 Tensor = torch.Tensor
 
@@ -428,22 +432,37 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     return out
 
 
+# Arguments of depth_sweep / lr_sweep that change how the numbers are computed but not the numbers: never keyed.
+NOT_KEYED = ("chunk_size", "engine", "device", "progress")
+# Arguments added after sweeps were first cached: keyed only when they differ from this default, so that the
+# files written before them keep their names (they were computed at the default).
+KEYED_UNLESS_DEFAULT = {"preact": True}
+
+
+def depth_sweep_config(task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
+                       lrs: Sequence[float], seeds: Sequence[int], steps: int, **kwargs) -> dict:
+    """The cache key of a :func:`cached_depth_sweep`: every argument that changes the numbers. Everything in
+    ``kwargs`` is keyed except :data:`NOT_KEYED`, and the arguments of :data:`KEYED_UNLESS_DEFAULT` at their
+    default (so a new argument can never be served another configuration's file)."""
+    config = {"task": _check_task(task), "parametrization": parametrization, "block": block, "n": check_int("n", n),
+              "depths": [int(L) for L in depths], "lrs": [float(x) for x in _check_lrs(lrs)],
+              "seeds": _check_seeds(seeds), "steps": check_int("steps", steps, minimum=0)}
+    for key, value in kwargs.items():
+        if key in NOT_KEYED or (key in KEYED_UNLESS_DEFAULT and value == KEYED_UNLESS_DEFAULT[key]):
+            continue
+        config[key] = value
+    return config
+
+
 def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                        lrs: Sequence[float], seeds: Sequence[int], steps: int, *, directory=None,
                        refresh: bool = False, **kwargs) -> dict[str, np.ndarray]:
-    """:func:`depth_sweep`, read from (or written to) ``data/`` as ``.npz`` keyed by the whole configuration and
-    :data:`SWEEP_VERSION`. A corrupt or stale file is recomputed with a warning (see :mod:`nfdlib.cache`).
-
-    ``chunk_size``, ``engine``, ``device`` and ``progress`` only change how the numbers are computed, so they
-    are not part of the key.
+    """:func:`depth_sweep`, read from (or written to) ``data/`` as ``.npz`` keyed by the whole configuration
+    (:func:`depth_sweep_config`) and :data:`SWEEP_VERSION`. A corrupt, incomplete or stale file is recomputed
+    with a warning (see :mod:`nfdlib.cache`).
     """
     task = _check_task(task)
-    config = {"task": task, "parametrization": parametrization, "block": block, "n": check_int("n", n),
-              "depths": [int(L) for L in depths], "lrs": [float(x) for x in _check_lrs(lrs)],
-              "seeds": _check_seeds(seeds), "steps": check_int("steps", steps, minimum=0)}
-    for key in ("batch_size", "loss", "T", "activation", "eval_every", "loss_bound"):
-        if key in kwargs:
-            config[key] = kwargs[key]
+    config = depth_sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
     return cache.cached(name, config,
                         lambda: depth_sweep(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs),
                         version=SWEEP_VERSION, fmt="npz", directory=directory, refresh=refresh)
@@ -595,7 +614,8 @@ def mean_curve_optima(sweep: Mapping, key: str = "train_loss", **kwargs) -> list
 @dataclass(frozen=True)
 class Drift:
     """How an optimum moves with depth: the slope of ``log2 eta*`` against ``log2 L`` with its 95% t-interval
-    (per-seed optima pooled) and a bootstrap interval over seeds."""
+    (per-seed optima pooled) and a bootstrap interval over seeds; ``censored`` optima (at the edge of the grid,
+    or every rate diverged) are left out of the fit and counted."""
 
     fit: SlopeFit | None
     boot_lo: float
@@ -607,24 +627,32 @@ class Drift:
     def slope(self) -> float:
         return float("nan") if self.fit is None else self.fit.slope
 
-    def transfers(self, tol: float = 0.15, max_width: float = 1.0) -> bool | None:
-        """True when the optimum is flat in depth (the 95% interval contains 0, or the slope is within ``tol``
-        octave per doubling of depth), False when it drifts, None when undetermined (no fit, or an interval
-        wider than ``max_width``)."""
-        if self.fit is None or self.fit.hi - self.fit.lo > max_width:
-            return None
-        return bool(self.fit.contains(0.0) or abs(self.slope) < tol)
+    def transfers(self, tol: float = TRANSFER_TOL) -> Verdict:
+        """The claim "the optimum does not move with depth" as an equivalence test
+        (:func:`nfdlib.stats.slope_verdict`): *agree* when the whole 95% interval of the slope lies within
+        ``+- tol`` octave per doubling of depth, *disagree* when it lies wholly outside, else *not resolved*
+        (also without a fit). Optima at the edge of the grid count against transfer: with any of them an
+        agreement is withdrawn (*not resolved*), since the optimum of that depth and seed is outside the grid."""
+        tol = check_float("tol", tol)
+        v = slope_verdict(self.fit, 0.0, tol=tol)
+        if self.censored:
+            v = v.downgrade(f"{self.censored} optima at the grid edge")
+        return v
 
-    def verdict(self, tol: float = 0.15) -> str:
-        """:meth:`transfers` in words."""
-        flat = self.transfers(tol)
-        if flat is None:
-            return "undetermined (no fit or interval too wide)"
-        return "flat (transfers)" if flat else ("drifts down" if self.slope < 0 else "drifts up")
+    def verdict(self, tol: float = TRANSFER_TOL) -> str:
+        """:meth:`transfers` in words, with the tolerance."""
+        v = self.transfers(tol)
+        if v.agrees:
+            text = "flat (transfers)"
+        elif v.disagrees:
+            text = "drifts down" if self.slope < 0 else "drifts up"
+        else:
+            text = "not resolved"
+        return f"{text}: {v}"
 
     def __str__(self) -> str:
         if self.fit is None:
-            return "too few optima inside the grid to fit"
+            return f"too few optima inside the grid to fit ({self.censored} at the grid edge)"
         return (f"{self.fit.slope:+.2f} [{self.fit.lo:+.2f}, {self.fit.hi:+.2f}] (t, {self.points} optima; "
                 f"bootstrap over seeds [{self.boot_lo:+.2f}, {self.boot_hi:+.2f}]; {self.censored} at the grid edge)")
 
@@ -652,9 +680,16 @@ def _drift_from(depths: np.ndarray, eta: np.ndarray, boot: int, seed: int) -> Dr
     return Drift(fit, float(lo), float(hi), censored, int(ok.sum()))
 
 
+def _depths_of(sweep: Mapping) -> np.ndarray:
+    if "L" not in sweep:
+        raise ValueError("sweep must be a depth_sweep result with an 'L' array of depths (an lr_sweep has one depth)")
+    return np.asarray(sweep["L"])
+
+
 def optimum_drift(sweep: Mapping, key: str = "train_loss", *, boot: int = 2000, seed: int = 0, **kwargs) -> Drift:
     """The drift of the per-seed optimum with depth for a :func:`depth_sweep` result."""
-    return _drift_from(np.asarray(sweep["L"]), optima(sweep, key, **kwargs), check_int("boot", boot), seed)
+    depths = _depths_of(sweep)
+    return _drift_from(depths, optima(sweep, key, **kwargs), check_int("boot", boot), seed)
 
 
 def max_stable_lr(sweep: Mapping) -> np.ndarray:
@@ -674,9 +709,10 @@ def max_stable_lr(sweep: Mapping) -> np.ndarray:
 
 def stability_drift(sweep: Mapping, *, boot: int = 2000, seed: int = 0) -> Drift:
     """The slope of the largest stable rate against depth (rates equal to the top of the grid are censored)."""
+    depths = _depths_of(sweep)
     eta = max_stable_lr(sweep)
     eta = np.where(eta >= np.max(sweep["lr"]), np.nan, eta)
-    return _drift_from(np.asarray(sweep["L"]), eta, check_int("boot", boot), seed)
+    return _drift_from(depths, eta, check_int("boot", boot), seed)
 
 
 def best_by_depth(sweep: Mapping, select: str = "train_loss",

@@ -68,8 +68,9 @@ def train(model: torch.nn.Module, data: Dataset, lr: float, steps: int, *, batch
 
     ``batch_size=None`` is full-batch gradient descent; otherwise batches are drawn without replacement, one
     epoch after another, from ``seed``. A run whose loss goes non-finite or above ``loss_bound`` stops and is
-    recorded as diverged (the remaining entries are NaN); it never raises. ``callback(step, model)`` runs after
-    every evaluation, for diagnostics.
+    recorded as diverged (the remaining entries are NaN); it never raises. The test is made on the training loss
+    at every evaluation and on the minibatch loss of every step (``diverged_at`` is the first step that fails).
+    ``callback(step, model)`` runs after every evaluation, for diagnostics.
     """
     lr = check_float("lr", lr)
     steps = check_int("steps", steps, minimum=0)
@@ -115,7 +116,8 @@ def train(model: torch.nn.Module, data: Dataset, lr: float, steps: int, *, batch
         labels = None if data.labels_train is None else data.labels_train[idx]
         opt.zero_grad(set_to_none=True)
         value = loss_fn(model(data.X_train[idx]), data.Y_train[idx], labels, loss)
-        if not torch.isfinite(value):
+        # The same test as at an evaluation, on the minibatch loss (as nfdlib.sweeps.train_stacked does).
+        if not (torch.isfinite(value) and float(value.detach()) <= loss_bound):
             diverged_at = step
             break
         value.backward()

@@ -38,13 +38,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import cache
 from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd, scaling_table
 from .records import Records
 from .stats import SlopeFit, fit_loglog
 from .training import LOSSES, loss_fn
-from .validation import check_choice, check_float, check_int
+from .validation import check_batch, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -178,6 +179,7 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
     lr = check_float("lr", lr)
     steps = check_int("steps", steps, minimum=0)
     loss = check_choice("loss", loss, LOSSES)
+    X, Y, labels = check_batch(X, Y, model.d_in, model.d_out, labels)
     record = set(range(steps + 1)) if record_steps is None else {check_int("record_steps", t, minimum=0)
                                                                   for t in record_steps}
     device, dtype = model.U.device, model.U.dtype
@@ -309,6 +311,7 @@ def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, i
 
 # Bump when the code of block_updates / collapse_scan changes its numbers: cached scans then recompute.
 COLLAPSE_VERSION = "1"
+cache.register_kind("collapse_", COLLAPSE_VERSION, "json")
 
 
 def cached_collapse_scan(name: str, rule: tuple[str, str], sizes: Iterable[tuple[int, int]], *, directory=None,

@@ -33,6 +33,27 @@ def check_float(name: str, value, *, positive: bool = True, allow_zero: bool = F
     return out
 
 
+def check_batch(X, Y, d_in: int, d_out: int, labels=None):
+    """Training inputs ``X`` of shape ``(P, d_in)`` and targets ``Y`` of shape ``(P, d_out)`` (optionally integer
+    ``labels`` of shape ``(P,)``), all finite, as tensors (a NaN target would silently poison every update)."""
+    import torch
+
+    X, Y = torch.as_tensor(X), torch.as_tensor(Y)
+    if X.ndim != 2 or X.shape[1] != d_in or X.shape[0] < 1:
+        raise ValueError(f"X must have shape (P, {d_in}) with P >= 1, got {tuple(X.shape)}")
+    P = X.shape[0]
+    if Y.ndim != 2 or Y.shape != (P, d_out):
+        raise ValueError(f"Y must have shape ({P}, {d_out}), one row per input of X, got {tuple(Y.shape)}")
+    if labels is not None:
+        labels = torch.as_tensor(labels)
+        if labels.shape != (P,):
+            raise ValueError(f"labels must have shape ({P},), one label per input of X, got {tuple(labels.shape)}")
+    for name, t in (("X", X), ("Y", Y)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite (it holds NaN or infinite entries)")
+    return X, Y, labels
+
+
 def check_choice(name: str, value, choices: Iterable[str]) -> str:
     """One of a fixed set of names."""
     choices = tuple(choices)

@@ -32,8 +32,8 @@ def test_load_cifar10_from_a_local_archive(tmp_path):
 
 
 def test_load_cifar10_errors(tmp_path):
-    with pytest.raises(ValueError, match="root"):
+    with pytest.raises(ValueError, match=r"^root"):
         load_cifar10(root=tmp_path, download=False)
     _write_archive(tmp_path / "cifar-10-binary.tar.gz", per_batch=2)
-    with pytest.raises(ValueError, match="n_train"):
+    with pytest.raises(ValueError, match=r"^n_train"):
         load_cifar10(n_train=11, n_test=1, root=tmp_path, download=False)

@@ -130,10 +130,21 @@ def test_post_activation_and_mlp_run():
 ])
 def test_bad_input_raises(kwargs, arg):
     base = {"d_in": 3, "d_out": 1, "n": 8, "L": 2}
-    with pytest.raises(ValueError, match=arg):
+    with pytest.raises(ValueError, match=rf"^{arg}\b"):
         ResNet(**{**base, **kwargs})
 
 
 def test_wrong_input_dimension_raises():
-    with pytest.raises(ValueError, match="d_in"):
+    with pytest.raises(ValueError, match=r"^x must have last dimension d_in=3, got shape \(2, 4\)"):
         ResNet(3, 1, 8, 2)(torch.randn(2, 4))
+
+
+def test_input_gaps_are_refused():
+    net = ResNet(3, 1, 8, 2)
+    with pytest.raises(ValueError, match=r"^x must have shape \(batch, d_in=3\)"):
+        net(torch.randn(3))  # one input without its batch axis: no silent (d_out,) output
+    dec = ResNet(3, 1, 8, 2, backward="decoupled")
+    with pytest.raises(ValueError, match=r"^name must be one of 'W'; got 'Q'"):
+        dec.set_backward_weights("Q", torch.zeros(2, 8, 8))
+    with pytest.raises(ValueError, match=r"^B must have shape \(2, 8, 8\)"):
+        dec.set_backward_weights("W", torch.zeros(8, 8))

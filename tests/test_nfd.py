@@ -207,22 +207,22 @@ def test_solver_agrees_with_decoupled_networks(task):
 ])
 def test_bad_input_names_the_argument(task, kwargs, name):
     args = dict(M=8, K=2, steps=1, lr=0.1) | kwargs
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
         simulate_nfd(task.X_train, task.Y_train, **args)
 
 
 def test_bad_data_and_coupling_registry(task):
-    with pytest.raises(ValueError, match="Y_train"):
+    with pytest.raises(ValueError, match=r"^Y_train"):
         simulate_nfd(task.X_train, task.Y_train[:2], M=8, K=2)
-    with pytest.raises(ValueError, match="X_test"):
+    with pytest.raises(ValueError, match=r"^X_test"):
         simulate_nfd(task.X_train, task.Y_train, X_test=torch.zeros(2, 3), M=8, K=2)
     bad = task.X_train.clone()
     bad[0, 0] = float("nan")
-    with pytest.raises(ValueError, match="X_train"):
+    with pytest.raises(ValueError, match=r"^X_train"):
         simulate_nfd(bad, task.Y_train, M=8, K=2)
-    with pytest.raises(ValueError, match="coupling must be one of 'decoupled'"):
+    with pytest.raises(ValueError, match=r"^coupling must be one of 'decoupled'"):
         simulate_nfd(task.X_train, task.Y_train, M=8, K=2, coupling="true")
-    with pytest.raises(ValueError, match="solver_class"):
+    with pytest.raises(ValueError, match=r"^solver_class"):
         register_coupling("x", object)
     assert COUPLINGS["decoupled"] is NFDSolver
 
@@ -319,3 +319,10 @@ def test_blown_up_solve_raises_floating_point_error_and_float64_solves_long():
     task = make_teacher_task(d=16, n_train=8, n_test=4, seed=0)
     long = simulate_nfd(task.X_train, task.Y_train, M=256, K=8, steps=20, lr=0.5, dtype=torch.float64)
     assert np.all(np.isfinite(long.train_loss)) and long.train_loss[-1] < 0.01 * long.train_loss[0]
+
+
+@pytest.mark.parametrize("fractions", [(0.0, 1.5), (-0.1,), ()])
+def test_layers_at_refuses_fractions_outside_the_horizon(fractions):
+    with pytest.raises(ValueError, match=r"^fractions must be layer-time fractions in \[0, 1\]"):
+        layers_at(8, fractions)
+    assert layers_at(8, (0.0, 0.5, 1.0)) == [0, 4, 8]

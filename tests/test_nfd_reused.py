@@ -31,9 +31,9 @@ def test_stein_response_handles_a_degenerate_history_and_bad_shapes():
     psi = 3 * Z
     D = stein_response(Zdup, psi)
     np.testing.assert_allclose((Zdup @ D).numpy(), (psi - psi.mean()).numpy(), atol=1e-8)
-    with pytest.raises(ValueError, match="Zhat and psi"):
+    with pytest.raises(ValueError, match=r"^Zhat and psi"):
         stein_response(torch.randn(10, 2), torch.randn(9, 1))
-    with pytest.raises(ValueError, match="rcond"):
+    with pytest.raises(ValueError, match=r"^rcond"):
         stein_response(torch.randn(10, 2), torch.randn(10, 1), rcond=-1.0)
 
 

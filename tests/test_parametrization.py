@@ -86,12 +86,12 @@ def test_table_lists_every_entry_and_role():
                                          ({"T": float("nan")}, "T"), ({"n": 2.5}, "n")])
 def test_bad_sizes_raise(kwargs, arg):
     sizes = {"n": 8, "L": 4, "T": 1.0, **kwargs}
-    with pytest.raises(ValueError, match=arg):
+    with pytest.raises(ValueError, match=rf"^{arg}\b"):
         get_parametrization("depth-mup").scales("hidden", **sizes)
 
 
 def test_unknown_names_raise():
-    with pytest.raises(ValueError, match="parametrization"):
+    with pytest.raises(ValueError, match=r"^parametrization"):
         get_parametrization("nope")
-    with pytest.raises(ValueError, match="role"):
+    with pytest.raises(ValueError, match=r"^role"):
         get_parametrization("mup").scales("bias", n=4, L=2)

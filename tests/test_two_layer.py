@@ -126,19 +126,19 @@ def test_collapse_scan_records_and_slope():
 
 def test_bad_input_raises_value_error():
     X, Y = torch.randn(4, 3), torch.randn(4, 1)
-    with pytest.raises(ValueError, match="preact"):
+    with pytest.raises(ValueError, match=r"^model must be a pre-activation ResNet with skips"):
         two_layer.block_updates(ResNet(3, 1, 8, 2, block="two", preact=False), X, Y, 0.1)
-    with pytest.raises(ValueError, match="backward"):
+    with pytest.raises(ValueError, match=r"^model must use backward='true'"):
         two_layer.tangent_kernel(ResNet(3, 1, 8, 2, block="two", backward="decoupled"), X)
-    with pytest.raises(ValueError, match="model"):
+    with pytest.raises(ValueError, match=r"^model"):
         two_layer.backward_signals(torch.nn.Linear(3, 1), X)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"^lr"):
         two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, -0.1)
-    with pytest.raises(ValueError, match="block"):
+    with pytest.raises(ValueError, match=r"^block"):
         two_layer.collapse_scan([("depth-mup", "three")], [(8, 2)], progress=False)
-    with pytest.raises(ValueError, match="seeds"):
+    with pytest.raises(ValueError, match=r"^seeds"):
         two_layer.collapse_scan([("depth-mup", "two")], [(8, 2)], seeds=(), progress=False)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match=r"^x must be one of"):
         two_layer.layer_average(two_layer.collapse_scan([("depth-mup", "two")], [(8, 2)], seeds=(0,),
                                                         progress=False), "dz_own", step=1, x="T")
 
@@ -147,3 +147,17 @@ def test_divergence_is_recorded():
     X, Y = torch.randn(4, 3), torch.randn(4, 1)
     rows = two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, 1e12, 3, kernel=False)
     assert any(r["diverged"] for r in rows)
+
+
+@pytest.mark.parametrize("X, Y, message", [
+    (torch.randn(4, 3), torch.randn(3, 1), r"^Y must have shape \(4, 1\), one row per input of X"),
+    (torch.randn(4, 3), torch.full((4, 1), float("nan")), r"^Y must be finite"),
+    (torch.randn(4, 5), torch.randn(4, 1), r"^X must have shape \(P, 3\)"),
+])
+def test_wrong_or_nan_targets_are_refused(X, Y, message):
+    from nfdlib import gia
+
+    with pytest.raises(ValueError, match=message):
+        two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, 0.1)
+    with pytest.raises(ValueError, match=message):
+        gia.coupling_trajectory(ResNet(3, 1, 8, 2), X, Y, lr=0.1, steps=1)
