@@ -57,7 +57,9 @@ class Scaling:
         for var in _VARIABLES:
             power = getattr(self, var)
             if power:
-                out *= float(sizes[var]) ** float(power)
+                # Sizes are positive: a negative size with a fractional power would give a complex number.
+                value = check_float(var, sizes[var])
+                out *= value ** float(power)
         return out
 
     def __mul__(self, other: Scaling) -> Scaling:

@@ -1,4 +1,5 @@
 import math
+from fractions import Fraction
 
 import pytest
 
@@ -95,3 +96,13 @@ def test_unknown_names_raise():
         get_parametrization("nope")
     with pytest.raises(ValueError, match=r"^role"):
         get_parametrization("mup").scales("bias", n=4, L=2)
+
+
+@pytest.mark.parametrize("sizes, message", [({"n": -4}, r"^n must be > 0, got -4"),
+                                            ({"L": 0}, r"^L must be > 0, got 0"),
+                                            ({"T": float("nan")}, r"^T must be finite")])
+def test_scaling_refuses_non_positive_sizes(sizes, message):
+    rule = Scaling(n=Fraction(-1, 2), L=Fraction(1, 2), T=Fraction(1, 2))
+    with pytest.raises(ValueError, match=message):
+        rule(**sizes)
+    assert rule(n=4, L=16, T=1.0) == pytest.approx(2.0)
