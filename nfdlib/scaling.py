@@ -636,13 +636,16 @@ def fit_runs(runs: Mapping, key: str = "train_loss", *, strata: str | None = Non
                       strata=strata), int((~ok).sum())
 
 
-def _log_pred(theta: np.ndarray, logx: np.ndarray, has_E: bool):
-    """log of the law at the points, and the softmax weights of its terms (for the gradient)."""
+def _log_pred(theta: np.ndarray, logx: np.ndarray, has_E: bool, e_fixed: float | None = None):
+    """log of the law at the points, and the softmax weights of its terms (for the gradient). ``e_fixed``: a
+    floor ``log E`` held fixed (no parameter) when ``has_E`` is false."""
     zs = []
     i = 0
     if has_E:
         zs.append(np.full(logx.shape[1], theta[0]))
         i = 1
+    elif e_fixed is not None:
+        zs.append(np.full(logx.shape[1], float(e_fixed)))
     for v in range(logx.shape[0]):
         zs.append(theta[i + 2 * v] - theta[i + 2 * v + 1] * logx[v])
     Z = np.stack(zs)
@@ -652,17 +655,18 @@ def _log_pred(theta: np.ndarray, logx: np.ndarray, has_E: bool):
     return m + np.log(S), W / S
 
 
-def _residuals(theta, logx, logy, has_E):
+def _residuals(theta, logx, logy, has_E, e_fixed=None):
     """Residuals ``log law - log y`` and their Jacobian with respect to the parameters."""
-    logp, w = _log_pred(theta, logx, has_E)
+    logp, w = _log_pred(theta, logx, has_E, e_fixed)
     J = np.empty((logy.size, theta.size))
     i = 0
     if has_E:
         J[:, 0] = w[0]
         i = 1
+    t0 = 1 if (has_E or e_fixed is not None) else 0  # index of the first power-law term among the weights
     for v in range(logx.shape[0]):
-        J[:, i + 2 * v] = w[i + v]
-        J[:, i + 2 * v + 1] = -w[i + v] * logx[v]
+        J[:, i + 2 * v] = w[t0 + v]
+        J[:, i + 2 * v + 1] = -w[t0 + v] * logx[v]
     return logp - logy, J
 
 
@@ -672,11 +676,11 @@ def huber(r, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * a**2, delta * (a - 0.5 * delta))
 
 
-def _lm_huber(theta, logx, logy, has_E, delta, lo, hi, max_iter: int = 100):
+def _lm_huber(theta, logx, logy, has_E, delta, lo, hi, max_iter: int = 100, e_fixed=None):
     """Minimize the mean Huber loss of the log residuals: Levenberg-Marquardt on iteratively reweighted least
     squares (weights ``min(1, delta / |r|)``), each step projected onto the bounds ``[lo, hi]``."""
     theta = np.clip(np.asarray(theta, float), lo, hi)
-    r, J = _residuals(theta, logx, logy, has_E)
+    r, J = _residuals(theta, logx, logy, has_E, e_fixed)
     f = huber(r, delta).mean()
     lam = 1e-3
     for _ in range(max_iter):
@@ -688,7 +692,7 @@ def _lm_huber(theta, logx, logy, has_E, delta, lo, hi, max_iter: int = 100):
         for _ in range(30):
             step = np.linalg.solve(H + lam * (np.diag(np.diag(H)) + 1e-12 * np.eye(theta.size)), -g)
             cand = np.clip(theta + step, lo, hi)
-            r_c, J_c = _residuals(cand, logx, logy, has_E)
+            r_c, J_c = _residuals(cand, logx, logy, has_E, e_fixed)
             f_c = huber(r_c, delta).mean()
             if np.isfinite(f_c) and f_c <= f:
                 improved = True
@@ -704,7 +708,7 @@ def _lm_huber(theta, logx, logy, has_E, delta, lo, hi, max_iter: int = 100):
     return float(f), theta
 
 
-def _starts(logx, logy, has_E) -> list[np.ndarray]:
+def _starts(logx, logy, has_E, e_fixed=None) -> list[np.ndarray]:
     """A grid of starting points: exponents 1/4, 0.6, 1.5 (each variable), floors 0, 1/2, 9/10 of the smallest
     value; each coefficient set so its term carries an equal share of the largest excess at the smallest size."""
     y = np.exp(logy)
@@ -713,7 +717,7 @@ def _starts(logx, logy, has_E) -> list[np.ndarray]:
     floors = (1e-3, 0.5, 0.9) if has_E else (0.0,)
     out = []
     for frac in floors:
-        E0 = frac * y.min()
+        E0 = frac * y.min() if e_fixed is None else min(math.exp(e_fixed), 0.99 * y.min())
         excess = max(y.max() - E0, 1e-12 * y.max())
         for combo in np.array(np.meshgrid(*[exps] * k)).reshape(k, -1).T:
             th = [math.log(E0)] if has_E else []
@@ -730,13 +734,13 @@ def _bounds(logx, logy, has_E):
     return b
 
 
-def _minimize(starts, logx, logy, has_E, delta, max_iter: int = 100):
+def _minimize(starts, logx, logy, has_E, delta, max_iter: int = 100, e_fixed=None):
     bounds = _bounds(logx, logy, has_E)
     lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
     sols = []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for th0 in starts:
-            fun, x = _lm_huber(th0, logx, logy, has_E, delta, lo, hi, max_iter)
+            fun, x = _lm_huber(th0, logx, logy, has_E, delta, lo, hi, max_iter, e_fixed)
             if np.all(np.isfinite(x)) and np.isfinite(fun):
                 sols.append((fun, x))
     if not sols:
@@ -745,8 +749,8 @@ def _minimize(starts, logx, logy, has_E, delta, max_iter: int = 100):
     return sols
 
 
-def _theta_to_params(theta, has_E, k) -> dict[str, float]:
-    out = {"E": float(math.exp(theta[0])) if has_E else 0.0}
+def _theta_to_params(theta, has_E, k, e_fixed=None) -> dict[str, float]:
+    out = {"E": float(math.exp(theta[0])) if has_E else (0.0 if e_fixed is None else float(math.exp(e_fixed)))}
     i = 1 if has_E else 0
     for v in range(k):
         out[_COEFS[v][0]] = float(math.exp(theta[i + 2 * v]))
@@ -803,20 +807,22 @@ class LawFit:
         return f"{self.params[name]:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
 
     def __str__(self) -> str:
-        parts = [f"{k} = {self.describe(k)}" for k in self.params if not (k == "E" and self.form.endswith("pure"))]
+        parts = [f"{k} = {self.describe(k)}" for k in self.params if k != "E" or not self.form.endswith("pure")]
+        if self.extras.get("E_fixed"):
+            parts[0] = f"E = {self.params['E']:.3g} (held fixed)"
         return f"{self.form}: " + ", ".join(parts) + f" ({self.level:.0%} bootstrap over seeds)"
 
 
-def _check_points(table: SizeTable, form: str) -> None:
+def _check_points(table: SizeTable, form: str, E_fixed: bool = False) -> None:
     has_E, names = _form(form)
-    k = len(param_names(form))
+    k = len(param_names(form)) - int(E_fixed)
     if len(table) <= k:
         raise ValueError(f"form {form!r} has {k} parameters and needs more sizes than that; got {len(table)}")
     for name in names:
         x = table.var(name)
         if not np.all(np.isfinite(x)):
             raise ValueError(f"form {form!r} needs {name!r} for every run (give {name}= to size_table)")
-        need = 3 if has_E else 2
+        need = 3 if has_E and not E_fixed else 2
         if len(np.unique(x)) < need:
             raise ValueError(f"form {form!r} needs at least {need} distinct values of {name}; "
                              f"got {len(np.unique(x))}")
@@ -863,7 +869,7 @@ def _interval(estimate: float, reps: np.ndarray, level: float, seeds: int, posit
 
 
 def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float = 0.95, delta: float = 0.05,
-            seed: int = 0, progress: bool = False) -> LawFit:
+            seed: int = 0, E: float | None = None, progress: bool = False) -> LawFit:
     """Fit ``form`` (one of :data:`FORMS`) to the seed means of ``table``.
 
     The law is fitted in log space, ``log law(x) = logsumexp(e, a - alpha log n, b - beta log L)`` with
@@ -875,21 +881,28 @@ def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float
     resampled over seeds (within the table's strata), started from the best solutions of the full fit; the
     percentile interval at ``level``, widened by ``sqrt(R / (R - 1))`` for ``R`` seeds (:func:`_interval`). With
     five seeds its coverage of known exponents was measured at about 90% (tests/test_scaling.py).
-    Raises ``ValueError`` when the table has too few sizes for the form.
+    ``E`` (a number > 0, for a form with a floor) holds the floor fixed at that value, for example at a computed
+    limit, and fits the rest. Raises ``ValueError`` when the table has too few sizes for the form.
     """
-    _check_points(table, form)
+    has_E, names = _form(form)
+    e_fixed = None
+    if E is not None:
+        if not has_E:
+            raise ValueError(f"E can only be held fixed in a form with a floor, not in {form!r}")
+        e_fixed = math.log(check_float("E", E))
+        has_E = False
+    _check_points(table, form, E_fixed=e_fixed is not None)
     boot = check_int("boot", boot, minimum=0)
     level = check_float("level", level)
     if not level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     delta = check_float("delta", delta)
-    has_E, names = _form(form)
     logx = np.log(np.stack([table.var(v) for v in names]))
     logy = np.log(table.mean)
-    sols = _minimize(_starts(logx, logy, has_E), logx, logy, has_E, delta)
+    sols = _minimize(_starts(logx, logy, has_E, e_fixed), logx, logy, has_E, delta, e_fixed=e_fixed)
     obj, theta = sols[0]
-    params = _theta_to_params(theta, has_E, len(names))
-    resid = _log_pred(theta, logx, has_E)[0] - logy
+    params = _theta_to_params(theta, has_E, len(names), e_fixed)
+    resid = _log_pred(theta, logx, has_E, e_fixed)[0] - logy
     # bootstrap: start each refit from the distinct best solutions of the full fit
     seeds_from = [theta]
     for _, th in sols[1:]:
@@ -904,14 +917,16 @@ def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float
         ok = np.isfinite(y) & (y > 0)
         if ok.sum() <= len(theta):
             continue
-        b_obj, b_theta = _minimize(seeds_from, logx[:, ok], np.log(y[ok]), has_E, delta, max_iter=40)[0]
-        for k, v in _theta_to_params(b_theta, has_E, len(names)).items():
+        b_obj, b_theta = _minimize(seeds_from, logx[:, ok], np.log(y[ok]), has_E, delta, max_iter=40,
+                                   e_fixed=e_fixed)[0]
+        for k, v in _theta_to_params(b_theta, has_E, len(names), e_fixed).items():
             reps[k].append(v)
     boot_arr = {k: np.asarray(v) for k, v in reps.items()} if boot else {}
     intervals = {k: _interval(params[k], v, level, _min_seeds(table), positive=k in ("E", "A", "B"))
                  for k, v in boot_arr.items()} if boot else \
         {k: (float("nan"), float("nan")) for k in params}
-    return LawFit(form, params, intervals, boot_arr, table, obj, level, delta, float(np.sqrt(np.mean(resid**2))))
+    return LawFit(form, params, intervals, boot_arr, table, obj, level, delta, float(np.sqrt(np.mean(resid**2))),
+                  extras={"E_fixed": e_fixed is not None})
 
 
 # -- model comparison by extrapolation ---------------------------------------------------------------------------

@@ -66,6 +66,19 @@ def test_noise_free_law_is_recovered_exactly():
     assert fit.residual_rms < 1e-8
 
 
+def test_a_floor_held_fixed():
+    table = synthetic(noise=0.0, seeds=1)
+    fit = sc.fit_law(table, "nL", boot=0, E=0.1)
+    assert fit.params["E"] == pytest.approx(0.1, rel=1e-12) and fit.extras["E_fixed"]
+    for k in ("A", "alpha", "B", "beta"):
+        assert fit.params[k] == pytest.approx(TRUE[k], rel=1e-5), k
+    wrong = sc.fit_law(table, "nL", boot=0, E=0.05)
+    assert wrong.objective > 1e3 * max(fit.objective, 1e-20)
+    assert "held fixed" in str(sc.fit_law(synthetic(seeds=3), "nL", boot=5, E=0.1))
+    with pytest.raises(ValueError, match=r"^E can only be held fixed in a form with a floor"):
+        sc.fit_law(table, "nL-pure", boot=0, E=0.1)
+
+
 def test_exponents_and_floor_recovered_within_their_intervals():
     fit = sc.fit_law(synthetic(), "nL", boot=200, seed=1)
     for k in ("E", "alpha", "beta", "B"):
