@@ -310,3 +310,27 @@ def test_arm_trend_verdicts():
     assert sc.arm_trend(runs(n ** 0.3 * noise), "n", {"L": 4})["verdict"] == "stalls or worsens"
     div = n == 128
     assert sc.arm_trend(runs(np.where(div, np.nan, n ** -0.5), div), "n", {"L": 4})["verdict"] == "diverges"
+
+
+def test_notebook_full_plan_is_cached(monkeypatch):
+    """Full mode of notebook 06 reads every grid from data/: a changed configuration would silently recompute
+    about two CPU-hours, so a missing file fails here instead."""
+    from pathlib import Path
+
+    import nfdlib.cache as cache
+    from nfdlib.sweeps import parameters_cell
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.delenv("NFD_DATA_DIR", raising=False)
+    real = cache.cached
+
+    def only_read(name, config, compute, **kw):
+        path = cache.cache_path(name, config, kw["version"], kw.get("fmt", "json"))
+        assert path.exists(), f"notebook 06 would recompute {path.name}: run python -m nfdlib.scaling"
+        return real(name, config, compute, **kw)
+
+    monkeypatch.setattr(cache, "cached", only_read)
+    monkeypatch.setattr(sc, "cached", only_read)
+    plan = parameters_cell(str(root / "notebooks" / "06_scaling_laws.py"))["PLAN"]
+    out = sc.run_plan(plan, progress=False)
+    assert len(out["real_runs"]["n"]) > 0 and set(out["family_runs"]) == set(plan["families"]["families"])
