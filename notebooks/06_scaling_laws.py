@@ -41,7 +41,8 @@
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
 # Full mode reads every grid from data/ (files scaling_*; notebook 03's reused solves, gia_limit_solver, are
-# shared). `python -m nfdlib.scaling notebooks/06_scaling_laws.py` recomputes them (about 2 CPU-hours).
+# shared). `python -m nfdlib.scaling notebooks/06_scaling_laws.py` recomputes them: about 45 min of CPU time,
+# 3 h of wall time when run niced on two shared cores (the caches record the wall time of each run).
 import math
 import os
 
@@ -232,7 +233,7 @@ print(f"particles: the loss {'falls' if pm[-1] < pm[-2] else 'rises'} as M grows
       + ", ".join(f"(M = {M}: {v:.5f})" for M, v in zip(part["Ms"], pm))
       + ", so the M -> infinity limit more likely lies at the " + ("lower" if pm[-1] < pm[-2] else "upper")
       + " end of the interval")
-print(f"added solver compute here: {ref['seconds'] / 60:.1f} min (the shared solves are notebook 03's)")
+print(f"wall time of the solves added here: {ref['seconds'] / 60:.1f} min (the shared solves are notebook 03's)")
 
 # %% [markdown]
 # ### 2.2 True networks against the limit
@@ -248,7 +249,7 @@ lim_runs = sc.size_grid("limit", LIMIT["family"], LIMIT["task"],
                         sc.grid_sizes(LIMIT["widths"], LIMIT["depths"], LIMIT["max_cost"]), LIMIT["seeds"],
                         LIMIT["steps"], lr=LIMIT["lr"], T=LIMIT["T"], eval_every=LIMIT["eval_every"], cache=CACHE)
 lim_table, lim_dropped = sc.fit_runs(lim_runs, "train_loss", strata="n")
-print(f"{len(lim_runs['n'])} runs at {len(lim_table)} sizes ({lim_dropped} diverged); compute time of the grid "
+print(f"{len(lim_runs['n'])} runs at {len(lim_table)} sizes ({lim_dropped} diverged); wall time of the grid "
       f"{lim_runs['seconds'].sum() / 60:.1f} min")
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 for ax, x in zip(axes[:2], ("params", "flops")):
@@ -443,7 +444,7 @@ for name in ("n_train", "lr", "T"):
           + (f"; {failed} solves blew up" if failed else ""))
 lim_steps = np.nanmean(sc.richardson(long["Ks"], long["train_loss"]), 0)
 print(f"steps: limit train loss {lim_steps[GD_STEPS]:.2e} after {GD_STEPS} steps, {lim_steps[-1]:.2e} after {steps_ax[-1]}; "
-      f"solver compute of this section {solver_seconds / 60:.1f} min")
+      f"wall time of these solves {solver_seconds / 60:.1f} min")
 
 # %% [markdown]
 # Read the panels with the grid of section 2.2 in mind: the networks approach `E_NFD`, and no width or depth enters
@@ -484,7 +485,7 @@ real_runs = sc.size_grid("real", REAL["family"], REAL["task"],
                          loss=REAL["loss"], loss_bound=REAL["loss_bound"], cache=CACHE)
 real_table, real_dropped = sc.fit_runs(real_runs, "test_loss")
 acc_table, _ = sc.fit_runs(real_runs, "test_acc")
-print(f"{len(real_runs['n'])} runs at {len(real_table)} sizes ({real_dropped} diverged); compute time "
+print(f"{len(real_runs['n'])} runs at {len(real_table)} sizes ({real_dropped} diverged); wall time "
       f"{real_runs['seconds'].sum() / 60:.1f} min")
 fit2 = sc.fit_law(real_table, "nL", boot=BOOT, seed=0)
 fits2 = {f: sc.fit_law(real_table, f, boot=BOOT, seed=0) for f in ("N", "C")}
@@ -564,7 +565,7 @@ for f_, e_ in zip(front, emp):
                  f"n = {e_['n']:.0f}, L = {e_['L']:.0f}: {e_['loss']:.3f} +- {e_['se']:.3f}",
                  "yes" if inside else "no"))
 display(Markdown(markdown_table(["budget (FLOPs)", "predicted n*", "predicted L*", "predicted loss",
-                                 "best measured run at <= budget", "measured inside"], rows)))
+                                 "best measured run at <= budget", "best run inside the predicted interval"], rows)))
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 order = np.argsort(flops_all)
 ax.scatter(flops_all[~held], real_table.mean[~held], s=12, color="gray", label="fitted runs")
