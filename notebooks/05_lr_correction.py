@@ -58,6 +58,20 @@ SWEEP = {
     "loss_bound": 1000.0,
 }
 SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/05_lr_correction.py
+# Trained to a plateau (section 8): 20000 training examples (a few epochs, no memorization), a validation split
+# that chooses the rates and a test split that is only reported; the same four rules. A pilot at one depth
+# measures how long the best configuration takes to stop improving (precomputed with
+# `python -m nfdlib.sweeps notebooks/05_lr_correction.py --plan PILOT_`), the sweeps run at that budget
+# (`--plan PLATEAU_`). Training loss is evaluated on 2000 training examples, every `eval_every` steps.
+BIG = {"n_train": 600, "n_val": 300, "n_test": 300} if QUICK else {"n_train": 20000, "n_val": 4000, "n_test": 4000}
+PILOT_TASKS = {
+    "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [32] if QUICK else [64]},
+    "teacher": {"task": {"name": "teacher", "d": 16, **BIG}, "loss": "mse", "widths": [32] if QUICK else [64]},
+}
+PILOT_SWEEP = {"depths": [4] if QUICK else [16], "lrs": [2.0**k for k in range(-3, 5)], "seeds": [0],
+               "steps": 60 if QUICK else 8000, "batch_size": 64, "loss_bound": 1000.0,
+               "eval_every": 10 if QUICK else 250, "train_eval": 2000}
+PILOT_SWEEP_PREFIX = "pilot_05"
 
 # %%
 # Colab only: fetch the collection and install nfdlib (on your machine `make lab` has done this already).
