@@ -732,15 +732,23 @@ def _column(sweep: Mapping, step: int | None) -> int:
     return recorded.index(step)
 
 
-def final_metric(sweep: Mapping, key: str = "train_loss", step: int | None = None) -> np.ndarray:
+def final_metric(sweep: Mapping, key: str = "train_loss", step: int | None = None, average: int = 1) -> np.ndarray:
     """The last recorded value of ``key`` for every configuration (NaN where the run diverged); with ``step``
     (one of ``sweep["steps"]``) the value after that many steps instead (NaN where the run had diverged by
-    then: with a constant rate, a longer run passes through the shorter one)."""
+    then: with a constant rate, a longer run passes through the shorter one).
+
+    ``average`` > 1 takes the mean of the last ``average`` evaluations up to ``step``: at a constant rate the
+    loss of SGD fluctuates from one evaluation to the next, and the mean over the last stretch of training
+    estimates the level it has settled at with less of that noise."""
     check_choice("key", key, METRICS)
     if key not in sweep:
         raise ValueError(f"key {key!r} is not in this sweep (it has {sorted(sweep)})")
-    col = _column(sweep, step)
-    values = np.asarray(sweep[key], float)[..., col].copy()
+    recorded = np.asarray(sweep[key], float)
+    col = _column(sweep, step) % recorded.shape[-1]
+    average = check_int("average", average)
+    if average > col + 1:
+        raise ValueError(f"average must be <= {col + 1} (the evaluations up to step {step}), got {average}")
+    values = recorded[..., col - average + 1:col + 1].mean(-1)
     diverged = np.asarray(sweep["diverged"], bool)
     if step is not None and "diverged_at" in sweep:
         diverged = diverged & (np.asarray(sweep["diverged_at"]) <= step)
@@ -794,11 +802,12 @@ def best_lr(lrs: Sequence[float], values: Sequence[float], *, window: float = 1.
     return Optimum(float(2.0**vertex), float(2.0 ** x[i]), float(y[i]), bool(at_edge))
 
 
-def optima(sweep: Mapping, key: str = "train_loss", step: int | None = None, **kwargs) -> np.ndarray:
+def optima(sweep: Mapping, key: str = "train_loss", step: int | None = None, average: int = 1,
+           **kwargs) -> np.ndarray:
     """Per-seed optimum learning rates of a (depth) sweep: shape ``(depths, seeds)`` (or ``(seeds,)``), of
-    ``key`` at the end of training or after ``step`` steps. Optima at the edge of the grid are NaN (censored),
-    so they do not enter slope fits."""
-    values = final_metric(sweep, key, step)
+    ``key`` at the end of training or after ``step`` steps (``average``: see :func:`final_metric`). Optima at
+    the edge of the grid are NaN (censored), so they do not enter slope fits."""
+    values = final_metric(sweep, key, step, average)
     maximize = key.endswith("_acc")
     lrs = np.asarray(sweep["lr"], float)
     flat = values.reshape(-1, *values.shape[-2:]) if values.ndim == 3 else values[None]
@@ -810,10 +819,10 @@ def optima(sweep: Mapping, key: str = "train_loss", step: int | None = None, **k
     return res if values.ndim == 3 else res[0]
 
 
-def mean_curve_optima(sweep: Mapping, key: str = "train_loss", step: int | None = None,
+def mean_curve_optima(sweep: Mapping, key: str = "train_loss", step: int | None = None, average: int = 1,
                       **kwargs) -> list[Optimum]:
     """The optimum of the seed-averaged curve at each depth (a seed that diverged makes the point missing)."""
-    values = final_metric(sweep, key, step)
+    values = final_metric(sweep, key, step, average)
     maximize = key.endswith("_acc")
     curves = values.mean(axis=-1)  # NaN if any seed diverged: a missing point
     lrs = np.asarray(sweep["lr"], float)
@@ -880,11 +889,12 @@ def _drift_from(depths: np.ndarray, eta: np.ndarray, boot: int, seed: int) -> Dr
     return Drift(fit, float(lo), float(hi), censored, int(ok.sum()))
 
 
-def optimum_drift(sweep: Mapping, key: str = "train_loss", *, step: int | None = None, boot: int = 2000,
-                  seed: int = 0, **kwargs) -> Drift:
-    """The drift of the per-seed optimum (of ``key``, after ``step`` steps or at the end) with depth for a
-    :func:`depth_sweep` result."""
-    return _drift_from(np.asarray(sweep["L"]), optima(sweep, key, step, **kwargs), check_int("boot", boot), seed)
+def optimum_drift(sweep: Mapping, key: str = "train_loss", *, step: int | None = None, average: int = 1,
+                  boot: int = 2000, seed: int = 0, **kwargs) -> Drift:
+    """The drift of the per-seed optimum (of ``key``, after ``step`` steps or at the end, ``average``: see
+    :func:`final_metric`) with depth for a :func:`depth_sweep` result."""
+    return _drift_from(np.asarray(sweep["L"]), optima(sweep, key, step, average, **kwargs), check_int("boot", boot),
+                       seed)
 
 
 def max_stable_lr(sweep: Mapping) -> np.ndarray:
@@ -932,10 +942,12 @@ def best_curve(sweep: Mapping, key: str = "val_loss") -> np.ndarray:
 
 def plateau_step(steps: Sequence[int], values: Sequence[float], *, rel: float = 0.01,
                  window: float = 0.25) -> int | None:
-    """The first budget ``S`` (one of ``steps``) at which the loss curve ``values`` has stopped improving: it
-    fell by less than ``rel`` (relative to its value at ``S``) over the last ``window`` of training, from the
-    last evaluation at or before ``(1 - window) S`` to ``S``, and it does so at every later evaluation too (a
-    pause that training later breaks is no plateau). ``None`` when the curve never settles within the steps."""
+    """The first budget ``S`` (one of ``steps``) at which the loss curve ``values`` has stopped improving: its
+    mean over the last ``window`` of training, ``((1 - window) S, S]``, is less than ``rel`` (relative) below
+    its mean over the ``window`` before, ``((1 - 2 window) S, (1 - window) S]``, and this holds at every later
+    evaluation too (a pause that training later breaks is no plateau). Means over windows rather than two
+    single evaluations, because at a constant rate the loss of SGD fluctuates by more than ``rel`` from one
+    evaluation to the next. ``None`` when the curve never settles within ``steps``."""
     steps = np.asarray(steps, float).ravel()
     values = np.asarray(values, float).ravel()
     if steps.shape != values.shape or steps.size < 2:
@@ -944,13 +956,15 @@ def plateau_step(steps: Sequence[int], values: Sequence[float], *, rel: float = 
     if np.any(np.diff(steps) <= 0):
         raise ValueError("steps must increase")
     rel, window = check_float("rel", rel), check_float("window", window)
-    if window >= 1:
-        raise ValueError(f"window must be in (0, 1), got {window}")
+    if window > 0.5:
+        raise ValueError(f"window must be in (0, 0.5], got {window}")
     settled = np.zeros(steps.size, bool)
     for j in range(1, steps.size):
-        k = int(np.searchsorted(steps, (1 - window) * steps[j], side="right")) - 1
-        if 0 <= k < j and np.isfinite(values[j]) and np.isfinite(values[k]):
-            settled[j] = values[k] - values[j] < rel * abs(values[j])
+        S = steps[j]
+        late = values[(steps > (1 - window) * S) & (steps <= S)]
+        early = values[(steps > (1 - 2 * window) * S) & (steps <= (1 - window) * S)]
+        if late.size and early.size and np.isfinite(late).all() and np.isfinite(early).all():
+            settled[j] = early.mean() - late.mean() < rel * abs(late.mean())
     for j in range(1, steps.size):
         if settled[j:].all():
             return int(steps[j])
@@ -960,32 +974,38 @@ def plateau_step(steps: Sequence[int], values: Sequence[float], *, rel: float = 
 def plateau_budget(sweep: Mapping, key: str = "val_loss", *, rel: float = 0.01, window: float = 0.25) -> list[dict]:
     """Per depth of a sweep, the plateau of the best configuration's ``key`` (:func:`best_curve`,
     :func:`plateau_step`): rows with ``L``, ``plateau_step`` (``None`` if not reached), the best loss at the
-    end and at the plateau, and ``gain_last_window``, the relative fall of the best loss over the last
-    ``window`` of the whole run."""
+    end and at the plateau, and ``gain_last_window``, the relative fall of the best loss between the means of
+    the last two ``window`` stretches of the whole run (the quantity :func:`plateau_step` compares with
+    ``rel``)."""
     curves = best_curve(sweep, key)
     steps = np.asarray(sweep["steps"], float)
     depths = np.atleast_1d(sweep.get("L", -1))
     rows = []
-    k = int(np.searchsorted(steps, (1 - window) * steps[-1], side="right")) - 1
+    S = steps[-1]
+    late = (steps > (1 - window) * S)
+    early = (steps > (1 - 2 * window) * S) & ~late
     for d, curve in enumerate(curves):
-        S = plateau_step(steps, curve, rel=rel, window=window)
-        at = float(curve[list(steps).index(S)]) if S is not None else float("nan")
-        rows.append({"L": int(depths[d]), "plateau_step": S, "best_end": float(curve[-1]), "best_at_plateau": at,
-                     "gain_last_window": float((curve[k] - curve[-1]) / abs(curve[-1]))})
+        P = plateau_step(steps, curve, rel=rel, window=window)
+        at = float(curve[list(steps).index(P)]) if P is not None else float("nan")
+        gain = (curve[early].mean() - curve[late].mean()) / abs(curve[late].mean())
+        rows.append({"L": int(depths[d]), "plateau_step": P, "best_end": float(curve[-1]), "best_at_plateau": at,
+                     "gain_last_window": float(gain)})
     return rows
 
 
 def best_by_depth(sweep: Mapping, select: str = "train_loss",
-                  report: Sequence[str] = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc")) -> list[dict]:
+                  report: Sequence[str] = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc"), *,
+                  step: int | None = None, average: int = 1) -> list[dict]:
     """Per depth, the metrics at the best learning rate: the grid point nearest the optimum of the
     seed-averaged ``select`` curve, and there the mean and standard error over seeds of each ``report`` metric
     (keys ``<metric>`` and ``<metric>_sem``; ``<metric>_seeds`` holds the per-seed values). A rate chosen on
     the split it is reported on (``select="train_loss"`` reported as training loss) flatters the best point
-    slightly; choose on ``"val_loss"`` and report ``test_*`` to avoid it."""
-    values = {k: final_metric(sweep, k) for k in report if k in sweep}
+    slightly; choose on ``"val_loss"`` and report ``test_*`` to avoid it. ``step`` and ``average`` read every
+    metric as :func:`final_metric` does."""
+    values = {k: final_metric(sweep, k, step, average) for k in report if k in sweep}
     if "L" not in sweep:  # one lr_sweep: a single depth
         values = {k: v[None] for k, v in values.items()}
-    opts = mean_curve_optima(sweep, select)
+    opts = mean_curve_optima(sweep, select, step, average)
     lrs = np.asarray(sweep["lr"], float)
     depths = np.atleast_1d(sweep.get("L", -1))
     rows = []

@@ -72,6 +72,16 @@ PILOT_SWEEP = {"depths": [4] if QUICK else [16], "lrs": [2.0**k for k in range(-
                "steps": 60 if QUICK else 8000, "batch_size": 64, "loss_bound": 1000.0,
                "eval_every": 10 if QUICK else 250, "train_eval": 2000}
 PILOT_SWEEP_PREFIX = "pilot_05"
+# The budget: 6000 steps (19 epochs of MNIST-1D), chosen from the pilot; every `eval_every` steps is recorded,
+# so any shorter budget can be read from the same runs. Rates 2^-3 ... 2^3.5 in half octaves.
+PLATEAU_TASKS = {
+    "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [32] if QUICK else [64]},
+}
+PLATEAU_SWEEP = {"depths": [2, 8] if QUICK else [2, 4, 8, 16, 32, 64],
+                 "lrs": [2.0**k for k in (-2, -1, 0, 1, 2)] if QUICK else [2.0 ** (k / 2) for k in range(-6, 8)],
+                 "seeds": list(SEEDS), "steps": 60 if QUICK else 6000, "batch_size": 64, "loss_bound": 1000.0,
+                 "eval_every": 10 if QUICK else 500, "train_eval": 2000}
+PLATEAU_SWEEP_PREFIX = "plateau_05"
 
 # %%
 # Colab only: fetch the collection and install nfdlib (on your machine `make lab` has done this already).
