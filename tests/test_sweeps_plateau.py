@@ -176,23 +176,26 @@ def test_plateau_step_finds_where_improvement_stops():
     curve = 0.3 + np.exp(-steps / 800.0)  # settles: the gain over the last quarter falls below 1% at S
     S = sweeps.plateau_step(steps, curve)
 
-    def gain(s):  # the fall over the last quarter, from the last evaluation at or before 3/4 of s
-        k = 250 * math.floor(0.75 * s / 250)
-        return (math.exp(-k / 800) - math.exp(-s / 800)) / (0.3 + math.exp(-s / 800))
+    def gain(s):  # the fall between the means of the last two quarters, over the evaluations in each
+        late = [0.3 + math.exp(-t / 800) for t in steps if 0.75 * s < t <= s]
+        early = [0.3 + math.exp(-t / 800) for t in steps if 0.5 * s < t <= 0.75 * s]
+        return (np.mean(early) - np.mean(late)) / np.mean(late)
 
-    assert gain(S) < 0.01 and gain(S - 250) >= 0.01 and 5000 < S < 8000
+    assert gain(S) < 0.01 <= gain(S - 250) and 4000 < S < 8000
     # a pause that training breaks later is not a plateau
     paused = curve.copy()
-    paused[(steps >= 2000) & (steps < 6000)] = curve[steps == 2000][0]
-    paused[steps >= 6000] = curve[steps == 2000][0] - 0.2 * (1 - np.exp(-(steps[steps >= 6000] - 6000) / 300))
-    assert sweeps.plateau_step(steps, paused) > 6000
+    level = curve[steps == 1500][0]
+    paused[(steps >= 1500) & (steps < 4000)] = level  # flat for 2500 steps: settled there ...
+    paused[steps >= 4000] = level - 0.2 * (1 - np.exp(-(steps[steps >= 4000] - 4000) / 300))  # ... then falls
+    assert sweeps.plateau_step(steps[steps <= 4000], paused[steps <= 4000]) <= 4000
+    assert sweeps.plateau_step(steps, paused) > 4000
     # a curve that is still falling at the end never settles; a rising (overfitting) one has settled
     assert sweeps.plateau_step(steps, np.exp(-steps / 5000.0)) is None
-    assert sweeps.plateau_step(steps, 1 + steps / 1e4) == 250  # the first step with an earlier evaluation
+    assert sweeps.plateau_step(steps, 1 + steps / 1e4) == 750  # the first step with evaluations in both windows
     with pytest.raises(ValueError, match="steps"):
         sweeps.plateau_step([0, 0, 1], [1, 1, 1])
     with pytest.raises(ValueError, match="window"):
-        sweeps.plateau_step(steps, curve, window=1.5)
+        sweeps.plateau_step(steps, curve, window=0.6)
 
 
 def test_plateau_budget_per_depth():
