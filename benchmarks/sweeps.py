@@ -11,10 +11,11 @@ What is printed:
 * per width and engine: configurations per second, the achieved GFLOP/s and its fraction of the peak. On the
   CPU every time is the process's CPU time (what it actually ran; other load on a shared machine does not
   inflate it, though it still competes for caches and memory bandwidth), with ``--threads 1`` the default.
-  FLOPs count the matrix products only, ``2 * multiply-adds``: per configuration and SGD step the forward pass ``2 B (n d + L k n^2 + n d_out)`` (``k`` matrices per block), as much again for the weight
-  gradients, and the input gradients of every matrix but the first; the evaluations of the training and
-  test losses (forward passes) are counted too. Elementwise work (activations, their derivatives, the loss)
-  is not counted: it is what the engines spend beyond the matmul time;
+  FLOPs count the matrix products only, ``2 * multiply-adds``: per configuration and SGD step the forward
+  pass ``2 B (n d + L k n^2 + n d_out)`` (``k`` matrices per block), as much again for the weight gradients,
+  and the input gradients of every matrix but the first; the evaluations of the training and test losses
+  (forward passes) are counted too. Elementwise work (activations, their derivatives, the loss) is not
+  counted: it is what the engines spend beyond the matmul time;
 * the **matmul floor** of the fused engine: the same batched products as one of its SGD steps (same shapes,
   same memory layouts), timed alone. Its fraction of the peak is the most the engine could reach with free
   elementwise work; the gap between it and the engine is the elementwise and Python overhead, and the gap
