@@ -13,6 +13,7 @@ the same training and test examples as before the option existed.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -138,6 +139,16 @@ def mnist1d_num_samples(n_train: int, n_test: int, n_val: int = 0) -> int:
     return 5000 * math.ceil(need / 5000)
 
 
+@functools.lru_cache(maxsize=2)
+def _mnist1d_generated(num_samples: int) -> tuple[tuple[str, np.ndarray], ...]:
+    """The generator's arrays, kept in memory: generating them takes seconds, and a sweep loads its task once
+    per rule and width. Read-only, so that no caller can change what the next one gets."""
+    arrays = _mnist1d_arrays(num_samples)
+    for a in arrays.values():
+        a.setflags(write=False)
+    return tuple(arrays.items())
+
+
 def _mnist1d_arrays(num_samples: int) -> dict[str, np.ndarray]:
     """The generator's arrays for ``num_samples`` samples (its own fixed generation seed)."""
     try:
@@ -169,7 +180,7 @@ def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=t
     n_val = check_int("n_val", n_val, minimum=0)
     num_samples = mnist1d_num_samples(n_train, n_test, n_val)
     if num_samples == 5000:
-        data = _mnist1d_arrays(5000)
+        data = dict(_mnist1d_generated(5000))
     elif cache:
         from .cache import cached
 

@@ -1033,6 +1033,34 @@ def best_rate(sweep: Mapping, select: str = "train_loss",
     return row
 
 
+def paired_difference(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metric: str = "test_acc",
+                      level: float = 0.95) -> dict:
+    """How much rule ``a`` beats rule ``b`` on ``metric`` at their best rates, from two :func:`best_by_depth`
+    results over the same depths and seeds: the differences ``a - b`` paired by depth and seed (the same seed
+    gives both rules the same initial weights and minibatches), their mean and its ``level`` t-interval over
+    all pairs, and the mean difference per depth. Pairs where either run is missing are left out."""
+    if [r["L"] for r in rows_a] != [r["L"] for r in rows_b]:
+        raise ValueError("rows_a and rows_b must cover the same depths")
+    key = f"{metric}_seeds"
+    if not rows_a or key not in rows_a[0] or key not in rows_b[0]:
+        raise ValueError(f"metric {metric!r} is not reported in these rows")
+    from scipy import stats as st
+
+    per_depth, pairs = [], []
+    for ra, rb in zip(rows_a, rows_b):
+        diff = np.asarray(ra[key], float) - np.asarray(rb[key], float)
+        diff = diff[np.isfinite(diff)]
+        pairs.extend(diff.tolist())
+        per_depth.append(float(diff.mean()) if diff.size else float("nan"))
+    pairs = np.asarray(pairs)
+    if pairs.size < 2:
+        return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "pairs": int(pairs.size),
+                "per_depth": per_depth}
+    mean, se = float(pairs.mean()), float(pairs.std(ddof=1) / math.sqrt(pairs.size))
+    half = float(st.t.ppf(0.5 + level / 2, pairs.size - 1) * se)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "pairs": int(pairs.size), "per_depth": per_depth}
+
+
 # -- figures -------------------------------------------------------------------------------------------------
 METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "test loss after training",
                  "test_acc": "test accuracy after training", "val_loss": "validation loss after training",
@@ -1040,17 +1068,20 @@ METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "tes
 
 
 def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: str | None = None,
-                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None):
+                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None,
+                  step: int | None = None, average: int = 1):
     """A transfer plot: ``key`` at the end of training against ``log2 eta``, one curve per depth (mean over
     seeds with a min-max band), a dot at each curve's optimum (:func:`best_lr` of the seed-mean curve).
     ``color`` and ``label`` override the per-depth colours and labels (for comparing single-depth sweeps).
+    ``step`` and ``average`` read ``key`` as :func:`final_metric` does (after ``step`` steps, averaged over the
+    last ``average`` evaluations).
 
     A rate at which any seed diverged is a missing point; the optimum of a curve whose best point is at the
     edge of the grid is drawn as an open circle (it is only a bound).
     """
     import matplotlib.pyplot as plt
 
-    values = final_metric(sweep, key)
+    values = final_metric(sweep, key, step, average)
     if values.ndim == 2:
         values = values[None]
     depths = np.atleast_1d(sweep.get("L", [0]))
@@ -1058,7 +1089,9 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.3))
     colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, len(depths)))
-    opts = mean_curve_optima(sweep, key) if "L" in sweep else [best_lr(lrs, values[0].mean(-1))]
+    maximize = key.endswith("_acc")
+    opts = mean_curve_optima(sweep, key, step, average) if "L" in sweep else \
+        [best_lr(lrs, values[0].mean(-1), maximize=maximize, log_values=not maximize)]
     if color is not None:
         colors = [color] * len(depths)
     for d, (L, color) in enumerate(zip(depths, colors)):
@@ -1116,7 +1149,7 @@ __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stac
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
-           "plateau_budget"]
+           "plateau_budget", "paired_difference"]
 
 
 if __name__ == "__main__":

@@ -238,3 +238,42 @@ def test_main_runs_one_plan_filtered(tmp_path, monkeypatch):
     assert files == ["tiny_a_completep_two_n6"]
     with pytest.raises(ValueError, match="NOPE_TASKS"):
         sweeps._main([str(src), "--plan", "NOPE_"])
+
+
+def test_final_metric_averages_the_last_evaluations():
+    sweep = _sweep_with_steps()
+    np.testing.assert_allclose(sweeps.final_metric(sweep, step=200, average=2)[:, 0], [0.9, 0.7, 1.35])
+    np.testing.assert_allclose(sweeps.final_metric(sweep, average=3)[[0, 2], 0], [(0.8 + 0.7 + 0.69) / 3, 3.1 / 3])
+    with pytest.raises(ValueError, match="average"):
+        sweeps.final_metric(sweep, step=100, average=3)
+    # optima read the same way
+    assert sweeps.mean_curve_optima(sweep, "val_loss", step=200, average=2)[0].grid_lr == 0.5
+
+
+def test_paired_difference_pairs_by_depth_and_seed():
+    a = [{"L": 2, "test_acc_seeds": [0.8, 0.7, 0.9]}, {"L": 4, "test_acc_seeds": [0.6, np.nan, 0.8]}]
+    b = [{"L": 2, "test_acc_seeds": [0.7, 0.7, 0.7]}, {"L": 4, "test_acc_seeds": [0.7, 0.5, 0.6]}]
+    diff = sweeps.paired_difference(a, b, "test_acc")
+    pairs = np.array([0.1, 0.0, 0.2, -0.1, 0.2])  # the pair with a missing run is left out
+    assert diff["pairs"] == 5 and diff["mean"] == pytest.approx(pairs.mean())
+    half = 2.7764451051977987 * pairs.std(ddof=1) / math.sqrt(5)  # t(0.975, 4 dof)
+    assert diff["lo"] == pytest.approx(pairs.mean() - half) and diff["hi"] == pytest.approx(pairs.mean() + half)
+    np.testing.assert_allclose(diff["per_depth"], [0.1, 0.05])
+    with pytest.raises(ValueError, match="depths"):
+        sweeps.paired_difference(a, b[:1])
+    with pytest.raises(ValueError, match="metric"):
+        sweeps.paired_difference(a, b, "test_loss")
+
+
+def test_plot_transfer_reads_a_step(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sweep = _sweep_with_steps()
+    sweep["L"] = np.array([4])
+    for key in ("train_loss", "test_loss", "val_loss", "diverged", "diverged_at"):
+        if key in sweep:
+            sweep[key] = sweep[key][None]
+    ax = sweeps.plot_transfer(sweep, "val_loss", step=200)
+    ys = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(ys, [0.9, 0.6, 1.3])
