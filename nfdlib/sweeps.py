@@ -372,7 +372,7 @@ class _FusedStack:
 def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], seeds: Sequence[int], data: Dataset,
                   steps: int, *, batch_size: int | None = None, loss: str = "mse",
                   parametrization: str | None = None, eval_every: int | None = None, loss_bound: float = 1e6,
-                  chunk_size: int | None = None, eval_batch: int = 4096, engine: str = "fused",
+                  chunk_size: int | None = None, eval_batch: int = 512, engine: str = "fused",
                   train_eval: int | None = None, progress: bool = False,
                   desc: str = "sweep") -> dict[str, np.ndarray]:
     """Train every configuration ``(lrs[i], seeds[i])`` at once and return tidy arrays.
@@ -389,7 +389,8 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     (only with labels), ``val_loss`` and ``val_acc`` (only when the dataset holds a validation split),
     ``diverged`` (bool) and ``diverged_at`` (the step, ``-1`` if never). ``train_eval`` evaluates the training
     loss on the first ``train_eval`` training examples only (a fixed random subset: the loaders shuffle), which
-    saves time on large training sets; by default all of them. A run diverges when a minibatch loss is not
+    saves time on large training sets; by default all of them. Evaluations run ``eval_batch`` inputs at a time
+    (small slices keep the activations of all configurations in cache: 512 measured about twice as fast as 4096). A run diverges when a minibatch loss is not
     finite or exceeds ``loss_bound``, or when the training loss at an evaluation does; its later entries are NaN.
     """
     lrs = _check_lrs(lrs)
