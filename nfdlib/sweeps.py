@@ -390,8 +390,9 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     ``diverged`` (bool) and ``diverged_at`` (the step, ``-1`` if never). ``train_eval`` evaluates the training
     loss on the first ``train_eval`` training examples only (a fixed random subset: the loaders shuffle), which
     saves time on large training sets; by default all of them. Evaluations run ``eval_batch`` inputs at a time
-    (small slices keep the activations of all configurations in cache: 512 measured about twice as fast as 4096). A run diverges when a minibatch loss is not
-    finite or exceeds ``loss_bound``, or when the training loss at an evaluation does; its later entries are NaN.
+    (small slices keep the activations of all configurations in cache: 512 measured about twice as fast as
+    4096). A run diverges when a minibatch loss is not finite or exceeds ``loss_bound``, or when the training
+    loss at an evaluation does; its later entries are NaN.
     """
     lrs = _check_lrs(lrs)
     seeds = np.asarray(_check_seeds(seeds), dtype=np.int64)
@@ -635,6 +636,19 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     return out
 
 
+def _sweep_config(task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
+                  lrs: Sequence[float], seeds: Sequence[int], steps: int, **kwargs) -> dict:
+    """The configuration that keys a cached depth sweep (everything that changes its numbers)."""
+    task = _check_task(task)
+    config = {"task": task, "parametrization": parametrization, "block": block, "n": check_int("n", n),
+              "depths": [int(L) for L in depths], "lrs": [float(x) for x in _check_lrs(lrs)],
+              "seeds": _check_seeds(seeds), "steps": check_int("steps", steps, minimum=0)}
+    for key in ("batch_size", "loss", "T", "activation", "eval_every", "loss_bound", "train_eval"):
+        if key in kwargs and kwargs[key] is not None:
+            config[key] = kwargs[key]
+    return config
+
+
 def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                        lrs: Sequence[float], seeds: Sequence[int], steps: int, *, directory=None,
                        refresh: bool = False, **kwargs) -> dict[str, np.ndarray]:
@@ -645,12 +659,7 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
     are not part of the key.
     """
     task = _check_task(task)
-    config = {"task": task, "parametrization": parametrization, "block": block, "n": check_int("n", n),
-              "depths": [int(L) for L in depths], "lrs": [float(x) for x in _check_lrs(lrs)],
-              "seeds": _check_seeds(seeds), "steps": check_int("steps", steps, minimum=0)}
-    for key in ("batch_size", "loss", "T", "activation", "eval_every", "loss_bound", "train_eval"):
-        if key in kwargs and kwargs[key] is not None:
-            config[key] = kwargs[key]
+    config = _sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
     return cache.cached(name, config,
                         lambda: depth_sweep(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs),
                         version=SWEEP_VERSION, fmt="npz", directory=directory, refresh=refresh)
@@ -661,17 +670,7 @@ def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: 
     return f"{prefix}_{task_key}_{parametrization}_{block}_n{n}"
 
 
-def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-             prefix: str = "sweep", use_cache: bool = True, progress: bool = True,
-             only: Sequence[tuple[str, str]] | None = None) -> dict[tuple, dict]:
-    """Every depth sweep of a notebook's plan: one per task, width and rule.
-
-    ``rules`` lists ``(parametrization, block)``; ``tasks`` maps a key to ``{"task": task dict, "loss": ...,
-    "widths": [...]}``; ``sweep`` holds ``depths, lrs, seeds, steps`` and optional ``batch_size, loss_bound,
-    T, activation, eval_every, train_eval``. Results are keyed ``(task_key, n, parametrization, block)``. With
-    ``use_cache`` each sweep is read from / written to ``data/<prefix>_...-<hash>.npz``; otherwise it is
-    computed directly (quick mode). ``only`` restricts to some ``(parametrization, block)`` rules.
-    """
+def _plan_jobs(rules, tasks, sweep, only):
     required = ("depths", "lrs", "seeds", "steps")
     missing = [k for k in required if k not in sweep]
     if missing:
@@ -681,15 +680,49 @@ def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], swe
     jobs = [(n, key, p, b) for key, spec in tasks.items() for n in spec["widths"] for p, b in rules
             if only is None or (p, b) in only]
     jobs.sort(key=lambda job: job[0])  # narrow networks first: the cheap results are ready soonest
-    out = {}
-    for n, key, p, b in tqdm(jobs, desc="sweeps", disable=not progress or len(jobs) < 2):
+    for n, key, p, b in jobs:
         spec = tasks[key]
         args = (spec["task"], p, b, n, sweep["depths"], sweep["lrs"], sweep["seeds"], sweep["steps"])
-        kw = dict(extra, loss=spec.get("loss", "mse"), progress=progress)
+        yield (key, n, p, b), args, dict(extra, loss=spec.get("loss", "mse"))
+
+
+def missing_from_cache(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+                       prefix: str = "sweep", directory=None) -> list[tuple]:
+    """The sweeps of a plan (as :func:`run_plan` keys them) that have no file in the cache yet."""
+    out = []
+    for job, args, kw in _plan_jobs(rules, tasks, sweep, None):
+        key, n, p, b = job
+        name = sweep_name(prefix, key, p, b, n)
+        if not cache.cache_path(name, _sweep_config(*args, **kw), SWEEP_VERSION, "npz", directory).exists():
+            out.append(job)
+    return out
+
+
+def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+             prefix: str = "sweep", use_cache: bool = True, progress: bool = True,
+             only: Sequence[tuple[str, str]] | None = None, cached_only: bool = False) -> dict[tuple, dict]:
+    """Every depth sweep of a notebook's plan: one per task, width and rule.
+
+    ``rules`` lists ``(parametrization, block)``; ``tasks`` maps a key to ``{"task": task dict, "loss": ...,
+    "widths": [...]}``; ``sweep`` holds ``depths, lrs, seeds, steps`` and optional ``batch_size, loss_bound,
+    T, activation, eval_every, train_eval``. Results are keyed ``(task_key, n, parametrization, block)``. With
+    ``use_cache`` each sweep is read from / written to ``data/<prefix>_...-<hash>.npz``; otherwise it is
+    computed directly (quick mode). ``only`` restricts to some ``(parametrization, block)`` rules.
+    ``cached_only`` (with ``use_cache``) returns only the sweeps already in the cache and computes nothing: how a
+    notebook shows a plan whose long sweeps are still being precomputed (:func:`missing_from_cache` lists the
+    others).
+    """
+    out = {}
+    jobs = list(_plan_jobs(rules, tasks, sweep, only))
+    for job, args, kw in tqdm(jobs, desc="sweeps", disable=not progress or len(jobs) < 2):
+        key, n, p, b = job
+        name = sweep_name(prefix, key, p, b, n)
         if use_cache:
-            out[(key, n, p, b)] = cached_depth_sweep(sweep_name(prefix, key, p, b, n), *args, **kw)
+            if cached_only and not cache.cache_path(name, _sweep_config(*args, **kw), SWEEP_VERSION, "npz").exists():
+                continue
+            out[job] = cached_depth_sweep(name, *args, progress=progress, **kw)
         else:
-            out[(key, n, p, b)] = depth_sweep(*args, **kw)
+            out[job] = depth_sweep(*args, progress=progress, **kw)
     return out
 
 
@@ -1150,7 +1183,7 @@ __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stac
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
-           "plateau_budget", "paired_difference"]
+           "plateau_budget", "paired_difference", "missing_from_cache"]
 
 
 if __name__ == "__main__":

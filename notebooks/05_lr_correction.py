@@ -71,6 +71,7 @@ SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.
 BIG = {"n_train": 400, "n_val": 200, "n_test": 200} if QUICK else {"n_train": 20000, "n_val": 4000, "n_test": 4000}
 PILOT_TASKS = {
     "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64]},
+    "teacher": {"task": {"name": "teacher", "d": 16, **BIG}, "loss": "mse", "widths": [16] if QUICK else [64]},
 }
 PILOT_SWEEP = {"depths": [4] if QUICK else [16], "lrs": [2.0**k for k in (range(-1, 3) if QUICK else range(-3, 5))],
                "seeds": [0], "steps": 40 if QUICK else 8000, "batch_size": 64, "loss_bound": 1000.0,
@@ -468,13 +469,20 @@ for task_key in TASKS:
 # %%
 from nfdlib.stats import interval_verdict
 
+# In full mode only the cached sweeps are read (cached_only): the ones still missing are listed, never computed.
 pilot = sweeps.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREFIX, use_cache=not QUICK,
-                        progress=QUICK)
+                        cached_only=not QUICK, progress=QUICK)
+if not QUICK:
+    for name, (tasks_, plan_, prefix_) in {"pilot": (PILOT_TASKS, PILOT_SWEEP, PILOT_SWEEP_PREFIX),
+                                           "plateau": (PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)}.items():
+        missing = sweeps.missing_from_cache(RULES, tasks_, plan_, prefix=prefix_)
+        if missing:
+            print(f"not computed yet ({name}; shown without them): {missing}")
 fig, axes = plt.subplots(1, len(PILOT_TASKS), figsize=(6 * len(PILOT_TASKS), 3.8), squeeze=False)
 pilot_rows = {}
 for ax, task_key in zip(axes[0], PILOT_TASKS):
     n = PILOT_TASKS[task_key]["widths"][0]
-    for rule in RULES:
+    for rule in [r for r in RULES if (task_key, n) + r in pilot]:
         res = pilot[(task_key, n) + rule]
         row = sweeps.plateau_budget(res, rel=PLATEAU_REL)[0]
         pilot_rows[(task_key,) + rule] = row
@@ -490,7 +498,7 @@ for ax, task_key in zip(axes[0], PILOT_TASKS):
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
 plt.show()
-for (task_key, *rule), row in pilot_rows.items():
+for task_key, *rule in pilot_rows:
     where = (f"plateau from step {row['plateau_step']}" if row["plateau_step"] is not None
              else f"no plateau within {PILOT_SWEEP['steps']} steps")
     print(f"{task_key:8s} {LABELS[tuple(rule)]:22s} {where}; the best loss falls "
@@ -498,6 +506,19 @@ for (task_key, *rule), row in pilot_rows.items():
 reached = [r["plateau_step"] for r in pilot_rows.values() if r["plateau_step"] is not None]
 print(f"\nbudget of the sweeps: {PLATEAU_SWEEP['steps']} steps; the pilot's best configuration settles by then in "
       f"{sum(p <= PLATEAU_SWEEP['steps'] for p in reached)} of {len(pilot_rows)} rule/task cases")
+# How far from the end of the pilot the budget leaves the best model: the best loss averaged over the last
+# quarter before the budget, against the same average at the end of the pilot.
+for task_key, *rule in pilot_rows:
+    res = pilot[(task_key, PILOT_TASKS[task_key]["widths"][0]) + tuple(rule)]
+    steps_, curve = np.asarray(res["steps"]), sweeps.best_curve(res)[0]
+
+    def quarter(S, steps_=steps_, curve=curve):
+        return float(curve[(steps_ > 0.75 * S) & (steps_ <= S)].mean())
+
+    at_budget, at_end = quarter(PLATEAU_SWEEP["steps"]), quarter(steps_[-1])
+    print(f"{task_key:8s} {LABELS[tuple(rule)]:22s} best validation loss over the last quarter before the budget "
+          f"{at_budget:.3f}, before step {steps_[-1]} {at_end:.3f} ({at_end / at_budget - 1:+.1%} from "
+          f"{PLATEAU_SWEEP['steps']} to {steps_[-1]} steps)")
 
 # %% [markdown]
 # The sweeps at that budget. Top row: validation loss against the base rate, one curve per depth (mean over
@@ -506,12 +527,15 @@ print(f"\nbudget of the sweeps: {PLATEAU_SWEEP['steps']} steps; the pilot's best
 
 # %%
 plateau = sweeps.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU_SWEEP_PREFIX, use_cache=not QUICK,
-                          progress=QUICK)
+                          cached_only=not QUICK, progress=QUICK)
+PLATEAU_RULES = {key[:2]: [r for r in RULES if key[:2] + r in plateau] for key in plateau}  # per (task, n)
 S_END, AVG = PLATEAU_SWEEP["steps"], PLATEAU_AVERAGE
 for task_key in PLATEAU_TASKS:
     for n in PLATEAU_TASKS[task_key]["widths"]:
+        if (task_key, n) not in PLATEAU_RULES:
+            continue
         fig, axes = plt.subplots(2, 4, figsize=(16, 6.6), sharey="row", layout="constrained")
-        for j, rule in enumerate(RULES):
+        for j, rule in enumerate(PLATEAU_RULES[(task_key, n)]):
             res = plateau[(task_key, n) + rule]
             for i, key in enumerate(("val_loss", "train_loss")):
                 sweeps.plot_transfer(res, key, ax=axes[i, j], legend=j == 0, step=S_END, average=AVG,
@@ -616,12 +640,14 @@ report = ("train_loss", "val_loss", "test_loss", "test_acc")
 best_plateau = {key: sweeps.best_by_depth(res, select="val_loss", report=report, step=S_END, average=AVG)
                 for key, res in plateau.items()}
 for task_key in PLATEAU_TASKS:
-    shown = [m for m in ("test_loss", "test_acc") if m in plateau[next(iter(plateau))]] if task_key == "mnist1d" \
-        else ["test_loss"]
+    have = [key for key in plateau if key[0] == task_key]
+    if not have:
+        continue
+    shown = [m for m in ("test_loss", "test_acc") if m in plateau[have[0]]]
     fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 3.6), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], shown):
         for n, ls in zip(PLATEAU_TASKS[task_key]["widths"], ("-", ":")):
-            for j, rule in enumerate(RULES):
+            for j, rule in enumerate(PLATEAU_RULES.get((task_key, n), [])):
                 rows = best_plateau[(task_key, n) + rule]
                 L = np.array([r["L"] for r in rows]) * 2 ** (0.03 * (j - 1.5))
                 ax.errorbar(L, [r[metric] for r in rows], yerr=[r[f"{metric}_sem"] for r in rows], ls=ls, marker="o",
@@ -647,6 +673,8 @@ for key, rows in best_plateau.items():
 print("\ncorrected minus depth-μP two-layer, paired by depth and seed (95% t-interval over all pairs):")
 for task_key in PLATEAU_TASKS:
     for n in PLATEAU_TASKS[task_key]["widths"]:
+        if (task_key, n) + RULES[2] not in best_plateau or (task_key, n) + RULES[1] not in best_plateau:
+            continue
         a, b = best_plateau[(task_key, n) + RULES[2]], best_plateau[(task_key, n) + RULES[1]]
         for metric, better in (("test_acc", (0.0, math.inf)), ("test_loss", (-math.inf, 0.0))):
             if f"{metric}_seeds" not in a[0]:
@@ -709,9 +737,12 @@ for (task_key, n, metric), (diff, v) in versus.items():
 two, corr = RULES[1], RULES[2]
 for task_key in PLATEAU_TASKS:
     for n in PLATEAU_TASKS[task_key]["widths"]:
-        dv = {r: plateau_drift[(task_key, n) + r + ("val_loss",)] for r in RULES}
+        shown = PLATEAU_RULES.get((task_key, n), [])
+        if not shown:
+            continue
+        dv = {r: plateau_drift[(task_key, n) + r + ("val_loss",)] for r in shown}
         print(f"{task_key}, n={n}, {S_END} steps: validation optimum drift per doubling of L: " + "; ".join(
-            f"{LABELS[r]} {dv[r].fit} ({transfer_verdict(dv[r]).outcome})" for r in RULES if dv[r].fit is not None))
+            f"{LABELS[r]} {dv[r].fit} ({transfer_verdict(dv[r]).outcome})" for r in shown if dv[r].fit is not None))
         acc = versus.get((task_key, n, "test_acc"))
         if acc is not None:
             print(f"  corrected vs depth-μP two-layer test accuracy: {acc[0]['mean']:+.4f} "
@@ -720,7 +751,7 @@ for task_key in PLATEAU_TASKS:
             value = row.get("test_acc", -row["test_loss"])
             return value if math.isfinite(value) else -math.inf
 
-        best_acc = {r: max(best_plateau[(task_key, n) + r], key=score) for r in RULES}
+        best_acc = {r: max(best_plateau[(task_key, n) + r], key=score) for r in shown}
         print("  best depth per rule: " + "; ".join(
             f"{LABELS[r]} L={row['L']} ({row['test_acc']:.3f})" if "test_acc" in row else
             f"{LABELS[r]} L={row['L']} ({row['test_loss']:.4f})" for r, row in best_acc.items()))

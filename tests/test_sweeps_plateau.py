@@ -277,3 +277,21 @@ def test_plot_transfer_reads_a_step(tmp_path):
     ax = sweeps.plot_transfer(sweep, "val_loss", step=200)
     ys = ax.lines[0].get_ydata()
     np.testing.assert_allclose(ys, [0.9, 0.6, 1.3])
+
+
+def test_run_plan_cached_only_reads_what_exists_and_lists_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    rules = [("depth-mup", "two"), ("completep", "two")]
+    tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
+    plan = {"depths": [2], "lrs": [0.1], "seeds": [0], "steps": 2}
+    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *r) for r in rules]
+    done = sweeps.run_plan(rules, tasks, plan, prefix="p", only=[rules[0]], progress=False)
+    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[1])]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cached_only must not compute")
+
+    monkeypatch.setattr(sweeps, "depth_sweep", refuse)
+    got = sweeps.run_plan(rules, tasks, plan, prefix="p", cached_only=True, progress=False)
+    assert list(got) == [("t", 4, *rules[0])]
+    np.testing.assert_array_equal(got[("t", 4, *rules[0])]["train_loss"], done[("t", 4, *rules[0])]["train_loss"])
