@@ -34,13 +34,15 @@ import torch
 from scipy.optimize import minimize_scalar
 from tqdm.auto import tqdm
 
-from .cache import cached
+from .cache import cached, register_kind
 from .models import BLOCKS, ResNet
 from .parametrization import get_parametrization
 from .validation import check_choice, check_float, check_int
 
 #: Bumped by hand whenever code that produces a cached ``scaling_*`` result changes its numbers.
 VERSION = "1"
+# Every cached result of this module: trained size grids (runs of n, L, seed), learning-rate tunings and solves.
+register_kind("scaling_", VERSION, "npz")
 
 
 # ==========================================================================================================

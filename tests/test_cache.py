@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfdlib import cache, data, gia, nfd_sweeps, sweeps, two_layer
+from nfdlib import cache, data, gia, nfd_sweeps, scaling, sweeps, two_layer
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "caches.json"
@@ -75,10 +75,18 @@ GOLDEN = {
     "collapse_": (lambda: two_layer.COLLAPSE_VERSION, lambda: _records(two_layer.collapse_scan(
         [("depth-mup", "two")], [(8, 2)], lr=0.3, steps=2, seeds=[0], d=4, batch=4, summarize=True,
         progress=False))),
+    "scaling_": (lambda: scaling.VERSION, lambda: {
+        **_arrays(scaling.train_sizes("depth-mup", {"name": "teacher", **{k: TINY[k] for k in ("d", "n_train",
+                                                                                               "n_test")}},
+                                      [(8, 2), (16, 3)], [0, 1], 3, lr=0.4), ("train_loss", "params", "flops")),
+        "solver": _arrays(scaling.solver_runs(Ks=[2], M=32, seeds=[0], task=TINY, steps=2), ("train_loss",))[
+            "train_loss"]}),
     "mnist1d_arrays": (lambda: data.MNIST1D_VERSION, lambda: {
         k: [float(np.asarray(v, float).sum()), *np.asarray(v, float).ravel()[:20].tolist()]
         for k, v in data._mnist1d_arrays(1000).items()}),
 }
+# The pilot and plateau plans of notebook 05 are depth sweeps: the same computation, the same golden.
+GOLDEN["pilot_"] = GOLDEN["plateau_"] = GOLDEN["sweep"]
 
 
 def _load_goldens() -> dict:
