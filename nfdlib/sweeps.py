@@ -27,8 +27,12 @@ t-interval (seeds pooled), checked by a bootstrap over seeds.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -615,13 +619,34 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     return out
 
 
+def _load_depth(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as err:  # noqa: BLE001 - an unreadable partial result is recomputed, never trusted
+        warnings.warn(f"partial sweep file {path} is unreadable ({type(err).__name__}); recomputing that depth",
+                      stacklevel=3)
+        return None
+
+
+def _save_depth(path: Path, part: Mapping) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **{k: np.asarray(v) for k, v in part.items()})
+    os.replace(tmp, path)
+
+
 def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                 lrs: Sequence[float], seeds: Sequence[int], steps: int, *, progress: bool = True,
-                **kwargs) -> dict[str, np.ndarray]:
+                resume_dir: str | Path | None = None, **kwargs) -> dict[str, np.ndarray]:
     """:func:`lr_sweep` at each depth; arrays gain a leading depth axis (``depths`` is returned as ``L``).
 
     The compute each depth took is returned too: ``wall_seconds`` and ``cpu_seconds`` (process CPU time, which
-    other load on a shared machine does not inflate) and ``threads`` (torch's intra-op threads)."""
+    other load on a shared machine does not inflate) and ``threads`` (torch's intra-op threads).
+
+    ``resume_dir`` keeps each finished depth there as ``L<depth>.npz``, and a later call with the same directory
+    reads those depths instead of training them again: a sweep of hours survives an interrupted session. The
+    directory must belong to this one configuration (:func:`cached_depth_sweep` names it by the cache key)."""
     import time
 
     depths = [check_int("depths", L) for L in depths]
@@ -630,10 +655,17 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     data = load_task(task)
     parts, wall, cpu = [], [], []
     for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False):
-        w0, c0 = time.perf_counter(), time.process_time()
-        parts.append(lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs))
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
+        saved = Path(resume_dir) / f"L{L}.npz" if resume_dir is not None else None
+        part = _load_depth(saved) if saved is not None and saved.exists() else None
+        if part is None:
+            w0, c0 = time.perf_counter(), time.process_time()
+            part = lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs)
+            part = dict(part, wall_seconds=time.perf_counter() - w0, cpu_seconds=time.process_time() - c0)
+            if saved is not None:
+                _save_depth(saved, part)
+        parts.append(part)
+        wall.append(float(part["wall_seconds"]))
+        cpu.append(float(part["cpu_seconds"]))
     out = {"L": np.asarray(depths), "lr": parts[0]["lr"], "seed": parts[0]["seed"], "steps": parts[0]["steps"]}
     for key in SWEEP_ARRAYS:
         if key in parts[0]:
@@ -644,7 +676,7 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
 
 
 # Arguments of depth_sweep / lr_sweep that change how the numbers are computed but not the numbers: never keyed.
-NOT_KEYED = ("chunk_size", "engine", "device", "progress")
+NOT_KEYED = ("chunk_size", "engine", "device", "progress", "resume_dir")
 # Arguments added after sweeps were first cached: keyed only when they differ from this default, so that the
 # files written before them keep their names (they were computed at the default).
 KEYED_UNLESS_DEFAULT = {"preact": True}
@@ -674,9 +706,18 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
     """
     task = _check_task(task)
     config = depth_sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
-    return cache.cached(name, config,
-                        lambda: depth_sweep(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs),
-                        version=SWEEP_VERSION, fmt="npz", directory=directory, refresh=refresh)
+    final = cache.cache_path(name, config, SWEEP_VERSION, "npz", directory)
+    # Finished depths wait under data/partial/ (not committed) until the whole sweep is written.
+    resume = final.parent / "partial" / final.stem
+    if refresh and resume.exists():
+        shutil.rmtree(resume)
+    out = cache.cached(name, config,
+                       lambda: depth_sweep(task, parametrization, block, n, depths, lrs, seeds, steps,
+                                           resume_dir=resume, **kwargs),
+                       version=SWEEP_VERSION, fmt="npz", directory=directory, refresh=refresh)
+    if resume.exists() and final.exists():
+        shutil.rmtree(resume)
+    return out
 
 
 def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: int) -> str:

@@ -187,6 +187,34 @@ def test_cache_returns_same_result_and_recomputes_on_change(tmp_path, monkeypatc
     np.testing.assert_allclose(again["train_loss"], first["train_loss"])
 
 
+def test_an_interrupted_sweep_resumes_from_its_finished_depths(tmp_path, monkeypatch):
+    args = _tiny_plan_args()  # two depths
+    reference = sweeps.depth_sweep(*args, progress=False)
+    real, trained = sweeps.lr_sweep, []
+
+    def second_depth_fails(data, p, b, n, L, *rest, **kw):
+        if trained:
+            raise KeyboardInterrupt  # the session ends while the second depth trains
+        trained.append(L)
+        return real(data, p, b, n, L, *rest, **kw)
+
+    monkeypatch.setattr(sweeps, "lr_sweep", second_depth_fails)
+    with pytest.raises(KeyboardInterrupt):
+        sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.npz")) and len(list((tmp_path / "partial").rglob("L*.npz"))) == 1
+
+    def counting(data, p, b, n, L, *rest, **kw):
+        trained.append(L)
+        return real(data, p, b, n, L, *rest, **kw)
+
+    monkeypatch.setattr(sweeps, "lr_sweep", counting)
+    out = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
+    assert trained == list(args[4])  # the first depth was read back, only the second trained again
+    for key in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(out[key], reference[key])
+    assert not (tmp_path / "partial").exists() or not any((tmp_path / "partial").iterdir())
+
+
 def test_computation_only_options_do_not_change_the_key(tmp_path):
     args = _tiny_plan_args()
     sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False, chunk_size=2)
