@@ -331,9 +331,43 @@ def error_parts(samples, reference, scale: float | None = None, reference_noise:
             "per_seed": per_seed / s}
 
 
+def errors_by_size(samples_by_size: dict, reference, *, scale: float | None = None,
+                   reference_noise: float = 0.0) -> dict[str, np.ndarray]:
+    """:func:`error_parts` for each size of a sweep (``{n or L: per-seed samples}``) against one ``reference``.
+
+    Returns ``sizes`` and, per size, ``bias``, ``noise_floor``, ``fluctuation``; and the per-seed errors flattened
+    for a log-log fit, ``x`` (the size of each seed's network) and ``per_seed``. ``seen`` marks the sizes whose bias
+    stands above twice its noise floor (below that the bias is not measured, only bounded).
+    """
+    if not samples_by_size:
+        raise ValueError("samples_by_size must hold at least one size")
+    sizes = list(samples_by_size)
+    parts = [error_parts(samples_by_size[n], reference, scale=scale, reference_noise=reference_noise) for n in sizes]
+    out = {"sizes": np.array(sizes), "x": np.concatenate([[n] * p["seeds"] for n, p in zip(sizes, parts)]),
+           "per_seed": np.concatenate([p["per_seed"] for p in parts])}
+    for key in ("bias", "noise_floor", "fluctuation", "bias_debiased"):
+        out[key] = np.array([p[key] for p in parts])
+    out["seen"] = out["bias"] > 2 * out["noise_floor"]
+    return out
+
+
 def outputs(runs: dict) -> np.ndarray:
     """The output trajectories on training and held-out inputs together, ``(R, S+1, P+Q, C)``."""
     return np.concatenate([runs["f_train"], runs["f_test"]], axis=2) if "f_test" in runs else runs["f_train"]
+
+
+def first_steps(runs: dict) -> np.ndarray:
+    """The measured first SGD step ``f(x, 1) - f(x, 0)`` of output 0 on all inputs, per seed: ``(seeds, P + Q)``."""
+    f = outputs(runs)
+    return (f[:, 1] - f[:, 0])[..., 0]
+
+
+def distance_in_noise_units(a: dict, b: dict) -> float:
+    """The rms difference of two sets of runs' seed-mean outputs (steps >= 1), divided by the rms standard error of
+    that difference (variances pooled over entries): about 1 when the two have the same law (notebook 02)."""
+    a, b = outputs(a)[:, 1:], outputs(b)[:, 1:]
+    se2 = (a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b)).mean()
+    return rms(a.mean(0) - b.mean(0)) / math.sqrt(se2)
 
 
 def mean_and_noise(runs_or_array) -> tuple[np.ndarray, float]:
@@ -411,5 +445,6 @@ def init_kernel_networks(X, P: int, *, n: int, L: int, seeds: Sequence[int], T: 
 
 __all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts", "rms",
            "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
-           "bias_from_moments", "init_kernel_networks",
+           "bias_from_moments", "init_kernel_networks", "errors_by_size",
+           "distance_in_noise_units", "first_steps",
            "feature_gradient_spectrum", "nondegeneracy_networks", "nondegeneracy_solver"]

@@ -222,6 +222,22 @@ def first_step_kernels(X, T: float = 1.0, activation: str = "relu", K: int | Non
             "input_nfd": input_nfd}
 
 
+def first_step_ratio(X, chi0, T: float = 1.0, *, P: int | None = None, K: int | None = None,
+                     fine_steps: int = 2048) -> float:
+    """How much of a true first SGD step a decoupled (GIA) step makes, at infinite width: the projection
+    ``<step_nfd, step_true> / |step_true|^2`` of ``step = -Theta[:, :P] chi0`` over all inputs ``X`` (the first
+    ``P`` are the training inputs, ``chi0`` their loss derivatives at step 0). ReLU; ``K`` as in
+    :func:`first_step_kernels`. About ``1 / (1 + T/4)``: set by the horizon ``T``, not by the depth (notebook 02,
+    section 2)."""
+    chi0 = np.asarray(chi0, float).ravel()
+    P = len(chi0) if P is None else check_int("P", P)
+    if len(chi0) != P:
+        raise ValueError(f"chi0 must hold one value per training input (P = {P}), got {len(chi0)}")
+    kernels = first_step_kernels(X, T=T, K=K, fine_steps=fine_steps)
+    step_nfd, step_true = -kernels["Theta_nfd"][:, :P] @ chi0, -kernels["Theta_true"][:, :P] @ chi0
+    return float(step_nfd @ step_true / (step_true @ step_true))
+
+
 def closed_form_variances(activation: str, T: float = 1.0, q0: float = 1.0) -> dict[str, float]:
     """Closed forms on the diagonal at initialization: ``q_T`` (forward variance at ``tau = T``), ``G_T`` and
     ``G_0`` (backward variance at the output and at the input layer). ReLU and identity only."""
@@ -290,4 +306,4 @@ def postact_moments(T: float, L: int, q0: float = 1.0, activation: str = "relu")
 
 
 __all__ = ["InitKernels", "gaussian_expectations", "input_kernel", "init_kernels", "first_step_kernels",
-           "closed_form_variances", "closed_form_discrete", "postact_moments"]
+           "first_step_ratio", "closed_form_variances", "closed_form_discrete", "postact_moments"]

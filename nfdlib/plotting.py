@@ -123,7 +123,7 @@ def readable_log_ticks(ax, *, max_decades: float = 1.5):
     from matplotlib import ticker
 
     def plain(value, _pos=None):
-        return f"{value:g}"
+        return f"{value:.3g}"
 
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         if axis.get_scale() != "log":
@@ -221,3 +221,118 @@ def plot_runs_at_rate(ax, sweep, lr: float, key: str = "test_loss", *, color=Non
     for s in range(len(sweep["seed"])):
         ax.plot(sweep["steps"], sweep[key][i, s], color=color, alpha=0.8, label=label if s == 0 else None)
     return i
+
+
+def plot_error_sweep(ax, errors: dict, fit: SlopeFit, *, label: str, color=None, guides: Sequence[float] = (),
+                     x_name: str = "n", bias: bool = True):
+    """A convergence plot of one sweep (:func:`nfdlib.nfd_sweeps.errors_by_size`): each seed's error with the
+    fitted power law, and, with ``bias=True``, the bias of the seed mean (open squares) and its noise floor
+    (dashed). Log2 ``x``, log ``y``."""
+    plot_loglog_fit(ax, errors["x"], errors["per_seed"], fit, label=f"{label}: one network", guides=guides,
+                    x_name=x_name, color=color)
+    if bias:
+        ax.plot(errors["sizes"], errors["bias"], "s", color=color, mfc="white", label=f"{label}: bias of the seed mean")
+        ax.plot(errors["sizes"], errors["noise_floor"], "--", color=color, alpha=0.6, lw=1,
+                label=f"{label}: noise floor of the mean")
+    readable_log_ticks(ax)
+    return ax
+
+
+def plot_bias_bounds(ax, sizes, bias, floor, *, color="C3", fit: SlopeFit | None = None):
+    """Biases of seed means that stand above twice their noise floor (squares, with a fitted power law when
+    ``fit`` is given), and upper bounds ``2 x floor`` where they do not (open triangles)."""
+    sizes, bias, floor = (np.asarray(a, float) for a in (sizes, bias, floor))
+    seen = bias > 2 * floor
+    ax.scatter(sizes[seen], bias[seen], marker="s", color=color, zorder=3, label="bias of the seed mean (> 2 x floor)")
+    ax.scatter(sizes[~seen], 2 * floor[~seen], marker="v", color=color, alpha=0.5,
+               label="bias < 2 x noise floor (upper bound)")
+    if fit is not None and seen.sum() >= 2:
+        xx = np.geomspace(sizes[seen].min(), sizes[seen].max(), 20)
+        ax.plot(xx, np.exp(fit.intercept) * xx**fit.slope, color=color, label=f"bias: slope {fit}")
+    return ax
+
+
+def plot_seed_mean(ax, x, runs, **line_kwargs):
+    """The seed mean of ``runs`` (shape ``(seeds, len(x))``) with a band of one standard error either side."""
+    return plot_band(ax, x, np.asarray(runs, float).T, marker=None, spread="se", **line_kwargs)
+
+
+def plot_trajectories(axes, runs: dict, styles: dict, labels: dict, targets=None):
+    """Four panels of training trajectories for several sets of seed-stacked runs (``{name: runs}`` in the layout
+    of :func:`nfdlib.nfd_sweeps.network_runs`), seed means with one-standard-error bands: training loss, held-out
+    loss, the first three training outputs (thin lines: ``targets``), and the mean diagonal of ``Phi_T`` and
+    ``G_0``. One line style per name (``styles``), a legend below the first panel."""
+    for name, r in runs.items():
+        steps = np.arange(r["train_loss"].shape[1])
+        plot_seed_mean(axes[0], steps, r["train_loss"], label=labels[name], **styles[name])
+        plot_seed_mean(axes[1], steps, r["test_loss"], **styles[name])
+        for i in range(3):
+            plot_seed_mean(axes[2], steps, r["f_train"][:, :, i, 0], color=f"C{i}", ls=styles[name]["ls"])
+        P = r["G"].shape[-1]
+        plot_seed_mean(axes[3], steps, np.einsum("skii->sk", r["Phi"][:, -1]) / r["Phi"].shape[-1], **styles[name])
+        plot_seed_mean(axes[3], steps, np.einsum("skii->sk", r["G"][:, 0]) / P, **styles[name])
+    if targets is not None:
+        for i in range(3):
+            axes[2].axhline(float(targets[i]), color=f"C{i}", lw=0.5)
+    axes[0].set(yscale="log", xlabel="SGD step", ylabel="train loss", title="training loss")
+    axes[1].set(xlabel="SGD step", ylabel="test loss", title="held-out loss")
+    axes[2].set(xlabel="SGD step", ylabel="f(x_mu)", title="3 training outputs (thin: targets)")
+    axes[3].set(xlabel="SGD step", ylabel="mean diagonal entry", title="Phi_T (lower), G_0 (upper)")
+    legend_outside(axes[0], where="below")
+    readable_log_ticks(axes[0])
+    return axes
+
+
+def plot_nondegeneracy(axes, tau, networks: dict, solvers: dict, fit: SlopeFit, widths_x, minima_y, *,
+                       solver_minima: dict, title_depth: str, title_width: str):
+    """The nondegeneracy figure of notebook 02 (claim R8): on ``axes[0]`` the smallest eigenvalue along layer-time
+    ``tau`` for networks (``{n: (seeds, layers)}``) and solvers (``{name: (seeds, layers)}``), seed means with
+    standard-error bands; on ``axes[1]`` the per-seed minimum over layers against width with its fit, and each
+    solver's value (``solver_minima[name]``, a number) as a horizontal line."""
+    for (n, values), color in zip(networks.items(), plt.cm.viridis(np.linspace(0, 0.85, len(networks)))):
+        plot_seed_mean(axes[0], tau, values, color=color, label=f"true networks, n = {n}")
+    for (name, values), style in zip(solvers.items(), (dict(color="k", ls="-"), dict(color="C3", ls="--"))):
+        plot_seed_mean(axes[0], tau, values, label=f"{name} solver", **style)
+        axes[1].axhline(solver_minima[name], lw=1, label=f"{name} solver (n = infinity)", **style)
+    axes[0].set(yscale="log", xlabel="layer-time tau = l T / L", ylabel="smallest eigenvalue of C_l", title=title_depth)
+    plot_loglog_fit(axes[1], widths_x, minima_y, fit, label="true networks (min over layers)", x_name="n", color="C0")
+    axes[1].set(xlabel="width n (log2)", ylabel="min over layers of the smallest eigenvalue", title=title_width)
+    for ax in axes:
+        legend_outside(ax, where="below")
+        readable_log_ticks(ax)
+    return axes
+
+
+def plot_gap_errorbars(ax, sizes, gaps, noises, *, x_name: str, title: str, guide: float | None = None):
+    """Relative gaps with 2-standard-error bars against a size on a log2 axis; ``guide`` draws ``size^guide``
+    through the first point (for example ``-2`` for a coupling that vanishes like ``L^-2``)."""
+    sizes, gaps, noises = (np.asarray(a, float) for a in (sizes, gaps, noises))
+    ax.errorbar(sizes, gaps, yerr=2 * noises, fmt="o-", capsize=2, label="true vs decoupled (+- 2 s.e.)")
+    if guide is not None:
+        ax.plot(sizes, gaps[0] * (sizes / sizes[0]) ** guide, "k:", lw=1,
+                label=f"{x_name}^{guide:g} from the first point")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel=f"{AXIS_LABELS.get(x_name, x_name)} (log2)", ylabel="relative output gap", ylim=(0, None),
+           title=title)
+    legend_outside(ax, where="below")
+    readable_log_ticks(ax)
+    return ax
+
+
+def plot_depth_errors(ax, per_seed: dict, fitted: Sequence[int], fit: SlopeFit, networks: dict, *, label: str):
+    """Errors against depth on a log2 axis: the solver's per-seed errors ``per_seed[K]`` (black; the depths in
+    ``fitted`` carry the fitted power law ``fit``, the others are crosses, not fitted) and, for each name of
+    ``networks`` (``{name: errors_by_size result}``), the bias of the seed mean (open squares) and its noise floor."""
+    seeds = len(next(iter(per_seed.values())))
+    plot_loglog_fit(ax, np.repeat(fitted, seeds), np.concatenate([per_seed[K] for K in fitted]), fit, label=label,
+                    guides=(-1,), x_name="L", color="k")
+    rest = [K for K in per_seed if K not in fitted]
+    if rest:
+        ax.scatter(np.repeat(rest, seeds), np.concatenate([per_seed[K] for K in rest]), s=14, color="k", marker="x",
+                   label="not fitted")
+    for (name, errs), color in zip(networks.items(), ("C0", "C3")):
+        ax.plot(errs["sizes"], errs["bias"], "s", color=color, mfc="white", label=f"{name}: bias of the seed mean")
+        ax.plot(errs["sizes"], errs["noise_floor"], "--", color=color, alpha=0.6, lw=1, label=f"{name}: noise floor")
+    legend_outside(ax, where="right")
+    readable_log_ticks(ax)
+    return ax
