@@ -98,12 +98,12 @@ def feature_gradients(model: ResNet, X: Tensor, out_weights: Tensor | None = Non
 
 def kernels(model: ResNet, X: Tensor, h: list[Tensor], phis: list[Tensor], Da: list[Tensor],
             Db: list[Tensor] | None = None) -> Tensor:
-    """The function-space kernel ``K(x, x') = sum_theta lr_scale(theta) <df(x)/dtheta, df(x')/dtheta>``.
+    """The function-space (tangent) kernel ``Theta(x, x') = sum_theta lr_scale(theta) <df(x)/dtheta, df(x')/dtheta>``.
 
     Written with feature gradients ``D_l = df/dh_l`` (one-layer pre-activation blocks, scalar output)::
 
-        K = lr_U m_U^2 (D_0 D_0^T)(X X^T) + sum_l lr_W beta^2 m_W^2 (D_l D_l^T)(phi_{l-1} phi_{l-1}^T)
-            + lr_v m_v^2 phi_L phi_L^T                                    (products elementwise over (x, x'))
+        Theta = lr_U m_U^2 (D_0 D_0^T)(X X^T) + sum_l lr_W beta^2 m_W^2 (D_l D_l^T)(phi_{l-1} phi_{l-1}^T)
+                + lr_v m_v^2 phi_L phi_L^T                                (products elementwise over (x, x'))
 
     With ``Db`` given, ``D_l D_l^T`` becomes ``Da_l Db_l^T`` (the cross kernel of two backward passes). For
     depth-muP this is the NTK ``Theta = G_0 x.x'/d + sum_l (T/L) G_l Phi_{l-1} + Phi_L`` (docs/reconstruction.md,

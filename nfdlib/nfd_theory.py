@@ -2,14 +2,14 @@
 
 At SGD step 0 the forward SDE of the NFD system has no drift and a deterministic diffusion coefficient,
 
-    dh_tau(x) = dM_tau(x),        d<M(x), M(x')>_tau = Phi_tau(x, x') dtau,
+    dh_tau(x) = dZ_tau(x),        d<Z(x), Z(x')>_tau = Phi_tau(x, x') dtau,
 
-so ``h_tau`` is a centred Gaussian process over inputs with covariance ``q_tau(x, x') = E[h_tau(x) h_tau(x')]``
-and (notebook 01, step e)
+(``Z`` and ``Zb`` are the Gaussian martingales of docs/reconstruction.md, section 2), so ``h_tau`` is a centred
+Gaussian process over inputs with covariance ``q_tau(x, x') = E[h_tau(x) h_tau(x')]`` and (notebook 01, step e)
 
     dq_tau / dtau = Phi_tau = E[phi(h_tau(x)) phi(h_tau(x'))],      q_0(x, x') = x . x' / d.
 
-The backward SDE ``-dg_tau = phi'(h_tau) dN_tau`` with ``d<N> = G dtau`` and ``N`` independent of everything else
+The backward SDE ``-dg_tau = phi'(h_tau) dZb_tau`` with ``d<Zb> = G dtau`` and ``Zb`` independent of everything else
 (the gradient-independence assumption, GIA) gives, entry by entry,
 
     dG_tau / dtau = -Psi_tau G_tau,    Psi_tau = E[phi'(h_tau(x)) phi'(h_tau(x'))],    G_T = Psi_T,

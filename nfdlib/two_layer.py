@@ -22,8 +22,8 @@ i.e. ``O(eta_1 / n * L^-1/2)``: with depth-muP's ``eta_1 = eta n`` the layer's o
 (``beta = T/L``, ``eta_1 = eta n L/T``) it is ``O(1)`` too.
 
 Tangent kernel. The learning-rate-weighted tangent kernel of ``s`` is
-``K(x, x') = sum_theta lr_scale(theta) ds(x)/dtheta . ds(x')/dtheta``, so one full-batch step changes the
-output by ``ds = -eta K chi`` to first order. A matrix used as ``a -> m W a`` with pre-activation ``p`` adds
+``Theta(x, x') = sum_theta lr_scale(theta) ds(x)/dtheta . ds(x')/dtheta``, so one full-batch step changes the
+output by ``ds = -eta Theta chi`` to first order. A matrix used as ``a -> m W a`` with pre-activation ``p`` adds
 ``lr_scale * m^2 (dp_s(x) . dp_s(x')) (a(x) . a(x'))``: the kernel of each role is a sum over layers of
 Hadamard products of Gram matrices of backward signals and inputs (:func:`tangent_kernel`, checked against
 per-sample autograd gradients in the tests).
