@@ -39,8 +39,8 @@
 # Brownian path whose squared increments add up to a finite *quadratic variation*
 # ([docs/reconstruction.md, section 9](../docs/reconstruction.md#9-four-ideas-from-outside-in-brief)).
 #
-# **Run time** (measured on 2 shared CPU cores, no GPU): quick mode (`NFD_QUICK=1`) about 1.5 minutes; full mode
-# about FULL_00 minutes. Nothing here is cached: full mode always computes from scratch.
+# **Run time** (measured on 2 CPU cores shared with other work, no GPU): quick mode (`NFD_QUICK=1`) about 1 minute
+# (61 s); full mode about 5 minutes (274 s). Nothing here is cached: full mode always computes from scratch.
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
@@ -373,6 +373,8 @@ show(fig, f"Log-log plot of the rms of h_L at initialization against depth L = {
      f"(width {N_FOR_DEPTHS}, depth-muP, ReLU). Pre-activation stays near {pre_vals[-1]:.2f}, on its closed form "
      f"(limit {pre_limit:.2f}); post-activation reaches {post_meas[-1]:.3g} at L = {DEPTHS[-1]}; the mean-field "
      f"recursion gives {post_theory[-1]:.3g} there and the no-feedback estimate {post_additive[-1]:.3g}.")
+
+# %%
 prepost_verdicts = {preact: coord_check_verdict(rec, "L", "h_rms", step=0, flat_tol=EXP_TOL)
                     for preact, rec in prepost.items()}
 for preact, verdict in prepost_verdicts.items():
@@ -434,6 +436,7 @@ show(fig, f"Left: test loss over {E1_STEPS} SGD steps on the digits task (width 
      "log2 learning rate, one curve per form. Best rates and losses: "
      + "; ".join(f"{LABEL[p]} eta {b['grid_lr']:g}, loss {b['test_loss']:.4f}" for p, b in best.items()) + ".")
 
+# %%
 for preact, b in best.items():
     if not np.isfinite(b["grid_lr"]):
         print(f"{LABEL[preact]:>16}: every learning rate diverged")

@@ -56,8 +56,8 @@
 # | (d) | forward SDE, backward SDE (terminal condition at `T`), both McKean-Vlasov | solver vs decoupled network |
 # | (e) | at initialization: variance ODEs, closed forms for ReLU and the identity | a wide, deep network |
 #
-# **Run time** (measured on 2 shared CPU cores, no GPU): quick mode about QUICK_01 seconds; full mode about FULL_01
-# minutes. Nothing here is cached: full mode always computes from scratch.
+# **Run time** (measured on 2 CPU cores shared with other work, no GPU): quick mode under a minute (48 s); full mode
+# about 3 minutes (187 s). Nothing here is cached: full mode always computes from scratch.
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.

@@ -38,10 +38,11 @@
 # `x` (the Z-dot term); treating `W^T` as independent (GIA) drops the correction. More in
 # [docs/reconstruction.md, sections 5 and 9](../docs/reconstruction.md#5-three-systems-true-decoupled-reused).
 #
-# **Run time** (2 shared CPU cores, no GPU): quick mode about QUICK_02 minutes; full mode about FULL_02 minutes when
-# the caches under `data/` are present (they are in the repository). From scratch the full mode recomputes them:
-# SCRATCH_02 of compute by the timings stored in the cache files, most of it the initialization bias (thousands of
-# seeds of narrow networks) and the nondegeneracy sweep at widths up to 4096.
+# **Run time** (measured on 2 CPU cores shared with other work, no GPU): quick mode about 1.5 minutes (87 s); full
+# mode about 1 minute (71 s) with the caches under `data/`, which are in the repository. From scratch, full mode
+# recomputes them: roughly 1.5 hours of compute, of which 53 minutes are recorded in the cache files (the network
+# and solver runs), about 16 minutes measured for the initialization moments (thousands of seeds of narrow networks)
+# and about 25 minutes estimated for the nondegeneracy sweep (widths up to 4096, solvers at 16384 particles).
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
@@ -348,7 +349,7 @@ for which, (key, j, target) in refs.items():
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 for ax, (which, (fs, fb, errs, by, bfloor, _seen)) in zip(axes, init_fits.items()):
-    plotting.plot_error_sweep(ax, errs, fs, label="one network", color="C0", guides=(-0.5, -1), bias=False)
+    plotting.plot_error_sweep(ax, errs, fs, label=which, color="C0", guides=(-0.5, -1), bias=False)
     plotting.plot_bias_bounds(ax, INIT_BIAS_WIDTHS, by, bfloor, fit=fb)
     ax.set(xlabel="width n (log2)", ylabel=f"relative error of {which}",
            title=f"{which} at init, L = {INIT_L} (reference: n = infinity, same L)")
