@@ -24,7 +24,7 @@ module measures, on finite networks, where true and decoupled backpropagation di
    confidence interval, to estimate where true networks go as ``n`` and ``L`` grow.
 
 Conventions are those of :mod:`nfdlib.models` (``h_l = h_{l-1} + beta m W_l phi(h_{l-1})``, ``f = m_v v phi(h_L)``)
-and ``../shared/paper/NFD_DISCRETE.md``; only one-layer pre-activation blocks (or ``skip=False`` MLPs) are
+and docs/reconstruction.md (sections 3 to 5); only one-layer pre-activation blocks (or ``skip=False`` MLPs) are
 supported here.
 """
 
@@ -98,15 +98,16 @@ def feature_gradients(model: ResNet, X: Tensor, out_weights: Tensor | None = Non
 
 def kernels(model: ResNet, X: Tensor, h: list[Tensor], phis: list[Tensor], Da: list[Tensor],
             Db: list[Tensor] | None = None) -> Tensor:
-    """The function-space kernel ``K(x, x') = sum_theta lr_scale(theta) <df(x)/dtheta, df(x')/dtheta>``.
+    """The function-space (tangent) kernel ``Theta(x, x') = sum_theta lr_scale(theta) <df(x)/dtheta, df(x')/dtheta>``.
 
     Written with feature gradients ``D_l = df/dh_l`` (one-layer pre-activation blocks, scalar output)::
 
-        K = lr_U m_U^2 (D_0 D_0^T)(X X^T) + sum_l lr_W beta^2 m_W^2 (D_l D_l^T)(phi_{l-1} phi_{l-1}^T)
-            + lr_v m_v^2 phi_L phi_L^T                                    (products elementwise over (x, x'))
+        Theta = lr_U m_U^2 (D_0 D_0^T)(X X^T) + sum_l lr_W beta^2 m_W^2 (D_l D_l^T)(phi_{l-1} phi_{l-1}^T)
+                + lr_v m_v^2 phi_L phi_L^T                                (products elementwise over (x, x'))
 
     With ``Db`` given, ``D_l D_l^T`` becomes ``Da_l Db_l^T`` (the cross kernel of two backward passes). For
-    depth-muP this is the NTK ``K = G_0 x.x'/d + sum_l (T/L) G_l Phi_{l-1} + Phi_L`` of NFD_DISCRETE.md.
+    depth-muP this is the NTK ``Theta = G_0 x.x'/d + sum_l (T/L) G_l Phi_{l-1} + Phi_L`` (docs/reconstruction.md,
+    section 5; ``Theta_true`` of :func:`nfdlib.nfd_theory.first_step_kernels`).
     """
     Db = Da if Db is None else Db
     s = model.scales
@@ -204,7 +205,8 @@ def init_gap(widths: Iterable[int], depths: Iterable[int], *, seeds: Sequence[in
              parametrization: str = "depth-mup", T: float = 1.0, activation: str = "relu", skip: bool = True,
              P: int = 4, d: int = 16, data_seed: int = 0, device=None, dtype=torch.float32,
              progress: bool = True) -> Records:
-    """True versus GIA statistics at initialization, for each width, depth and seed (DIGEST R4).
+    """True versus GIA statistics at initialization, for each width, depth and seed (claim R4 of
+    docs/reconstruction.md, section 7).
 
     Inputs are ``P`` fixed Gaussian inputs (``data_seed``), the same for every network. Rows (``quantity``,
     ``value``), one per ``(n, L, seed)``:
@@ -287,8 +289,8 @@ def first_step_ratio_theory(T: float, L: int | None = None, *, activation: str =
 
     At initialization ``E[phi(h)^2] = kappa q`` and ``E[phi'(h)^2] = kappa'`` (ReLU: 1/2, 1/2; identity: 1, 1),
     so the forward kernel grows along depth, ``q_l = (1 + kappa T/L)^l``, and the true backward kernel grows
-    backwards, ``G_l = kappa' (1 + kappa' T/L)^(L - l)`` (NFD_DISCRETE.md). The decoupled gradient ``g^`` shares
-    only the readout end with the true one, and the two backward noises are independent, so
+    backwards, ``G_l = kappa' (1 + kappa' T/L)^(L - l)`` (docs/reconstruction.md section 5). The decoupled
+    gradient ``g^`` shares only the readout end with the true one, and the two backward noises are independent, so
     ``E[g_l g^_l] = G_L`` at every layer. A decoupled SGD step changes ``f`` through
     ``K_cross = sum_theta <grad_true f, grad_dec f>``, a true step through the NTK ``K_true``::
 

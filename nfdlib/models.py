@@ -1,19 +1,20 @@
 """Finite residual networks whose scaling follows the registry in :mod:`nfdlib.parametrization`.
 
-One-layer blocks, pre-activation (notebook 00, DIGEST 2.2)::
+One-layer blocks, pre-activation (notebook 00; docs/reconstruction.md section 3)::
 
     h_0 = m_U U x
     h_l = h_{l-1} + beta * m_W W_l phi(h_{l-1})                          l = 1..L
     f   = m_v v phi(h_L)
 
-Two-layer blocks (notebook 04)::
+Two-layer blocks (notebook 05)::
 
     z_l = m_1 W1_l phi(h_{l-1}),      h_l = h_{l-1} + beta * m_2 W2_l phi(z_l)
 
 Post-activation puts ``phi`` after the block's last matrix instead, ``h_l = h_{l-1} + beta * phi(m_W W_l h_{l-1})``
-(the form without mean subtraction whose ReLU branch has a positive mean; see notebook 00). With ``skip=False``
-the network is a plain MLP, ``h_l = m_W W_l phi(h_{l-1})`` whatever ``preact`` says, and the branch multiplier
-is not used.
+(the form without mean subtraction: its ReLU branch has a positive mean that grows with the stream, so the stream
+grows like ``exp(c sqrt(L))``; notebook 00 section 5, :func:`nfdlib.nfd_theory.postact_moments`). With
+``skip=False`` the network is a plain MLP, ``h_l = m_W W_l phi(h_{l-1})`` whatever ``preact`` says, and the branch
+multiplier is not used.
 
 All weights are stored as ``init_std * N(0, 1)`` and used through explicit multipliers ``m``; the values come
 from the registry for the given width ``n``, depth ``L``, horizon ``T`` and input dimension.

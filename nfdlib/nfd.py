@@ -1,7 +1,7 @@
 """A particle solver for Neural Feature Dynamics (NFD): the forward-backward McKean-Vlasov SDE of a depth-muP
 ResNet trained by full-batch SGD, in the joint infinite-width and infinite-depth limit (notebooks 01 and 02).
 
-The system (DIGEST 3.2, NFD_DISCRETE.md; a reconstruction, not the paper's text). Each particle is one neuron
+The system (docs/reconstruction.md section 5; a reconstruction, not the paper's text). Each particle is one neuron
 ``(u, v, h_tau(x, k), g_tau(x, c, k))``: input weights ``u ~ N(0, I_d)``, readout ``v(0) ~ N(0, I_C)``, features
 ``h`` for every input ``x`` and SGD step ``k``, and one backward process ``g`` per training input and output
 ``c``. Layer-time ``tau = j T / K`` on ``K`` Euler-Maruyama steps (``dtau = T / K``), ``M`` particles, base
@@ -531,7 +531,7 @@ class NFDSolver:
 
     # -- readout, loss and the input/readout updates --------------------------------------------------------
     def apply_updates(self, k: int, g0: Tensor):
-        """The drifts of the input layer and of the readout after step ``k`` (DIGEST 3.2):
+        """The drifts of the input layer and of the readout after step ``k`` (docs/reconstruction.md section 5):
         ``h_0 -= eta sum_{mu c} chi_{mu c} (x . x_mu / d) g_0(mu, c)`` and
         ``v_c -= eta sum_mu chi_{mu c} phi(h_K(mu))``."""
         if self.lr == 0:
@@ -688,10 +688,11 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
     X_test, Y_test : optional held-out inputs ``(Q, d)`` (never trained on) and targets.
     M : particles (>= 2); the finite network's width ``n`` plays this role.
     K : Euler-Maruyama steps in layer-time (>= 1); the finite network's depth ``L`` plays this role.
-    T : depth horizon; lr : base SGD rate ``eta_c`` (finite, >= 0), as in ``train(model, data, lr=...)``.
+    T : depth horizon; lr : base SGD rate ``eta`` (the paper's ``eta_c``; finite, >= 0), as in
+        ``train(model, data, lr=...)``.
     activation : ``relu``, ``tanh``, ``gelu`` or ``identity``; loss : ``mse`` or ``xent``.
     coupling : ``"decoupled"`` (the GIA system of the paper's NFD), ``"reused"`` (with the reused-weight terms of
-        true backpropagation, :mod:`nfdlib.nfd_reused`, notebook 03) or a name added by :func:`register_coupling`.
+        true backpropagation, :mod:`nfdlib.nfd_reused`, notebook 04) or a name added by :func:`register_coupling`.
     kernel_layers : grid indices ``j`` (``tau = j T / K``) whose equal-time kernels are stored (default: all).
     two_time_layers : grid indices whose full two-time kernels over (input, step) are also returned.
     return_particles : also return the particles' ``u``, ``v``, ``h_T`` and ``g_0`` at every step.

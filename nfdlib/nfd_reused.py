@@ -1,4 +1,4 @@
-"""The NFD particle system with reused weights: the infinite-width limit of *true* backpropagation (notebook 03).
+"""The NFD particle system with reused weights: the infinite-width limit of *true* backpropagation (notebook 04).
 
 :mod:`nfdlib.nfd` solves the decoupled system (``coupling="decoupled"``): the forward noise ``Z_j`` (the limit of
 ``m W_j(0) phi(h_{j-1})``) and the backward noise ``Zb_j`` (the limit of ``m W_j(0)^T g_j``) are independent
@@ -31,7 +31,7 @@ training inputs' forward noise only.
 
 With ``K = L`` this system is, in distribution, the ``n -> infinity`` limit of the depth-``L`` *true* network
 ``ResNet(..., backward="true", parametrization="depth-mup")`` trained by full-batch SGD (validated in
-``tests/test_nfd_reused.py`` and notebook 03 against wide networks). Use it as
+``tests/test_nfd_reused.py`` and notebook 04 against wide networks). Use it as
 ``simulate_nfd(..., coupling="reused")`` (which imports this module on first use) or :func:`simulate_reused`.
 """
 

@@ -105,7 +105,7 @@ def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = Non
                 progress: bool = True) -> dict[str, np.ndarray]:
     """NFD solves with ``M`` particles on ``K`` steps, one per seed (:func:`simulate_nfd`); same fields as
     :func:`network_runs`. With a common ``noise_grid`` solves at different ``K`` share their Brownian paths.
-    ``coupling="reused"`` solves the system with the reused-weight terms (notebook 03)."""
+    ``coupling="reused"`` solves the system with the reused-weight terms (notebook 04)."""
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
               "seeds": [int(s) for s in seeds], "task": task, "T": T, "lr": lr, "steps": steps,
@@ -179,7 +179,8 @@ def bias_from_moments(mean, var, seeds: int, reference, scale: float | None = No
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Nondegeneracy (claim R8): the feature-gradient second-moment matrix over (training input, step)
+# Nondegeneracy (claim R8 of docs/reconstruction.md, section 7): the feature-gradient second-moment matrix over
+# (training input, step)
 # ---------------------------------------------------------------------------------------------------------
 def feature_gradient_spectrum(phis, gs) -> dict[str, float]:
     """Extreme eigenvalues of the (sample x step) second-moment matrix of ``(phi(h), g)`` at one layer.
@@ -330,9 +331,43 @@ def error_parts(samples, reference, scale: float | None = None, reference_noise:
             "per_seed": per_seed / s}
 
 
+def errors_by_size(samples_by_size: dict, reference, *, scale: float | None = None,
+                   reference_noise: float = 0.0) -> dict[str, np.ndarray]:
+    """:func:`error_parts` for each size of a sweep (``{n or L: per-seed samples}``) against one ``reference``.
+
+    Returns ``sizes`` and, per size, ``bias``, ``noise_floor``, ``fluctuation``; and the per-seed errors flattened
+    for a log-log fit, ``x`` (the size of each seed's network) and ``per_seed``. ``seen`` marks the sizes whose bias
+    stands above twice its noise floor (below that the bias is not measured, only bounded).
+    """
+    if not samples_by_size:
+        raise ValueError("samples_by_size must hold at least one size")
+    sizes = list(samples_by_size)
+    parts = [error_parts(samples_by_size[n], reference, scale=scale, reference_noise=reference_noise) for n in sizes]
+    out = {"sizes": np.array(sizes), "x": np.concatenate([[n] * p["seeds"] for n, p in zip(sizes, parts)]),
+           "per_seed": np.concatenate([p["per_seed"] for p in parts])}
+    for key in ("bias", "noise_floor", "fluctuation", "bias_debiased"):
+        out[key] = np.array([p[key] for p in parts])
+    out["seen"] = out["bias"] > 2 * out["noise_floor"]
+    return out
+
+
 def outputs(runs: dict) -> np.ndarray:
     """The output trajectories on training and held-out inputs together, ``(R, S+1, P+Q, C)``."""
     return np.concatenate([runs["f_train"], runs["f_test"]], axis=2) if "f_test" in runs else runs["f_train"]
+
+
+def first_steps(runs: dict) -> np.ndarray:
+    """The measured first SGD step ``f(x, 1) - f(x, 0)`` of output 0 on all inputs, per seed: ``(seeds, P + Q)``."""
+    f = outputs(runs)
+    return (f[:, 1] - f[:, 0])[..., 0]
+
+
+def distance_in_noise_units(a: dict, b: dict) -> float:
+    """The rms difference of two sets of runs' seed-mean outputs (steps >= 1), divided by the rms standard error of
+    that difference (variances pooled over entries): about 1 when the two have the same law (notebook 02)."""
+    a, b = outputs(a)[:, 1:], outputs(b)[:, 1:]
+    se2 = (a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b)).mean()
+    return rms(a.mean(0) - b.mean(0)) / math.sqrt(se2)
 
 
 def mean_and_noise(runs_or_array) -> tuple[np.ndarray, float]:
@@ -369,14 +404,47 @@ def unpaired_gap(a: dict, b: dict) -> dict[str, float]:
     return {"gap": gap, "noise": noise, "movement": move, "lo": max(gap - 2 * noise, 0.0), "hi": gap + 2 * noise}
 
 
-def relative_kernel_change(K_steps) -> np.ndarray:
-    """``|K(k) - K(0)|_F / |K(0)|_F`` along the step axis (axis ``-3``; works on stacked seeds)."""
-    K_steps = np.asarray(K_steps, float)
-    diff = K_steps - K_steps[..., :1, :, :]
-    return np.linalg.norm(diff, axis=(-2, -1)) / np.linalg.norm(K_steps[..., :1, :, :], axis=(-2, -1))
+def relative_kernel_change(kernels) -> np.ndarray:
+    """``|A(k) - A(0)|_F / |A(0)|_F`` for a kernel ``A`` (``Phi`` or ``G``) along the step axis (axis ``-3``;
+    works on stacked seeds)."""
+    kernels = np.asarray(kernels, float)
+    diff = kernels - kernels[..., :1, :, :]
+    return np.linalg.norm(diff, axis=(-2, -1)) / np.linalg.norm(kernels[..., :1, :, :], axis=(-2, -1))
+
+
+def init_kernel_networks(X, P: int, *, n: int, L: int, seeds: Sequence[int], T: float = 1.0,
+                         activation: str = "relu", device=None) -> dict[str, np.ndarray]:
+    """Empirical kernels of freshly initialized depth-muP networks at every layer (notebook 01, step e).
+
+    For each seed, a ``ResNet`` of width ``n`` and depth ``L`` on the inputs ``X`` (the first ``P`` are the
+    training inputs, whose backward kernel is taken): ``q_l = h_l h_l^T / n``, ``Phi_l = phi(h_l) phi(h_l)^T / n``
+    over all inputs and ``G_l = g_l g_l^T / n`` over the training inputs, ``l = 0..L``. Returns arrays shaped
+    ``(seeds, L + 1, ., .)`` under ``"q"``, ``"Phi"`` and ``"G"`` (float64), not cached (a few seconds).
+    """
+    from .models import ResNet
+
+    X = torch.as_tensor(X, dtype=torch.float32)
+    n, L, P = check_int("n", n), check_int("L", L), check_int("P", P)
+    if X.ndim != 2 or X.shape[0] < P:
+        raise ValueError(f"X must have shape (N, d) with N >= P = {P}, got {tuple(X.shape)}")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    out = {"q": [], "Phi": [], "G": []}
+    for seed in seeds:
+        model = ResNet(X.shape[1], 1, n, L, T=T, seed=seed, activation=activation, device=device)
+        Xd = X.to(model.U.device)
+        _, Phi, G = network_kernels(model, Xd, P, list(range(L + 1)))
+        with torch.no_grad():
+            hs = model(Xd, return_features=True)[1].h
+        out["q"].append(np.stack([(h.double() @ h.double().T / n).cpu().numpy() for h in hs]))
+        out["Phi"].append(Phi)
+        out["G"].append(G)
+    return {key: np.array(value) for key, value in out.items()}
 
 
 __all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts", "rms",
            "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
-           "bias_from_moments",
+           "bias_from_moments", "init_kernel_networks", "errors_by_size",
+           "distance_in_noise_units", "first_steps",
            "feature_gradient_spectrum", "nondegeneracy_networks", "nondegeneracy_solver"]

@@ -2,14 +2,14 @@
 
 At SGD step 0 the forward SDE of the NFD system has no drift and a deterministic diffusion coefficient,
 
-    dh_tau(x) = dM_tau(x),        d<M(x), M(x')>_tau = Phi_tau(x, x') dtau,
+    dh_tau(x) = dZ_tau(x),        d<Z(x), Z(x')>_tau = Phi_tau(x, x') dtau,
 
-so ``h_tau`` is a centred Gaussian process over inputs with covariance ``q_tau(x, x') = E[h_tau(x) h_tau(x')]``
-and (notebook 01, step e)
+(``Z`` and ``Zb`` are the Gaussian martingales of docs/reconstruction.md, section 2), so ``h_tau`` is a centred
+Gaussian process over inputs with covariance ``q_tau(x, x') = E[h_tau(x) h_tau(x')]`` and (notebook 01, step e)
 
     dq_tau / dtau = Phi_tau = E[phi(h_tau(x)) phi(h_tau(x'))],      q_0(x, x') = x . x' / d.
 
-The backward SDE ``-dg_tau = phi'(h_tau) dN_tau`` with ``d<N> = G dtau`` and ``N`` independent of everything else
+The backward SDE ``-dg_tau = phi'(h_tau) dZb_tau`` with ``d<Zb> = G dtau`` and ``Zb`` independent of everything else
 (the gradient-independence assumption, GIA) gives, entry by entry,
 
     dG_tau / dtau = -Psi_tau G_tau,    Psi_tau = E[phi'(h_tau(x)) phi'(h_tau(x'))],    G_T = Psi_T,
@@ -222,6 +222,22 @@ def first_step_kernels(X, T: float = 1.0, activation: str = "relu", K: int | Non
             "input_nfd": input_nfd}
 
 
+def first_step_ratio(X, chi0, T: float = 1.0, *, P: int | None = None, K: int | None = None,
+                     fine_steps: int = 2048) -> float:
+    """How much of a true first SGD step a decoupled (GIA) step makes, at infinite width: the projection
+    ``<step_nfd, step_true> / |step_true|^2`` of ``step = -Theta[:, :P] chi0`` over all inputs ``X`` (the first
+    ``P`` are the training inputs, ``chi0`` their loss derivatives at step 0). ReLU; ``K`` as in
+    :func:`first_step_kernels`. About ``1 / (1 + T/4)``: set by the horizon ``T``, not by the depth (notebook 02,
+    section 2)."""
+    chi0 = np.asarray(chi0, float).ravel()
+    P = len(chi0) if P is None else check_int("P", P)
+    if len(chi0) != P:
+        raise ValueError(f"chi0 must hold one value per training input (P = {P}), got {len(chi0)}")
+    kernels = first_step_kernels(X, T=T, K=K, fine_steps=fine_steps)
+    step_nfd, step_true = -kernels["Theta_nfd"][:, :P] @ chi0, -kernels["Theta_true"][:, :P] @ chi0
+    return float(step_nfd @ step_true / (step_true @ step_true))
+
+
 def closed_form_variances(activation: str, T: float = 1.0, q0: float = 1.0) -> dict[str, float]:
     """Closed forms on the diagonal at initialization: ``q_T`` (forward variance at ``tau = T``), ``G_T`` and
     ``G_0`` (backward variance at the output and at the input layer). ReLU and identity only."""
@@ -243,5 +259,51 @@ def closed_form_discrete(activation: str, T: float, K: int, q0: float = 1.0) -> 
     return {"q_T": q0 * growth, "G_T": base["G_T"], "G_0": base["G_T"] * growth, "rate": base["rate"]}
 
 
+def _gaussian_moments(activation: str, q: float) -> tuple[float, float]:
+    """``(E[phi(Z)], E[phi(Z)^2])`` for ``Z ~ N(0, q)``: closed forms for ReLU and the identity, a Gauss-Hermite
+    rule otherwise."""
+    if activation == "relu":
+        return math.sqrt(q / (2 * math.pi)), q / 2
+    if activation == "identity":
+        return 0.0, q
+    import torch
+
+    from .activations import get_activation
+
+    z, w = np.polynomial.hermite_e.hermegauss(_GH_POINTS)
+    w = w / w.sum()
+    values = get_activation(activation)(torch.as_tensor(math.sqrt(q) * z, dtype=torch.float64)).numpy()
+    return float((w * values).sum()), float((w * values**2).sum())
+
+
+def postact_moments(T: float, L: int, q0: float = 1.0, activation: str = "relu") -> dict[str, np.ndarray]:
+    """Mean-field moments of the post-activation residual stream at initialization (notebook 00, section 5).
+
+    The block is ``h_l = h_{l-1} + a phi(W_l h_{l-1} / sqrt(n))`` with ``a = sqrt(T/L)`` and ``N(0, 1)`` weights
+    (``ResNet(..., preact=False)``). At infinite width a coordinate of ``W_l h_{l-1} / sqrt(n)`` is ``N(0, q_{l-1})``
+    with ``q = E[h^2]`` the stream's second moment, independent of the same coordinate of ``h_{l-1}``. With
+    ``mu(q) = E[phi(Z)]`` and ``s(q) = E[phi(Z)^2]`` for ``Z ~ N(0, q)``, the mean ``m = E[h]`` and ``q`` obey
+
+        m_l = m_{l-1} + a mu(q_{l-1}),        q_l = q_{l-1} + 2 a m_{l-1} mu(q_{l-1}) + a^2 s(q_{l-1}),
+
+    from ``m_0 = 0`` and ``q_0``. For ReLU ``mu(q) = sqrt(q / 2 pi)``: each increment's mean is proportional to
+    the current rms, so the growth compounds, and once the mean dominates the rms is multiplied by about
+    ``1 + a / sqrt(2 pi)`` per block, ``rms(h_L) ~ exp(sqrt(T L / (2 pi)))`` up to a constant (no depth limit).
+    Returns ``m`` and ``q`` as arrays over ``l = 0..L`` and ``rms = sqrt(q)``.
+    """
+    T = check_float("T", T)
+    L = check_int("L", L)
+    q0 = check_float("q0", q0)
+    check_choice("activation", activation, ACTIVATIONS)
+    a = math.sqrt(T / L)
+    m, q = np.zeros(L + 1), np.zeros(L + 1)
+    q[0] = q0
+    for ell in range(1, L + 1):
+        mu, s = _gaussian_moments(activation, q[ell - 1])
+        m[ell] = m[ell - 1] + a * mu
+        q[ell] = q[ell - 1] + 2 * a * m[ell - 1] * mu + a * a * s
+    return {"m": m, "q": q, "rms": np.sqrt(q)}
+
+
 __all__ = ["InitKernels", "gaussian_expectations", "input_kernel", "init_kernels", "first_step_kernels",
-           "closed_form_variances", "closed_form_discrete"]
+           "first_step_ratio", "closed_form_variances", "closed_form_discrete", "postact_moments"]

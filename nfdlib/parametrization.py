@@ -1,14 +1,16 @@
 """One registry of parametrizations: every scaling rule of the collection lives here.
 
-Convention (the paper's, see DIGEST section 2.2). A weight tensor is stored as ``init_std * N(0, 1)`` entries and
-is used in the forward pass through an explicit ``multiplier``; a two-layer network under muP reads
+Convention (the paper's as we reconstruct it, docs/reconstruction.md section 3). A weight tensor is stored as
+``init_std * N(0, 1)`` entries and is used in the forward pass through an explicit ``multiplier``; a network with
+one-layer blocks under muP reads
 
     h_0 = (1/sqrt(d)) U x,    h_l = h_{l-1} + beta * (1/sqrt(n)) W_l phi(h_{l-1}),    f = (1/n) v . phi(h_L)
 
 with the residual branch multiplier ``beta`` (``sqrt(T/L)`` for the depth-muP family). SGD trains the tensor of
 role ``r`` with learning rate ``eta * lr_scale(r)``, where ``eta`` is the base rate the user sweeps (the paper's
-``eta_c``). Every rule is a monomial ``c * n^a * d^b * L^p * T^q`` (:class:`Scaling`), so the same object gives
-the number used by the model and optimizer and the symbol printed in the table.
+``eta_c``; docs/reconstruction.md section 2). Every rule is a monomial ``c * n^a * d^b * L^p * T^q``
+(:class:`Scaling`), so the same object gives the number used by the model and optimizer and the symbol printed
+in the table.
 
 Roles
 -----
@@ -232,8 +234,8 @@ register(Parametrization(
     derivation="""muP with each residual block scaled by sqrt(T/L) = sqrt(d tau). At initialization the L
     blocks are independent O(sqrt(T/L)) Gaussian increments, so h_l is an Euler-Maruyama path of an SDE in
     layer-time tau = l T / L. The SGD rate stays eta*n: the gradient of a block already carries sqrt(T/L), so a
-    step changes the block by sqrt(T/L) * sqrt(T/L) = T/L (the drift term), and the L blocks sum to O(1). The
-    paper's SGD learning rate is eta_c * n on every layer (DIGEST 2.2).""",
+    step changes the block by sqrt(T/L) * sqrt(T/L) = T/L (the drift term), and the L blocks sum to O(1). Every
+    matrix trains at eta * n, eta the base rate (the paper's eta_c; docs/reconstruction.md section 3).""",
 ))
 
 register(Parametrization(
@@ -242,8 +244,8 @@ register(Parametrization(
     rules={**REGISTRY["depth-mup"].rules,
            "internal1": RoleRule(ONE, Scaling(n=-HALF), Scaling(n=1, L=HALF))},
     branch_multiplier=Scaling(T=HALF, L=-HALF),
-    derivation="""The paper's depth-aware correction eta_1 = eta_c * n * sqrt(L) (DIGEST 2.2, 5.2). In a two-layer
-    block z_l = (1/sqrt(n)) W1_l phi(h_{l-1}) receives the backward signal
+    derivation="""The paper's depth-aware correction eta_1 = eta * n * sqrt(L) (docs/reconstruction.md
+    section 6). In a two-layer block z_l = (1/sqrt(n)) W1_l phi(h_{l-1}) receives the backward signal
     g^z_l = sqrt(T/L) phi'(z_l) (1/sqrt(n)) W2_l^T g_l = O(L^-1/2), so under depth-muP its own update
     (1/sqrt(n)) dW1_l phi = (eta_1/n) chi Phi g^z shrinks like L^-1/2 (collapse). Multiplying only this layer's rate
     by sqrt(L) restores an O(1) update. Every other rule is depth-muP's; for one-layer blocks the two coincide.""",

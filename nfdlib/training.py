@@ -1,7 +1,7 @@
 """Plain SGD training with the registry's learning rates, loss and accuracy records, and divergence detection.
 
 The loss of a batch ``B`` is ``(1/|B|) sum_mu ell(f(x_mu), y_mu)`` with ``ell = |f - y|^2 / 2`` (``"mse"``) or
-the cross-entropy (``"xent"``); so ``chi_mu = ell'(f(x_mu), y_mu) / |B|`` as in DIGEST 2.2.
+the cross-entropy (``"xent"``); so ``chi_mu = ell'(f(x_mu), y_mu) / |B|`` as in docs/reconstruction.md section 3.
 """
 
 from __future__ import annotations

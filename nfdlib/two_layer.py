@@ -1,5 +1,5 @@
 """Diagnostics of two-layer residual blocks: the first internal layer's own feature update, the backward signal
-that reaches it, and its share of the tangent kernel (notebooks 04 and 05; DIGEST section 5).
+that reaches it, and its share of the tangent kernel (notebooks 05 and 06; docs/reconstruction.md section 6).
 
 The block (pre-activation, :class:`nfdlib.models.ResNet` with ``block="two"``)::
 
@@ -22,8 +22,8 @@ i.e. ``O(eta_1 / n * L^-1/2)``: with depth-muP's ``eta_1 = eta n`` the layer's o
 (``beta = T/L``, ``eta_1 = eta n L/T``) it is ``O(1)`` too.
 
 Tangent kernel. The learning-rate-weighted tangent kernel of ``s`` is
-``K(x, x') = sum_theta lr_scale(theta) ds(x)/dtheta . ds(x')/dtheta``, so one full-batch step changes the
-output by ``ds = -eta K chi`` to first order. A matrix used as ``a -> m W a`` with pre-activation ``p`` adds
+``Theta(x, x') = sum_theta lr_scale(theta) ds(x)/dtheta . ds(x')/dtheta``, so one full-batch step changes the
+output by ``ds = -eta Theta chi`` to first order. A matrix used as ``a -> m W a`` with pre-activation ``p`` adds
 ``lr_scale * m^2 (dp_s(x) . dp_s(x')) (a(x) . a(x'))``: the kernel of each role is a sum over layers of
 Hadamard products of Gram matrices of backward signals and inputs (:func:`tangent_kernel`, checked against
 per-sample autograd gradients in the tests).
@@ -338,7 +338,7 @@ def cached_collapse_scan(name: str, rule: tuple[str, str], sizes: Iterable[tuple
 def depth_and_width_scans(rules: Iterable[tuple[str, str]], *, depths: Sequence[int], n: int,
                           widths: Sequence[int], L: int, lr: float, steps: int, seeds: Sequence[int],
                           use_cache: bool = True, progress: bool = True) -> tuple[Records, Records]:
-    """The two collapse scans of notebooks 04 and 05 for each rule: over ``depths`` at width ``n`` and over
+    """The two collapse scans of notebooks 05 and 06 for each rule: over ``depths`` at width ``n`` and over
     ``widths`` at depth ``L``, ``steps`` full-batch steps at base rate ``lr``, measured at steps ``0, 1`` and
     ``steps``. Cached per rule as ``data/collapse_depth_*`` / ``data/collapse_width_*`` (both notebooks ask
     for the same files)."""

@@ -16,20 +16,42 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/02_simulating_nfd.ipynb)
 #
-# Notebook 01 derived the NFD system and wrote a particle solver for it. Here we run that solver against finite
+# Notebook 01 derived the NFD system and checked its particle solver. Here we run that solver against finite
 # depth-muP ResNets trained by SGD, at initialization and during training, and test the paper's convergence
 # claims: an error `O(1/n + 1/L)` at initialization, `O(1/L)` in training, and kernels that keep moving during
 # training (NFD is not a kernel limit). The finite networks are trained two ways, with true backpropagation and
 # with independent backward weights (the GIA network that NFD describes), because the two do not agree.
+#
+# **After this notebook you will be able to**
+#
+# 1. run `simulate_nfd` next to seed-stacked finite networks and compare trajectories in units of their noise;
+# 2. split a network's distance from its limit into one network's fluctuation (`n^-1/2`) and the bias of the seed
+#    mean, and say which of the two a rate such as `O(1/n)` is about;
+# 3. measure a depth-discretization rate with coupled Brownian paths;
+# 4. compute the first SGD step of true and decoupled training from two tangent kernels, and explain why the gap
+#    between them is set by the horizon `T`, not by the depth;
+# 5. tell a feature-learning limit from a kernel limit by whether `Phi` and `G` move.
+#
+# **Prerequisites.** Notebook 01 (the NFD equations and the solver). Itô calculus and McKean-Vlasov equations as
+# primed there. One new idea, in section 2: *Tensor Programs' Z-dot terms*. In the infinite-width limit, the
+# coordinates of `W^T y` for a matrix `W` that earlier multiplied `x` are a Gaussian part plus a correction along
+# `x` (the Z-dot term); treating `W^T` as independent (GIA) drops the correction. More in
+# [docs/reconstruction.md, sections 5 and 9](../docs/reconstruction.md#5-three-systems-true-decoupled-reused).
+#
+# **Run time** (measured on 2 CPU cores shared with other work, no GPU): quick mode about 1.5 minutes (87 s); full
+# mode about 1 minute (71 s) with the caches under `data/`, which are in the repository. From scratch, full mode
+# recomputes them: roughly 1.5 hours of compute, of which 53 minutes are recorded in the cache files (the network
+# and solver runs), about 16 minutes measured for the initialization moments (thousands of seeds of narrow networks)
+# and about 25 minutes estimated for the nondegeneracy sweep (widths up to 4096, solvers at 16384 particles).
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
-# Full mode reads the long sweeps from data/ (nfd_*.npz); with the cache missing it recomputes them (about an hour).
+# Full mode reads the long sweeps from data/ (nfd_*.npz); with the cache missing it recomputes them (hours).
 import os
 
 QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
 TASK = {"d": 8, "n_train": 8, "n_test": 8, "seed": 0}  # teacher regression task: P = 8 trained, 8 held out
-T, LR, STEPS = 1.0, 0.5, 10  # depth horizon, base SGD rate eta_c (every matrix trains at eta_c * n), SGD steps
+T, LR, STEPS = 1.0, 0.5, 10  # depth horizon, base SGD rate eta (every matrix trains at eta * n), SGD steps
 # 1. solver against finite networks, side by side
 N_CMP, L_CMP = (128, 4) if QUICK else (1024, 16)
 SEEDS_CMP = tuple(range(3 if QUICK else 8))
@@ -55,7 +77,7 @@ NTK_LR, NTK_WIDTHS = 2.0, ((32, 64, 128, 256) if QUICK else (64, 128, 256, 512, 
 NTK_SEEDS = tuple(range(2 if QUICK else 4))
 # the live widget after section 1 (each slider move trains these networks and solves both limits again)
 WIDGET = {"n": 32, "L": 4, "steps": 3, "seeds": 1} if QUICK else {"n": 128, "L": 8, "steps": 8, "seeds": 4}
-# 6. nondegeneracy (R8): true networks at depth TRAIN_L, widths 512..4096 and five seeds (cached, about 20 minutes
+# 6. nondegeneracy (claim R8): true networks at depth TRAIN_L, widths 512..4096 and five seeds (cached, about 20 minutes
 # on one core), and the solvers at R8_M particles; the (sample x step) matrix uses the steps 0, R8_EVERY, ..
 R8_WIDTHS = (64, 128) if QUICK else (512, 1024, 2048, 4096)
 R8_SEEDS = tuple(range(2 if QUICK else 5))
@@ -84,37 +106,13 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import plotting
 from nfdlib.config import get_device
-from nfdlib.nfd_sweeps import (
-    bias_from_moments,
-    error_parts,
-    init_moments,
-    make_task,
-    mean_and_noise,
-    network_runs,
-    nondegeneracy_networks,
-    nondegeneracy_solver,
-    outputs,
-    paired_gap,
-    relative_kernel_change,
-    rms,
-    solver_runs,
-    unpaired_gap,
-)
-from nfdlib.nfd_theory import init_kernels
-from nfdlib.plotting import plot_band, plot_loglog_fit
-from nfdlib.stats import (
-    Claims,
-    bootstrap_interval,
-    combine_verdicts,
-    describe_slope,
-    fit_loglog,
-    interval_verdict,
-    mean_interval,
-    slope_verdict,
-)
+from nfdlib.plotting import legend_outside, plot_loglog_fit, plot_measured_vs_theory, show
+from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -126,25 +124,24 @@ CLAIMS, SOLVER = Claims(), Claims()
 RATE_TOL = 0.15  # tolerance on a convergence exponent (-1/2, -1): the rates compared differ by at least 1/2
 GAP_TOL = 0.1  # "the same trajectories": seed means within 10% of the distance the outputs move in training
 
-
 # %% [markdown]
 # ## 1. The solver next to finite networks
 #
-# `nfdlib.nfd.simulate_nfd` integrates the NFD system of notebook 01 with `M` particles on `K` Euler steps in
-# layer-time, for `STEPS` full-batch SGD steps. It returns an `NFDResult`: outputs on training and held-out inputs
-# at every step, the losses, and the kernels `Phi_tau` and `G_tau` over training. `nfdlib.nfd.run_finite_network`
-# trains a `ResNet` with the same conventions (base rate `eta_c`, group rates `eta_c n`, MSE averaged over the
-# batch) and records the same quantities, so the two can be compared entry by entry. `nfdlib.nfd_sweeps` stacks
-# such runs over seeds (`network_runs`, `solver_runs`) and caches them under `data/`.
+# `nfdlib.nfd.simulate_nfd` integrates the NFD system of notebook 01 with `M` particles on `K` Euler steps for
+# `STEPS` full-batch SGD steps and returns an `NFDResult` (outputs, losses, kernels `Phi_tau`, `G_tau` at every
+# step); `nfdlib.nfd.run_finite_network` trains a `ResNet` with the same conventions (rate `eta n` on every matrix,
+# MSE averaged over the batch) and records the same quantities. `nfdlib.nfd_sweeps` stacks such runs over seeds
+# (`network_runs`, `solver_runs`) and caches them under `data/`. The task: a random two-layer teacher on Gaussian
+# inputs, `d = 8`, `P = 8` training and 8 held-out inputs, `T = 1`, `eta = 0.5`.
 #
-# The task: a random two-layer teacher on Gaussian inputs in `d = 8` dimensions, `P = 8` training inputs and 8
-# held-out inputs (`nfdlib.data.make_teacher_task`), depth horizon `T = 1`, `eta_c = 0.5`.
-#
-# **Predict:** the solver with `M = n` particles and `K = L` steps is, in law, the *decoupled* network of the
-# same size. Its seed-averaged trajectories should match the decoupled networks within their standard errors.
-# What about true backpropagation?
+# **Predict:** with `M = n` and `K = L` the solver has, *at initialization*, exactly the law of the *decoupled*
+# network of the same size. During training that is exact only as `n -> infinity` (a network's kernels fluctuate
+# by `O(n^-1/2)` and feed back into its updates; section 4 measures the convergence), so at `n = 1024` the seed
+# means should agree within a small fraction of how far training moves them. What about true backpropagation?
 
 # %%
+from nfdlib.nfd_sweeps import distance_in_noise_units, make_task, network_runs, outputs, solver_runs, unpaired_gap
+
 data = make_task(TASK)
 P = data.X_train.shape[0]
 cmp = {b: network_runs(n=N_CMP, L=L_CMP, seeds=SEEDS_CMP, backward=b, **common) for b in ("decoupled", "true")}
@@ -154,63 +151,34 @@ assert L_CMP == TRAIN_L, "the reference solve is at K = TRAIN_L"
 styles = {"NFD": dict(color="k", ls="-"), "decoupled": dict(color="C0", ls="--"), "true": dict(color="C3", ls=":")}
 labels = {"NFD": f"NFD solver (M = {N_CMP}, K = {L_CMP})", "decoupled": f"decoupled network (n = {N_CMP})",
           "true": f"true backprop (n = {N_CMP})"}
-steps = np.arange(STEPS + 1)
-
-
-def band(ax, x, runs, **kw):
-    """Seed mean with a +-1 standard-error band; ``runs`` is (seeds, len(x))."""
-    return plot_band(ax, x, np.asarray(runs, float).T, marker=None, spread="se", **kw)
-
-
-fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
-for name, r in cmp.items():
-    band(axes[0], steps, r["train_loss"], label=labels[name], **styles[name])
-    band(axes[1], steps, r["test_loss"], **styles[name])
-    for i, c in zip((0, 1, 2), ("C0", "C1", "C2")):
-        band(axes[2], steps, r["f_train"][:, :, i, 0], color=c, ls=styles[name]["ls"])
-    band(axes[3], steps, np.einsum("skii->sk", r["Phi"][:, -1]) / r["Phi"].shape[-1], **styles[name])
-    band(axes[3], steps, np.einsum("skii->sk", r["G"][:, 0]) / P, **styles[name])
-for i in range(3):
-    axes[2].axhline(float(data.Y_train[i, 0]), color=f"C{i}", lw=0.5)
-axes[0].set(yscale="log", xlabel="SGD step", ylabel="train loss", title="training loss")
-axes[1].set(xlabel="SGD step", ylabel="test loss", title="held-out loss")
-axes[2].set(xlabel="SGD step", ylabel="f(x_mu)", title="3 training outputs (thin: targets)")
-axes[3].set(xlabel="SGD step", ylabel="mean diagonal entry", title="Phi_T (lower), G_0 (upper)")
-axes[0].legend(fontsize=7)
-plt.tight_layout()
-plt.show()
-
-
-def distance_in_noise_units(a, b):
-    """rms difference of two seed means over all outputs (steps >= 1), divided by the rms standard error of that
-    difference (variances pooled over entries). About 1 when the two have the same law."""
-    a, b = outputs(a)[:, 1:], outputs(b)[:, 1:]
-    se2 = (a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b)).mean()
-    return rms(a.mean(0) - b.mean(0)) / math.sqrt(se2)
 
 
 dist = {name: distance_in_noise_units(cmp[name], cmp["decoupled"]) for name in ("NFD", "true")}
+fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+plotting.plot_trajectories(axes, cmp, styles, labels, targets=data.Y_train[:, 0])
+fig.tight_layout()
+show(fig, f"Training loss, held-out loss, three outputs and the kernels' mean diagonals over {STEPS} SGD steps for "
+     f"the NFD solver, decoupled and true networks (n = {N_CMP}, L = {L_CMP}); seed means lie {dist['NFD']:.2f} "
+     f"(solver) and {dist['true']:.2f} (true) standard errors from the decoupled networks'.")
 for name in ("NFD", "true"):
     print(f"Measured: {labels[name]} vs decoupled networks: seed means differ by {dist[name]:.2f} standard errors "
           f"(rms over outputs and steps; about 1 for the same law; {len(SEEDS_CMP)} seeds each)")
 secs = {name: float(np.mean(r["seconds"])) for name, r in cmp.items()}
-print(f"Time per run when these runs were made: solver {secs['NFD']:.2f} s, decoupled network "
-      f"{secs['decoupled']:.2f} s (benchmarks/nfd_solver.py measures speeds properly)")
+print(f"Seconds per run when made: solver {secs['NFD']:.2f}, decoupled network {secs['decoupled']:.2f} (not a benchmark)")
 nfd_gap = unpaired_gap(cmp["NFD"], cmp["decoupled"])
-CLAIMS.add(f"solver (M = n = {N_CMP}, K = L = {L_CMP}) = decoupled network in law (seed-mean outputs)",
-           f"gap {nfd_gap['gap']:.3f} [{nfd_gap['lo']:.3f}, {nfd_gap['hi']:.3f}] of the training movement; seed means "
-           f"{dist['NFD']:.2f} standard errors apart (true backprop: {dist['true']:.2f})",
-           interval_verdict(nfd_gap["lo"], nfd_gap["hi"], allowed=(0.0, GAP_TOL)))
+_ = CLAIMS.add(f"solver (M = n = {N_CMP}, K = L = {L_CMP}) follows decoupled networks in training (equal in law at "
+               "init, as n -> infinity in training)",
+               f"gap {nfd_gap['gap']:.3f} [{nfd_gap['lo']:.3f}, {nfd_gap['hi']:.3f}] of the training movement; seed "
+               f"means {dist['NFD']:.2f} standard errors apart (true backprop: {dist['true']:.2f})",
+               interval_verdict(nfd_gap["lo"], nfd_gap["hi"], allowed=(0.0, GAP_TOL)))
 
 # %% [markdown]
 # ### Move width and depth yourself
 #
-# The widget below reruns a small version of this comparison at every slider move
-# (`nfdlib.widgets.limit_widget`; notebook 07 has the full explorer): a few networks trained on the same
-# 8 training inputs, the decoupled and the reused solves with `K = L` Euler steps, and, on the right, one
-# coordinate of `h_T` across the networks' units against the solver's particles (in the limit a neuron is a
-# particle). Switch `backward` to see which solve each kind of network follows, and widen the networks to see
-# the histogram of units settle onto the particles'.
+# `nfdlib.widgets.limit_widget` reruns a small version of this comparison at every slider move (notebook 08 has
+# the full explorer): a few networks on the same 8 inputs, the decoupled and the reused solves with `K = L`, and
+# one coordinate of `h_T` across the networks' units against the solver's particles (a neuron is a particle).
+# Switch `backward` to see which solve each kind of network follows; widen the networks to see the units settle.
 
 # %%
 from nfdlib import widgets
@@ -227,56 +195,46 @@ widgets.limit_widget(**WIDGET)
 # standard error of the same ratio.
 
 # %%
+from nfdlib.nfd_sweeps import first_steps, mean_and_noise, paired_gap, rms
+
 g_cmp = paired_gap(cmp["true"], cmp["decoupled"])
 m_nfd, se_nfd = mean_and_noise(cmp["NFD"])
 m_dec, se_dec = mean_and_noise(cmp["decoupled"])
 g_nfd = rms(m_nfd - m_dec) / g_cmp["movement"]
 g_nfd_noise = math.hypot(se_nfd, se_dec) / g_cmp["movement"]
-print(f"true vs decoupled: relative gap {g_cmp['gap']:.3f} +- {g_cmp['noise']:.3f}  (n = {N_CMP}, L = {L_CMP})")
-print(f"NFD vs decoupled:  relative gap {g_nfd:.3f} (noise level {g_nfd_noise:.3f})")
 print(f"Measured: the true-backprop outputs differ from the decoupled ones by {g_cmp['gap']:.0%} of their training "
       f"movement, {g_cmp['gap'] / g_cmp['noise']:.0f} standard errors; the solver is {g_nfd:.0%} away, "
       f"{g_nfd / g_nfd_noise:.1f} times its noise level.")
 
 # %% [markdown]
 # **Where the gap comes from.** True backpropagation multiplies the gradient by `W_l(0)^T`, the *same* matrix
-# whose action `W_l(0) phi(h)` is the forward noise. The decoupled network and the NFD system use an independent
-# matrix instead (the gradient-independence assumption, GIA). At the very first SGD step this already changes the
-# output's step, and the change can be computed. To first order in `eta_c`, `f(x,1) - f(x,0) = -eta_c sum_mu
-# Theta(x, x_mu) chi_mu(0)`, and each layer contributes a forward kernel times a backward one:
+# whose action `W_l(0) phi(h)` is the forward noise; the decoupled network and NFD use an independent matrix (the
+# gradient-independence assumption, GIA). Already the first SGD step differs, computably. To first order in `eta`,
+# `f(x,1) - f(x,0) = -eta sum_mu Theta(x, x_mu) chi_mu(0)`, with `Theta` the tangent kernel, a sum over layers of a
+# forward kernel times a backward one:
 #
-# * true backprop moves the weights along the true gradients and the output responds along the same ones: the
-#   neural tangent kernel `Theta_true = Phi_T + int_0^T Phi_tau G_tau dtau + q_0 G_0`;
-# * the decoupled network moves the weights along its own gradients `g_hat`, while the output still responds
-#   along the true ones, so the cross-covariance `E[g_tau g_hat_tau]` enters. Both start from `v phi'(h_T)` at
-#   `tau = T` and then collect *independent* noises, so this cross-covariance stays at `Psi_T = G_T`:
-#   `Theta_nfd = Phi_T + int_0^T Phi_tau Psi_T dtau + q_0 Psi_T`. The NFD particles do the same: their drift uses
-#   their own `g`, and the output responds through `E[v phi'(h_T) g_tau] = Psi_T`.
+# * true backprop moves the weights along the true gradients and the output responds along the same ones:
+#   `Theta_true = Phi_T + int_0^T Phi_tau G_tau dtau + q_0 G_0`, the neural tangent kernel;
+# * a decoupled network moves the weights along its own gradients `g_hat` while the output responds along the
+#   true ones, so `E[g_tau g_hat_tau]` enters; both start from `v phi'(h_T)` and then collect *independent* noises,
+#   so it stays at `Psi_T = G_T`: `Theta_nfd = Phi_T + int_0^T Phi_tau Psi_T dtau + q_0 Psi_T`. NFD's particles do
+#   the same.
 #
-# The missing part, `G_tau - Psi_T`, is the variance the backward noise adds on its way down from `tau = T`. It is
-# set by `T`, not by the number of layers: for ReLU on the diagonal `Theta_nfd / Theta_true = 1 / (1 + T/4)`, which
-# is 0.8 at `T = 1`. `nfdlib.nfd_theory.first_step_kernels` computes both kernels for our inputs.
-#
-# In Tensor-Program language, the terms that true backpropagation has and NFD drops are the response (`Z-dot`)
-# terms of the reused weights: each is `O(1/L)` per layer and the `L` layers add up to an `O(1)` effect. Later steps
-# add more such terms (the forward noise at step `k` responds to `W^T` products of earlier steps). Notebook 03 takes
-# them apart; here we only check the first step, where the computation is exact.
+# The missing part, `G_tau - Psi_T`, is the variance the backward noise adds on its way down from `tau = T`: set by
+# `T`, not by the number of layers. For ReLU on the diagonal `Theta_nfd / Theta_true = 1 / (1 + T/4)`, 0.8 at
+# `T = 1` (`nfdlib.nfd_theory.first_step_kernels`, `first_step_ratio`). In Tensor-Program language, true
+# backpropagation keeps the Z-dot terms of the reused weights that NFD drops: `O(1/L)` per layer, `O(1)` over the
+# `L` layers; notebook 03 measures them, notebook 04 builds the limit that keeps them.
 #
 # **Predict:** the first step of true networks follows `Theta_true`, that of decoupled networks and of the solver
 # follows `Theta_nfd`, and the ratio of the two steps is about 0.8.
 
 # %%
-from nfdlib.nfd_theory import first_step_kernels  # noqa: E402
+from nfdlib.nfd_theory import first_step_kernels, first_step_ratio
 
 X_all = np.concatenate([data.X_train.double().numpy(), data.X_test.double().numpy()])
 th = first_step_kernels(X_all, T=T, K=L_CMP)
 Y_np = data.Y_train.double().numpy()
-
-
-def first_step(runs):
-    """Measured f(x, 1) - f(x, 0) on all inputs, per seed, output 0."""
-    f = outputs(runs)
-    return (f[:, 1] - f[:, 0])[..., 0]
 
 
 def predicted_step(runs, which):
@@ -285,46 +243,49 @@ def predicted_step(runs, which):
     return -LR * chi0 @ th[which][:, :P].T
 
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-step_err = {}
+Ts = np.array([0.125, 0.25, 0.5, 1, 2, 4, 8])
+ratio_T = [first_step_ratio(X_all, -Y_np[:, 0], float(t_), fine_steps=512) for t_ in Ts]  # chi(0) ~ -y at f ~ 0
+pred_ratio = float(np.interp(T, Ts, ratio_T))
+step_err, points = {}, []
 for name, which, marker in (("true", "Theta_true", "o"), ("decoupled", "Theta_nfd", "s"), ("NFD", "Theta_nfd", "x")):
-    meas, pred = first_step(cmp[name]).mean(0), predicted_step(cmp[name], which).mean(0)
+    meas, pred = first_steps(cmp[name]).mean(0), predicted_step(cmp[name], which).mean(0)
     other = predicted_step(cmp[name], "Theta_nfd" if which == "Theta_true" else "Theta_true").mean(0)
     step_err[name] = (rms(meas - pred) / rms(pred), rms(meas - other) / rms(other))
-    axes[0].scatter(pred, meas, marker=marker, color=styles[name]["color"],
-                    label=f"{labels[name]} vs -eta {which.replace('Theta_', 'Theta ')} chi")
-lim = np.array(axes[0].get_xlim())
-axes[0].plot(lim, lim, "k:", lw=1)
-axes[0].set(xlabel="predicted first step (first order in eta)", ylabel="measured f(x, 1) - f(x, 0)",
-            title=f"first SGD step, all {X_all.shape[0]} inputs (seed means)")
-axes[0].legend(fontsize=6)
-Ts = np.array([0.125, 0.25, 0.5, 1, 2, 4, 8])
-ratio_T = []
-for t_ in Ts:
-    k_ = first_step_kernels(X_all, T=float(t_), fine_steps=512)
-    a_, b_ = -k_["Theta_nfd"][:, :P] @ Y_np[:, 0], -k_["Theta_true"][:, :P] @ Y_np[:, 0]
-    ratio_T.append(a_ @ b_ / (b_ @ b_))
-axes[1].plot(Ts, ratio_T, "o-", label="our inputs: <step_nfd, step_true> / |step_true|^2 (theory)")
-axes[1].plot(Ts, 1 / (1 + Ts / 4), "k:", label="ReLU diagonal: 1 / (1 + T/4)")
-fd, ft, fn = (first_step(cmp[b]).mean(0) for b in ("decoupled", "true", "NFD"))
+    points.append((f"{labels[name]} vs -eta {which.replace('_', ' ')} chi", pred, meas,
+                   {"marker": marker, "color": styles[name]["color"], "ms": 5}))
+fd, ft, fn = (first_steps(cmp[b]).mean(0) for b in ("decoupled", "true", "NFD"))
 meas_ratio = {"decoupled": fd @ ft / (ft @ ft), "NFD": fn @ ft / (ft @ ft)}
-for name, val in meas_ratio.items():
-    axes[1].scatter([T], [val], marker="s" if name == "decoupled" else "x", color=styles[name]["color"], zorder=3,
-                    label=f"measured, {name} vs true (n = {N_CMP}, L = {L_CMP})")
-axes[1].set(xscale="log", xlabel="depth horizon T (log2)", ylabel="first-step ratio", ylim=(0, 1.05),
-            title="decoupled step / true step: set by T, not by L")
-axes[1].set_xscale("log", base=2)
-axes[1].legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+lim = [min(float(p[1].min()) for p in points), max(float(p[1].max()) for p in points)]
+plot_measured_vs_theory(axes[0], points=points, theory=[("equality", lim, lim, {})],
+                        xlabel="predicted first step (first order in eta)", ylabel="measured f(x, 1) - f(x, 0)",
+                        title=f"first SGD step, all {X_all.shape[0]} inputs (seed means)", legend="below")
+plot_measured_vs_theory(
+    axes[1], theory=[("our inputs: <step_nfd, step_true> / |step_true|^2 (theory)", Ts, ratio_T,
+                      {"marker": "o", "ls": "-", "color": "C0"}), ("ReLU diagonal: 1 / (1 + T/4)", Ts, 1 / (1 + Ts / 4), {})],
+    points=[(f"measured, {name} vs true (n = {N_CMP}, L = {L_CMP})", [T], [val],
+             {"marker": "s" if name == "decoupled" else "x", "color": styles[name]["color"], "ms": 7})
+            for name, val in meas_ratio.items()],
+    xlabel="depth horizon T (log2)", ylabel="first-step ratio", title="decoupled step / true step: set by T, not by L",
+    log2_x=True, legend="below")
+axes[1].set_ylim(0, 1.05)
+fig.tight_layout()
+show(fig, f"Left: first SGD steps measured against the tangent-kernel predictions (true networks "
+     f"{step_err['true'][0]:.0%} off Theta_true). Right: the decoupled/true step ratio against T, from "
+     f"{ratio_T[0]:.2f} at T = {Ts[0]} to {ratio_T[-1]:.2f} at T = {Ts[-1]}; measured {meas_ratio['decoupled']:.2f}.")
 for name, (right, wrong) in step_err.items():
     print(f"Measured: {labels[name]}: first step {right:.1%} off its predicted kernel (the other kernel: "
           f"{wrong:.1%} off)")
-pred_ratio = float(np.interp(T, Ts, ratio_T))
+
+# %%
+from nfdlib.stats import bootstrap_interval
+
 # Intervals by a bootstrap over the seeds (true and decoupled networks of one seed share their forward weights,
 # so a seed is resampled as a pair): the ratio of the two first steps, and how much closer the true networks' step
 # is to the NTK than to Theta_nfd. The ratio is allowed 0.05 around the prediction, which is first order in eta.
-pairs = np.stack([first_step(cmp["true"]), first_step(cmp["decoupled"]), predicted_step(cmp["true"], "Theta_true"),
+pairs = np.stack([first_steps(cmp["true"]), first_steps(cmp["decoupled"]), predicted_step(cmp["true"], "Theta_true"),
                   predicted_step(cmp["true"], "Theta_nfd")], axis=1)  # (seeds, 4, inputs)
 
 
@@ -342,33 +303,31 @@ def ntk_preference(rows):
 ratio_ci, pref_ci = bootstrap_interval(step_ratio, pairs), bootstrap_interval(ntk_preference, pairs)
 print(f"Measured: first-step ratio decoupled/true {ratio_ci[0]:.3f} [{ratio_ci[1]:.3f}, {ratio_ci[2]:.3f}], NFD/true "
       f"{meas_ratio['NFD']:.3f}, predicted {pred_ratio:.3f} (first order in eta = {LR}).")
-CLAIMS.add("the true-vs-decoupled gap is explained by GIA at the first step (Theta_nfd vs the NTK)",
-           f"first-step ratio {ratio_ci[0]:.3f} [{ratio_ci[1]:.3f}, {ratio_ci[2]:.3f}], predicted {pred_ratio:.3f}; "
-           f"true nets {step_err['true'][0]:.0%} off the NTK prediction, {step_err['true'][1]:.0%} off Theta_nfd "
-           f"(difference [{pref_ci[1]:.3f}, {pref_ci[2]:.3f}])",
-           combine_verdicts(interval_verdict(ratio_ci[1], ratio_ci[2], prediction=pred_ratio, tol=0.05),
-                            interval_verdict(pref_ci[1], pref_ci[2], allowed=(0.0, math.inf))))
+_ = CLAIMS.add("the true-vs-decoupled gap is explained by GIA at the first step (Theta_nfd vs the NTK)",
+               f"first-step ratio {ratio_ci[0]:.3f} [{ratio_ci[1]:.3f}, {ratio_ci[2]:.3f}], predicted "
+               f"{pred_ratio:.3f}; true nets {step_err['true'][0]:.0%} off the NTK prediction, "
+               f"{step_err['true'][1]:.0%} off Theta_nfd (difference [{pref_ci[1]:.3f}, {pref_ci[2]:.3f}])",
+               combine_verdicts(interval_verdict(ratio_ci[1], ratio_ci[2], prediction=pred_ratio, tol=0.05),
+                                interval_verdict(pref_ci[1], pref_ci[2], allowed=(0.0, math.inf))))
 
 # %% [markdown]
 # ## 3. Initialization: error against width and depth
 #
 # At step 0 the NFD kernels are deterministic, given by the ODEs of notebook 01 (`init_kernels`; `K=None` for the
-# continuum, `K=L` for a depth-`L` network at infinite width). So the error of a finite network has no Monte
-# Carlo reference noise. We measure the relative error of the whole matrices `Phi_T` (all 16 inputs) and `G_0`
-# (training inputs) and split it, with `error_parts`, into
-#
-# * the **fluctuation** of one network around the mean of many networks: expected `O(n^-1/2)`, and
-# * the **bias** of that mean: the part that seed averaging cannot remove, `O(1/n)` if the paper's rate is about
-#   expectations (a weak error).
-#
-# A mean over `R` seeds still carries noise `fluctuation / sqrt(R)` (the *noise floor*); a bias below it is not
-# measured, and we say so. For the bias, narrow networks (`n = 8 ... 128`) are averaged over thousands of seeds
-# (`init_moments`, which stores only the seed mean and variance of each kernel entry).
+# continuum, `K=L` for depth `L` at infinite width), so the reference has no Monte Carlo noise. The relative error
+# of the whole matrices `Phi_T` (16 inputs) and `G_0` (training inputs) splits (`errors_by_size`) into the
+# **fluctuation** of one network around the mean of many, expected `O(n^-1/2)`, and the **bias** of that mean,
+# `O(1/n)` if the paper's rate is about expectations (a weak error). A mean over `R` seeds still carries noise
+# `fluctuation / sqrt(R)` (the *noise floor*); a bias below it is not measured, and we say so. For the bias, narrow
+# networks (`n = 8 ... 128`) are averaged over thousands of seeds (`init_moments` stores only means and variances).
 #
 # **Predict:** slope `-1/2` for the per-network error against `n`; `-1` for the bias, if it shows at all; and for
 # the error against `L` at infinite width, exactly the Euler error of the ODE, slope `-1`.
 
 # %%
+from nfdlib.nfd_sweeps import bias_from_moments, errors_by_size, init_moments
+from nfdlib.nfd_theory import init_kernels
+
 ode = init_kernels(X_all, T=T)
 disc = init_kernels(X_all, T=T, K=INIT_L)  # infinite width, depth INIT_L: isolates the width error
 init_common = common | {"steps": 0}
@@ -376,90 +335,66 @@ init_w = {n: network_runs(n=n, L=INIT_L, seeds=range(INIT_SEEDS[n]), backward="t
           for n in INIT_WIDTHS}
 bias_w = {n: init_moments(n=n, L=INIT_L, seeds=range(INIT_BIAS_SEEDS[n]), task=TASK, T=T, cache=CACHE)
           for n in INIT_BIAS_WIDTHS}
-refs = {"Phi_T": (-1, disc.Phi[-1]), "G_0": (0, disc.G[0][:P, :P])}
-
-
-def kernel_of(runs, which):
-    j, _ = refs[which]
-    return runs["Phi"][:, j, 0] if which == "Phi_T" else runs["G"][:, j, 0]
-
-
+refs = {"Phi_T": ("Phi", -1, disc.Phi[-1]), "G_0": ("G", 0, disc.G[0][:P, :P])}
 init_fits = {}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for ax, which in zip(axes, refs):
-    j, target = refs[which]
-    scale = rms(target)
-    xs, ys = [], []
-    for n, r in init_w.items():
-        parts = error_parts(kernel_of(r, which), target, scale=scale)
-        xs += [n] * parts["seeds"]
-        ys += list(parts["per_seed"])
-    fit_strong = fit_loglog(xs, ys)
-    plot_loglog_fit(ax, xs, ys, fit_strong, label="one network", guides=(-0.5, -1), x_name="n", color="C0")
-    bx, by, bfloor = [], [], []
-    for n, mo in bias_w.items():
-        key = "Phi" if which == "Phi_T" else "G"
-        jj = -1 if which == "Phi_T" else 0
-        parts = bias_from_moments(mo[f"{key}_mean"][jj], mo[f"{key}_var"][jj], int(mo["seeds"]), target, scale=scale)
-        bx.append(n)
-        by.append(parts["bias_debiased"])
-        bfloor.append(parts["noise_floor"])
-    bx, by, bfloor = map(np.array, (bx, by, bfloor))
+for which, (key, j, target) in refs.items():
+    errs = errors_by_size({n: r[key][:, j, 0] for n, r in init_w.items()}, target, scale=rms(target))
+    parts = [bias_from_moments(mo[f"{key}_mean"][j], mo[f"{key}_var"][j], int(mo["seeds"]), target,
+                               scale=rms(target)) for mo in bias_w.values()]
+    by, bfloor = (np.array([p[k] for p in parts]) for k in ("bias_debiased", "noise_floor"))
     seen = by > 2 * bfloor
-    ax.scatter(bx[seen], by[seen], marker="s", color="C3", zorder=3, label="bias of the seed mean (> 2 x floor)")
-    ax.scatter(bx[~seen], 2 * bfloor[~seen], marker="v", color="C3", alpha=0.5,
-               label="bias < 2 x noise floor (upper bound)")
-    fit_bias = None
-    if seen.sum() >= 3:
-        fit_bias = fit_loglog(bx[seen], by[seen])
-        xx = np.geomspace(bx[seen].min(), bx[seen].max(), 20)
-        ax.plot(xx, np.exp(fit_bias.intercept) * xx**fit_bias.slope, color="C3", label=f"bias: slope {fit_bias}")
-    init_fits[which] = (fit_strong, fit_bias, bx, by, bfloor, seen)
+    fit_bias = fit_loglog(np.array(INIT_BIAS_WIDTHS)[seen], by[seen]) if seen.sum() >= 3 else None
+    init_fits[which] = (fit_loglog(errs["x"], errs["per_seed"]), fit_bias, errs, by, bfloor, seen)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+for ax, (which, (fs, fb, errs, by, bfloor, _seen)) in zip(axes, init_fits.items()):
+    plotting.plot_error_sweep(ax, errs, fs, label=which, color="C0", guides=(-0.5, -1), bias=False)
+    plotting.plot_bias_bounds(ax, INIT_BIAS_WIDTHS, by, bfloor, fit=fb)
     ax.set(xlabel="width n (log2)", ylabel=f"relative error of {which}",
            title=f"{which} at init, L = {INIT_L} (reference: n = infinity, same L)")
-    ax.legend(fontsize=6)
-plt.tight_layout()
-plt.show()
-for which, (fs, fb, bx, by_, bfloor, seen) in init_fits.items():
+    legend_outside(ax, where="below")
+fig.tight_layout()
+show(fig, f"Relative error of Phi_T and G_0 at init against width (L = {INIT_L}), log-log: one network's error, "
+     "slopes " + ", ".join(f"{w} {f[0]}" for w, f in init_fits.items()) + "; the seed-mean bias (squares) or its "
+     "upper bound (triangles) from thousands of seeds of narrow networks.")
+for which, (fs, fb, _errs, by_, bfloor, seen) in init_fits.items():
     print("Verdict:", describe_slope(fs, f"{which}, one network's error", "n"))
     if fb is not None:
         print("Verdict:", describe_slope(fb, f"{which}, bias of the seed mean", "n"))
     else:
         print(f"Measured: {which}, bias of the seed mean: above twice its noise floor only at n = "
-              f"{[int(v) for v in bx[seen]]}; too few points for a slope (bound at the largest width: "
-              f"{2 * bfloor[-1]:.4f})")
-    print(f"         {which}: bias {dict(zip(bx.tolist(), np.round(by_, 4).tolist()))}, noise floor "
-          f"{dict(zip(bx.tolist(), np.round(bfloor, 4).tolist()))}")
+              f"{[int(v) for v in np.array(INIT_BIAS_WIDTHS)[seen]]}; too few points for a slope (bound at the "
+              f"largest width: {2 * bfloor[-1]:.4f})")
+    print(f"         {which}: bias {dict(zip(INIT_BIAS_WIDTHS, np.round(by_, 4).tolist()))}, noise floor "
+          f"{dict(zip(INIT_BIAS_WIDTHS, np.round(bfloor, 4).tolist()))}")
 
 # %%
 init_d = {L: network_runs(n=INIT_N, L=L, seeds=INIT_DEPTH_SEEDS, backward="true", **init_common)
           for L in INIT_DEPTHS}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 depth_fits = {}
-for ax, which in zip(axes, refs):
-    j = -1 if which == "Phi_T" else 0
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+for ax, (which, (key, j, _)) in zip(axes, refs.items()):
     cont = ode.Phi[-1] if which == "Phi_T" else ode.G[0][:P, :P]
-    scale = rms(cont)
-    exact = []
-    for L in INIT_DEPTHS:
-        ik = init_kernels(X_all, T=T, K=L)
-        exact.append(rms((ik.Phi[-1] if which == "Phi_T" else ik.G[0][:P, :P]) - cont) / scale)
+    exact = [rms((init_kernels(X_all, T=T, K=L).Phi[-1] if which == "Phi_T" else
+                  init_kernels(X_all, T=T, K=L).G[0][:P, :P]) - cont) / rms(cont) for L in INIT_DEPTHS]
     fit_exact = fit_loglog(INIT_DEPTHS, exact)
+    errs = errors_by_size({L: r[key][:, j, 0] for L, r in init_d.items()}, cont, scale=rms(cont))
     plot_loglog_fit(ax, INIT_DEPTHS, exact, fit_exact, label="n = infinity (Euler recursion vs ODE)",
                     guides=(-1,), x_name="L", color="k")
-    parts = [error_parts(kernel_of(init_d[L], which), cont, scale=scale) for L in INIT_DEPTHS]
-    bias = np.array([p["bias"] for p in parts])
-    floor = np.array([p["noise_floor"] for p in parts])
-    ax.plot(INIT_DEPTHS, bias, "o", color="C0", label=f"network n = {INIT_N}: bias of the mean of "
+    ax.plot(INIT_DEPTHS, errs["bias"], "o", color="C0", label=f"network n = {INIT_N}: bias of the mean of "
             f"{len(INIT_DEPTH_SEEDS)} seeds")
-    ax.plot(INIT_DEPTHS, floor, "--", color="C0", alpha=0.6, label="its noise floor")
-    ax.plot(INIT_DEPTHS, [p["fluctuation"] for p in parts], "x", color="C0", alpha=0.6, label="network: fluctuation")
-    depth_fits[which] = (fit_exact, bias, floor, exact)
-    ax.set(xlabel="depth L (log2)", ylabel=f"relative error of {which}",
-           title=f"{which} at init against the continuum ODE")
-    ax.legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+    ax.plot(INIT_DEPTHS, errs["noise_floor"], "--", color="C0", alpha=0.6, label="its noise floor")
+    ax.plot(INIT_DEPTHS, errs["fluctuation"], "x", color="C0", alpha=0.6, label="network: fluctuation")
+    depth_fits[which] = (fit_exact, errs["bias"], errs["noise_floor"], exact)
+    ax.set(xlabel="depth L (log2)", ylabel=f"relative error of {which}", title=f"{which} at init against the "
+           "continuum ODE")
+    legend_outside(ax, where="below")
+    plotting.readable_log_ticks(ax)
+fig.tight_layout()
+show(fig, "Relative error of Phi_T and G_0 at init against depth, log-log: the infinite-width recursion against "
+     "the ODE, slopes " + ", ".join(f"{w} {f[0]}" for w, f in depth_fits.items()) + f"; width-{INIT_N} networks' "
+     "seed-mean bias, noise floor and fluctuation.")
 depth_seen = {}
 for which, (fe, bias, floor, exact) in depth_fits.items():
     print("Verdict:", describe_slope(fe, f"{which}, depth error at infinite width", "L"))
@@ -469,88 +404,75 @@ for which, (fe, bias, floor, exact) in depth_fits.items():
                          [int(L) for L in np.array(INIT_DEPTHS)[seen]])
     print(f"Measured: {which}, width-{INIT_N} networks: bias {np.round(bias, 3).tolist()} against the continuum, "
           f"infinite-width depth error {np.round(exact, 3).tolist()}, noise floor {floor.mean():.3f}")
+
+# %%
 fs_phi = init_fits["Phi_T"][0]
 CLAIMS.add("init: one network's error O(n^-1/2) around the mean (fluctuation)", f"Phi_T slope {fs_phi}, "
            f"G_0 slope {init_fits['G_0'][0]}",
            combine_verdicts(*(slope_verdict(init_fits[w][0], -0.5, tol=RATE_TOL) for w in init_fits)))
 bias_text = "; ".join(
-    f"{w} bias slope {init_fits[w][1]}" if init_fits[w][1] is not None else
-    f"{w} bias above the noise only at n = {[int(v) for v in init_fits[w][2][init_fits[w][5]]]}" for w in init_fits)
-CLAIMS.add("init: O(1/n) in width (bias of the mean, the weak error)", bias_text + " (thousands of seeds of narrow "
-           "networks)", combine_verdicts(*(slope_verdict(init_fits[w][1], -1.0, tol=RATE_TOL) for w in init_fits)))
-CLAIMS.add(f"init: O(1/L) in depth (networks, n = {INIT_N})",
+    f"{w} bias slope {f[1]}" if f[1] is not None else
+    f"{w} bias above the noise only at n = {[int(v) for v in np.array(INIT_BIAS_WIDTHS)[f[5]]]}"
+    for w, f in init_fits.items())
+CLAIMS.add("R3, init: O(1/n) in width (bias of the mean, the weak error)", bias_text + " (thousands of seeds of "
+           "narrow networks)", combine_verdicts(*(slope_verdict(init_fits[w][1], -1.0, tol=RATE_TOL) for w in init_fits)))
+CLAIMS.add(f"R3, init: O(1/L) in depth (networks, n = {INIT_N})",
            "; ".join(f"{w} bias slope {f}" if f is not None else f"{w} bias above twice its noise floor only at "
                      f"L = {Ls}" for w, (f, Ls) in depth_seen.items()),
            combine_verdicts(*(slope_verdict(f, -1.0, tol=RATE_TOL) for f, _ in depth_seen.values())))
-SOLVER.add("init: the depth-L recursion converges to its ODE at O(1/L) (n = infinity, no network)",
-           f"Phi_T slope {depth_fits['Phi_T'][0]}, G_0 slope {depth_fits['G_0'][0]}",
-           combine_verdicts(*(slope_verdict(depth_fits[w][0], -1.0, tol=RATE_TOL) for w in depth_fits)), echo=False)
+_ = SOLVER.add("init: the depth-L recursion converges to its ODE at O(1/L) (n = infinity, no network)",
+               f"Phi_T slope {depth_fits['Phi_T'][0]}, G_0 slope {depth_fits['G_0'][0]}",
+               combine_verdicts(*(slope_verdict(depth_fits[w][0], -1.0, tol=RATE_TOL) for w in depth_fits)),
+               echo=False)
 
 # %% [markdown]
 # ## 4. Training: error against width and depth
 #
-# During training the reference is the solver itself. **Against width**, at fixed depth `L = TRAIN_L`, we compare
-# decoupled and true networks with a solve at `K = L` and many particles (`REF_M`, averaged over `REF_SEEDS`),
-# so that only the width error remains; the error is the rms over training and held-out inputs and over all
-# steps of the output trajectory `f(x, k)`. **Against depth**, the infinite-width network of depth `L` *is* the
-# solver at `K = L` with `M -> infinity`. We run the solver at `K = 4 ... 256` and at `K_REF` with a shared
-# Brownian path (`noise_grid=K_REF`: every solve sums the same fine-grid increments), which cancels most of the
-# particle noise in the differences, and overlay width-`TRAIN_N` networks.
+# During training the reference is the solver itself. **Against width** (`L = TRAIN_L`): networks against a solve
+# at `K = L` with `REF_M` particles averaged over `REF_SEEDS`, so that only the width error remains (the rms over
+# inputs and steps of `f(x, k)`); this is the measurement behind section 1's "equal only as `n -> infinity`".
+# **Against depth**: the infinite-width network of depth `L` *is* the solver at `K = L`, `M -> infinity`; we run it
+# at `K = 4 ... 256` and at `K_REF` on a shared Brownian path (`noise_grid=K_REF`), which cancels most particle
+# noise in the differences, and overlay width-`TRAIN_N` networks.
 #
-# **Predict:** per-network error `~ n^-1/2` for decoupled networks, whose bias falls toward the noise floor; for
-# true backprop the bias stays at the gap of section 2, so its per-network error levels off at that gap. Against
-# depth, slope `-1` for the solver.
+# **Predict:** per-network error `~ n^-1/2` for decoupled networks, whose bias falls toward the noise floor; true
+# networks level off at the gap of section 2. Against depth, slope `-1` for the solver.
 
 # %%
 ref_mean, ref_se = mean_and_noise(ref)
-# The limit of true backpropagation (notebook 03): the same solve with the reused-weight terms
+# The limit of true backpropagation (notebook 04): the same solve with the reused-weight terms
 ref_reused = solver_runs(M=REF_M, K=TRAIN_L, seeds=REF_SEEDS, coupling="reused", **common)
 train_w = {(n, b): network_runs(n=n, L=TRAIN_L, seeds=range(TRAIN_SEEDS[n]), backward=b, **common)
            for n in TRAIN_WIDTHS for b in ("decoupled", "true")}
+train_errs = {b: errors_by_size({n: outputs(train_w[(n, b)]) for n in TRAIN_WIDTHS}, ref_mean, reference_noise=ref_se)
+              for b in ("decoupled", "true")}
+train_fits = {b: fit_loglog(e["x"], e["per_seed"]) for b, e in train_errs.items()}
+reused_mean, reused_se = mean_and_noise(ref_reused)
+reused_errs = errors_by_size({n: outputs(train_w[(n, "true")]) for n in TRAIN_WIDTHS}, reused_mean,
+                             reference_noise=reused_se)
+fit_true_reused = fit_loglog(reused_errs["x"], reused_errs["per_seed"])
+limits_gap = rms(reused_mean - ref_mean) / rms(ref_mean - ref_mean[:1])
 fig, ax = plt.subplots(figsize=(6.5, 4))
-train_fits = {}
 for b, color in (("decoupled", "C0"), ("true", "C3")):
-    xs, ys, bias, floor = [], [], [], []
-    for n in TRAIN_WIDTHS:
-        parts = error_parts(outputs(train_w[(n, b)]), ref_mean, reference_noise=ref_se)
-        xs += [n] * parts["seeds"]
-        ys += list(parts["per_seed"])
-        bias.append(parts["bias"])
-        floor.append(parts["noise_floor"])
-    fit = fit_loglog(xs, ys)
-    plot_loglog_fit(ax, xs, ys, fit, label=f"{b}: one network", guides=(-0.5, -1) if b == "decoupled" else (),
-                    x_name="n", color=color)
-    ax.plot(TRAIN_WIDTHS, bias, "s", color=color, mfc="white", label=f"{b}: bias of the seed mean")
-    ax.plot(TRAIN_WIDTHS, floor, "--", color=color, alpha=0.6, lw=1, label=f"{b}: noise floor of the mean")
-    bias, floor = np.array(bias), np.array(floor)
-    seen = bias > 2 * floor
-    fit_b = fit_loglog(np.array(TRAIN_WIDTHS)[seen], bias[seen]) if seen.sum() >= 3 else None
-    train_fits[b] = (fit, fit_b, bias, floor, seen)
+    plotting.plot_error_sweep(ax, train_errs[b], train_fits[b], label=b, color=color,
+                     guides=(-0.5, -1) if b == "decoupled" else ())
 ax.set(xlabel="width n (log2)", ylabel="rms error of f(x, k)",
        title=f"training, L = K = {TRAIN_L}: reference solver M = {REF_M} x {len(REF_SEEDS)} seeds")
-ax.legend(fontsize=6)
-plt.tight_layout()
-plt.show()
-for b, (fit, fit_b, bias, floor, _seen) in train_fits.items():
-    print("Verdict:", describe_slope(fit, f"{b} networks, one network's error", "n"))
-    if fit_b is not None:
+legend_outside(ax, where="right")
+show(fig, f"Error of f(x, k) over training against width (L = {TRAIN_L}), log-log: decoupled networks slope "
+     f"{train_fits['decoupled']}, true networks slope {train_fits['true']}; seed-mean bias at the largest width "
+     f"{train_errs['decoupled']['bias'][-1]:.4f} (decoupled) and {train_errs['true']['bias'][-1]:.4f} (true).")
+for b, e in train_errs.items():
+    print("Verdict:", describe_slope(train_fits[b], f"{b} networks, one network's error", "n"))
+    if e["seen"].sum() >= 3:
+        fit_b = fit_loglog(e["sizes"][e["seen"]], e["bias"][e["seen"]])
         print("Verdict:", describe_slope(fit_b, f"{b} networks, bias of the seed mean (points above 2 floors)", "n"))
-    print(f"         {b}: bias {np.round(bias, 4).tolist()} vs floor {np.round(floor, 4).tolist()}")
-# True networks against the limit of true backpropagation (the reused-weight solver of notebook 03)
-reused_mean, reused_se = mean_and_noise(ref_reused)
-xs_r, ys_r, bias_r, floor_r = [], [], [], []
-for n in TRAIN_WIDTHS:
-    parts = error_parts(outputs(train_w[(n, "true")]), reused_mean, reference_noise=reused_se)
-    xs_r += [n] * parts["seeds"]
-    ys_r += list(parts["per_seed"])
-    bias_r.append(parts["bias"])
-    floor_r.append(parts["noise_floor"])
-fit_true_reused = fit_loglog(xs_r, ys_r)
-limits_gap = rms(reused_mean - ref_mean) / rms(ref_mean - ref_mean[:1])
+    print(f"         {b}: bias {np.round(e['bias'], 4).tolist()} vs floor {np.round(e['noise_floor'], 4).tolist()}")
 print("Verdict:", describe_slope(fit_true_reused, "true networks against the reused (true-backprop) limit, one "
                                  "network's error", "n"))
-print(f"         true vs reused limit: bias {np.round(bias_r, 4).tolist()} vs floor {np.round(floor_r, 4).tolist()}; "
-      f"the two limits differ by {limits_gap:.3f} of the outputs' training movement")
+print(f"         true vs reused limit: bias {np.round(reused_errs['bias'], 4).tolist()} vs floor "
+      f"{np.round(reused_errs['noise_floor'], 4).tolist()}; the two limits differ by {limits_gap:.3f} of the "
+      "outputs' training movement")
 
 # %%
 sol_K = {K: solver_runs(M=SOLVER_M, K=K, seeds=SOLVER_SEEDS, noise_grid=K_REF, **common)
@@ -560,50 +482,33 @@ per_seed = {K: [rms(outputs(sol_K[K])[s] - f_ref[s]) for s in range(len(SOLVER_S
 train_d = {(L, b): network_runs(n=TRAIN_N, L=L, seeds=TRAIN_DEPTH_SEEDS, backward=b, **common)
            for L in TRAIN_DEPTHS for b in ("decoupled", "true")}
 ref_d_mean, ref_d_se = mean_and_noise(f_ref)
-fig, ax = plt.subplots(figsize=(6.5, 4))
 fit_K_ok = [K for K in SOLVER_KS if K <= K_REF // 8]  # the reference is K_REF, not infinity: fit where it is far
-xs = np.repeat(fit_K_ok, len(SOLVER_SEEDS))
-ys = np.concatenate([per_seed[K] for K in fit_K_ok])
-fit_solver = fit_loglog(xs, ys)
-plot_loglog_fit(ax, xs, ys, fit_solver, label=f"NFD solver, K vs K_REF = {K_REF} (M = {SOLVER_M}, coupled)",
-                guides=(-1,), x_name="L", color="k")
-rest = [K for K in SOLVER_KS if K not in fit_K_ok]
-if rest:
-    ax.scatter(np.repeat(rest, len(SOLVER_SEEDS)), np.concatenate([per_seed[K] for K in rest]), s=14, color="k",
-               marker="x", label="not fitted (K > K_REF / 8)")
-gap_L = {}
-for b, color in (("decoupled", "C0"), ("true", "C3")):
-    parts = [error_parts(outputs(train_d[(L, b)]), ref_d_mean, reference_noise=ref_d_se) for L in TRAIN_DEPTHS]
-    ax.plot(TRAIN_DEPTHS, [p["bias"] for p in parts], "s", color=color, mfc="white",
-            label=f"{b} networks n = {TRAIN_N}: bias of the seed mean")
-    ax.plot(TRAIN_DEPTHS, [p["noise_floor"] for p in parts], "--", color=color, alpha=0.6, lw=1,
-            label=f"{b}: noise floor of the mean")
-    gap_L[b] = parts
+fit_solver = fit_loglog(np.repeat(fit_K_ok, len(SOLVER_SEEDS)), np.concatenate([per_seed[K] for K in fit_K_ok]))
+gap_L = {b: errors_by_size({L: outputs(train_d[(L, b)]) for L in TRAIN_DEPTHS}, ref_d_mean, reference_noise=ref_d_se)
+         for b in ("decoupled", "true")}
+fig, ax = plt.subplots(figsize=(6.5, 4))
+plotting.plot_depth_errors(ax, per_seed, fit_K_ok, fit_solver, {f"{b} networks n = {TRAIN_N}": e for b, e in gap_L.items()},
+                           label=f"NFD solver, K vs K_REF = {K_REF} (M = {SOLVER_M}, coupled; fitted for K <= K_REF/8)")
 ax.set(xlabel="depth L = K (log2)", ylabel="rms error of f(x, k)", title="training: error against depth")
-ax.legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+show(fig, f"Error of f(x, k) against depth, log-log: the solver at K Euler steps against K = {K_REF} on shared "
+     f"Brownian paths, slope {fit_solver}; seed-mean biases of width-{TRAIN_N} networks with their noise floors.")
 print("Verdict:", describe_slope(fit_solver, "NFD depth-discretization error", "L"))
-for b, parts in gap_L.items():
-    bias = np.array([p["bias"] for p in parts])
-    floor = np.array([p["noise_floor"] for p in parts])
-    print(f"Measured: {b} networks (n = {TRAIN_N}): bias {np.round(bias, 3).tolist()}, floor "
-          f"{np.round(floor, 3).tolist()} across L = {list(TRAIN_DEPTHS)}")
-SOLVER.add("training: the solver's depth-discretization error is O(1/K) (solver against its own finest grid)",
-           f"slope {fit_solver} over K = {fit_K_ok[0]}..{fit_K_ok[-1]}", slope_verdict(fit_solver, -1.0, tol=RATE_TOL),
-           echo=False)
-fit_dec, fit_true = train_fits["decoupled"][0], train_fits["true"][0]
-CLAIMS.add("training: decoupled networks -> NFD (decoupled solver) in width, O(n^-1/2) per network",
-           f"one network slope {fit_dec}; bias at the largest width {train_fits['decoupled'][2][-1]:.4f} (floor "
-           f"{train_fits['decoupled'][3][-1]:.4f})", slope_verdict(fit_dec, -0.5, tol=RATE_TOL))
-CLAIMS.add("training: true networks -> NFD (decoupled solver) in width, O(n^-1/2) per network",
-           f"one network slope {fit_true}; bias at the largest width {train_fits['true'][2][-1]:.4f} (floor "
-           f"{train_fits['true'][3][-1]:.4f}): true networks level off at the gap between the limits",
-           slope_verdict(fit_true, -0.5, tol=RATE_TOL))
-CLAIMS.add("(ours) training: true networks -> the reused-weight limit (notebook 03) in width, O(n^-1/2)",
-           f"one network slope {fit_true_reused}; bias at the largest width {bias_r[-1]:.4f} (floor {floor_r[-1]:.4f}); "
-           f"the reused and decoupled limits differ by {limits_gap:.3f} of the training movement",
-           slope_verdict(fit_true_reused, -0.5, tol=RATE_TOL))
+for b, e in gap_L.items():
+    print(f"Measured: {b} networks (n = {TRAIN_N}): bias {np.round(e['bias'], 3).tolist()}, floor "
+          f"{np.round(e['noise_floor'], 3).tolist()} across L = {list(TRAIN_DEPTHS)}")
+
+# %%
+_ = SOLVER.add("training: the solver's depth-discretization error is O(1/K) (solver against its own finest grid)",
+               f"slope {fit_solver} over K = {fit_K_ok[0]}..{fit_K_ok[-1]}",
+               slope_verdict(fit_solver, -1.0, tol=RATE_TOL), echo=False)
+for b, text in (("decoupled", ""), ("true", ": true networks level off at the gap between the limits")):
+    CLAIMS.add(f"R5, training: {b} networks -> NFD (decoupled solver) in width, O(n^-1/2) per network",
+               f"one network slope {train_fits[b]}; bias at the largest width {train_errs[b]['bias'][-1]:.4f} (floor "
+               f"{train_errs[b]['noise_floor'][-1]:.4f}){text}", slope_verdict(train_fits[b], -0.5, tol=RATE_TOL))
+_ = CLAIMS.add("(ours) training: true networks -> the reused-weight limit (notebook 04) in width, O(n^-1/2)",
+               f"one network slope {fit_true_reused}; bias at the largest width {reused_errs['bias'][-1]:.4f} (floor "
+               f"{reused_errs['noise_floor'][-1]:.4f}); the reused and decoupled limits differ by {limits_gap:.3f} of "
+               "the training movement", slope_verdict(fit_true_reused, -0.5, tol=RATE_TOL))
 
 # %% [markdown]
 # ### The gap between true and decoupled training, against depth and width
@@ -612,57 +517,48 @@ CLAIMS.add("(ours) training: true networks -> the reused-weight limit (notebook 
 # `L^-2`, the gap would fall by a factor of 4 per doubling of `L`.
 
 # %%
-gap_vs_L = [paired_gap(train_d[(L, "true")], train_d[(L, "decoupled")]) for L in TRAIN_DEPTHS]
-gap_vs_n = [paired_gap(train_w[(n, "true")], train_w[(n, "decoupled")]) for n in TRAIN_WIDTHS]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for ax, xsz, gaps, name in ((axes[0], TRAIN_DEPTHS, gap_vs_L, "L"), (axes[1], TRAIN_WIDTHS, gap_vs_n, "n")):
-    g = np.array([x["gap"] for x in gaps])
-    e = np.array([x["noise"] for x in gaps])
-    ax.errorbar(xsz, g, yerr=2 * e, fmt="o-", capsize=2, label="true vs decoupled (+- 2 s.e.)")
-    fixed = f"n = {TRAIN_N}" if name == "L" else f"L = {TRAIN_L}"
-    ax.set(xscale="log", xlabel=f"{'depth L' if name == 'L' else 'width n'} (log2)",
-           ylabel="relative output gap", title=f"gap against {name} ({fixed})")
-    ax.set_xscale("log", base=2)
-    if name == "L":
-        ax.plot(xsz, g[0] * (np.array(xsz) / xsz[0]) ** -2.0, "k:", lw=1, label="L^-2 from the first point")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7)
-plt.tight_layout()
-plt.show()
-gL = np.array([x["gap"] for x in gap_vs_L])
+gap_vs = {"L": [paired_gap(train_d[(L, "true")], train_d[(L, "decoupled")]) for L in TRAIN_DEPTHS],
+          "n": [paired_gap(train_w[(n, "true")], train_w[(n, "decoupled")]) for n in TRAIN_WIDTHS]}
+gL, gn = (np.array([x["gap"] for x in gap_vs[k]]) for k in ("L", "n"))
 fit_gap = fit_loglog(TRAIN_DEPTHS, gL)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+for ax, sizes, name, guide in ((axes[0], TRAIN_DEPTHS, "L", -2.0), (axes[1], TRAIN_WIDTHS, "n", None)):
+    plotting.plot_gap_errorbars(ax, sizes, [x["gap"] for x in gap_vs[name]], [x["noise"] for x in gap_vs[name]], x_name=name,
+                       guide=guide, title=f"gap against {name} ({f'n = {TRAIN_N}' if name == 'L' else f'L = {TRAIN_L}'})")
+fig.tight_layout()
+show(fig, f"True-vs-decoupled output gap with 2-standard-error bars against depth (n = {TRAIN_N}: {gL[0]:.2f} at "
+     f"L = {TRAIN_DEPTHS[0]}, {gL[-1]:.2f} at L = {TRAIN_DEPTHS[-1]}; dotted: L^-2) and against width (L = {TRAIN_L}).")
 print("first-step ratio <df_dec, df_true> / |df_true|^2 against depth (seed means), and the prediction of "
       "first_step_kernels at K = L:")
 for L in TRAIN_DEPTHS:
-    fd_, ft_ = first_step(train_d[(L, "decoupled")]).mean(0), first_step(train_d[(L, "true")]).mean(0)
-    k_ = first_step_kernels(X_all, T=T, K=L)
+    fd_, ft_ = first_steps(train_d[(L, "decoupled")]).mean(0), first_steps(train_d[(L, "true")]).mean(0)
     chi0 = (train_d[(L, "true")]["f_train"][:, 0] - Y_np)[..., 0].mean(0) / P
-    a_, b_ = -LR * k_["Theta_nfd"][:, :P] @ chi0, -LR * k_["Theta_true"][:, :P] @ chi0
-    print(f"  L = {L:4d}: measured {fd_ @ ft_ / (ft_ @ ft_):.3f}, predicted {a_ @ b_ / (b_ @ b_):.3f}")
+    print(f"  L = {L:4d}: measured {fd_ @ ft_ / (ft_ @ ft_):.3f}, predicted {first_step_ratio(X_all, chi0, T, K=L):.3f}")
 print("Verdict:", describe_slope(fit_gap, "true vs decoupled gap", "L"))
-gn = np.array([x["gap"] for x in gap_vs_n])
 print("Verdict:", describe_slope(fit_loglog(TRAIN_WIDTHS, gn), "true vs decoupled gap", "n"),
       f"(between {gn.min():.3f} and {gn.max():.3f})")
 # "O(L^-2)" allows the exponent -2 +- 0.5; GIA restored at large L needs at least a clearly falling gap.
-CLAIMS.add("training: decoupled and true training agree at large L (GIA restored, coupling O(L^-2))",
-           f"gap {gL[0]:.2f} at L = {TRAIN_DEPTHS[0]} and {gL[-1]:.2f} at L = {TRAIN_DEPTHS[-1]}; slope {fit_gap}",
-           slope_verdict(fit_gap, -2.0, tol=0.5))
+_ = CLAIMS.add("R6, training: decoupled and true training agree at large L (GIA restored, coupling O(L^-2))",
+               f"gap {gL[0]:.2f} at L = {TRAIN_DEPTHS[0]} and {gL[-1]:.2f} at L = {TRAIN_DEPTHS[-1]}; slope {fit_gap}",
+               slope_verdict(fit_gap, -2.0, tol=0.5))
 
 # %% [markdown]
 # ## 5. The kernels move during training; under NTK scaling they freeze
 #
 # NFD is not a kernel limit: training changes the law of the particles, and with it `Phi` and `G`. The control
 # is the registry's `ntk` parametrization (same `sqrt(T/L)` branch, readout `1/sqrt(n)`, rates `O(1)`), trained at
-# `eta = NTK_LR` so that it reaches a similar loss. We measure the relative change `|K(S) - K(0)|_F / |K(0)|_F`
-# of `Phi_T` and `G_0` over the `STEPS` steps.
+# `eta = NTK_LR` so that it reaches a similar loss. We measure the relative change `|A(S) - A(0)|_F / |A(0)|_F`
+# of `A = Phi_T` and `A = G_0` over the `S = STEPS` steps (`relative_kernel_change`).
 #
 # **Predict:** flat in `n` (and equal to the solver's value) for depth-muP; shrinking like a power of `n` for NTK.
 
 # %%
+from nfdlib.nfd_sweeps import relative_kernel_change
+
 ntk = {n: network_runs(n=n, L=TRAIN_L, seeds=NTK_SEEDS, backward="true", parametrization="ntk",
                        **(common | {"lr": NTK_LR})) for n in NTK_WIDTHS}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-move_fits = {}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+move_fits, solver_move = {}, {}
 for ax, (which, j, key) in zip(axes, (("Phi_T", -1, "Phi"), ("G_0", 0, "G"))):
     for name, runs, color in (("depth-muP (true backprop)", {n: train_w[(n, "true")] for n in TRAIN_WIDTHS}, "C0"),
                               (f"NTK, lr {NTK_LR}", ntk, "C2")):
@@ -672,13 +568,17 @@ for ax, (which, j, key) in zip(axes, (("Phi_T", -1, "Phi"), ("G_0", 0, "G"))):
         plot_loglog_fit(ax, xs, ys, fit, label=name, color=color, guides=(-0.5, -1) if "NTK" in name else (),
                         x_name="n")
         move_fits[(which, name)] = (fit, ys[xs == xs.max()].mean())
-    solver_move = relative_kernel_change(ref[key][:, j])[:, -1].mean()
-    ax.axhline(solver_move, color="k", ls="--", lw=1, label=f"NFD solver (n = infinity): {solver_move:.2f}")
+    solver_move[which] = relative_kernel_change(ref[key][:, j])[:, -1].mean()
+    ax.axhline(solver_move[which], color="k", ls="--", lw=1, label=f"NFD solver (n = infinity): "
+               f"{solver_move[which]:.2f}")
     ax.set(xlabel="width n (log2)", ylabel=f"relative change of {which} over {STEPS} steps",
            title=f"{which}: does the kernel move?")
-    ax.legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+    legend_outside(ax, where="below")
+    plotting.readable_log_ticks(ax)
+fig.tight_layout()
+show(fig, f"Relative change of Phi_T and G_0 over {STEPS} steps against width, log-log, depth-muP and NTK "
+     "networks, slopes " + "; ".join(f"{w} {name}: {f[0]}" for (w, name), f in move_fits.items())
+     + "; dashed: the NFD solver's " + ", ".join(f"{v:.2f}" for v in solver_move.values()) + ".")
 final_ntk = np.mean([r["train_loss"][:, -1].mean() for r in ntk.values()])
 final_mup = np.mean([train_w[(n, "true")]["train_loss"][:, -1].mean() for n in TRAIN_WIDTHS])
 print(f"final training loss: NTK {final_ntk:.4f}, depth-muP {final_mup:.4f} (both trained)")
@@ -686,60 +586,52 @@ for (which, name), (fit, last) in move_fits.items():
     print("Verdict:", describe_slope(fit, f"{which} movement, {name}", "n"), f"(at the widest: {last:.3f})")
 mu = move_fits[("Phi_T", "depth-muP (true backprop)")][0]
 nt = move_fits[("Phi_T", f"NTK, lr {NTK_LR}")][0]
-CLAIMS.add("kernels move O(1) in training (not a kernel limit); frozen under NTK",
-           f"Phi_T movement slope: depth-muP {mu}, NTK {nt}",
-           combine_verdicts(slope_verdict(mu, 0.0, tol=0.1), slope_verdict(nt, sign=-1)))
+_ = CLAIMS.add("R7: kernels move O(1) in training (not a kernel limit); frozen under NTK",
+               f"Phi_T movement slope: depth-muP {mu}, NTK {nt}",
+               combine_verdicts(slope_verdict(mu, 0.0, tol=0.1), slope_verdict(nt, sign=-1)))
 
 # %% [markdown]
 # ## 6. Nondegeneracy: does the feature-gradient covariance stay away from singular?
 #
-# The convergence theorem is proved under a nondegeneracy assumption on the feature-gradient covariance (a summary
-# of the paper reports that it checks the minimum eigenvalue numerically, five seeds, widths 512 to 4096; the exact
-# matrix is not known to us). Our reading: at layer `l` each neuron `i` carries the vector
-# `a_i = (phi(h_l^i(mu, k)), g_l^i(mu, k))` over the training inputs `mu` and the SGD steps `k`, and the matrix is
-# `C_l = (1/n) sum_i a_i a_i^T`, whose diagonal blocks are the two-time kernels `Phi` and `G` of the SDE and whose
-# off-diagonal block is the feature-gradient covariance that training creates. If its smallest eigenvalue went to
-# 0, some combination of features and gradients over inputs and steps would be determined by the others, and the
-# conditional sampling of notebook 01 would break down. Consecutive SGD steps barely differ, so over all
-# `STEPS + 1` steps the smallest eigenvalue sits at the rounding level; we keep the steps `0, R8_EVERY, ...` (in
-# float64). `nfdlib.nfd_sweeps.nondegeneracy_networks` and `nondegeneracy_solver` compute the smallest eigenvalue
-# at every layer, for true networks of depth `TRAIN_L` and for the particles of both solvers (the reused-weight
-# solver is the limit of these networks, notebook 03; the decoupled one is the NFD the assumption is about).
+# Claim R8 of [docs/reconstruction.md](../docs/reconstruction.md#7-the-claims-and-where-each-is-measured): the
+# convergence theorem assumes the feature-gradient covariance is nondegenerate (a summary reports a numerical check
+# of its minimum eigenvalue, five seeds, widths 512 to 4096; the exact matrix is not known to us). Our reading: at
+# layer `l` each neuron carries `a_i = (phi(h_l^i(mu, k)), g_l^i(mu, k))` over training inputs `mu` and steps `k`,
+# and `C_l = (1/n) sum_i a_i a_i^T` has the two-time kernels `Phi`, `G` on its diagonal blocks and the
+# feature-gradient covariance of training off them. A vanishing smallest eigenvalue would make some combination
+# of features and gradients determined by the others, and the conditional sampling of notebook 01 would break
+# down. Consecutive steps barely differ, so we keep steps `0, R8_EVERY, ...` (float64).
+# `nfdlib.nfd_sweeps.nondegeneracy_networks` and `nondegeneracy_solver` compute it at every layer for true networks
+# and for both solvers (the reused one is these networks' limit, notebook 04; the decoupled one is NFD).
 #
-# **Predict:** as `n` grows, does the smallest eigenvalue fall toward 0 (a degenerate limit), stay put, or rise?
-# (For an isotropic vector, a sample covariance from `n` samples in `D` dimensions puts its smallest eigenvalue
-# near `(1 - sqrt(D/n))^2` times the true one, so sampling alone would make it rise toward the limit.)
+# **Predict:** as `n` grows, does the smallest eigenvalue fall toward 0, stay put, or rise? (Sampling alone puts
+# a sample covariance's smallest eigenvalue near `(1 - sqrt(D/n))^2` times the true one: it would rise.)
 
 # %%
+from nfdlib.nfd_sweeps import nondegeneracy_networks, nondegeneracy_solver
+from nfdlib.stats import mean_interval
+
 r8_common = dict(task=TASK, T=T, lr=LR, steps=STEPS, every=R8_EVERY, cache=CACHE)
 r8_net = {n: nondegeneracy_networks(ns=[n], L=TRAIN_L, seeds=R8_SEEDS, backward="true", **r8_common)
           for n in R8_WIDTHS}
 r8_sol = {c: nondegeneracy_solver(M=R8_M, K=TRAIN_L, seeds=R8_SEEDS, coupling=c, **r8_common)
           for c in ("reused", "decoupled")}
 D_r8 = 2 * P * len(range(0, STEPS + 1, R8_EVERY))
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-tau_r8 = r8_sol["reused"]["tau"]
-for n, color in zip(R8_WIDTHS, plt.cm.viridis(np.linspace(0, 0.85, len(R8_WIDTHS)))):
-    band(axes[0], tau_r8, r8_net[n]["lam_min"][0], color=color, label=f"true networks, n = {n}")
-for c, style in (("reused", dict(color="k", ls="-")), ("decoupled", dict(color="C3", ls="--"))):
-    band(axes[0], tau_r8, r8_sol[c]["lam_min"], label=f"{c} solver, M = {R8_M}", **style)
-axes[0].set(yscale="log", xlabel="layer-time tau = l T / L", ylabel="smallest eigenvalue of C_l",
-            title=f"along depth (L = K = {TRAIN_L}; {len(R8_SEEDS)} seeds, +-1 s.e.)")
-axes[0].legend(fontsize=6)
-# per seed, the smallest eigenvalue over all layers
-r8_min = {n: r8_net[n]["lam_min"][0].min(-1) for n in R8_WIDTHS}
+r8_min = {n: r8_net[n]["lam_min"][0].min(-1) for n in R8_WIDTHS}  # per seed, the smallest eigenvalue over layers
 xs8 = np.concatenate([[n] * len(v) for n, v in r8_min.items()])
 ys8 = np.concatenate(list(r8_min.values()))
 fit_r8 = fit_loglog(xs8, ys8)
-plot_loglog_fit(axes[1], xs8, ys8, fit_r8, label="true networks (min over layers)", x_name="n", color="C0")
 sol_min = {c: mean_interval(r8_sol[c]["lam_min"].min(-1)) for c in r8_sol}
-for c, style in (("reused", "k-"), ("decoupled", "r--")):
-    axes[1].axhline(sol_min[c][0], color=style[0], ls=style[1:], lw=1, label=f"{c} solver (n = infinity)")
-axes[1].set(xlabel="width n (log2)", ylabel="min over layers of the smallest eigenvalue",
-            title=f"against width (dimension 2 P x steps = {D_r8})")
-axes[1].legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+plotting.plot_nondegeneracy(axes, r8_sol["reused"]["tau"], {n: r8_net[n]["lam_min"][0] for n in R8_WIDTHS},
+                   {c: r8_sol[c]["lam_min"] for c in r8_sol}, fit_r8, xs8, ys8,
+                   solver_minima={c: v[0] for c, v in sol_min.items()},
+                   title_depth=f"along depth (L = K = {TRAIN_L}; {len(R8_SEEDS)} seeds, +-1 s.e.; M = {R8_M})",
+                   title_width=f"against width (dimension 2 P x steps = {D_r8})")
+fig.tight_layout()
+show(fig, f"Smallest eigenvalue of the feature-gradient matrix: along layer-time for networks and both solvers "
+     f"(left), and its minimum over layers against width with slope {fit_r8} (right); solvers "
+     f"{sol_min['reused'][0]:.2e} (reused) and {sol_min['decoupled'][0]:.2e} (decoupled).")
 print("Verdict:", describe_slope(fit_r8, "smallest eigenvalue over layers, true networks", "n", flat_tol=RATE_TOL))
 for n, v in r8_min.items():
     m, lo, hi = mean_interval(v)
@@ -749,43 +641,54 @@ for c, (m, lo, hi) in sol_min.items():
     print(f"   {c} solver (M = {R8_M}): {m:.2e} [{lo:.2e}, {hi:.2e}]")
 # R8: bounded away from 0 means the networks' value does not fall as n grows (exponent above -RATE_TOL), and the
 # limit (the reused solver, which these networks approach) is positive.
-CLAIMS.add("R8: the smallest eigenvalue of the feature-gradient covariance stays away from 0 as n grows",
-           f"min over layers vs n ({R8_WIDTHS[0]}..{R8_WIDTHS[-1]}, {len(R8_SEEDS)} seeds): slope {fit_r8}; at "
-           f"n = {R8_WIDTHS[-1]} {np.mean(r8_min[R8_WIDTHS[-1]]):.2e}; reused limit {sol_min['reused'][0]:.2e} "
-           f"[{sol_min['reused'][1]:.2e}, {sol_min['reused'][2]:.2e}], NFD {sol_min['decoupled'][0]:.2e}",
-           combine_verdicts(slope_verdict(fit_r8, allowed=(-RATE_TOL, math.inf)),
-                            interval_verdict(sol_min["reused"][1], sol_min["reused"][2], allowed=(0.0, math.inf))))
+_ = CLAIMS.add("R8: the smallest eigenvalue of the feature-gradient covariance stays away from 0 as n grows",
+               f"min over layers vs n ({R8_WIDTHS[0]}..{R8_WIDTHS[-1]}, {len(R8_SEEDS)} seeds): slope {fit_r8}; at "
+               f"n = {R8_WIDTHS[-1]} {np.mean(r8_min[R8_WIDTHS[-1]]):.2e}; reused limit {sol_min['reused'][0]:.2e} "
+               f"[{sol_min['reused'][1]:.2e}, {sol_min['reused'][2]:.2e}], NFD {sol_min['decoupled'][0]:.2e}",
+               combine_verdicts(slope_verdict(fit_r8, allowed=(-RATE_TOL, math.inf)),
+                                interval_verdict(sol_min["reused"][1], sol_min["reused"][2], allowed=(0.0, math.inf))))
 
 # %% [markdown]
 # ## What the measurements say
 #
-# Generated from the numbers above. Every verdict follows the rule of notebook 00 (section 6), with the tolerance
-# printed beside it. The second table holds checks of the limit equations against themselves (the solver and the
-# initialization recursion refined on their own grids): they test the numerics, not a claim about networks.
+# Generated from the numbers above, by the rule of notebook 00 (section 6); R3 to R8 are the claims of
+# [docs/reconstruction.md, section 7](../docs/reconstruction.md#7-the-claims-and-where-each-is-measured). The second
+# table checks the limit equations against themselves on refined grids: the numerics, not a claim about networks.
 
 # %%
-from IPython.display import Markdown, display  # noqa: E402
-
 display(Markdown("**Claims about networks**\n\n" + CLAIMS.markdown()))
 display(Markdown("**Solver convergence (the limit against itself)**\n\n" + SOLVER.markdown()))
 
 # %% [markdown]
 # ## Takeaways
 #
-# * The particle solver with `M = n`, `K = L` reproduces *decoupled* ResNets trained by SGD: outputs, losses and
-#   kernels, at initialization and during training.
-# * At initialization the error has two parts: one network fluctuates around the mean by `O(n^-1/2)`; the mean
-#   itself is off by much less (a bias of order `1/n` at most, visible only with thousands of seeds of narrow
-#   networks). The depth error of the limit is an Euler error, exactly `O(1/L)`.
-# * In training, the solver's depth error falls like `1/L` when the Brownian paths are shared across `K`.
-# * True networks converge to the reused-weight limit of notebook 03, not to this (decoupled) system: their error
-#   against NFD levels off at the gap between the two limits, whatever `n` and `L` (the table gives the gap).
-#   Already the first SGD step differs: NFD moves the output with `Theta_nfd`, true backprop with the NTK, and
-#   their ratio (`1/(1 + T/4)` for ReLU on the diagonal) depends on `T`, not on `L`.
-# * The kernels move by `O(1)` during training under depth-muP and freeze under NTK scaling.
-# * Nondegeneracy (R8) is measured in section 6: the smallest eigenvalue of the feature-gradient matrix over
-#   (input, step), against the width and against the two solvers; the R8 row of the table gives the verdict.
-#
+# Written from this run's measurements:
+
+# %%
+fd_fit, ft_fit = train_fits["decoupled"], train_fits["true"]
+display(Markdown("\n".join([
+    f"* The particle solver with `M = n`, `K = L` follows *decoupled* ResNets trained by SGD: its seed means lie "
+    f"{nfd_gap['gap']:.1%} of the training movement from theirs at n = {N_CMP} ({dist['NFD']:.2f} standard errors). "
+    "The two are equal in law at initialization and converge to each other during training as `n` grows: one "
+    f"decoupled network's error falls with slope {fd_fit}.",
+    f"* At initialization one network fluctuates around the mean with slope {init_fits['Phi_T'][0]} (`Phi_T`); the "
+    "mean itself is off by much less (a bias visible only with thousands of seeds of narrow networks). The depth "
+    f"error of the limit is an Euler error: slope {depth_fits['Phi_T'][0]} at infinite width.",
+    f"* In training, the solver's depth error falls with slope {fit_solver} when the Brownian paths are shared "
+    "across `K`.",
+    f"* True networks converge to the reused-weight limit of notebook 04 (slope {fit_true_reused}), not to this "
+    f"decoupled system: their error against NFD levels off (slope {ft_fit}) at the gap between the two limits, "
+    f"{limits_gap:.2f} of the training movement. Already the first SGD step differs: decoupled/true ratio "
+    f"{ratio_ci[0]:.3f} against {pred_ratio:.3f} predicted, set by `T` (`1/(1 + T/4)` for ReLU on the diagonal), "
+    f"not by `L`: the true-vs-decoupled gap is {gL[0]:.2f} at L = {TRAIN_DEPTHS[0]} and {gL[-1]:.2f} at "
+    f"L = {TRAIN_DEPTHS[-1]}.",
+    f"* The kernels move under depth-muP (`Phi_T` by {solver_move['Phi_T']:.2f} of its size in the limit, slope "
+    f"{mu} in `n`) and freeze under NTK scaling (slope {nt}).",
+    f"* Nondegeneracy (R8): the smallest eigenvalue of the feature-gradient matrix has slope {fit_r8} in `n`, with "
+    f"the reused limit at {sol_min['reused'][0]:.2e}.",
+])))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. The per-network error against width has slope about `-1/2`, the bias much less. Which of the two does a
@@ -818,3 +721,9 @@ display(Markdown("**Solver convergence (the limit against itself)**\n\n" + SOLVE
 # `T = 4`. A smaller learning rate shrinks both the training movement and the gap; to first order in the rate
 # their ratio does not change, since both first-step updates are linear in it.
 # </details>
+#
+# ## What comes next
+#
+# Notebook 03 takes the gap between true and decoupled backpropagation apart: the coupling at initialization, the
+# reused-weight term layer by layer, end-to-end training of three architectures. Notebook 04 then builds the limit
+# that true networks do converge to.
