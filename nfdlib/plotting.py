@@ -101,3 +101,463 @@ def plot_loglog_fit(ax, x, y, fit: SlopeFit, *, label: str | None = None, guides
     ax.set_xscale("log", base=base)
     ax.set_yscale("log")
     return ax
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Readable figures: alt text, legends beside the data, tick labels on log axes
+# ----------------------------------------------------------------------------------------------------------
+def show_figure(fig, alt: str) -> None:
+    """Show ``fig`` in a notebook with the alternative text ``alt`` (what a screen reader says instead of the
+    image), then close it so ``%matplotlib inline`` does not draw it a second time.
+
+    The output carries the PNG twice: as ``image/png`` with ``alt`` in its metadata (read by Jupyter's classic
+    HTML export) and as an ``<img alt=...>`` in ``text/html`` (read by JupyterLab, Colab and ``nbconvert``'s
+    default template, which otherwise warns "Alternative text is missing"). Outside IPython it does nothing but
+    close the figure.
+    """
+    import base64
+    import html
+    import io
+
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError(f"alt must be a non-empty description of the figure, got {alt!r}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
+    plt.close(fig)
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is a dependency of the notebook extras only
+        return
+    if get_ipython() is None:
+        return
+    alt_attr = html.escape(alt.strip(), quote=True)
+    bundle = {"image/png": png, "text/html": f'<img src="data:image/png;base64,{png}" alt="{alt_attr}"/>',
+              "text/plain": f"<Figure: {alt.strip()}>"}
+    display(bundle, raw=True, metadata={"image/png": {"alt": alt.strip()}})
+
+
+def legend_outside(ax, where: str = "right", **kwargs):
+    """A legend beside the axes (``where="right"``) or under them (``"below"``), never on the data.
+
+    Extra keyword arguments go to :meth:`matplotlib.axes.Axes.legend` (``fontsize`` defaults to 7). Use with
+    ``layout="constrained"`` (or ``bbox_inches="tight"``, which :func:`show_figure` applies) so the figure grows
+    to hold it.
+    """
+    if where not in ("right", "below"):
+        raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    kwargs.setdefault("fontsize", 7)
+    if where == "right":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+    kwargs.setdefault("ncol", 2)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), borderaxespad=0.0, **kwargs)
+
+
+def _tick_label(value: float, _pos=None) -> str:
+    """Whole numbers as integers (1024, not 1.02e+03), others with three significant digits."""
+    if abs(value) >= 1 and float(value).is_integer() and abs(value) < 1e7:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def readable_log_ticks(ax, axis: str = "y", *, min_ticks: int = 3, max_ticks: int = 8):
+    """Label enough ticks on a log ``axis`` of ``ax`` to read values off it.
+
+    Matplotlib labels only powers of the base, so an axis spanning less than a decade or two shows one or two
+    labels. This tries, in order, powers of 10, then 1-2-5 steps, then 1-to-9 steps in every decade, then
+    evenly spaced values, and keeps the first that puts at least ``min_ticks`` (and at most ``max_ticks``)
+    labelled ticks inside the current limits (call it after plotting). A log2 axis keeps its powers of 2,
+    labelled as plain numbers. Returns the tick values.
+    """
+    from matplotlib import ticker
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    obj = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    if obj.get_scale() != "log" or lo <= 0:
+        return list(obj.get_ticklocs())
+    base = getattr(obj.get_transform(), "base", 10)
+    candidates = [ticker.LogLocator(base=base, subs=(1.0,), numticks=99)]
+    if base == 10:
+        candidates += [ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=99),
+                       ticker.LogLocator(base=10, subs=tuple(range(1, 10)), numticks=99)]
+    candidates.append(ticker.MaxNLocator(nbins=max(min_ticks, 4), steps=[1, 2, 2.5, 5, 10]))
+    chosen, ticks = candidates[-1], []
+    for locator in candidates:
+        ticks = [t for t in locator.tick_values(lo, hi) if lo <= t <= hi and t > 0]
+        if min_ticks <= len(ticks) <= max_ticks:
+            chosen = locator
+            break
+    ticks = [t for t in chosen.tick_values(lo, hi) if lo <= t <= hi and t > 0]
+    obj.set_major_locator(ticker.FixedLocator(ticks))
+    obj.set_major_formatter(ticker.FuncFormatter(_tick_label))
+    obj.set_minor_formatter(ticker.NullFormatter())
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(lo, hi)
+    return ticks
+
+
+def log2_axis(ax, values, axis: str = "x", label: str | None = None):
+    """A log2 ``axis`` with a labelled tick at each of ``values`` (sizes such as depths 2, 4, ..., 64), written
+    as plain numbers rather than powers of 2."""
+    from matplotlib import ticker
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    values = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
+    if not values:
+        raise ValueError("values must hold at least one positive size")
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
+    obj = ax.xaxis if axis == "x" else ax.yaxis
+    obj.set_major_locator(ticker.FixedLocator(values))
+    obj.set_major_formatter(ticker.FuncFormatter(_tick_label))
+    obj.set_minor_locator(ticker.NullLocator())
+    if label is not None:
+        (ax.set_xlabel if axis == "x" else ax.set_ylabel)(label)
+    return ax
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures of notebooks 03 and 04 (gradient independence, the limit of true backpropagation). Each takes the
+# records or arrays of nfdlib.gia, draws, and returns the figure (and the fits it drew, where a verdict needs
+# them); the notebook shows it with show_figure and its alt text.
+# ----------------------------------------------------------------------------------------------------------
+THETA = "Θ"  # the tangent kernel (docs/reconstruction.md, section 2)
+
+
+def _shades(count: int, cmap=None):
+    return (cmap or plt.cm.viridis)(np.linspace(0, 0.85, max(count, 1)))
+
+
+def _errorbar(ax, xs, val, lo, hi, fmt, **kwargs):
+    """Error bars from interval ends; undefined ends (NaN) draw no bar."""
+    lower = np.nan_to_num(val - lo, nan=0.0)
+    upper = np.nan_to_num(hi - val, nan=0.0)
+    return ax.errorbar(xs, val, yerr=[np.maximum(lower, 0), np.maximum(upper, 0)], fmt=fmt, capsize=2, **kwargs)
+
+
+def plot_init_gap(fluct: Records, bias: Records):
+    """Notebook 03, section 2. Left: one network's gap ``|G_true - E_B G| / |G_true|`` at ``tau = 0`` against
+    ``n``, per depth, with fitted slopes (``G_rb`` rows of :func:`nfdlib.gia.init_gap_summary`). Right: ``n``
+    times the seed-mean relative bias of ``G_0`` and of the tangent kernel, with 95% intervals (flat if
+    ``O(1/n)``). Returns ``(fig, fits)`` with the fit of each depth."""
+    from . import gia
+    from .stats import fit_loglog
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    ax, fits = axes[0], {}
+    depths = sorted(fluct.unique("L"))
+    for L, color in zip(depths, _shades(len(depths))):
+        xs, val, lo, hi = gia.series(fluct, "n", "G_rb", L=L)
+        fits[L] = fit_loglog(xs, val)
+        plot_loglog_fit(ax, xs, val, fits[L], label=f"L = {L}", color=color, guides=(-0.5,) if L == depths[0] else ())
+        _errorbar(ax, xs, val, lo, hi, "none", color=color, alpha=0.5)
+    log2_axis(ax, fluct.unique("n"), label="width n (log2 scale)")
+    readable_log_ticks(ax)
+    ax.set_ylabel("|G_true − E_B G| / |G_true| at τ = 0")
+    ax.set_title(f"fluctuation of one network ({fluct[0]['seeds']} seeds, 95% CI)", fontsize=9)
+    legend_outside(ax, "below")
+    ax = axes[1]
+    depths = sorted(bias.unique("L"))
+    for i, (L, color) in enumerate(zip(depths, _shades(len(depths)))):
+        for q, marker, name in (("G0_bias", "o", "G_0"), ("K_bias", "s", THETA)):
+            xs, val, lo, hi = gia.series(bias, "n", q, L=L)
+            shift = 1 + 0.04 * (i - (len(depths) - 1) / 2) + (0.02 if q == "K_bias" else 0)
+            _errorbar(ax, xs * shift, xs * val, xs * lo, xs * hi, marker, ms=4, color=color,
+                      label=f"{name}, L = {L}")
+    ax.axhline(0, color="k", lw=0.8)
+    log2_axis(ax, bias.unique("n"), label="width n (log2 scale)")
+    ax.set_ylabel("n × relative bias (flat if O(1/n))")
+    ax.set_title(f"bias of GIA: seed mean over {bias[0]['seeds']} seeds, 95% CI", fontsize=9)
+    legend_outside(ax, "below", ncol=3)
+    return fig, fits
+
+
+def plot_first_step_ratio(cross: dict):
+    """Notebook 03, section 3: the first-step ratio ``Theta_x / Theta`` against depth for each horizon ``T``
+    (``cross[T]``: :func:`nfdlib.gia.init_gap_summary` records), with the infinite-width value at each ``L``
+    (lines) and its ``L -> infinity`` limit (dotted). Returns ``(fig, rows)`` with ``rows[T] = (measured,
+    theory at the measured depths, depths)``."""
+    from . import gia
+
+    fig, ax = plt.subplots(figsize=(7.2, 3.6), layout="constrained")
+    rows, depths = {}, []
+    for t, color in zip(cross, _shades(len(cross), plt.cm.plasma)):
+        xs, val, lo, hi = gia.series(cross[t], "L", "cross_ratio")
+        _errorbar(ax, xs, val, lo, hi, "o", color=color, label=f"measured, T = {t:g}")
+        grid = np.array(sorted(set(np.geomspace(1, 2 * xs.max(), 40).astype(int))))
+        ax.plot(grid, [gia.first_step_ratio_theory(t, int(L)) for L in grid], color=color, lw=1,
+                label=f"infinite width, T = {t:g}")
+        ax.axhline(gia.first_step_ratio_theory(t), color=color, ls=":", lw=1)
+        rows[t] = (val, np.array([gia.first_step_ratio_theory(t, int(L)) for L in xs]), xs)
+        depths += list(xs)
+    log2_axis(ax, depths, label="depth L (log2 scale)")
+    ax.set_ylabel(f"{THETA}_× / {THETA} (mean diagonal)")
+    n = cross[next(iter(cross))][0]["n"]
+    ax.set_title(f"first-step update ratio, n = {n}; dotted: L → ∞", fontsize=9)
+    legend_outside(ax)
+    return fig, rows
+
+
+def plot_coupling_depth(coupling: Records):
+    """Notebook 03, section 4, against depth (records of :func:`nfdlib.gia.coupling_digest`): per layer at
+    step 1 (the reused-weight term, the drift, the noise floor, the decoupled control's upper bound), summed over
+    layers (also every reused-weight term at the last step), and the profile along layer-time times ``L``."""
+    from . import gia
+
+    def summary(step):
+        return coupling.where(kind="summary", step=step)
+
+    s1, last = summary(1), max(coupling.where(kind="summary").unique("step"))
+    depths = sorted(s1.unique("L"))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.0), layout="constrained")
+    ax = axes[0]
+    for q, style, label in (("layer_excess", "o-", "reused-weight term (excess over the floor)"),
+                            ("layer_drift", "s--", "drift (weight updates)"), ("layer_floor", "^:", "noise floor")):
+        _errorbar(ax, *gia.series(s1, "L", q, backward="true"), style, ms=4, label=label)
+    xs, _, _, hi = gia.series(s1, "L", "layer_excess", backward="decoupled")
+    ax.plot(xs, np.maximum(hi, 1e-4), "rv", ms=6, label="decoupled: 95% upper bound of the same term")
+    first = gia.series(s1, "L", "layer_excess", backward="true")[1][0]
+    ax.plot(xs, first * (xs / xs[0]) ** -1.0, "k:", lw=1, label="slope −1 guide")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-4)
+    ax.set_ylabel("rms per coordinate, per layer")
+    ax.set_title(f"per layer, step 1 (n = {s1[0]['n']}, {s1[0]['seeds']} seeds)", fontsize=9)
+    ax = axes[1]
+    for q, b, style, label in (("sum_excess", "true", "o-", "reused-weight term"),
+                               ("sum_drift", "true", "s--", "drift"),
+                               ("sum_floor", "true", "^:", "noise floor of the sum"),
+                               ("sum_excess", "decoupled", "x-", "decoupled (control)")):
+        _errorbar(ax, *gia.series(s1, "L", q, backward=b), style, ms=4, label=label + ", step 1")
+    for b, style in (("true", "D-"), ("decoupled", "d:")):
+        _errorbar(ax, *gia.series(summary(last), "L", "sum_total", backward=b), style, ms=4,
+                  label=f"all reused-weight terms at step {last} ({b})")
+    ax.set_ylabel("rms per coordinate of the sum over layers")
+    ax.set_title("summed over the L layers", fontsize=9)
+    ax = axes[2]
+    prof = coupling.where(kind="profile", backward="true", quantity="excess_ms")
+    for L, color in zip(depths, _shades(len(depths))):
+        rows = sorted(prof.where(L=L), key=lambda r: r["layer"])
+        bins = np.array_split(np.arange(len(rows)), min(4, len(rows)))  # one layer of a deep network is noisy
+        tau = [np.mean([rows[i]["tau"] for i in idx]) for idx in bins]
+        val = [L * np.sqrt(max(np.mean([rows[i]["value"] for i in idx]), 0)) for idx in bins]
+        ax.plot(tau, val, "o-", color=color, ms=3, label=f"L = {L}")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("layer-time τ = ℓT/L (4 bins)")
+    ax.set_ylabel("L × per-layer term (rms)")
+    ax.set_title("profile along depth, true network (collapses if ∝ 1/L)", fontsize=9)
+    for ax in axes[:2]:
+        log2_axis(ax, depths, label="depth L (log2 scale)")
+    readable_log_ticks(axes[0])
+    for ax in axes:
+        legend_outside(ax, "below", ncol=1)
+    return fig
+
+
+def plot_coupling_width_horizon(by_width: Records, by_horizon: dict):
+    """Notebook 03, section 4, continued. Left: the summed term, drift and floor against width (true network,
+    step 1) with fitted slopes. Right: summed term over summed drift against depth, one curve per horizon
+    (``by_horizon[T]``: :func:`nfdlib.gia.coupling_digest` records)."""
+    from . import gia
+    from .stats import fit_loglog
+
+    s = by_width.where(kind="summary", step=1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    ax = axes[0]
+    for q, label in (("sum_excess", "reused-weight term (sum)"), ("sum_drift", "drift (sum)"),
+                     ("sum_floor", "noise floor (sum)")):
+        xs, val, _, _ = gia.series(s, "n", q, backward="true")
+        plot_loglog_fit(ax, xs, val, fit_loglog(xs, val), label=label, x_name="n",
+                        guides=(-0.5,) if q == "sum_floor" else ())
+    log2_axis(ax, s.unique("n"), label="width n (log2 scale)")
+    readable_log_ticks(ax)
+    ax.set_ylabel("rms per coordinate")
+    ax.set_title(f"true network, L = {s[0]['L']}, step 1", fontsize=9)
+    ax = axes[1]
+    depths = []
+    for j, (t, color) in enumerate(zip(by_horizon, _shades(len(by_horizon), plt.cm.plasma))):
+        st = by_horizon[t].where(kind="summary", step=1)
+        xs, val, lo, hi = gia.series(st, "L", "ratio_sum", backward="true")
+        shift = 2 ** (0.06 * (j - (len(by_horizon) - 1) / 2))  # side by side, so no error bar hides another
+        _errorbar(ax, xs * shift, val, lo, hi, "o-", color=color, label=f"T = {t:g}")
+        depths += list(xs)
+    log2_axis(ax, depths, label="depth L (log2 scale)")
+    ax.set_ylabel("summed term / summed drift")
+    first = by_horizon[next(iter(by_horizon))].where(kind="summary")[0]
+    ax.set_title(f"horizon dependence (n = {first['n']}, step 1)", fontsize=9)
+    for ax in axes:
+        legend_outside(ax, "below", ncol=1)
+    return fig
+
+
+def plot_paired_gaps(by: dict, mid: int, last: int):
+    """Notebook 03, section 5: the output gap at steps ``mid`` and ``last`` and the first-step update ratio of
+    seed-paired true and decoupled networks (:func:`nfdlib.gia.paired_training` records), one panel per swept
+    size (``by = {"L": records, "n": records, "T": records}``). Returns ``(fig, fits)``: the log-log fit of the
+    output gap at step ``mid`` against each size."""
+    from . import gia
+    from .stats import fit_loglog
+
+    names = {"L": "depth L", "n": "width n", "T": "horizon T"}
+    fig, axes = plt.subplots(1, len(by), figsize=(5 * len(by), 4.2), layout="constrained", squeeze=False)
+    fits = {}
+    for ax, (x, rec) in zip(axes[0], by.items()):
+        for q, step, style, label in (("out_gap", mid, "o-", f"output gap, step {mid}"),
+                                      ("out_gap", last, "o:", f"output gap, step {last}"),
+                                      ("update_ratio", 1, "s--", "update ratio, step 1")):
+            summary = gia.paired_gap_summary(rec, q, by=(x,), step=step)
+            xs, val, lo, hi = gia.series(summary, x, q)
+            _errorbar(ax, xs, val, lo, hi, style, label=label)
+            if q == "out_gap" and step == mid:
+                fits[x] = fit_loglog(xs, val)
+        log2_axis(ax, rec.unique(x), label=f"{names.get(x, x)} (log2 scale)")
+        ax.set_ylabel("relative size (dimensionless)")
+        ax.set_title(f"{len(rec.unique('seed'))} seeds, 95% CI", fontsize=9)
+        legend_outside(ax, "below", ncol=1)
+    return fig, fits
+
+
+def plot_paired_curves(records: Records):
+    """Notebook 03, section 5: the output gap against the GD step for every depth, and the train loss of true
+    and decoupled networks at the shallowest and deepest depth (seed means)."""
+    from . import gia
+
+    depths = sorted(records.unique("L"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    ax = axes[0]
+    for L, color in zip(depths, _shades(len(depths))):
+        steps = sorted({r["step"] for r in records.where(L=L, quantity="out_gap")})
+        vals = [gia.mean_ci([r["value"] for r in records.where(L=L, quantity="out_gap", step=k)])[0] for k in steps]
+        ax.plot(steps, vals, "-", color=color, label=f"L = {L}")
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("output gap (seed mean)")
+    ax = axes[1]
+    for L, color in zip((depths[0], depths[-1]), ("C0", "C3")):
+        for b, style in (("true", "-"), ("decoupled", "--")):
+            rows = records.where(L=L, backward=b, quantity="train_loss")
+            steps = sorted({r["step"] for r in rows})
+            mean = [np.mean([r["value"] for r in rows if r["step"] == k]) for k in steps]
+            ax.plot(steps, mean, style, color=color, label=f"L = {L}, {b}")
+    ax.set_yscale("log")
+    readable_log_ticks(ax)
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("train loss (mean squared error, seed mean)")
+    for ax in axes:
+        legend_outside(ax)
+    return fig
+
+
+def plot_architectures(records: Records, names: Sequence[str]):
+    """Notebook 03, section 6: train loss against the SGD step of true (solid) and decoupled (dashed) networks,
+    one panel per architecture in ``names`` (the ``arch`` column of :func:`nfdlib.gia.paired_sweep` records),
+    one colour per depth. Each panel has its own log axis, so a slow architecture does not flatten the others.
+    Non-finite losses (diverged seeds) are left out of the mean; a curve whose every seed diverged ends with a
+    cross at its last finite value."""
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), layout="constrained", squeeze=False)
+    for ax, name in zip(axes[0], names):
+        depths = sorted(records.where(arch=name).unique("L"))
+        for L, color in zip(depths, _shades(len(depths))):
+            for b, style in (("true", "-"), ("decoupled", "--")):
+                rows = records.where(arch=name, L=L, backward=b, quantity="train_loss")
+                steps = sorted({r["step"] for r in rows})
+                mean = [np.mean(v) if (v := [r["value"] for r in rows if r["step"] == k and np.isfinite(r["value"])])
+                        else np.nan for k in steps]
+                ax.plot(steps, mean, style, color=color, label=f"L = {L}" if b == "true" else None)
+                finite = [i for i, v in enumerate(mean) if np.isfinite(v)]
+                if finite and finite[-1] < len(mean) - 1:  # every seed diverged after this step: mark where
+                    ax.plot(steps[finite[-1]], mean[finite[-1]], "x", color=color, ms=7, mew=2)
+        ax.plot([], [], "kx", ms=7, mew=2, label="last finite value of a diverged run")
+        ax.set_yscale("log")
+        readable_log_ticks(ax)
+        ax.set_title(f"{name} (solid: true, dashed: decoupled)", fontsize=9)
+        ax.set_xlabel("SGD step")
+        ax.set_ylabel("train loss (cross-entropy, seed mean)")
+        legend_outside(ax, "below", ncol=3)
+    return fig
+
+
+def plot_limit_validation(Ls, Ks, net_limits: dict, solver: dict, rate: dict, function: Sequence, *, steps: int,
+                          seeds: int, ns: Sequence[int]):
+    """Notebook 04, section 2: the reused-weight solver against wide true networks, with the decoupled pair as
+    control. Left: the ``n -> infinity`` extrapolation of each network kind's train loss after ``steps`` steps
+    (``net_limits[backward]``: one :class:`nfdlib.gia.ExtrapolationFit` per depth in ``Ls``) beside each solver
+    at ``K = L`` (``solver[mode] = (mean, standard error)`` over ``Ks``). Middle: true networks' relative
+    distance to the reused solver against width (``rate = {"err": {L: values over ns}, "floor": seed-noise
+    floor}``). Right: relative distance of the held-out function (``function``: rows ``(L, (d, se) true to
+    reused, (d, se) true to decoupled, (d, se) decoupled control)``)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+    ax = axes[0]
+    for b, color, marker in (("true", "k", "o"), ("decoupled", "r", "s")):
+        fits = net_limits[b]
+        lim = np.array([f.limit for f in fits])
+        _errorbar(ax, np.asarray(Ls, float), lim, np.array([f["lo"] for f in fits]), np.array([f["hi"] for f in fits]),
+                  marker, color=color, label=f"{b} networks, n → ∞ (95% CI)")
+    for mode, style in (("reused", "k-"), ("decoupled", "r--")):
+        m, se = solver[mode]
+        ax.fill_between(Ks, m - 2 * se, m + 2 * se, color=style[0], alpha=0.2)
+        ax.plot(Ks, m, style, label=f"{mode} solver, K = L (band: 2 SE)")
+    ax.set_yscale("log")
+    ax.set_ylabel(f"train loss after {steps} steps (MSE)")
+    ax.set_title(f"validation ({seeds} network seeds, n = {ns[0]}..{ns[-1]})", fontsize=9)
+    ax = axes[1]
+    for L, err in rate["err"].items():
+        ax.plot(ns, err, "o-", ms=4, label=f"L = {L}")
+    first = next(iter(rate["err"].values()))[0]
+    ax.axhline(rate["floor"], color="gray", ls=":", lw=1, label="seed-noise floor at the largest n")
+    ax.plot(ns, first * (np.asarray(ns, float) / ns[0]) ** -1.0, "k:", lw=1, label="slope −1 guide")
+    ax.set_yscale("log")
+    log2_axis(ax, ns, label="width n (log2 scale)")
+    ax.set_ylabel("|mean loss(true nets) − reused| / reused")
+    ax.set_title("true networks converge to the reused solver", fontsize=9)
+    ax = axes[2]
+    for j, (label, style) in enumerate((("true nets vs reused solver", "o-"), ("true nets vs decoupled solver", "s--"),
+                                        ("decoupled nets vs decoupled solver (control)", "^:"))):
+        d = np.array([row[1 + j][0] for row in function])
+        se = np.array([row[1 + j][1] for row in function])
+        _errorbar(ax, np.array([row[0] for row in function], float), d, d - 2 * se, d + 2 * se, style, label=label)
+    ax.set_ylabel("relative distance of f(S) − f(0), held out")
+    ax.set_title("held-out function (error bars: 2 SE)", fontsize=9)
+    for ax in (axes[0], axes[2]):
+        log2_axis(ax, list(Ls) + list(Ks), label="depth L = solver grid K (log2 scale)")
+    for ax in axes:
+        readable_log_ticks(ax)
+        legend_outside(ax, "below", ncol=1)
+    return fig
+
+
+def plot_two_limits(Ks, curves: dict, fits: dict, joint: Sequence, solver_losses: dict, *, M: int, seeds: int):
+    """Notebook 04, section 3. Left: against the solver grid ``K``, the relative differences between the two
+    limits (``curves[name] = (mean, lo, hi)`` for ``"ratio"``, the train-loss ratio minus 1, and ``"function"``,
+    the held-out function gap) and the reused solver's own convergence (``curves["conv"]``, one value per ``K``
+    but the last), with their fits (``fits``, same keys) and a slope -1 guide. Right: the true networks' train
+    loss extrapolated to ``n, L -> infinity`` step by step (``joint``: :class:`nfdlib.gia.ExtrapolationFit` per
+    step) against both solvers at the finest grid (``solver_losses[mode]``: loss per step)."""
+    Ks = np.asarray(Ks, float)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    ax = axes[0]
+    for key, style, label in (("ratio", "o-", "loss(decoupled) / loss(reused) − 1"),
+                              ("function", "s--", "|f_reused − f_decoupled| / |f_reused| (held out)")):
+        m, lo, hi = curves[key]
+        _errorbar(ax, Ks, m, lo, hi, style, label=f"{label}: slope {fits[key]}")
+    conv = curves["conv"]
+    ax.plot(Ks[:-1], conv, "^:", label=f"|loss_reused(K) − loss_reused(K_max)|: slope {fits['conv']}")
+    ax.plot(Ks, conv[0] * (Ks / Ks[0]) ** -1.0, "k:", lw=1, label="slope −1 guide")
+    ax.set_yscale("log")
+    log2_axis(ax, Ks, label="solver grid K (log2 scale)")
+    readable_log_ticks(ax)
+    ax.set_ylabel("relative difference")
+    ax.set_title(f"the two limits, M = {M} particles, {seeds} seeds (95% CI)", fontsize=9)
+    ax = axes[1]
+    steps = np.arange(len(joint))
+    ax.fill_between(steps, [f["lo"] for f in joint], [f["hi"] for f in joint], alpha=0.3, color="C0")
+    ax.plot(steps, [f.limit for f in joint], "o-", color="C0", ms=3, label="true networks, n, L → ∞ (95% CI)")
+    ax.plot(steps, solver_losses["reused"], "k-", label=f"reused solver, K = {int(Ks[-1])}")
+    ax.plot(steps, solver_losses["decoupled"], "r--", label=f"decoupled solver (NFD), K = {int(Ks[-1])}")
+    ax.set_yscale("log")
+    readable_log_ticks(ax)
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("train loss (MSE)")
+    for ax in axes:
+        legend_outside(ax, "below", ncol=1)
+    return fig
