@@ -194,7 +194,6 @@ def readable_log_ticks(ax, axis: str = "y", *, min_ticks: int = 3, max_ticks: in
     obj.set_major_locator(ticker.FixedLocator(ticks))
     obj.set_major_formatter(ticker.FuncFormatter(_tick_label))
     obj.set_minor_formatter(ticker.NullFormatter())
-    (ax.set_ylim if axis == "y" else ax.set_xlim)(lo, hi)
     return ticks
 
 
