@@ -72,12 +72,7 @@ def part_times(configs, device, caps) -> dict[str, list[float]]:
 
 
 def _render(result) -> bytes:
-    import io
-
-    fig = widgets.draw_panels(result, "abcd")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=widgets.FIGURE_DPI)
-    return buf.getvalue()
+    return widgets.render_png(widgets.draw_panels(result, "abcd"))
 
 
 def update_times(configs, device, block: str) -> tuple[list[float], list[float]]:

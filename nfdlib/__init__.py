@@ -16,6 +16,7 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.nfd_reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
 * :mod:`nfdlib.two_layer`        diagnostics of two-layer blocks: own updates, backward signal, kernel shares (04, 05)
 * :mod:`nfdlib.sweeps`           batched learning-rate x seed sweeps with divergence detection (04, 05)
+* :mod:`nfdlib.scaling`          FLOP counts, scaling-law fits, extrapolation, compute-optimal sizes (06)
 * :mod:`nfdlib.data`             offline datasets: digits, MNIST-1D, synthetic teachers; CIFAR-10 where online (00)
 * :mod:`nfdlib.cache`            results cached under ``data/`` keyed by their configuration
 * :mod:`nfdlib.config`           quick mode (``NFD_QUICK``), device choice (``NFD_DEVICE``), seeding

@@ -4,10 +4,16 @@ CIFAR-10 for machines that can download it.
 Every loader returns a :class:`Dataset` with inputs scaled so that ``|x|^2 / d`` is about 1 (the features of a
 network in the registry's convention are then O(1)), targets ``Y`` as one-hot rows (MSE) and integer
 ``labels`` (cross-entropy, accuracy). Splits and subsets are reproducible from ``seed``.
+
+A loader given ``n_val > 0`` also holds a validation split apart (``X_val``, ``Y_val``, ``labels_val``): drawn
+from the same pool as the training examples and disjoint from them and from the test split, so a learning rate
+can be chosen on validation loss while the test split is only reported. ``n_val=0`` (the default) draws exactly
+the same training and test examples as before the option existed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -23,7 +29,7 @@ Tensor = torch.Tensor
 
 @dataclass
 class Dataset:
-    """Train and test tensors of one task."""
+    """Train, test and (optionally) validation tensors of one task."""
 
     name: str
     X_train: Tensor
@@ -32,6 +38,14 @@ class Dataset:
     Y_test: Tensor
     labels_train: Tensor | None = None
     labels_test: Tensor | None = None
+    X_val: Tensor | None = None
+    Y_val: Tensor | None = None
+    labels_val: Tensor | None = None
+
+    @property
+    def has_val(self) -> bool:
+        """Whether a validation split is held apart."""
+        return self.X_val is not None and self.X_val.shape[0] > 0
 
     @property
     def d(self) -> int:
@@ -47,19 +61,21 @@ class Dataset:
         def move(t):
             return None if t is None else t.to(device)
         return Dataset(self.name, *(move(t) for t in (self.X_train, self.Y_train, self.X_test, self.Y_test,
-                                                      self.labels_train, self.labels_test)))
+                                                      self.labels_train, self.labels_test, self.X_val,
+                                                      self.Y_val, self.labels_val)))
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={tuple(self.X_train.shape)}, test={tuple(self.X_test.shape)}, "
+        val = f", val={tuple(self.X_val.shape)}" if self.X_val is not None else ""
+        return (f"Dataset({self.name!r}, train={tuple(self.X_train.shape)}, test={tuple(self.X_test.shape)}{val}, "
                 f"outputs={self.num_outputs})")
 
 
-def _standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _standardize(X_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     """Centre and scale each input so that |x|^2/d = 1 on average, using training statistics only."""
     mean = X_train.mean(axis=0, keepdims=True)
-    X_train, X_test = X_train - mean, X_test - mean
+    X_train = X_train - mean
     scale = np.sqrt((X_train**2).mean())
-    return X_train / scale, X_test / scale
+    return (X_train / scale,) + tuple((X - mean) / scale for X in others)
 
 
 def _subset(rng: np.random.Generator, size: int, available: int, name: str) -> np.ndarray:
@@ -68,27 +84,45 @@ def _subset(rng: np.random.Generator, size: int, available: int, name: str) -> n
     return rng.permutation(available)[:size]
 
 
-def _classification(name, X_train, y_train, X_test, y_test, num_classes, dtype) -> Dataset:
-    X_train, X_test = _standardize(X_train.astype(np.float64), X_test.astype(np.float64))
+def _split(rng: np.random.Generator, n_train: int, n_val: int, available: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint training and validation indices into one pool (with ``n_val=0`` the same draw as
+    :func:`_subset` of ``n_train``)."""
+    if n_train + n_val > available:
+        name = "n_train + n_val" if n_val else "n_train"
+        raise ValueError(f"{name} must be <= {available} for this dataset, got {n_train + n_val}")
+    perm = rng.permutation(available)
+    return perm[:n_train], perm[n_train:n_train + n_val]
+
+
+def _classification(name, X_train, y_train, X_test, y_test, num_classes, dtype, X_val=None, y_val=None) -> Dataset:
+    has_val = X_val is not None
+    parts = (X_train, X_test) + ((X_val,) if has_val else ())
+    parts = _standardize(*(X.astype(np.float64) for X in parts))
+    X_train, X_test = parts[0], parts[1]
     eye = np.eye(num_classes)
 
     def t(a, kind=dtype):
         return torch.as_tensor(np.asarray(a), dtype=kind)
 
+    val = (t(parts[2]), t(eye[y_val]), t(y_val, torch.long)) if has_val else ()
     return Dataset(name, t(X_train), t(eye[y_train]), t(X_test), t(eye[y_test]),
-                   t(y_train, torch.long), t(y_test, torch.long))
+                   t(y_train, torch.long), t(y_test, torch.long), *val)
 
 
-def load_digits(n_train: int = 1000, n_test: int = 500, seed: int = 0, dtype=torch.float32) -> Dataset:
-    """scikit-learn's 8x8 handwritten digits (1,797 images, 64 inputs, 10 classes), split at random."""
+def load_digits(n_train: int = 1000, n_test: int = 500, seed: int = 0, dtype=torch.float32,
+                n_val: int = 0) -> Dataset:
+    """scikit-learn's 8x8 handwritten digits (1,797 images, 64 inputs, 10 classes), split at random
+    (``n_val`` more images held apart for validation)."""
     from sklearn.datasets import load_digits as sk_load_digits
 
     n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
+    n_val = check_int("n_val", n_val, minimum=0)
     X, y = sk_load_digits(return_X_y=True)
     rng = np.random.default_rng(check_seed(seed))
-    idx = _subset(rng, n_train + n_test, len(y), "n_train + n_test")
-    tr, te = idx[:n_train], idx[n_train:]
-    return _classification("digits", X[tr], y[tr], X[te], y[te], 10, dtype)
+    idx = _subset(rng, n_train + n_test + n_val, len(y), "n_train + n_test + n_val" if n_val else "n_train + n_test")
+    tr, te, va = idx[:n_train], idx[n_train:n_train + n_test], idx[n_train + n_test:]
+    val = (X[va], y[va]) if n_val else (None, None)
+    return _classification("digits", X[tr], y[tr], X[te], y[te], 10, dtype, *val)
 
 
 # The mnist1d generator's defaults: 5000 samples split 80/20, so 4000 training and 1000 test examples.
@@ -99,12 +133,22 @@ MNIST1D_VERSION = "1"
 register_kind("mnist1d_arrays", MNIST1D_VERSION, "npz", ("x", "y", "x_test", "y_test"))
 
 
-def mnist1d_num_samples(n_train: int, n_test: int) -> int:
-    """How many samples the generator must make so that its 80/20 split holds ``n_train`` and ``n_test``: the
-    default 5000 when that is enough, else the next multiple of 5000 (so nearby sizes share one cached file)."""
+def mnist1d_num_samples(n_train: int, n_test: int, n_val: int = 0) -> int:
+    """How many samples the generator must make so that its 80/20 split holds ``n_train + n_val`` and ``n_test``:
+    the default 5000 when that is enough, else the next multiple of 5000 (so nearby sizes share one cached file)."""
     # Integer arithmetic: the split is 4/5 train, 1/5 test (1000 / 0.2 is 5000.000000000001 in floating point).
-    need = max(-(-5 * n_train // 4), 5 * n_test, 5000)
+    need = max(-(-5 * (n_train + n_val) // 4), 5 * n_test, 5000)
     return 5000 * math.ceil(need / 5000)
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist1d_generated(num_samples: int) -> tuple[tuple[str, np.ndarray], ...]:
+    """The generator's arrays, kept in memory: generating them takes seconds, and a sweep loads its task once
+    per rule and width. Read-only, so that no caller can change what the next one gets."""
+    arrays = _mnist1d_arrays(num_samples)
+    for a in arrays.values():
+        a.setflags(write=False)
+    return tuple(arrays.items())
 
 
 def _mnist1d_arrays(num_samples: int) -> dict[str, np.ndarray]:
@@ -125,17 +169,20 @@ def _mnist1d_arrays(num_samples: int) -> dict[str, np.ndarray]:
 
 
 def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=torch.float32,
-                 cache: bool = True) -> Dataset:
+                 cache: bool = True, n_val: int = 0) -> Dataset:
     """MNIST-1D (Greydanus 2020), generated locally by the ``mnist1d`` package: 40 inputs, 10 classes.
 
-    Up to 4000 training and 1000 test examples come from the benchmark's standard generation (its own seed,
-    5000 samples). Larger sizes are generated with more samples (:func:`mnist1d_num_samples`; 25000 samples
-    take about 15 s) and, with ``cache``, stored once under ``data/`` as ``.npz``. ``seed`` picks the subsets.
+    Up to 4000 training (plus validation) and 1000 test examples come from the benchmark's standard generation
+    (its own seed, 5000 samples). Larger sizes are generated with more samples (:func:`mnist1d_num_samples`;
+    25000 samples take about 15 s) and, with ``cache``, stored once under ``data/`` as ``.npz``. ``seed`` picks
+    the subsets; the ``n_val`` validation examples come from the generator's training pool, disjoint from the
+    ``n_train`` training examples (the test examples come from its separate test pool).
     """
     n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
-    num_samples = mnist1d_num_samples(n_train, n_test)
+    n_val = check_int("n_val", n_val, minimum=0)
+    num_samples = mnist1d_num_samples(n_train, n_test, n_val)
     if num_samples == 5000:
-        data = _mnist1d_arrays(5000)
+        data = dict(_mnist1d_generated(5000))
     elif cache:
         from .cache import cached
 
@@ -144,29 +191,42 @@ def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=t
     else:
         data = _mnist1d_arrays(num_samples)
     rng = np.random.default_rng(check_seed(seed))
-    tr = _subset(rng, n_train, len(data["y"]), "n_train")
+    tr, va = _split(rng, n_train, n_val, len(data["y"]))
     te = _subset(rng, n_test, len(data["y_test"]), "n_test")
+    val = (data["x"][va], data["y"][va]) if n_val else (None, None)
     return _classification("mnist1d", data["x"][tr], data["y"][tr], data["x_test"][te], data["y_test"][te],
-                           10, dtype)
+                           10, dtype, *val)
 
 
 def make_teacher_task(d: int = 16, n_train: int = 64, n_test: int = 256, outputs: int = 1, seed: int = 0,
-                      teacher_width: int = 64, noise: float = 0.0, dtype=torch.float32) -> Dataset:
+                      teacher_width: int = 64, noise: float = 0.0, dtype=torch.float32, n_val: int = 0) -> Dataset:
     """A regression task: Gaussian inputs ``x ~ N(0, I_d)`` and a random two-layer tanh teacher.
 
     ``y = a^T tanh(B x / sqrt(d)) / sqrt(teacher_width) + noise * eps``, normalized to unit variance.
+    ``n_val`` validation examples are drawn after the training and test ones (so ``n_val=0`` gives the same
+    training and test examples as any ``n_val``).
     """
     d, n_train, n_test = check_int("d", d), check_int("n_train", n_train), check_int("n_test", n_test)
     outputs, teacher_width = check_int("outputs", outputs), check_int("teacher_width", teacher_width)
+    n_val = check_int("n_val", n_val, minimum=0)
     rng = np.random.default_rng(check_seed(seed))
     B = rng.standard_normal((teacher_width, d))
     a = rng.standard_normal((teacher_width, outputs))
     X = rng.standard_normal((n_train + n_test, d))
-    Y = np.tanh(X @ B.T / np.sqrt(d)) @ a / np.sqrt(teacher_width)
-    Y = Y / Y[:n_train].std()
-    Y = Y + noise * rng.standard_normal(Y.shape)
+
+    def teacher(X):
+        return np.tanh(X @ B.T / np.sqrt(d)) @ a / np.sqrt(teacher_width)
+
+    Y = teacher(X)
+    std = Y[:n_train].std()
+    Y = Y / std + noise * rng.standard_normal(Y.shape)
     t = lambda arr: torch.as_tensor(arr, dtype=dtype)  # noqa: E731
-    return Dataset("teacher", t(X[:n_train]), t(Y[:n_train]), t(X[n_train:]), t(Y[n_train:]))
+    val = ()
+    if n_val:  # drawn last, so the other splits do not depend on n_val
+        X_val = rng.standard_normal((n_val, d))
+        Y_val = teacher(X_val) / std + noise * rng.standard_normal((n_val, outputs))
+        val = (t(X_val), t(Y_val), None)
+    return Dataset("teacher", t(X[:n_train]), t(Y[:n_train]), t(X[n_train:]), t(Y[n_train:]), None, None, *val)
 
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"

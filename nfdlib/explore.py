@@ -52,7 +52,7 @@ class ExploreConfig:
     L: int = 8
     T: float = 1.0
     eta: float = 0.5
-    steps: int = 8
+    steps: int = 6
     parametrization: str = "depth-mup"
     block: str = "one"
     preact: bool = True

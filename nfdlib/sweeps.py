@@ -36,6 +36,7 @@ from torch.func import functional_call, grad_and_value, vmap
 from tqdm.auto import tqdm
 
 from . import cache
+from .activations import get_activation_derivative
 from .config import check_seed, get_device, make_generator
 from .data import DATASETS, Dataset, load_dataset
 from .models import BLOCKS, ResNet
@@ -47,8 +48,11 @@ from .validation import check_choice, check_float, check_int
 
 # Bump when the code that computes a sweep changes in a way that changes its numbers: cached files then recompute.
 SWEEP_VERSION = "1"
-cache.register_kind("sweep", SWEEP_VERSION, "npz",
-                    ("L", "lr", "seed", "steps", "train_loss", "test_loss", "diverged", "diverged_at"))
+_SWEEP_ARRAYS = ("L", "lr", "seed", "steps", "train_loss", "test_loss", "diverged", "diverged_at")
+# Depth sweeps are cached as <prefix>_<task>_<rule>_n<width>: the 200-step plans ("sweep_05") and the pilot and
+# plateau plans of notebook 05 ("pilot_05", "plateau_05").
+for _prefix in ("sweep", "pilot_", "plateau_"):
+    cache.register_kind(_prefix, SWEEP_VERSION, "npz", _SWEEP_ARRAYS)
 # The tolerance of the transfer claim: octave of the optimum per doubling of depth (0.75 octave over L = 2..64).
 TRANSFER_TOL = 0.15
 
@@ -94,7 +98,9 @@ def batch_indices(P: int, batch_size: int, steps: int, seed: int) -> Tensor | No
     return torch.stack(rows) if rows else torch.zeros(0, batch_size, dtype=torch.long)
 
 
-ENGINES = ("bmm", "vmap")
+ENGINES = ("fused", "bmm", "vmap")
+# The per-configuration arrays of a sweep (those present: accuracy needs labels, validation a validation split).
+SWEEP_ARRAYS = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc", "diverged", "diverged_at")
 
 
 @dataclass
@@ -111,6 +117,26 @@ def _per_config_loss(f: Tensor, y: Tensor, labels: Tensor | None, loss: str) -> 
     if loss == "mse":
         return 0.5 * ((f - y) ** 2).sum(-1).mean(-1)
     return torch.nn.functional.cross_entropy(f.transpose(1, 2), labels, reduction="none").mean(-1)
+
+
+def _evaluate(forward, params, loss, X, Y, labels, eval_batch):
+    """Mean loss and accuracy of every configuration on ``(X, Y)``, ``forward(x)`` on slices of ``eval_batch``
+    inputs (shared by the engines)."""
+    C = params["U"].shape[0]
+    total = torch.zeros(C, dtype=torch.float64, device=X.device)
+    correct = torch.zeros_like(total)
+    P = X.shape[0]
+    for start in range(0, P, eval_batch):
+        sl = slice(start, start + eval_batch)
+        f = forward(X[sl])  # (C, b, d_out)
+        if loss == "mse":
+            per = 0.5 * ((f - Y[sl]) ** 2).sum(-1)
+        else:
+            per = torch.nn.functional.cross_entropy(f.transpose(1, 2), labels[sl].expand(C, -1), reduction="none")
+        total += per.double().sum(-1)
+        if labels is not None:
+            correct += (f.argmax(-1) == labels[sl]).double().sum(-1)
+    return total / P, (correct / P if labels is not None else None)
 
 
 class _Stack:
@@ -172,25 +198,14 @@ class _Stack:
     def evaluate(self, X: Tensor, Y: Tensor, labels: Tensor | None, eval_batch: int) -> tuple[Tensor, Tensor | None]:
         """Mean loss and accuracy of every configuration on ``(X, Y)``, in slices of ``eval_batch`` inputs."""
         if self.engine == "vmap":
-            forward = vmap(lambda p, x: functional_call(self.setup.base, p, (x,)), in_dims=(0, None))
+            vf = vmap(lambda p, x: functional_call(self.setup.base, p, (x,)), in_dims=(0, None))
+
+            def forward(x):
+                return vf(self.params, x)
         else:
-            forward = self._forward  # an unbatched x broadcasts against the batched weights
-        C = self.params["U"].shape[0]
-        total = torch.zeros(C, dtype=torch.float64, device=X.device)
-        correct = torch.zeros_like(total)
-        P = X.shape[0]
-        for start in range(0, P, eval_batch):
-            sl = slice(start, start + eval_batch)
-            f = forward(self.params, X[sl])  # (C, b, d_out)
-            if self.setup.loss == "mse":
-                per = 0.5 * ((f - Y[sl]) ** 2).sum(-1)
-            else:
-                per = torch.nn.functional.cross_entropy(f.transpose(1, 2), labels[sl].expand(C, -1),
-                                                        reduction="none")
-            total += per.double().sum(-1)
-            if labels is not None:
-                correct += (f.argmax(-1) == labels[sl]).double().sum(-1)
-        return total / P, (correct / P if labels is not None else None)
+            def forward(x):  # an unbatched x broadcasts against the batched weights
+                return self._forward(self.params, x)
+        return _evaluate(forward, self.params, self.setup.loss, X, Y, labels, eval_batch)
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the configurations where ``mask`` is true (the others diverged)."""
@@ -199,23 +214,192 @@ class _Stack:
         self.rates = {k: v.index_select(0, idx) for k, v in self.rates.items()}
 
 
+def fused_supported(model: ResNet) -> bool:
+    """Whether the ``"fused"`` engine computes this architecture: residual, pre-activation blocks (one- or
+    two-layer, any activation) with true backprop. Other architectures run on the ``"bmm"`` engine."""
+    return model.skip and model.preact and model.backward_mode == "true"
+
+
+class _FusedStack:
+    """The ``"fused"`` engine: the same SGD steps as :class:`_Stack`, with the backward pass written out and
+    each weight update fused into the matrix product that makes its gradient.
+
+    Pre-activation residual blocks only (:func:`fused_supported`). With ``a = phi(h_{l-1})`` the forward pass
+    of a two-layer block is ``z = m_1 a W_1^T``, ``b = phi(z)``, ``h_l = h_{l-1} + beta m_2 b W_2^T``; going
+    back with ``g = dloss/dh_l``:
+
+        dW_2 = beta m_2 g^T b,    e = phi'(z) * (g W_2),    dW_1 = beta m_2 m_1 e^T a,
+        dloss/dh_{l-1} = g + beta m_2 m_1 phi'(h_{l-1}) * (e W_1)
+
+    (one-layer blocks drop ``z``). Every configuration ``c`` has its own rate ``eta_c``, and every gradient is
+    linear in the output gradient ``chi = dloss/df``, so ``chi`` is multiplied by ``eta_c`` once: the update of
+    each matrix is then ``W <- W - lr_scale(role) * m * (scaled signal)^T (input)``, one in-place ``baddbmm_``
+    with a scalar factor, made just after the matrix has passed its signal back. The activations live in
+    buffers allocated once per chunk (fresh tensors of this size cost page faults on every step). This removes
+    autograd's bookkeeping, the separate gradient tensors, the allocations, and the elementwise multiplier and
+    rate products that the ``"bmm"`` engine spends most of its non-matmul time on (benchmarks/sweeps.py
+    measures both). The numbers are those of the other engines up to floating-point rounding (tested in
+    float64).
+    """
+
+    def __init__(self, setup: _Setup, weights: list[dict[str, Tensor]], lr: Tensor):
+        self.setup, self.lr = setup, lr
+        base = setup.base
+        self.hidden = base.hidden_names()
+        self.two = base.block == "two"
+        self.relu = base.activation == "relu"
+        self.phi = base.phi
+        self.phi_prime = get_activation_derivative(base.activation)
+        s = base.scales
+        self.m = {"U": s["input"].multiplier, "v": s["readout"].multiplier}
+        if self.two:
+            self.m["W1"], self.m["W2"] = s["internal1"].multiplier, s["internal2"].multiplier
+        else:
+            self.m["W"] = s["hidden"].multiplier
+        self.beta = base.beta
+        self.params = {"U": torch.stack([w["U"] for w in weights]).clone(),
+                       "v": torch.stack([w["v"] for w in weights]).clone()}
+        for k in self.hidden:
+            stacked = torch.stack([w[k] for w in weights])  # (C, L, n, n)
+            for l in range(base.L):
+                self.params[f"{k}.{l}"] = stacked[:, l].clone()
+        self._ws: dict[str, Tensor] = {}
+
+    def _workspace(self, C: int, B: int) -> dict[str, Tensor]:
+        """Buffers for one step at ``C`` configurations and minibatch ``B`` (kept while the shape is the same).
+        ``acts[i]`` holds the i-th activation ``phi(.)`` of the forward pass (``a`` and, in two-layer blocks,
+        ``b`` of every block, then ``phi(h_L)``); ``pres`` the matching pre-activations when ``phi`` is not the
+        relu (whose derivative is read off its output)."""
+        U = self.params["U"]
+        shape = (C, B, self.setup.base.n)
+        if "h" not in self._ws or self._ws["h"].shape != shape:
+            count = self.setup.base.L * (2 if self.two else 1) + 1
+            kw = dict(dtype=U.dtype, device=U.device)
+            self._ws = {"h": torch.empty(shape, **kw), "z": torch.empty(shape, **kw),
+                        "t1": torch.empty(shape, **kw), "t2": torch.empty(shape, **kw),
+                        "acts": torch.empty((count,) + shape, **kw)}
+            if not self.relu:
+                self._ws["pres"] = torch.empty((count,) + shape, **kw)
+        return self._ws
+
+    def _act(self, x: Tensor, i: int, ws: dict | None) -> Tensor:
+        """``phi(x)``, written into the workspace as activation ``i`` when training (``ws`` given)."""
+        if ws is None:
+            return self.phi(x)
+        if self.relu:
+            return torch.clamp_min(x, 0.0, out=ws["acts"][i])
+        ws["pres"][i].copy_(x)
+        return ws["acts"][i].copy_(self.phi(x))
+
+    def _back(self, g: Tensor, i: int, ws: dict) -> Tensor:
+        """``g * phi'`` at activation ``i`` of the forward pass, in place in ``g``."""
+        if self.relu:
+            return torch.ops.aten.threshold_backward.grad_input(g, ws["acts"][i], 0.0, grad_input=g)
+        return g.mul_(self.phi_prime(ws["pres"][i]))
+
+    def _forward(self, x: Tensor, ws: dict | None = None) -> Tensor:
+        """The output ``f`` of every configuration, ``(C, batch, d_out)``; ``x`` is ``(C, batch, d_in)`` or
+        ``(batch, d_in)`` (shared, for evaluation). With a workspace ``ws`` the activations are kept there."""
+        p, m, L = self.params, self.m, self.setup.base.L
+        if ws is None:
+            h = torch.matmul(x, p["U"].mT)
+        else:
+            h = torch.bmm(x, p["U"].mT, out=ws["h"])
+        h.mul_(m["U"])  # (C, batch, n) either way
+        i = 0
+        for l in range(L):
+            a = self._act(h, i, ws)
+            i += 1
+            if self.two:
+                z = torch.bmm(a, p[f"W1.{l}"].mT, out=ws["z"]) if ws is not None else torch.bmm(a, p[f"W1.{l}"].mT)
+                if m["W1"] != 1.0:
+                    z.mul_(m["W1"])
+                b = self._act(z, i, ws)
+                i += 1
+                h.baddbmm_(b, p[f"W2.{l}"].mT, alpha=self.beta * m["W2"])
+            else:
+                h.baddbmm_(a, p[f"W.{l}"].mT, alpha=self.beta * m["W"])
+        a = self._act(h, i, ws)
+        return torch.bmm(a, p["v"].mT).mul_(m["v"])
+
+    def step(self, x: Tensor, y: Tensor, labels: Tensor | None) -> np.ndarray:
+        """One SGD step of every configuration on its own minibatch; returns the minibatch losses before it."""
+        p, m, scale, beta = self.params, self.m, self.setup.rate_scale, self.beta
+        ws = self._workspace(x.shape[0], x.shape[1])
+        acts = ws["acts"]
+        with torch.no_grad():
+            f = self._forward(x, ws)
+            B = f.shape[1]
+            if self.setup.loss == "mse":
+                chi = f - y
+                values = 0.5 * (chi * chi).sum(-1).mean(-1)
+            else:
+                logp = torch.log_softmax(f, -1)
+                values = -logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(-1)
+                chi = logp.exp_()
+                chi.scatter_add_(-1, labels.unsqueeze(-1), torch.full_like(chi[..., :1], -1.0))
+            # dloss/df of the mean loss, times each configuration's rate: every later signal carries eta_c.
+            chi.mul_((self.lr / B).view(-1, 1, 1))
+            i = acts.shape[0] - 1
+            g = torch.bmm(chi, p["v"], out=ws["t1"]).mul_(m["v"])
+            p["v"].baddbmm_(chi.mT, acts[i], alpha=-m["v"] * scale["v"])
+            g = self._back(g, i, ws)
+            t2 = ws["t2"]
+            for l in reversed(range(self.setup.base.L)):
+                if self.two:
+                    W1, W2 = p[f"W1.{l}"], p[f"W2.{l}"]
+                    e = self._back(torch.bmm(g, W2, out=t2), i - 1, ws)
+                    W2.baddbmm_(g.mT, acts[i - 1], alpha=-beta * m["W2"] * scale["W2"])
+                    back = torch.bmm(e, W1, out=ws["z"])
+                    W1.baddbmm_(e.mT, acts[i - 2], alpha=-beta * m["W2"] * m["W1"] * scale["W1"])
+                    g.add_(self._back(back, i - 2, ws), alpha=beta * m["W2"] * m["W1"])
+                    i -= 2
+                else:
+                    W = p[f"W.{l}"]
+                    back = torch.bmm(g, W, out=t2)
+                    W.baddbmm_(g.mT, acts[i - 1], alpha=-beta * m["W"] * scale["W"])
+                    g.add_(self._back(back, i - 1, ws), alpha=beta * m["W"])
+                    i -= 1
+            p["U"].baddbmm_(g.mT, x, alpha=-m["U"] * scale["U"])
+        return values.double().cpu().numpy()
+
+    @torch.no_grad()
+    def evaluate(self, X: Tensor, Y: Tensor, labels: Tensor | None, eval_batch: int) -> tuple[Tensor, Tensor | None]:
+        """Mean loss and accuracy of every configuration on ``(X, Y)`` (see :meth:`_Stack.evaluate`)."""
+        return _evaluate(self._forward, self.params, self.setup.loss, X, Y, labels, eval_batch)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the configurations where ``mask`` is true (the others diverged)."""
+        idx = torch.as_tensor(np.flatnonzero(mask), device=self.params["U"].device)
+        self.params = {k: v.index_select(0, idx) for k, v in self.params.items()}
+        self.lr = self.lr.index_select(0, idx)
+        self._ws = {}
+
+
 def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], seeds: Sequence[int], data: Dataset,
                   steps: int, *, batch_size: int | None = None, loss: str = "mse",
                   parametrization: str | None = None, eval_every: int | None = None, loss_bound: float = 1e6,
-                  chunk_size: int | None = None, eval_batch: int = 4096, engine: str = "bmm",
-                  progress: bool = False, desc: str = "sweep") -> dict[str, np.ndarray]:
+                  chunk_size: int | None = None, eval_batch: int = 512, engine: str = "fused",
+                  train_eval: int | None = None, progress: bool = False,
+                  desc: str = "sweep") -> dict[str, np.ndarray]:
     """Train every configuration ``(lrs[i], seeds[i])`` at once and return tidy arrays.
 
     ``make_model(seed)`` builds the network of one seed (all must share the architecture; true backprop).
     Configurations are processed ``chunk_size`` at a time (all at once by default) in one batched
-    computation; ``engine`` is ``"bmm"`` (batched matrix products, default) or ``"vmap"`` (``torch.func``),
-    see :class:`_Stack`.
+    computation; ``engine`` is ``"fused"`` (default: hand-written backward pass with fused updates,
+    :class:`_FusedStack`; architectures it does not cover run on ``"bmm"``), ``"bmm"`` (batched matrix
+    products and autograd) or ``"vmap"`` (``torch.func``), see :class:`_Stack`. All give the same numbers up to
+    rounding.
 
     Returns a dict of arrays with one row per configuration: ``lr``, ``seed``, ``steps`` (the evaluation
-    steps, shared), ``train_loss`` and ``test_loss`` (mean over the whole split, shape ``(C, E)``),
-    ``test_acc`` (only with labels), ``diverged`` (bool) and ``diverged_at`` (the step, ``-1`` if never).
-    A run diverges when a minibatch loss is not finite or exceeds ``loss_bound``, or when the training loss
-    at an evaluation does; its later entries are NaN.
+    steps, shared), ``train_loss`` and ``test_loss`` (mean over the split, shape ``(C, E)``), ``test_acc``
+    (only with labels), ``val_loss`` and ``val_acc`` (only when the dataset holds a validation split),
+    ``diverged`` (bool) and ``diverged_at`` (the step, ``-1`` if never). ``train_eval`` evaluates the training
+    loss on the first ``train_eval`` training examples only (a fixed random subset: the loaders shuffle), which
+    saves time on large training sets; by default all of them. Evaluations run ``eval_batch`` inputs at a time
+    (small slices keep the activations of all configurations in cache: 512 measured about twice as fast as
+    4096). A run diverges when a minibatch loss is not finite or exceeds ``loss_bound``, or when the training
+    loss at an evaluation does; its later entries are NaN.
     """
     lrs = _check_lrs(lrs)
     seeds = np.asarray(_check_seeds(seeds), dtype=np.int64)
@@ -227,6 +411,7 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     loss_bound = check_float("loss_bound", loss_bound)
     eval_batch = check_int("eval_batch", eval_batch)
     P = data.X_train.shape[0]
+    train_eval = P if train_eval is None else min(check_int("train_eval", train_eval), P)
     batch_size = P if batch_size is None else min(check_int("batch_size", batch_size), P)
     eval_every = steps if eval_every is None else check_int("eval_every", eval_every)
     eval_every = max(eval_every, 1)
@@ -244,6 +429,10 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     }
     if has_labels:
         out["test_acc"] = np.full((C, len(eval_steps)), np.nan)
+    if data.has_val:
+        out["val_loss"] = np.full((C, len(eval_steps)), np.nan)
+        if data.labels_val is not None:
+            out["val_acc"] = np.full((C, len(eval_steps)), np.nan)
 
     # One model per distinct seed; configurations with the same seed share its initial weights.
     models = {int(s): make_model(int(s)) for s in np.unique(seeds)}
@@ -259,25 +448,30 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     bar = tqdm(total=steps * len(chunks), desc=desc, disable=not progress, leave=False)
     for chunk in chunks:
         _train_chunk(setup, models, lrs, seeds, chunk, data, indices, steps, eval_steps, loss_bound, eval_batch,
-                     engine, out, bar)
+                     engine, train_eval, out, bar)
     bar.close()
     return out
 
 
 def _train_chunk(setup, models, lrs, seeds, chunk, data, indices, steps, eval_steps, loss_bound, eval_batch,
-                 engine, out, bar):
+                 engine, train_eval, out, bar):
     device, dtype = setup.base.U.device, setup.base.U.dtype
     active = np.array(chunk)
     weights = [{k: p.detach() for k, p in models[int(seeds[i])].named_parameters()} for i in active]
     # Each configuration's rate for each parameter, as train() computes it: eta * lr_scale(role) in double.
     rates = {k: torch.tensor([lrs[i] * scale for i in active], dtype=dtype, device=device)
              for k, scale in setup.rate_scale.items()}
-    stack = _Stack(setup, weights, rates, engine)
+    if engine == "fused" and fused_supported(setup.base):
+        stack = _FusedStack(setup, weights, torch.tensor([lrs[i] for i in active], dtype=dtype, device=device))
+    else:
+        stack = _Stack(setup, weights, rates, "bmm" if engine == "fused" else engine)
     full_batch = {s: idx is None for s, idx in indices.items()}
     row, done = 0, 0
     for step in range(steps + 1):
         if active.size and step == eval_steps[row]:
-            tr, _ = stack.evaluate(data.X_train, data.Y_train, data.labels_train, eval_batch)
+            sub = slice(0, train_eval)
+            labels_sub = data.labels_train[sub] if data.labels_train is not None else None
+            tr, _ = stack.evaluate(data.X_train[sub], data.Y_train[sub], labels_sub, eval_batch)
             te, acc = stack.evaluate(data.X_test, data.Y_test, data.labels_test, eval_batch)
             tr, te = tr.cpu().numpy(), te.cpu().numpy()
             bad = ~(np.isfinite(tr) & (tr <= loss_bound))
@@ -285,6 +479,11 @@ def _train_chunk(setup, models, lrs, seeds, chunk, data, indices, steps, eval_st
             out["test_loss"][active[~bad], row] = te[~bad]
             if acc is not None:
                 out["test_acc"][active[~bad], row] = acc.cpu().numpy()[~bad]
+            if data.has_val:
+                va, vacc = stack.evaluate(data.X_val, data.Y_val, data.labels_val, eval_batch)
+                out["val_loss"][active[~bad], row] = va.cpu().numpy()[~bad]
+                if vacc is not None:
+                    out["val_acc"][active[~bad], row] = vacc.cpu().numpy()[~bad]
             active = _drop(active, bad, step, stack, out)
             row += 1
         if step == steps or active.size == 0:
@@ -382,13 +581,14 @@ def load_task(task: Mapping) -> Dataset:
 def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, L: int, lrs: Sequence[float],
              seeds: Sequence[int], steps: int, *, batch_size: int | None = None, loss: str = "mse", T: float = 1.0,
              activation: str = "relu", eval_every: int | None = None, loss_bound: float = 1e6,
-             chunk_size: int | None = None, engine: str = "bmm", preact: bool = True, device=None,
-             progress: bool = False) -> dict[str, np.ndarray]:
+             chunk_size: int | None = None, engine: str = "fused", preact: bool = True, device=None,
+             train_eval: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
     """Every ``(eta, seed)`` in ``lrs x seeds`` for one architecture, batched; arrays shaped ``(lr, seed, ...)``.
     ``preact=False`` sweeps post-activation blocks (notebook 00).
 
-    Returns ``lr`` (the grid), ``seed``, ``steps``, ``train_loss`` / ``test_loss`` / ``test_acc`` of shape
-    ``(len(lrs), len(seeds), evals)``, ``diverged`` and ``diverged_at`` of shape ``(len(lrs), len(seeds))``.
+    Returns ``lr`` (the grid), ``seed``, ``steps``, ``train_loss`` / ``test_loss`` / ``test_acc`` (and
+    ``val_loss`` / ``val_acc`` when the task holds a validation split) of shape ``(len(lrs), len(seeds), evals)``,
+    ``diverged`` and ``diverged_at`` of shape ``(len(lrs), len(seeds))``.
     """
     data = task if isinstance(task, Dataset) else load_task(task)
     lrs, seeds = _check_lrs(lrs), _check_seeds(seeds)
@@ -405,11 +605,11 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     grid_seed = np.tile(seeds, len(lrs))
     flat = train_stacked(make_model, grid_lr, grid_seed, data, steps, batch_size=batch_size, loss=loss,
                          eval_every=eval_every, loss_bound=loss_bound, chunk_size=chunk_size, engine=engine,
-                         progress=progress,
+                         train_eval=train_eval, progress=progress,
                          desc=f"{parametrization}/{block} n={n} L={L}")
     shape = (len(lrs), len(seeds))
     out = {"lr": lrs, "seed": np.asarray(seeds), "steps": flat["steps"]}
-    for key in ("train_loss", "test_loss", "test_acc", "diverged", "diverged_at"):
+    for key in SWEEP_ARRAYS:
         if key in flat:
             out[key] = flat[key].reshape(shape + flat[key].shape[1:])
     return out
@@ -418,17 +618,28 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
 def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                 lrs: Sequence[float], seeds: Sequence[int], steps: int, *, progress: bool = True,
                 **kwargs) -> dict[str, np.ndarray]:
-    """:func:`lr_sweep` at each depth; arrays gain a leading depth axis (``depths`` is returned as ``L``)."""
+    """:func:`lr_sweep` at each depth; arrays gain a leading depth axis (``depths`` is returned as ``L``).
+
+    The compute each depth took is returned too: ``wall_seconds`` and ``cpu_seconds`` (process CPU time, which
+    other load on a shared machine does not inflate) and ``threads`` (torch's intra-op threads)."""
+    import time
+
     depths = [check_int("depths", L) for L in depths]
     if not depths:
         raise ValueError("depths must list at least one depth")
     data = load_task(task)
-    parts = [lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs)
-             for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False)]
+    parts, wall, cpu = [], [], []
+    for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False):
+        w0, c0 = time.perf_counter(), time.process_time()
+        parts.append(lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs))
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
     out = {"L": np.asarray(depths), "lr": parts[0]["lr"], "seed": parts[0]["seed"], "steps": parts[0]["steps"]}
-    for key in ("train_loss", "test_loss", "test_acc", "diverged", "diverged_at"):
+    for key in SWEEP_ARRAYS:
         if key in parts[0]:
             out[key] = np.stack([p[key] for p in parts])
+    out.update(wall_seconds=np.asarray(wall), cpu_seconds=np.asarray(cpu),
+               threads=np.asarray(torch.get_num_threads()))
     return out
 
 
@@ -473,34 +684,60 @@ def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: 
     return f"{prefix}_{task_key}_{parametrization}_{block}_n{n}"
 
 
-def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-             prefix: str = "sweep", use_cache: bool = True, progress: bool = True,
-             only: Sequence[tuple[str, str]] | None = None) -> dict[tuple, dict]:
-    """Every depth sweep of a notebook's plan: one per task, width and rule.
-
-    ``rules`` lists ``(parametrization, block)``; ``tasks`` maps a key to ``{"task": task dict, "loss": ...,
-    "widths": [...]}``; ``sweep`` holds ``depths, lrs, seeds, steps`` and optional ``batch_size, loss_bound,
-    T, activation, eval_every``. Results are keyed ``(task_key, n, parametrization, block)``. With
-    ``use_cache`` each sweep is read from / written to ``data/<prefix>_...-<hash>.npz``; otherwise it is
-    computed directly (quick mode). ``only`` restricts to some ``(parametrization, block)`` rules.
-    """
+def _plan_jobs(rules, tasks, sweep, only):
     required = ("depths", "lrs", "seeds", "steps")
     missing = [k for k in required if k not in sweep]
     if missing:
         raise ValueError(f"sweep must give {required}; missing {missing}")
-    extra = {k: sweep[k] for k in ("batch_size", "loss_bound", "T", "activation", "eval_every") if k in sweep}
+    extra = {k: sweep[k] for k in ("batch_size", "loss_bound", "T", "activation", "eval_every", "train_eval")
+             if k in sweep}
     jobs = [(n, key, p, b) for key, spec in tasks.items() for n in spec["widths"] for p, b in rules
             if only is None or (p, b) in only]
     jobs.sort(key=lambda job: job[0])  # narrow networks first: the cheap results are ready soonest
-    out = {}
-    for n, key, p, b in tqdm(jobs, desc="sweeps", disable=not progress or len(jobs) < 2):
+    for n, key, p, b in jobs:
         spec = tasks[key]
         args = (spec["task"], p, b, n, sweep["depths"], sweep["lrs"], sweep["seeds"], sweep["steps"])
-        kw = dict(extra, loss=spec.get("loss", "mse"), progress=progress)
+        yield (key, n, p, b), args, dict(extra, loss=spec.get("loss", "mse"))
+
+
+def missing_from_cache(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+                       prefix: str = "sweep", directory=None) -> list[tuple]:
+    """The sweeps of a plan (as :func:`run_plan` keys them) that have no file in the cache yet."""
+    out = []
+    for job, args, kw in _plan_jobs(rules, tasks, sweep, None):
+        key, n, p, b = job
+        name = sweep_name(prefix, key, p, b, n)
+        if not cache.cache_path(name, depth_sweep_config(*args, **kw), SWEEP_VERSION, "npz", directory).exists():
+            out.append(job)
+    return out
+
+
+def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+             prefix: str = "sweep", use_cache: bool = True, progress: bool = True,
+             only: Sequence[tuple[str, str]] | None = None, cached_only: bool = False) -> dict[tuple, dict]:
+    """Every depth sweep of a notebook's plan: one per task, width and rule.
+
+    ``rules`` lists ``(parametrization, block)``; ``tasks`` maps a key to ``{"task": task dict, "loss": ...,
+    "widths": [...]}``; ``sweep`` holds ``depths, lrs, seeds, steps`` and optional ``batch_size, loss_bound,
+    T, activation, eval_every, train_eval``. Results are keyed ``(task_key, n, parametrization, block)``. With
+    ``use_cache`` each sweep is read from / written to ``data/<prefix>_...-<hash>.npz``; otherwise it is
+    computed directly (quick mode). ``only`` restricts to some ``(parametrization, block)`` rules.
+    ``cached_only`` (with ``use_cache``) returns only the sweeps already in the cache and computes nothing: how a
+    notebook shows a plan whose long sweeps are still being precomputed (:func:`missing_from_cache` lists the
+    others).
+    """
+    out = {}
+    jobs = list(_plan_jobs(rules, tasks, sweep, only))
+    for job, args, kw in tqdm(jobs, desc="sweeps", disable=not progress or len(jobs) < 2):
+        key, n, p, b = job
+        name = sweep_name(prefix, key, p, b, n)
         if use_cache:
-            out[(key, n, p, b)] = cached_depth_sweep(sweep_name(prefix, key, p, b, n), *args, **kw)
+            config = depth_sweep_config(*args, **kw)
+            if cached_only and not cache.cache_path(name, config, SWEEP_VERSION, "npz").exists():
+                continue
+            out[job] = cached_depth_sweep(name, *args, progress=progress, **kw)
         else:
-            out[(key, n, p, b)] = depth_sweep(*args, **kw)
+            out[job] = depth_sweep(*args, progress=progress, **kw)
     return out
 
 
@@ -531,13 +768,40 @@ def parameters_cell(path: str) -> dict:
 
 
 # -- reading a sweep ---------------------------------------------------------------------------------------
-def final_metric(sweep: Mapping, key: str = "train_loss") -> np.ndarray:
-    """The last recorded value of ``key`` for every configuration (NaN where the run diverged)."""
-    check_choice("key", key, ("train_loss", "test_loss", "test_acc"))
+METRICS = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc")
+
+
+def _column(sweep: Mapping, step: int | None) -> int:
+    """The evaluation column of ``step`` (the last one for ``None``)."""
+    if step is None:
+        return -1
+    recorded = np.asarray(sweep["steps"]).tolist()
+    if step not in recorded:
+        raise ValueError(f"step must be one of the evaluation steps of this sweep {recorded}, got {step!r}")
+    return recorded.index(step)
+
+
+def final_metric(sweep: Mapping, key: str = "train_loss", step: int | None = None, average: int = 1) -> np.ndarray:
+    """The last recorded value of ``key`` for every configuration (NaN where the run diverged); with ``step``
+    (one of ``sweep["steps"]``) the value after that many steps instead (NaN where the run had diverged by
+    then: with a constant rate, a longer run passes through the shorter one).
+
+    ``average`` > 1 takes the mean of the last ``average`` evaluations up to ``step``: at a constant rate the
+    loss of SGD fluctuates from one evaluation to the next, and the mean over the last stretch of training
+    estimates the level it has settled at with less of that noise."""
+    check_choice("key", key, METRICS)
     if key not in sweep:
         raise ValueError(f"key {key!r} is not in this sweep (it has {sorted(sweep)})")
-    values = np.asarray(sweep[key], float)[..., -1].copy()
-    values[np.asarray(sweep["diverged"], bool)] = np.nan
+    recorded = np.asarray(sweep[key], float)
+    col = _column(sweep, step) % recorded.shape[-1]
+    average = check_int("average", average)
+    if average > col + 1:
+        raise ValueError(f"average must be <= {col + 1} (the evaluations up to step {step}), got {average}")
+    values = recorded[..., col - average + 1:col + 1].mean(-1)
+    diverged = np.asarray(sweep["diverged"], bool)
+    if step is not None and "diverged_at" in sweep:
+        diverged = diverged & (np.asarray(sweep["diverged_at"]) <= step)
+    values[diverged] = np.nan
     return values
 
 
@@ -587,11 +851,13 @@ def best_lr(lrs: Sequence[float], values: Sequence[float], *, window: float = 1.
     return Optimum(float(2.0**vertex), float(2.0 ** x[i]), float(y[i]), bool(at_edge))
 
 
-def optima(sweep: Mapping, key: str = "train_loss", **kwargs) -> np.ndarray:
-    """Per-seed optimum learning rates of a (depth) sweep: shape ``(depths, seeds)`` (or ``(seeds,)``).
-    Optima at the edge of the grid are NaN (censored), so they do not enter slope fits."""
-    values = final_metric(sweep, key)
-    maximize = key == "test_acc"
+def optima(sweep: Mapping, key: str = "train_loss", step: int | None = None, average: int = 1,
+           **kwargs) -> np.ndarray:
+    """Per-seed optimum learning rates of a (depth) sweep: shape ``(depths, seeds)`` (or ``(seeds,)``), of
+    ``key`` at the end of training or after ``step`` steps (``average``: see :func:`final_metric`). Optima at
+    the edge of the grid are NaN (censored), so they do not enter slope fits."""
+    values = final_metric(sweep, key, step, average)
+    maximize = key.endswith("_acc")
     lrs = np.asarray(sweep["lr"], float)
     flat = values.reshape(-1, *values.shape[-2:]) if values.ndim == 3 else values[None]
     res = np.full(flat.shape[0:1] + flat.shape[2:], np.nan)
@@ -602,10 +868,11 @@ def optima(sweep: Mapping, key: str = "train_loss", **kwargs) -> np.ndarray:
     return res if values.ndim == 3 else res[0]
 
 
-def mean_curve_optima(sweep: Mapping, key: str = "train_loss", **kwargs) -> list[Optimum]:
+def mean_curve_optima(sweep: Mapping, key: str = "train_loss", step: int | None = None, average: int = 1,
+                      **kwargs) -> list[Optimum]:
     """The optimum of the seed-averaged curve at each depth (a seed that diverged makes the point missing)."""
-    values = final_metric(sweep, key)
-    maximize = key == "test_acc"
+    values = final_metric(sweep, key, step, average)
+    maximize = key.endswith("_acc")
     curves = values.mean(axis=-1)  # NaN if any seed diverged: a missing point
     lrs = np.asarray(sweep["lr"], float)
     return [best_lr(lrs, c, maximize=maximize, log_values=not maximize, **kwargs) for c in np.atleast_2d(curves)]
@@ -686,10 +953,12 @@ def _depths_of(sweep: Mapping) -> np.ndarray:
     return np.asarray(sweep["L"])
 
 
-def optimum_drift(sweep: Mapping, key: str = "train_loss", *, boot: int = 2000, seed: int = 0, **kwargs) -> Drift:
-    """The drift of the per-seed optimum with depth for a :func:`depth_sweep` result."""
+def optimum_drift(sweep: Mapping, key: str = "train_loss", *, step: int | None = None, average: int = 1,
+                  boot: int = 2000, seed: int = 0, **kwargs) -> Drift:
+    """The drift of the per-seed optimum (of ``key``, after ``step`` steps or at the end, ``average``: see
+    :func:`final_metric`) with depth for a :func:`depth_sweep` result."""
     depths = _depths_of(sweep)
-    return _drift_from(depths, optima(sweep, key, **kwargs), check_int("boot", boot), seed)
+    return _drift_from(depths, optima(sweep, key, step, average, **kwargs), check_int("boot", boot), seed)
 
 
 def max_stable_lr(sweep: Mapping) -> np.ndarray:
@@ -715,16 +984,93 @@ def stability_drift(sweep: Mapping, *, boot: int = 2000, seed: int = 0) -> Drift
     return _drift_from(depths, eta, check_int("boot", boot), seed)
 
 
+# -- how long to train -----------------------------------------------------------------------------------
+def best_curve(sweep: Mapping, key: str = "val_loss") -> np.ndarray:
+    """The loss of the best configuration at every evaluation step: for each depth and step, the smallest over
+    learning rates of the seed-averaged ``key`` (a rate at which a seed has diverged by then is left out).
+    With a constant learning rate a run of ``S`` steps is the start of a longer run, so entry ``[d, j]`` is the
+    best loss reachable with a budget of ``steps[j]`` steps at depth ``d``. Shape ``(depths, evals)``."""
+    check_choice("key", key, METRICS)
+    if key.endswith("_acc"):
+        raise ValueError(f"key must be a loss ({[k for k in METRICS if k.endswith('_loss')]}), got {key!r}")
+    if key not in sweep:
+        raise ValueError(f"key {key!r} is not in this sweep (it has {sorted(sweep)})")
+    values = np.asarray(sweep[key], float)
+    if "L" not in sweep:
+        values = values[None]
+    mean = values.mean(axis=2)  # (depths, lrs, evals); NaN where a seed is missing
+    with np.errstate(all="ignore"):
+        best = np.where(np.isfinite(mean).any(axis=1), np.nanmin(np.where(np.isfinite(mean), mean, np.inf), axis=1),
+                        np.nan)
+    return best
+
+
+def plateau_step(steps: Sequence[int], values: Sequence[float], *, rel: float = 0.01,
+                 window: float = 0.25) -> int | None:
+    """The first budget ``S`` (one of ``steps``) at which the loss curve ``values`` has stopped improving: its
+    mean over the last ``window`` of training, ``((1 - window) S, S]``, is less than ``rel`` (relative) below
+    its mean over the ``window`` before, ``((1 - 2 window) S, (1 - window) S]``, and this holds at every later
+    evaluation too (a pause that training later breaks is no plateau). Means over windows rather than two
+    single evaluations, because at a constant rate the loss of SGD fluctuates by more than ``rel`` from one
+    evaluation to the next. ``None`` when the curve never settles within ``steps``."""
+    steps = np.asarray(steps, float).ravel()
+    values = np.asarray(values, float).ravel()
+    if steps.shape != values.shape or steps.size < 2:
+        raise ValueError(f"steps and values must be two sequences of the same length >= 2, got {steps.size} "
+                         f"and {values.size}")
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError("steps must increase")
+    rel, window = check_float("rel", rel), check_float("window", window)
+    if window > 0.5:
+        raise ValueError(f"window must be in (0, 0.5], got {window}")
+    settled = np.zeros(steps.size, bool)
+    for j in range(1, steps.size):
+        S = steps[j]
+        late = values[(steps > (1 - window) * S) & (steps <= S)]
+        early = values[(steps > (1 - 2 * window) * S) & (steps <= (1 - window) * S)]
+        if late.size and early.size and np.isfinite(late).all() and np.isfinite(early).all():
+            settled[j] = early.mean() - late.mean() < rel * abs(late.mean())
+    for j in range(1, steps.size):
+        if settled[j:].all():
+            return int(steps[j])
+    return None
+
+
+def plateau_budget(sweep: Mapping, key: str = "val_loss", *, rel: float = 0.01, window: float = 0.25) -> list[dict]:
+    """Per depth of a sweep, the plateau of the best configuration's ``key`` (:func:`best_curve`,
+    :func:`plateau_step`): rows with ``L``, ``plateau_step`` (``None`` if not reached), the best loss at the
+    end and at the plateau, and ``gain_last_window``, the relative fall of the best loss between the means of
+    the last two ``window`` stretches of the whole run (the quantity :func:`plateau_step` compares with
+    ``rel``)."""
+    curves = best_curve(sweep, key)
+    steps = np.asarray(sweep["steps"], float)
+    depths = np.atleast_1d(sweep.get("L", -1))
+    rows = []
+    S = steps[-1]
+    late = (steps > (1 - window) * S)
+    early = (steps > (1 - 2 * window) * S) & ~late
+    for d, curve in enumerate(curves):
+        P = plateau_step(steps, curve, rel=rel, window=window)
+        at = float(curve[list(steps).index(P)]) if P is not None else float("nan")
+        gain = (curve[early].mean() - curve[late].mean()) / abs(curve[late].mean())
+        rows.append({"L": int(depths[d]), "plateau_step": P, "best_end": float(curve[-1]), "best_at_plateau": at,
+                     "gain_last_window": float(gain)})
+    return rows
+
+
 def best_by_depth(sweep: Mapping, select: str = "train_loss",
-                  report: Sequence[str] = ("train_loss", "test_loss", "test_acc")) -> list[dict]:
+                  report: Sequence[str] = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc"), *,
+                  step: int | None = None, average: int = 1) -> list[dict]:
     """Per depth, the metrics at the best learning rate: the grid point nearest the optimum of the
     seed-averaged ``select`` curve, and there the mean and standard error over seeds of each ``report`` metric
-    (keys ``<metric>`` and ``<metric>_sem``; ``<metric>_seeds`` holds the per-seed values). The rate is chosen
-    on the same seeds it is reported on, which flatters the best point slightly."""
-    values = {k: final_metric(sweep, k) for k in report if k in sweep}
+    (keys ``<metric>`` and ``<metric>_sem``; ``<metric>_seeds`` holds the per-seed values). A rate chosen on
+    the split it is reported on (``select="train_loss"`` reported as training loss) flatters the best point
+    slightly; choose on ``"val_loss"`` and report ``test_*`` to avoid it. ``step`` and ``average`` read every
+    metric as :func:`final_metric` does."""
+    values = {k: final_metric(sweep, k, step, average) for k in report if k in sweep}
     if "L" not in sweep:  # one lr_sweep: a single depth
         values = {k: v[None] for k, v in values.items()}
-    opts = mean_curve_optima(sweep, select)
+    opts = mean_curve_optima(sweep, select, step, average)
     lrs = np.asarray(sweep["lr"], float)
     depths = np.atleast_1d(sweep.get("L", -1))
     rows = []
@@ -752,23 +1098,55 @@ def best_rate(sweep: Mapping, select: str = "train_loss",
     return row
 
 
+def paired_difference(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metric: str = "test_acc",
+                      level: float = 0.95) -> dict:
+    """How much rule ``a`` beats rule ``b`` on ``metric`` at their best rates, from two :func:`best_by_depth`
+    results over the same depths and seeds: the differences ``a - b`` paired by depth and seed (the same seed
+    gives both rules the same initial weights and minibatches), their mean and its ``level`` t-interval over
+    all pairs, and the mean difference per depth. Pairs where either run is missing are left out."""
+    if [r["L"] for r in rows_a] != [r["L"] for r in rows_b]:
+        raise ValueError("rows_a and rows_b must cover the same depths")
+    key = f"{metric}_seeds"
+    if not rows_a or key not in rows_a[0] or key not in rows_b[0]:
+        raise ValueError(f"metric {metric!r} is not reported in these rows")
+    from scipy import stats as st
+
+    per_depth, pairs = [], []
+    for ra, rb in zip(rows_a, rows_b):
+        diff = np.asarray(ra[key], float) - np.asarray(rb[key], float)
+        diff = diff[np.isfinite(diff)]
+        pairs.extend(diff.tolist())
+        per_depth.append(float(diff.mean()) if diff.size else float("nan"))
+    pairs = np.asarray(pairs)
+    if pairs.size < 2:
+        return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "pairs": int(pairs.size),
+                "per_depth": per_depth}
+    mean, se = float(pairs.mean()), float(pairs.std(ddof=1) / math.sqrt(pairs.size))
+    half = float(st.t.ppf(0.5 + level / 2, pairs.size - 1) * se)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "pairs": int(pairs.size), "per_depth": per_depth}
+
+
 # -- figures -------------------------------------------------------------------------------------------------
 METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "test loss after training",
-                 "test_acc": "test accuracy after training"}
+                 "test_acc": "test accuracy after training", "val_loss": "validation loss after training",
+                 "val_acc": "validation accuracy after training"}
 
 
 def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: str | None = None,
-                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None):
+                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None,
+                  step: int | None = None, average: int = 1):
     """A transfer plot: ``key`` at the end of training against ``log2 eta``, one curve per depth (mean over
     seeds with a min-max band), a dot at each curve's optimum (:func:`best_lr` of the seed-mean curve).
     ``color`` and ``label`` override the per-depth colours and labels (for comparing single-depth sweeps).
+    ``step`` and ``average`` read ``key`` as :func:`final_metric` does (after ``step`` steps, averaged over the
+    last ``average`` evaluations).
 
     A rate at which any seed diverged is a missing point; the optimum of a curve whose best point is at the
     edge of the grid is drawn as an open circle (it is only a bound).
     """
     import matplotlib.pyplot as plt
 
-    values = final_metric(sweep, key)
+    values = final_metric(sweep, key, step, average)
     if values.ndim == 2:
         values = values[None]
     depths = np.atleast_1d(sweep.get("L", [0]))
@@ -776,7 +1154,9 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.3))
     colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, len(depths)))
-    opts = mean_curve_optima(sweep, key) if "L" in sweep else [best_lr(lrs, values[0].mean(-1))]
+    maximize = key.endswith("_acc")
+    opts = mean_curve_optima(sweep, key, step, average) if "L" in sweep else \
+        [best_lr(lrs, values[0].mean(-1), maximize=maximize, log_values=not maximize)]
     if color is not None:
         colors = [color] * len(depths)
     for d, (L, color) in enumerate(zip(depths, colors)):
@@ -790,7 +1170,7 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
             ax.plot([opt.lr], [mean[i]], "o", ms=7, color=color, mfc="none" if opt.at_edge else color,
                     mec="k", mew=0.8, zorder=5)
     ax.set_xscale("log", base=2)
-    if key != "test_acc":
+    if not key.endswith("_acc"):
         ax.set_yscale("log")
     ax.set_xlabel("base learning rate η (log2 scale)")
     ax.set_ylabel(METRIC_LABELS[key])
@@ -807,21 +1187,34 @@ def _main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m nfdlib.sweeps", description=_main.__doc__)
-    ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES, TASKS, "
-                                     "SWEEP and SWEEP_PREFIX")
+    ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES and, for "
+                                     "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX")
+    ap.add_argument("--plan", default="", help="name of the plan: the prefix of its variables (default: the "
+                                               "plain TASKS, SWEEP, SWEEP_PREFIX; e.g. PLATEAU_ reads "
+                                               "PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)")
+    ap.add_argument("--task", action="append", help="only this task key (repeatable)")
+    ap.add_argument("--width", action="append", type=int, help="only this width (repeatable)")
+    ap.add_argument("--rule", action="append", help="only this rule, as parametrization/block (repeatable)")
     args = ap.parse_args(argv)
     params = parameters_cell(args.notebook)
-    for key in ("RULES", "TASKS", "SWEEP", "SWEEP_PREFIX"):
+    names = {k: args.plan + k for k in ("TASKS", "SWEEP", "SWEEP_PREFIX")}
+    for key in ["RULES", *names.values()]:
         if key not in params:
             raise ValueError(f"the parameters cell of {args.notebook} must define {key}")
-    run_plan(params["RULES"], params["TASKS"], params["SWEEP"], prefix=params["SWEEP_PREFIX"], use_cache=True)
+    tasks = {k: dict(v) for k, v in params[names["TASKS"]].items() if not args.task or k in args.task}
+    if args.width:
+        tasks = {k: dict(v, widths=[n for n in v["widths"] if n in args.width]) for k, v in tasks.items()}
+    rules = [tuple(r) for r in params["RULES"]]
+    only = None if not args.rule else [tuple(r.split("/")) for r in args.rule]
+    run_plan(rules, tasks, params[names["SWEEP"]], prefix=params[names["SWEEP_PREFIX"]], use_cache=True, only=only)
 
 
 __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stacked", "train_loop", "Rule", "RULES",
            "load_task", "lr_sweep", "depth_sweep", "cached_depth_sweep", "final_metric", "Optimum", "best_lr",
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
-           "plot_transfer"]
+           "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
+           "plateau_budget", "paired_difference", "missing_from_cache"]
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ class LiveFigure:
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.status = W.HTML(layout=W.Layout(min_height="1.4em"))
         self.message = W.HTML(layout=W.Layout(min_height="1.2em"))
+        self.readout = W.HTML()
         self.result: dict | None = None
         self.error: str | None = None
         self.updates = 0
@@ -101,7 +102,7 @@ class LiveFigure:
         items = list(self.controls.values())
         rows = [W.HBox(items[i:i + columns]) for i in range(0, len(items), columns)]
         header = [W.HTML(f"<b>{title}</b>")] if title else []
-        self.box = W.VBox([*header, *rows, self.status, self.message, self.image])
+        self.box = W.VBox([*header, *rows, self.status, self.message, self.readout, self.image])
         self.box.add_class("nfd-live")
         for widget in items:
             widget.observe(self._on_change, names="value")
@@ -113,12 +114,10 @@ class LiveFigure:
     def _on_change(self, change) -> None:
         self.update()
 
-    def _render(self, values: dict) -> tuple[bytes, dict]:
+    def _render(self, values: dict) -> tuple[bytes, dict, str]:
         result = self._compute(values)
         fig = self._draw(result)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=FIGURE_DPI)
-        return buf.getvalue(), result
+        return render_png(fig), result, readout_html(fig)
 
     def update(self) -> None:
         """Recompute (or fetch from the memo) and redraw; never raises."""
@@ -127,7 +126,7 @@ class LiveFigure:
         key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
         self.updates += 1
         try:
-            (png, result), from_memo = self._pngs.get(key, lambda: self._render(values))
+            (png, result, readout), from_memo = self._pngs.get(key, lambda: self._render(values))
         except Exception as err:  # noqa: BLE001 - a widget callback must never raise into the front end
             self.error = f"{type(err).__name__}: {err}"
             self.message.value = (f"<span class='nfd-error' style='color:#b00'>This setting could not be computed: "
@@ -139,12 +138,20 @@ class LiveFigure:
         self.result = result
         self.computed += not from_memo
         self.image.value = png
+        self.readout.value = readout
         self.last_seconds = time.perf_counter() - start
         self.message.value = _messages(result)
         self.status.value = _status(result, self.last_seconds, from_memo)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.box._repr_mimebundle_(**kwargs)
+
+
+def render_png(fig) -> bytes:
+    """The figure as PNG bytes (fast zlib level: a third less time than the default, files about as small)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
 
 
 def _escape(text: str) -> str:
@@ -188,11 +195,11 @@ def _figure(panels: str, width_per_panel: float = 4.6, height: float = 3.4) -> t
     # is most of an update's time on a laptop CPU (benchmarks/widgets.py).
     cols = 2 if len(panels) > 1 else 1
     rows = math.ceil(len(panels) / cols)
-    extra = 0.45 + 0.5 * (rows - 1)  # the suptitle, and room for two-line readouts under the upper panels
-    fig = Figure(figsize=(width_per_panel * cols, height * rows + extra))
-    top = 1 - 0.62 / (height * rows + extra)
+    # Titles, readouts and captions are HTML beside the image (text is most of the drawing time).
+    fig = Figure(figsize=(width_per_panel * cols, height * rows))
+    top = 1 - 0.3 / (height * rows)
     fig.subplots_adjust(left=0.09 if cols == 2 else 0.16, right=0.98, bottom=0.1 if rows > 1 else 0.15, top=top,
-                        wspace=0.3, hspace=0.6)
+                        wspace=0.3, hspace=0.4)
     axes = [fig.add_subplot(rows, cols, i + 1) for i in range(len(panels))]
     return fig, axes
 
@@ -211,6 +218,23 @@ def _note(ax, text: str, color: str = "#555") -> None:
             color=color)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _readout(ax, text: str, error: bool = False) -> None:
+    """A line of numbers for the panel drawn on ``ax``. It is shown as HTML under the figure, not rendered into
+    the image: text is most of the drawing time (benchmarks/widgets.py), and HTML can be read and selected."""
+    ax.figure.readouts = getattr(ax.figure, "readouts", [])
+    title = ax.get_title().split(" ", 1)[0]
+    ax.figure.readouts.append((title if title.startswith("(") else "", text, error))
+
+
+def readout_html(fig) -> str:
+    """The title and the panels' readout lines of a figure from :func:`draw_panels`, as HTML."""
+    lines = [f"<b>{_escape(fig.title_text)}</b>"] if getattr(fig, "title_text", "") else []
+    for label, text, error in getattr(fig, "readouts", []):
+        style = " style='color:#b00'" if error else ""
+        lines.append(f"<span{style}>{_escape(label)} {_escape(text)}</span>")
+    return "<div class='nfd-readout' style='font-size:90%;line-height:1.35'>" + "<br>".join(lines) + "</div>"
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -237,10 +261,10 @@ def panel_a(ax, result: dict) -> None:
     ax.plot([], [], "k--", lw=1, label="at init")
     ax.plot([], [], "k-", lw=1.5, label=f"after {cfg.steps} steps")
     _log_if_wide(ax, np.concatenate([net["h_rms_init"].ravel(), net["h_rms_final"].ravel()]))
-    ax.set_xlabel(f"layer-time τ = l T / L   (L = {cfg.L}, T = {cfg.T:g})")
+    ax.set_xlabel("layer-time τ = l T / L")
     ax.set_ylabel("rms of h_l per unit")
     ratio = net["h_rms_init"][:, -1].mean() / net["h_rms_init"][:, 0].mean()
-    ax.text(0.02, 0.97, f"rms h_L / rms h_0 at init: x{ratio:.3g}", transform=ax.transAxes, va="top", fontsize=8)
+    _readout(ax, f"rms h_L / rms h_0 at init: ×{ratio:.3g} (mean of seeds)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
 
@@ -263,7 +287,7 @@ def panel_u(ax, result: dict) -> None:
         _note(ax, "every seed diverged: no finite change to show", "#b00")
         return
     _log_if_wide(ax, net["dh_rms"].ravel())
-    ax.set_xlabel(f"layer-time τ = l T / L   (L = {cfg.L})")
+    ax.set_xlabel("layer-time τ = l T / L")
     ax.set_ylabel(f"rms of h_l(step {cfg.steps}) - h_l(0)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
@@ -279,23 +303,24 @@ def panel_b(ax, result: dict) -> None:
     steps = np.arange(cfg.steps + 1)
     loss = net["loss"]
     finite_rows = np.all(np.isfinite(loss), axis=1)
-    label = f"networks n={cfg.n}, L={cfg.L}, {cfg.backward} backprop ({int(finite_rows.sum())} seeds)"
+    label = f"networks ({int(finite_rows.sum())} seeds)"
     if finite_rows.any():
         good = loss[finite_rows]
         ax.plot(steps, good.mean(0), "-o", ms=3, color="C0", label=label)
         ax.fill_between(steps, good.min(0), good.max(0), color="C0", alpha=0.2, linewidth=0)
     for s in np.flatnonzero(~finite_rows):  # a diverged seed: its loss up to the divergence
-        ax.plot(steps, loss[s], "x-", color="#b00", lw=1, label=f"seed {s}, until it diverged")
+        ax.plot(steps, loss[s], "x-", color="#b00", lw=1, label=f"seed {s} (diverged)")
     diverged = [(s, int(k)) for s, k in enumerate(net["diverged_at"]) if k >= 0]
+    sizes = ""
     if limit:
-        styles = {"decoupled": ("--", "C3", "NFD limit, decoupled (GIA)"),
-                  "reused": (":", "k", "NFD limit, reused (true)")}
+        styles = {"decoupled": ("--", "C3", "NFD, decoupled"), "reused": (":", "k", "NFD, reused")}
         for coupling, res in limit.items():
             if "error" not in res:
                 ls, color, name = styles[coupling]
-                ax.plot(steps, res["loss"], ls, color=color, lw=2, label=f"{name}, M={res['M']}, K={res['K']}")
+                ax.plot(steps, res["loss"], ls, color=color, lw=2, label=name)
+                sizes = f"M = {res['M']} particles, K = {res['K']} Euler steps"
     _log_y(ax)
-    ax.set_ylabel(f"training loss (MSE, P = {cfg.P} inputs)")
+    ax.set_ylabel(f"training loss (MSE, {cfg.P} inputs)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6.5, loc="lower left")
@@ -304,17 +329,19 @@ def panel_b(ax, result: dict) -> None:
         lines.append("diverged: " + ", ".join(f"seed {s} at step {k}" for s, k in diverged))
     if gap is not None:
         se = f" ± {gap['net_se']:.2g}" if np.isfinite(gap["net_se"]) else ""
-        lines.append(f"final loss {gap['net_mean']:.3g}{se}, limit ({gap['match']}) {gap[gap['match']]:.3g}: "
-                     f"gap {gap['gap']:+.2g} ({100 * gap['relative_gap']:+.0f}%)")
+        lines.append(f"final loss {gap['net_mean']:.3g}{se} against the {gap['match']} limit "
+                     f"{gap[gap['match']]:.3g}: gap {gap['gap']:+.2g} ({100 * gap['relative_gap']:+.0f}%); "
+                     f"solver {sizes}")
     elif limit is None:
-        lines.append("no NFD limit here: the solver covers depth-μP, one-layer pre-activation blocks")
-    ax.set_xlabel("\n".join(["SGD step (full batch)", *(textwrap.fill(line, 64) for line in lines)]), fontsize=8.5,
-                  color="#b00" if diverged else "black")
+        lines.append("no NFD limit here: the solver covers depth-μP with one-layer pre-activation blocks")
+    ax.set_xlabel("SGD step (full batch)")
+    for line in lines:
+        _readout(ax, line, error=line.startswith("diverged"))
 
 
 def panel_c(ax, result: dict) -> None:
     """(c) the first internal layer's own update after one SGD step, per block, for each rule."""
-    cfg, collapse = result["config"], result.get("collapse")
+    collapse = result.get("collapse")
     ax.set_title(PANEL_TITLES["c"], fontsize=9)
     if collapse is None:
         _note(ax, "Two-layer blocks only: set block = two to see the first internal layer's own update, "
@@ -335,11 +362,12 @@ def panel_c(ax, result: dict) -> None:
         _note(ax, "no rule could be computed", "#b00")
         return
     _log_y(ax)
-    ax.set_ylabel("rms of m₁ ΔW₁ φ(h_{l-1}) after one step")
+    ax.set_ylabel("rms of m₁ ΔW₁ φ(h) after one step")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     readout = ", ".join(f"{RULE_LABELS.get(r, r).split(' (')[0]} {v:.2g}" for r, v in values.items())
-    ax.set_xlabel(f"layer-time τ of the block (L = {cfg.L})\nrms over blocks: {readout}", fontsize=8.5)
+    ax.set_xlabel("layer-time τ of the block")
+    _readout(ax, f"own update, rms over blocks: {readout}")
 
 
 def panel_d(ax, result: dict) -> None:
@@ -358,16 +386,17 @@ def panel_d(ax, result: dict) -> None:
         return
     bins = np.histogram_bin_edges(units, bins=30)
     ax.hist(units, bins=bins, density=True, color="C0", alpha=0.45,
-            label=f"network units ({int(kept.sum())} x n = {units.size})")
+            label="network units")
     match = "reused" if cfg.backward == "true" else "decoupled"
     text = f"after {cfg.steps} SGD steps"
     if limit and "error" not in limit.get(match, {"error": 1}):
         particles = limit[match]["h_T"]
-        ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k",
-                label=f"NFD particles, {match} (M = {particles.size})")
+        ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k", label=f"NFD particles ({match})")
         ks = ex.ks_distance(units, particles)
-        text += f"; KS distance to the particles {ks:.3f}"
-    ax.set_xlabel(f"coordinate of h_T(x₁)\n{text}", fontsize=8.5)
+        text += (f": {units.size} units ({int(kept.sum())} seeds) against {particles.size} particles, "
+                 f"Kolmogorov-Smirnov distance {ks:.3f}")
+    ax.set_xlabel("coordinate of h_T(x₁)")
+    _readout(ax, text)
     ax.set_ylabel("density")
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3)
@@ -396,7 +425,7 @@ def draw_panels(result: dict, panels: str = "abcd", title: str | None = None) ->
         where = "pre" if cfg.preact else "post"
         title = (f"{cfg.parametrization}, {cfg.block}-layer {where}-activation blocks, {cfg.activation}, n = {cfg.n}, "
                  f"L = {cfg.L}, T = {cfg.T:g}, η = {cfg.eta:g}, {cfg.steps} SGD steps, seeds 0-{cfg.seeds - 1}")
-    fig.suptitle(title, y=0.995, va="top", fontsize=9)
+    fig.title_text = title
     return fig
 
 
@@ -525,7 +554,7 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
         right.set_ylabel(sweeps.METRIC_LABELS[key])
         right.legend(fontsize=7)
         right.grid(alpha=0.3)
-        fig.suptitle("dashed line: the chosen rate; dots: each depth's optimum (open: at the grid's edge)", fontsize=8)
+        fig.title_text = "dashed line: the chosen rate; dots: each depth's optimum (open: at the grid's edge)"
         return fig
 
     return LiveFigure(controls, compute, draw)
@@ -539,6 +568,7 @@ def hidden_answer(text: str, summary: str = "Answer"):
     return Markdown(f"<details><summary>{summary}</summary>\n\n{text}\n\n</details>")
 
 
-__all__ = ["LiveFigure", "hidden_answer", "explorer", "coord_check_widget", "limit_widget", "collapse_widget",
+__all__ = ["LiveFigure", "hidden_answer", "render_png", "readout_html",
+           "explorer", "coord_check_widget", "limit_widget", "collapse_widget",
            "transfer_widget",
            "draw_panels", "PANELS", "panel_a", "panel_u", "panel_b", "panel_c", "panel_d"]

@@ -26,6 +26,11 @@
 # blocks, the correction, CompleteP) are run side by side on real data (MNIST-1D) and a synthetic task, and the
 # numbers decide which one transfers across depth and which one trains the best deep model.
 
+# %% [markdown]
+# **Where the main result is.** Sections 4 to 6 train for 200 steps: early training. The section *Trained to a
+# plateau* (before the summary) trains the same four rules on 20000 examples until the held-out loss stops
+# improving, chooses every rate on a validation split and reports test accuracy; its rows close the summary table.
+
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
 import os
@@ -58,6 +63,34 @@ SWEEP = {
     "loss_bound": 1000.0,
 }
 SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/05_lr_correction.py
+# Trained to a plateau (section 8): 20000 training examples (a few epochs, no memorization), a validation split
+# that chooses the rates and a test split that is only reported; the same four rules. A pilot at one depth
+# measures how long the best configuration takes to stop improving (precomputed with
+# `python -m nfdlib.sweeps notebooks/05_lr_correction.py --plan PILOT_`), the sweeps run at that budget
+# (`--plan PLATEAU_`). Training loss is evaluated on 2000 training examples, every `eval_every` steps.
+BIG = {"n_train": 400, "n_val": 200, "n_test": 200} if QUICK else {"n_train": 20000, "n_val": 4000, "n_test": 4000}
+PILOT_TASKS = {
+    "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64]},
+    "teacher": {"task": {"name": "teacher", "d": 16, **BIG}, "loss": "mse", "widths": [16] if QUICK else [64]},
+}
+PILOT_SWEEP = {"depths": [4] if QUICK else [16], "lrs": [2.0**k for k in (range(-1, 3) if QUICK else range(-3, 5))],
+               "seeds": [0], "steps": 40 if QUICK else 8000, "batch_size": 64, "loss_bound": 1000.0,
+               "eval_every": 5 if QUICK else 250, "train_eval": 2000}
+PILOT_SWEEP_PREFIX = "pilot_05"
+# The budget: 6000 steps (19 epochs of MNIST-1D), chosen from the pilot; every `eval_every` steps is recorded,
+# so any shorter budget can be read from the same runs. Rates 2^-3 ... 2^3.5 in half octaves.
+PLATEAU_TASKS = {
+    "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64]},
+}
+PLATEAU_SWEEP = {"depths": [2, 4, 8] if QUICK else [2, 4, 8, 16, 32, 64],
+                 "lrs": [2.0**k for k in (-1, 0, 1, 2)] if QUICK else [2.0 ** (k / 2) for k in range(-6, 8)],
+                 "seeds": list(SEEDS), "steps": 40 if QUICK else 6000, "batch_size": 64, "loss_bound": 1000.0,
+                 "eval_every": 10 if QUICK else 500, "train_eval": 2000}
+PLATEAU_SWEEP_PREFIX = "plateau_05"
+PLATEAU_REL = 0.01  # a plateau: the best validation loss falls less than 1% from one quarter of training to the next
+PLATEAU_AVERAGE = 2 if QUICK else 3  # losses read as the mean of the last evaluations (SGD noise at a fixed rate)
+PLATEAU_FLAT_TOL = 0.15  # "transfers": the whole 95% interval of the drift within +-0.15 octave per doubling of L
+PLATEAU_BUDGETS = [20, 30, 40] if QUICK else [500, 1000, 2000, 3000, 4000, 6000]  # shorter budgets, same runs
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -90,7 +123,15 @@ from nfdlib import sweeps, two_layer
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
 from nfdlib.plotting import plot_loglog_fit
-from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
+from nfdlib.stats import (
+    Claims,
+    combine_verdicts,
+    describe_slope,
+    fit_loglog,
+    interval_verdict,
+    markdown_table,
+    slope_verdict,
+)
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -443,6 +484,316 @@ for task_key in TASKS:
               f"(ahead, 95% interval of the lead: {lead.cell()})\n")
 
 # %% [markdown]
+# ## Trained to a plateau: the main result
+#
+# Sections 4 to 6 train for 200 steps on 2000 examples. There MNIST-1D test accuracy is 35 to 43% and the loss is
+# far above what these networks reach: that is *early training*, and it cannot say whether the optimum moves once
+# the networks are trained. Here the same four rules are trained until the held-out loss stops improving:
+#
+# * **Data that does not run out.** 20000 MNIST-1D training examples (at batch 64 a few thousand steps are a few
+#   epochs, so the networks do not simply memorize), a **validation** split of 4000 that chooses every learning
+#   rate, and a **test** split of 4000 that is only reported (`load_mnist1d(n_val=...)`; the validation
+#   examples come from the generator's training pool, disjoint from the training examples).
+# * **A budget that reaches a plateau.** A pilot at one depth ($L=16$, width 64, octave rates, 8000 steps) records
+#   the validation loss every 250 steps. `sweeps.best_curve` takes, at every step $S$, the best loss over the
+#   rates (with a constant rate a run of $S$ steps is the start of a longer run, so this is the best model a
+#   budget of $S$ steps gives), and `sweeps.plateau_step` finds the first $S$ from which the mean of the last
+#   quarter of training is less than 1% below the mean of the quarter before (means over several evaluations,
+#   because at a fixed rate the loss of SGD fluctuates by more than 1% from one evaluation to the next).
+# * **The sweeps at that budget**: depths 2 to 64, width 64, half-octave rates $2^{-3}\ldots2^{3.5}$, 3 seeds,
+#   every run evaluated every 500 steps, so every shorter budget can be read from the same runs. Losses are read
+#   as the mean of the last `PLATEAU_AVERAGE` evaluations. Full-mode results are cached under
+#   `data/pilot_05_*` and `data/plateau_05_*` with their configuration and the compute they took (precomputed
+#   with `python -m nfdlib.sweeps notebooks/05_lr_correction.py --plan PILOT_` and `--plan PLATEAU_`).
+
+# %%
+
+# In full mode only the cached sweeps are read (cached_only): the ones still missing are listed, never computed.
+pilot = sweeps.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREFIX, use_cache=not QUICK,
+                        cached_only=not QUICK, progress=QUICK)
+if not QUICK:
+    for name, (tasks_, plan_, prefix_) in {"pilot": (PILOT_TASKS, PILOT_SWEEP, PILOT_SWEEP_PREFIX),
+                                           "plateau": (PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)}.items():
+        missing = sweeps.missing_from_cache(RULES, tasks_, plan_, prefix=prefix_)
+        if missing:
+            print(f"not computed yet ({name}; shown without them): {missing}")
+fig, axes = plt.subplots(1, len(PILOT_TASKS), figsize=(6 * len(PILOT_TASKS), 3.8), squeeze=False)
+pilot_rows = {}
+for ax, task_key in zip(axes[0], PILOT_TASKS):
+    n = PILOT_TASKS[task_key]["widths"][0]
+    for rule in [r for r in RULES if (task_key, n) + r in pilot]:
+        res = pilot[(task_key, n) + rule]
+        row = sweeps.plateau_budget(res, rel=PLATEAU_REL)[0]
+        pilot_rows[(task_key,) + rule] = row
+        ax.plot(res["steps"], sweeps.best_curve(res)[0], color=COLORS[rule], lw=1.2, label=LABELS[rule])
+        if row["plateau_step"] is not None:
+            ax.axvline(row["plateau_step"], color=COLORS[rule], ls=":", lw=1.2)
+    ax.axvline(PLATEAU_SWEEP["steps"], color="k", lw=0.8, ls="--", label="budget of the sweeps below")
+    ax.set_yscale("log")
+    ax.set_xlabel("SGD steps (batch 64)")
+    ax.set_ylabel("best validation loss over the rates")
+    ax.set_title(f"pilot: {task_key}, L = {PILOT_SWEEP['depths'][0]}, n = {n}, seed {PILOT_SWEEP['seeds'][0]} "
+                 "(dotted: plateau)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+plt.show()
+for (task_key, *rule), row in pilot_rows.items():
+    where = (f"plateau from step {row['plateau_step']}" if row["plateau_step"] is not None
+             else f"no plateau within {PILOT_SWEEP['steps']} steps")
+    print(f"{task_key:8s} {LABELS[tuple(rule)]:22s} {where}; the best loss falls "
+          f"{row['gain_last_window']:+.1%} between the last two quarters; best {row['best_end']:.3f} at the end")
+reached = [r["plateau_step"] for r in pilot_rows.values() if r["plateau_step"] is not None]
+print(f"\nbudget of the sweeps: {PLATEAU_SWEEP['steps']} steps; the pilot's best configuration settles by then in "
+      f"{sum(p <= PLATEAU_SWEEP['steps'] for p in reached)} of {len(pilot_rows)} rule/task cases")
+# How far from the end of the pilot the budget leaves the best model: the best loss averaged over the last
+# quarter before the budget, against the same average at the end of the pilot.
+for task_key, *rule in pilot_rows:
+    res = pilot[(task_key, PILOT_TASKS[task_key]["widths"][0]) + tuple(rule)]
+    steps_, curve = np.asarray(res["steps"]), sweeps.best_curve(res)[0]
+
+    def quarter(S, steps_=steps_, curve=curve):
+        return float(curve[(steps_ > 0.75 * S) & (steps_ <= S)].mean())
+
+    at_budget, at_end = quarter(PLATEAU_SWEEP["steps"]), quarter(steps_[-1])
+    print(f"{task_key:8s} {LABELS[tuple(rule)]:22s} best validation loss over the last quarter before the budget "
+          f"{at_budget:.3f}, before step {steps_[-1]} {at_end:.3f} ({at_end / at_budget - 1:+.1%} from "
+          f"{PLATEAU_SWEEP['steps']} to {steps_[-1]} steps)")
+
+# %% [markdown]
+# The sweeps at that budget. Top row: validation loss against the base rate, one curve per depth (mean over
+# seeds, min-max band, a dot at each optimum); bottom row: training loss (on 2000 training examples) at the same
+# step. A missing point is a rate at which a seed diverged.
+
+# %%
+plateau = sweeps.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU_SWEEP_PREFIX, use_cache=not QUICK,
+                          cached_only=not QUICK, progress=QUICK)
+PLATEAU_RULES = {key[:2]: [r for r in RULES if key[:2] + r in plateau] for key in plateau}  # per (task, n)
+S_END, AVG = PLATEAU_SWEEP["steps"], PLATEAU_AVERAGE
+for task_key in PLATEAU_TASKS:
+    for n in PLATEAU_TASKS[task_key]["widths"]:
+        if (task_key, n) not in PLATEAU_RULES:
+            continue
+        fig, axes = plt.subplots(2, 4, figsize=(16, 6.6), sharey="row", layout="constrained")
+        for j, rule in enumerate(PLATEAU_RULES[(task_key, n)]):
+            res = plateau[(task_key, n) + rule]
+            for i, key in enumerate(("val_loss", "train_loss")):
+                sweeps.plot_transfer(res, key, ax=axes[i, j], legend=j == 0, step=S_END, average=AVG,
+                                     title=f"{LABELS[rule]} · {task_key}, n = {n}" if i == 0 else None)
+                axes[i, j].set_ylabel(sweeps.METRIC_LABELS[key] + f" ({S_END} steps)" if j == 0 else "")
+        fig.suptitle(f"trained to a plateau: {S_END} SGD steps, {len(PLATEAU_SWEEP['seeds'])} seeds", fontsize=10)
+        plt.show()
+
+print("plateau of the best configuration at each depth, from the sweeps themselves (first step from which the "
+      f"best validation loss falls < {PLATEAU_REL:.0%} per quarter):")
+for key, res in plateau.items():
+    rows = sweeps.plateau_budget(res, rel=PLATEAU_REL)
+    cells = ", ".join(f"L={r['L']}: {r['plateau_step'] if r['plateau_step'] is not None else '>' + str(S_END)}"
+                      for r in rows)
+    print(f"  {key[0]:8s} n={key[1]:3d} {LABELS[key[2:]]:22s} {cells}")
+
+# %% [markdown]
+# ### Which optimum?
+#
+# "The optimum" can mean three different rates, and on the teacher task of section 4 the chosen optimum was often
+# the last stable rate, so its "drift" measured the stability edge. They are reported separately:
+#
+# * the rate with the lowest **validation loss** at the budget: the best trained model. This is what the claim
+#   "the correction restores depth-wise HP transfer" is about: tuning the rate at one depth should give the best
+#   model at another;
+# * the rate with the lowest **training loss after a fixed number of steps**: the convention of the transfer
+#   plots of the μP literature (Bordelon et al. plot the loss after 20 epochs; this budget is about 19);
+# * the **largest stable rate** (no seed diverges): an edge, not an optimum; the kernel argument of section 3
+#   predicts where it goes.
+#
+# Each drift is the slope of $\log_2\eta$ against $\log_2L$ (per-seed optima, parabola-refined; 95% t-interval,
+# and a bootstrap over seeds beside it). The verdict "transfers" uses the collection's three-outcome rule
+# (`nfdlib.stats.interval_verdict`): **agree** when the whole interval lies within ±`PLATEAU_FLAT_TOL` octave per
+# doubling of depth, **disagree** (it drifts) when the whole interval lies outside, otherwise **not resolved**.
+
+# %%
+OPTIMA = (("val_loss", "validation-loss optimum"), ("train_loss", f"training-loss optimum at step {S_END}"),
+          ("stable", "largest stable rate"))
+
+
+def plateau_drift_of(res, kind, step=None, boot=2000):
+    step = S_END if step is None else step
+    if kind == "stable":
+        return sweeps.stability_drift(res, boot=boot)
+    return sweeps.optimum_drift(res, kind, step=step, average=AVG, boot=boot)
+
+
+def transfer_verdict(d):
+    # the one rule (sweeps.Drift.transfers): optima at the grid's edge withdraw an agreement
+    return d.transfers(PLATEAU_FLAT_TOL)
+
+
+plateau_drift = {key + (kind,): plateau_drift_of(res, kind) for key, res in plateau.items() for kind, _ in OPTIMA}
+drift_rows = []
+for key in plateau:
+    cells = [key[0], key[1], LABELS[key[2:]]]
+    for kind, _ in OPTIMA:
+        d = plateau_drift[key + (kind,)]
+        cells.append(f"{d} → **{transfer_verdict(d).outcome}**" if d.fit is not None else "no fit")
+    drift_rows.append(cells)
+display(Markdown(markdown_table(["task", "n", "rule"] + [f"{label}: drift (transfers?)" for _, label in OPTIMA],
+                                drift_rows)))
+
+# %% [markdown]
+# How the answer depends on the budget: the drift of the validation-loss optimum read from the same runs after
+# fewer steps (the rightmost point is the budget above).
+
+# %%
+fig, axes = plt.subplots(1, len(OPTIMA) - 1, figsize=(12, 3.6), sharey=True, layout="constrained")
+for ax, (kind, label) in zip(axes, OPTIMA[:-1]):
+    for j, key in enumerate(plateau):
+        steps_ok = [b for b in PLATEAU_BUDGETS if b in list(plateau[key]["steps"]) and b >= AVG * PLATEAU_SWEEP[
+            "eval_every"]]
+        ds = [plateau_drift_of(plateau[key], kind, step=b, boot=200) for b in steps_ok]
+        x = np.array(steps_ok) * 2 ** (0.03 * (j - 1.5))
+        y = np.array([d.slope for d in ds])
+        err = np.array([[d.slope - d.fit.lo, d.fit.hi - d.slope] if d.fit is not None else [np.nan, np.nan]
+                        for d in ds]).T
+        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=COLORS[key[2:]],
+                    label=f"{LABELS[key[2:]]} ({key[0]}, n={key[1]})")
+    ax.axhspan(-PLATEAU_FLAT_TOL, PLATEAU_FLAT_TOL, color="0.85", zorder=0)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("budget: SGD steps (log2 scale)")
+    ax.set_title(f"drift of the {label.split(' at ')[0]} (95% CI)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+axes[0].set_ylabel("slope of log2 η* against log2 L")
+axes[0].legend(fontsize=6)
+plt.show()
+
+# %% [markdown]
+# ### Does deeper get better, and does the correction train better networks?
+#
+# At each depth, the rate with the lowest seed-averaged validation loss (at grid resolution), and there the test
+# loss and test accuracy (mean ± standard error over seeds). The rate is chosen on validation data and reported
+# on test data, so the test numbers are not flattered by the choice.
+
+# %%
+report = ("train_loss", "val_loss", "test_loss", "test_acc")
+best_plateau = {key: sweeps.best_by_depth(res, select="val_loss", report=report, step=S_END, average=AVG)
+                for key, res in plateau.items()}
+for task_key in PLATEAU_TASKS:
+    have = [key for key in plateau if key[0] == task_key]
+    if not have:
+        continue
+    shown = [m for m in ("test_loss", "test_acc") if m in plateau[have[0]]]
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 3.6), squeeze=False, layout="constrained")
+    for ax, metric in zip(axes[0], shown):
+        for n, ls in zip(PLATEAU_TASKS[task_key]["widths"], ("-", ":")):
+            for j, rule in enumerate(PLATEAU_RULES.get((task_key, n), [])):
+                rows = best_plateau[(task_key, n) + rule]
+                L = np.array([r["L"] for r in rows]) * 2 ** (0.03 * (j - 1.5))
+                ax.errorbar(L, [r[metric] for r in rows], yerr=[r[f"{metric}_sem"] for r in rows], ls=ls, marker="o",
+                            ms=3, capsize=2, color=COLORS[rule], label=f"{LABELS[rule]}, n = {n}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth L (log2 scale)")
+        ax.set_ylabel(f"{sweeps.METRIC_LABELS[metric].split(' after')[0]} at the best validation rate")
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"{task_key}: trained to a plateau ({S_END} steps; {len(PLATEAU_SWEEP['seeds'])} seeds, bars ±1 s.e.)",
+                 fontsize=10)
+    plt.show()
+
+deeper, versus = {}, {}
+print("test loss against depth at the best validation rate (slope of log test loss on log L; < 0: deeper is "
+      "better):")
+for key, rows in best_plateau.items():
+    L = [r["L"] for r in rows for v in r["test_loss_seeds"] if np.isfinite(v)]
+    y = [v for r in rows for v in r["test_loss_seeds"] if np.isfinite(v)]
+    deeper[key] = fit_loglog(L, y)
+    v = interval_verdict(deeper[key].lo, deeper[key].hi, allowed=(-math.inf, 0.0))
+    print(f"  {key[0]:8s} n={key[1]:3d} {LABELS[key[2:]]:22s} {deeper[key]}  deeper is better: {v.outcome}")
+print("\ncorrected minus depth-μP two-layer, paired by depth and seed (95% t-interval over all pairs):")
+for task_key in PLATEAU_TASKS:
+    for n in PLATEAU_TASKS[task_key]["widths"]:
+        if (task_key, n) + RULES[2] not in best_plateau or (task_key, n) + RULES[1] not in best_plateau:
+            continue
+        a, b = best_plateau[(task_key, n) + RULES[2]], best_plateau[(task_key, n) + RULES[1]]
+        for metric, better in (("test_acc", (0.0, math.inf)), ("test_loss", (-math.inf, 0.0))):
+            if f"{metric}_seeds" not in a[0]:
+                continue
+            diff = sweeps.paired_difference(a, b, metric)
+            versus[(task_key, n, metric)] = (diff, interval_verdict(diff["lo"], diff["hi"], allowed=better))
+            per = ", ".join(f"{v:+.3f}" for v in diff["per_depth"])
+            print(f"  {task_key:8s} n={n:3d} {metric:9s} {diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}] "
+                  f"({diff['pairs']} pairs; per depth {per}) -> corrected better: "
+                  f"{versus[(task_key, n, metric)][1].outcome}")
+
+# %% [markdown]
+# What these sweeps cost, from the compute time stored with each cached result (process CPU time; the wall
+# time on the shared machine is longer):
+
+# %%
+def compute_of(results):
+    cpu = sum(float(np.sum(r["cpu_seconds"])) for r in results.values() if "cpu_seconds" in r)
+    wall = sum(float(np.sum(r["wall_seconds"])) for r in results.values() if "wall_seconds" in r)
+    threads = sorted({int(r["threads"]) for r in results.values() if "threads" in r})
+    return cpu, wall, threads
+
+
+for name, results in (("pilot", pilot), ("sweeps at the plateau budget", plateau)):
+    cpu, wall, threads = compute_of(results)
+    print(f"{name}: {len(results)} depth sweeps, {cpu / 3600:.2f} CPU-hours ({wall / 3600:.2f} h wall) on "
+          f"{threads} thread(s)")
+
+# %% [markdown]
+# The claims this section tests, as rows of the summary table below; the sentences after it are printed from
+# the same numbers.
+
+# %%
+plateau_rows = []
+for key in plateau:
+    task_key, n, rule = key[0], key[1], key[2:]
+    d_val, d_stab = plateau_drift[key + ("val_loss",)], plateau_drift[key + ("stable",)]
+    v_val = transfer_verdict(d_val)
+    if rule == RULES[1]:  # the paper: depth-muP with two-layer blocks loses its optimum
+        claim = "paper: depth-μP two-layer optimum drifts with L"
+        verdict = v_val.negated(f"outside 0 +- {PLATEAU_FLAT_TOL} octave per doubling")
+    elif rule == RULES[2]:
+        claim, verdict = "paper: the correction restores depth-wise transfer", v_val
+    elif rule == RULES[3]:
+        claim, verdict = "CompleteP transfers across depth", v_val
+    else:
+        claim, verdict = "depth-μP one-layer transfers (control)", v_val
+    plateau_rows.append((f"{claim} (trained to a plateau, {task_key}, n={n}: validation optimum)", str(d_val.fit),
+                         verdict))
+    plateau_rows.append((f"... its stability edge is flat in L ({task_key}, n={n})",
+                         str(d_stab.fit) if d_stab.fit is not None else "no fit", transfer_verdict(d_stab)))
+for key, fit in deeper.items():
+    plateau_rows.append((f"{LABELS[key[2:]]}: deeper is better at a plateau (test loss falls with L; {key[0]}, "
+                         f"n={key[1]})", str(fit), interval_verdict(fit.lo, fit.hi, allowed=(-math.inf, 0.0))))
+for (task_key, n, metric), (diff, v) in versus.items():
+    plateau_rows.append((f"paper: the correction trains better networks than depth-μP two-layer ({metric}, "
+                         f"{task_key}, n={n}, paired over depths and seeds)",
+                         f"{diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}]", v))
+
+two, corr = RULES[1], RULES[2]
+for task_key in PLATEAU_TASKS:
+    for n in PLATEAU_TASKS[task_key]["widths"]:
+        shown = PLATEAU_RULES.get((task_key, n), [])
+        if not shown:
+            continue
+        dv = {r: plateau_drift[(task_key, n) + r + ("val_loss",)] for r in shown}
+        print(f"{task_key}, n={n}, {S_END} steps: validation optimum drift per doubling of L: " + "; ".join(
+            f"{LABELS[r]} {dv[r].fit} ({transfer_verdict(dv[r]).outcome})" for r in shown if dv[r].fit is not None))
+        acc = versus.get((task_key, n, "test_acc"))
+        if acc is not None:
+            print(f"  corrected vs depth-μP two-layer test accuracy: {acc[0]['mean']:+.4f} "
+                  f"[{acc[0]['lo']:+.4f}, {acc[0]['hi']:+.4f}] -> {acc[1].outcome}")
+        def score(row):
+            value = row.get("test_acc", -row["test_loss"])
+            return value if math.isfinite(value) else -math.inf
+
+        best_acc = {r: max(best_plateau[(task_key, n) + r], key=score) for r in shown}
+        print("  best depth per rule: " + "; ".join(
+            f"{LABELS[r]} L={row['L']} ({row['test_acc']:.3f})" if "test_acc" in row else
+            f"{LABELS[r]} L={row['L']} ({row['test_loss']:.4f})" for r, row in best_acc.items()))
+
+# %% [markdown]
 # ## 7. Summary: claim, measurement, verdict
 #
 # Every row is computed from the measurements above by the rule of notebook 00 (section 6), with the tolerance
@@ -511,6 +862,8 @@ for task_key in TASKS:
                    f"{task_key}, n={n}, training loss)",
                    f"depth-muP minus corrected {diff:+.4f} [{diff - half:+.4f}, {diff + half:+.4f}]",
                    interval_verdict(diff - half, diff + half, allowed=(0.0, math.inf)), echo=False)
+for claim, measured, verdict in plateau_rows:  # the rows of "Trained to a plateau"
+    claims.add(claim, measured, verdict, echo=False)
 display(Markdown(claims.markdown()))
 outcomes = {LABELS[r]: [drift[k].transfers().outcome for k in drift if k[2:] == r] for r in RULES}
 print("\noptimum transfers (per task and width):", outcomes)

@@ -1,0 +1,336 @@
+"""nfdlib.scaling: counts against the model's own tensors and torch's FLOP counter, recovery of known laws from
+noisy synthetic curves, model choice by extrapolation, the compute-optimal allocation against its closed form,
+the grids and the limit helpers, and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nfdlib import scaling as sc
+from nfdlib.data import make_teacher_task
+from nfdlib.models import ResNet
+from nfdlib.sweeps import train_stacked
+
+TRUE = {"E": 0.1, "A": 2.0, "alpha": 1.0, "B": 0.5, "beta": 0.5}
+WIDTHS, DEPTHS = [16, 32, 64, 128, 256, 512], [2, 4, 8, 16, 32, 64]
+
+
+def law(n, L, p=TRUE):
+    return p["E"] + p["A"] * np.asarray(n, float) ** -p["alpha"] + p["B"] * np.asarray(L, float) ** -p["beta"]
+
+
+def synthetic(p=TRUE, seeds=6, noise=0.03, rng_seed=0, widths=WIDTHS, depths=DEPTHS, pure=False):
+    """Per-run losses law(n, L) * exp(noise * z), with parameter counts and compute of MNIST-1D-sized runs."""
+    rng = np.random.default_rng(rng_seed)
+    rows = [(n, L, s) for n in widths for L in depths for s in range(seeds)]
+    n, L, s = (np.array(c) for c in zip(*rows))
+    y = law(n, L, p) * np.exp(noise * rng.standard_normal(n.size))
+    compute = sc.compute_model(40, 10, batch_size=64, steps=2000)
+    params = np.array([sc.count_params(40, 10, a, b) for a, b in zip(n, L)])
+    return sc.size_table(n, L, s, y, params=params, flops=compute(n, L))
+
+
+# -- counting ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", ["one", "two"])
+@pytest.mark.parametrize("n, L", [(8, 1), (16, 3), (24, 5)])
+def test_param_count_matches_model_tensors(block, n, L):
+    model = ResNet(7, 3, n, L, block=block, seed=0)
+    assert sc.count_params(7, 3, n, L, block) == sc.model_params(model)
+
+
+@pytest.mark.parametrize("block, preact", [("one", True), ("two", True), ("one", False)])
+def test_flop_count_matches_torch_flop_counter(block, preact):
+    model = ResNet(7, 3, 16, 4, block=block, preact=preact, seed=0, dtype=torch.float64)
+    counted = sc.measured_flops_per_example(model, batch=3)
+    predicted = sc.flops_per_example(7, 3, 16, 4, block)
+    assert predicted.forward == counted.forward
+    assert predicted.backward == counted.backward
+    assert predicted.total == 6 * (sc.count_params(7, 3, 16, 4, block) - 7 * 16) + 4 * 7 * 16
+
+
+def test_flops_per_step_and_run_and_the_continuous_model():
+    per = sc.flops_per_example(40, 10, 64, 8).total
+    assert sc.flops_per_step(40, 10, 64, 8, batch_size=32) == 32 * per
+    assert sc.flops_per_run(40, 10, 64, 8, batch_size=32, steps=100) == 100 * 32 * per
+    compute = sc.compute_model(40, 10, batch_size=32, steps=100, block="two")
+    assert compute(64, 8) == pytest.approx(sc.flops_per_run(40, 10, 64, 8, 32, 100, block="two"), rel=1e-12)
+
+
+# -- recovering known laws -------------------------------------------------------------------------------------
+def test_noise_free_law_is_recovered_exactly():
+    fit = sc.fit_law(synthetic(noise=0.0, seeds=1), "nL", boot=0)
+    for k, v in TRUE.items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-5), k
+    assert fit.residual_rms < 1e-8
+
+
+def test_a_floor_held_fixed():
+    table = synthetic(noise=0.0, seeds=1)
+    fit = sc.fit_law(table, "nL", boot=0, E=0.1)
+    assert fit.params["E"] == pytest.approx(0.1, rel=1e-12) and fit.extras["E_fixed"]
+    for k in ("A", "alpha", "B", "beta"):
+        assert fit.params[k] == pytest.approx(TRUE[k], rel=1e-5), k
+    wrong = sc.fit_law(table, "nL", boot=0, E=0.05)
+    assert wrong.objective > 1e3 * max(fit.objective, 1e-20)
+    assert "held fixed" in str(sc.fit_law(synthetic(seeds=3), "nL", boot=5, E=0.1))
+    with pytest.raises(ValueError, match=r"^E can only be held fixed in a form with a floor"):
+        sc.fit_law(table, "nL-pure", boot=0, E=0.1)
+
+
+def test_exponents_and_floor_recovered_within_their_intervals():
+    fit = sc.fit_law(synthetic(), "nL", boot=200, seed=1)
+    for k in ("E", "alpha", "beta", "B"):
+        lo, hi = fit.interval(k)
+        assert lo <= TRUE[k] <= hi, (k, fit.describe(k))
+    assert abs(fit.params["alpha"] - 1.0) < 0.15 and abs(fit.params["beta"] - 0.5) < 0.05
+    assert abs(fit.params["E"] - 0.1) < 0.01
+    # an interval is an interval: it holds the estimate and is not degenerate
+    for k in fit.params:
+        lo, hi = fit.interval(k)
+        assert lo < fit.params[k] < hi
+
+
+def test_one_stalled_size_does_not_drag_the_fit():
+    # one size three times too high (a run that stalled): the Huber loss treats it as an outlier
+    table = synthetic(noise=0.01)
+    bad = np.flatnonzero((table.n == 64) & (table.L == 8))[0]
+    table.values[bad] *= 3.0
+    fit = sc.fit_law(table, "nL", boot=0)
+    assert abs(fit.params["alpha"] - 1.0) < 0.1 and abs(fit.params["beta"] - 0.5) < 0.05
+    assert abs(fit.params["E"] - 0.1) < 0.01
+
+
+def test_interval_is_the_widened_percentile_interval():
+    reps = np.linspace(-1.0, 1.0, 100001)
+    lo, hi = sc._interval(0.0, reps, 0.9, seeds=2)
+    assert lo == pytest.approx(-0.9 * math.sqrt(2), rel=1e-4) and hi == pytest.approx(0.9 * math.sqrt(2), rel=1e-4)
+    lo, hi = sc._interval(1.0, np.exp(reps), 0.9, seeds=5, positive=True)  # widened in log space
+    assert math.log(lo) == pytest.approx(-0.9 * math.sqrt(5 / 4), rel=1e-4) and lo > 0
+    assert hi == pytest.approx(math.exp(0.9 * math.sqrt(5 / 4)), rel=1e-4)
+
+
+def test_deviations_split_bias_and_spread():
+    table = sc.size_table([16] * 4 + [64] * 4, [2] * 8, list(range(4)) * 2, [1.1, 1.3, 1.1, 1.3, 1.0, 1.2, 1.0, 1.2])
+    dev = sc.deviations(table, {2: 1.0})
+    np.testing.assert_allclose(dev["bias"], [0.2, 0.1])
+    np.testing.assert_allclose(dev["spread"], [np.std([1.1, 1.3, 1.1, 1.3], ddof=1)] * 2)
+    np.testing.assert_allclose(dev["rms"], [math.sqrt((0.01 + 0.09) / 2), math.sqrt((0.0 + 0.04) / 2)])
+    with pytest.raises(ValueError, match=r"^reference must give a value for every depth; missing L = \[2\]"):
+        sc.deviations(table, {4: 1.0})
+
+
+@pytest.mark.parametrize("var", ["params", "flops"])
+def test_one_variable_forms_recover_their_exponent(var):
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1e4, 1e9, 9)
+    rows = [(i, s) for i in range(x.size) for s in range(5)]
+    idx, s = (np.array(c) for c in zip(*rows))
+    y = (0.2 + 40.0 * x[idx] ** -0.3) * np.exp(0.02 * rng.standard_normal(idx.size))
+    kw = {var: x[idx]}
+    table = sc.size_table(idx + 1, np.ones(idx.size), s, y, **kw)
+    fit = sc.fit_law(table, "N" if var == "params" else "C", boot=200)
+    for k, v in (("E", 0.2), ("alpha", 0.3)):
+        lo, hi = fit.interval(k)
+        assert lo <= v <= hi, (k, fit.describe(k))
+    assert fit.predict(**{var: 1e12}) == pytest.approx(0.2 + 40.0 * 1e12 ** -0.3, rel=0.05)
+
+
+def test_extrapolation_prefers_the_law_with_a_floor():
+    rows = sc.extrapolation_test(synthetic(noise=0.02), ["nL", "nL-pure", "N-pure", "C-pure"], by="flops",
+                                 fraction=0.25)
+    assert rows[0]["form"] == "nL"
+    err = {r["form"]: r["rms_log_error"] for r in rows}
+    assert err["nL"] < 0.5 * err["nL-pure"]
+    pure = next(r for r in rows if r["form"] == "nL-pure")
+    assert pure["bias"] < 0  # without the floor the law dives below the held-out losses
+
+
+def test_extrapolation_prefers_the_pure_law_when_there_is_no_floor():
+    p = dict(TRUE, E=0.0)
+    rows = sc.extrapolation_test(synthetic(p, noise=0.02), ["nL", "nL-pure"], by="flops", fraction=0.25)
+    err = {r["form"]: r["rms_log_error"] for r in rows}
+    assert err["nL-pure"] < 0.05
+    assert err["nL-pure"] <= err["nL"] * 1.05
+
+
+def test_compute_optimal_matches_the_closed_form():
+    fit = sc.fit_law(synthetic(noise=0.0, seeds=1), "nL", boot=0)
+    k = 1e5
+
+    def compute(n, L):
+        return k * np.asarray(L, float) * np.asarray(n, float) ** 2
+
+    C = 1e13
+    p = fit.params
+    # minimize A n^-alpha + B (C / (k n^2))^-beta: n^(alpha + 2 beta) = alpha A (C/k)^beta / (2 beta B)
+    ratio = p["alpha"] * p["A"] * (C / k) ** p["beta"] / (2 * p["beta"] * p["B"])
+    n_star = ratio ** (1 / (p["alpha"] + 2 * p["beta"]))
+    opt = sc.compute_optimal(fit, C, compute, n_range=(1, 1e6), L_range=(1e-3, 1e9))
+    assert not opt["at_edge"]
+    assert opt["n"] == pytest.approx(n_star, rel=1e-4)
+    assert opt["L"] == pytest.approx(C / (k * n_star**2), rel=1e-3)
+    assert opt["loss"] == pytest.approx(float(law(n_star, C / (k * n_star**2), p)), rel=1e-6)
+    # a range that excludes the optimum gives a bound, flagged
+    edge = sc.compute_optimal(fit, C, compute, n_range=(1, n_star / 4), L_range=(1e-3, 1e9))
+    assert edge["at_edge"] and edge["n"] < n_star
+
+
+def test_compute_optimal_matches_brute_force_with_the_full_flop_count():
+    fit = sc.fit_law(synthetic(noise=0.0, seeds=1), "nL", boot=0)
+    compute = sc.compute_model(40, 10, batch_size=64, steps=2000)
+    C = float(compute(100, 10))
+    opt = sc.compute_optimal(fit, C, compute, n_range=(16, 512), L_range=(1, 64))
+    n = np.geomspace(16, 512, 200001)
+    L = (C - compute(n, 0)) / (compute(n, 1) - compute(n, 0))
+    ok = (L >= 1) & (L <= 64)
+    i = np.argmin(np.where(ok, fit.predict(n=n, L=np.where(ok, L, 1)), np.inf))
+    assert opt["n"] == pytest.approx(n[i], rel=1e-3) and opt["L"] == pytest.approx(L[i], rel=2e-3)
+    assert float(compute(opt["n"], opt["L"])) == pytest.approx(C, rel=1e-9)
+
+
+def test_frontier_intervals_and_the_empirical_frontier():
+    table = synthetic()
+    fit = sc.fit_law(table, "nL", boot=60)
+    compute = sc.compute_model(40, 10, batch_size=64, steps=2000)
+    budgets = [compute(64, 8), compute(256, 16)]
+    rows = sc.frontier(fit, budgets, compute, n_range=(16, 512), L_range=(2, 64))
+    for r in rows:
+        assert r["n_lo"] <= r["n"] <= r["n_hi"] and r["loss_lo"] <= r["loss"] <= r["loss_hi"]
+    emp = sc.empirical_frontier(table, budgets)
+    assert all(e["flops"] <= b * (1 + 1e-9) for e, b in zip(emp, budgets))
+    assert emp[1]["loss"] <= emp[0]["loss"]
+    # the fitted frontier is no worse than the best measured size at the same budget (up to the noise)
+    assert rows[1]["loss"] <= emp[1]["loss"] * 1.05
+
+
+def test_bootstrap_resamples_within_strata():
+    # width 16 has seeds 0..3, width 32 only seeds 10, 11: a draw must never leave a width without values
+    n = [16] * 4 + [32] * 2
+    table = sc.size_table(n, [4] * 6, [0, 1, 2, 3, 10, 11], [1.0, 2.0, 3.0, 4.0, 5.0, 7.0], strata="n")
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        m = sc._resampled_means(table, rng)
+        assert 1.0 <= m[0] <= 4.0 and 5.0 <= m[1] <= 7.0
+    assert table.count.tolist() == [4, 2]
+    assert table.mean.tolist() == [2.5, 6.0]
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match=r"^n must be finite and > 0"):
+        sc.size_table([0, 16], [2, 2], [0, 0], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"^L must be finite and > 0"):
+        sc.size_table([16, 16], [-2, 2], [0, 1], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"^loss must be finite and > 0 .* at 1 runs"):
+        sc.size_table([16, 32], [2, 2], [0, 0], [1.0, float("nan")])
+    with pytest.raises(ValueError, match=r"^seed 0 appears twice"):
+        sc.size_table([16, 16], [2, 2], [0, 0], [1.0, 1.0])
+    small = synthetic(widths=[16, 32, 64], depths=[2, 4], seeds=2)
+    with pytest.raises(ValueError, match=r"^form 'nL' has 5 parameters and needs more sizes"):
+        sc.fit_law(small.select(np.arange(len(small)) < 5), "nL", boot=0)
+    with pytest.raises(ValueError, match=r"^form 'nL' needs at least 3 distinct values of L"):
+        sc.fit_law(small, "nL", boot=0)
+    with pytest.raises(ValueError, match=r"^form must be one of"):
+        sc.fit_law(small, "exponential", boot=0)
+    no_flops = sc.size_table([16, 32, 64, 128], [2] * 4, [0] * 4, [4.0, 3.0, 2.0, 1.5])
+    with pytest.raises(ValueError, match=r"^form 'C' needs 'flops' for every run"):
+        sc.fit_law(no_flops, "C", boot=0)
+    with pytest.raises(ValueError, match=r"^held must mark some"):
+        sc.extrapolation_test(synthetic(seeds=1), ["nL"], held=np.ones(36, bool))
+    with pytest.raises(ValueError, match=r"^compute_optimal needs a fit of form 'nL'"):
+        sc.compute_optimal(sc.fit_law(synthetic(seeds=1), "N", boot=0), 1e12, lambda n, L: n * n * L)
+    with pytest.raises(ValueError, match=r"^family must be one of"):
+        sc.get_family("resnet")
+    with pytest.raises(ValueError, match=r"^max_cost=1 leaves no size"):
+        sc.grid_sizes([16], [2], max_cost=1)
+
+
+# -- grids and the limit -------------------------------------------------------------------------------------------
+def test_grid_sizes_keep_everything_below_the_cap():
+    sizes = sc.grid_sizes([16, 32, 64], [2, 4, 8], max_cost=64 * 64 * 4)
+    assert (64, 8) not in sizes and (64, 4) in sizes and len(sizes) == 8
+
+
+def test_train_sizes_is_train_stacked_per_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    task = {"name": "teacher", "d": 4, "n_train": 6, "n_test": 5, "seed": 0}
+    runs = sc.size_grid("test", "depth-mup", task, [(8, 2), (8, 3), (16, 2)], {8: [0, 1], 16: [2]}, 3, lr=0.5,
+                        eval_every=1, progress=False)
+    assert runs["n"].tolist() == [8, 8, 8, 8, 16] and runs["seed"].tolist() == [0, 1, 0, 1, 2]
+    data = make_teacher_task(d=4, n_train=6, n_test=5, seed=0)
+    ref = train_stacked(lambda s: ResNet(4, 1, 8, 3, seed=s), [0.5, 0.5], [0, 1], data, 3, eval_every=1)
+    np.testing.assert_allclose(runs["train_loss"][2:4], ref["train_loss"], rtol=1e-6)
+    assert runs["params"][4] == sc.count_params(4, 1, 16, 2)
+    assert runs["flops"][4] == sc.flops_per_run(4, 1, 16, 2, batch_size=6, steps=3)
+    assert np.all(runs["seconds"] > 0)
+    assert len(list(tmp_path.glob("scaling_test_depth-mup_n*.npz"))) == 2
+    again = sc.size_grid("test", "depth-mup", task, [(8, 2), (8, 3), (16, 2)], {8: [0, 1], 16: [2]}, 3, lr=0.5,
+                         eval_every=1, progress=False)
+    np.testing.assert_array_equal(again["train_loss"], runs["train_loss"])
+    table, dropped = sc.fit_runs(runs)
+    assert dropped == 0 and len(table) == 3
+
+
+def test_limit_estimate_and_richardson():
+    Ks = np.array([4, 8, 16, 32, 64])
+    rng = np.random.default_rng(0)
+    values = (0.005 + 0.01 / Ks)[:, None] + 1e-5 * rng.standard_normal((5, 3))
+    est = sc.limit_estimate(Ks, values, particle_error=1e-4)
+    assert est["lo"] <= 0.005 <= est["hi"]
+    assert est["hi"] - est["lo"] >= 2e-4
+    assert sc.richardson([8, 16], np.array([0.005 + 0.01 / 8, 0.005 + 0.01 / 16])) == pytest.approx(0.005)
+    with pytest.raises(ValueError, match=r"^values must have shape"):
+        sc.limit_estimate(Ks, values[:3])
+
+
+def test_solver_runs_match_the_library_solver():
+    from nfdlib import gia
+
+    kw = dict(Ks=[2, 4], M=64, seeds=[0], T=1.0, lr=0.5, steps=2, noise_grid=4)
+    mine = sc.solver_runs(**kw, coupling="reused")
+    ref = gia.limit_solver(**kw, coupling="reused", progress=False)
+    np.testing.assert_allclose(mine["train_loss"], ref["train_loss"], rtol=1e-6)
+    assert not mine["failed"].any()
+
+
+def test_arm_trend_verdicts():
+    rows = [(n, s) for n in (16, 32, 64, 128) for s in range(3)]
+    n = np.array([r[0] for r in rows])
+
+    def runs(values, diverged=None):
+        div = np.zeros(n.size, bool) if diverged is None else diverged
+        return {"n": n, "L": np.full(n.size, 4), "test_loss": np.asarray(values, float)[:, None],
+                "diverged": div}
+
+    rng = np.random.default_rng(0)
+    noise = np.exp(0.01 * rng.standard_normal(n.size))
+    assert sc.arm_trend(runs(n ** -0.5 * noise), "n", {"L": 4})["verdict"] == "improves"
+    assert sc.arm_trend(runs(n ** 0.3 * noise), "n", {"L": 4})["verdict"] == "stalls or worsens"
+    div = n == 128
+    assert sc.arm_trend(runs(np.where(div, np.nan, n ** -0.5), div), "n", {"L": 4})["verdict"] == "diverges"
+
+
+def test_notebook_full_plan_is_cached(monkeypatch):
+    """Full mode of notebook 06 reads every grid from data/: a changed configuration would silently recompute
+    about two CPU-hours, so a missing file fails here instead."""
+    from pathlib import Path
+
+    import nfdlib.cache as cache
+    from nfdlib.sweeps import parameters_cell
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.delenv("NFD_DATA_DIR", raising=False)
+    real = cache.cached
+
+    def only_read(name, config, compute, **kw):
+        path = cache.cache_path(name, config, kw["version"], kw.get("fmt", "json"))
+        assert path.exists(), f"notebook 06 would recompute {path.name}: run python -m nfdlib.scaling"
+        return real(name, config, compute, **kw)
+
+    monkeypatch.setattr(cache, "cached", only_read)
+    monkeypatch.setattr(sc, "cached", only_read)
+    plan = parameters_cell(str(root / "notebooks" / "06_scaling_laws.py"))["PLAN"]
+    out = sc.run_plan(plan, progress=False)
+    assert len(out["real_runs"]["n"]) > 0 and set(out["family_runs"]) == set(plan["families"]["families"])

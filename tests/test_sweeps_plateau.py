@@ -1,0 +1,311 @@
+"""Training to a plateau (notebook 05, section 8): the validation split held apart from the test split, the
+fused sweep engine against the autograd engines, sweeps read at a given step, and the plateau budget."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nfdlib import sweeps
+from nfdlib.data import load_digits, load_mnist1d, make_teacher_task
+from nfdlib.models import ResNet
+from nfdlib.training import evaluate
+
+
+# -- validation split --------------------------------------------------------------------------------------
+def _rows(X):
+    return {tuple(np.round(r, 6)) for r in X.numpy().astype(np.float64)}
+
+
+def test_mnist1d_validation_is_disjoint_and_leaves_the_other_splits_alone():
+    plain = load_mnist1d(n_train=300, n_test=100, seed=4)
+    data = load_mnist1d(n_train=300, n_test=100, seed=4, n_val=200)
+    # the training and test examples are the same with or without a validation split
+    torch.testing.assert_close(data.X_train, plain.X_train, rtol=0, atol=0)
+    torch.testing.assert_close(data.X_test, plain.X_test, rtol=0, atol=0)
+    assert data.X_val.shape == (200, 40) and data.labels_val.shape == (200,) and data.has_val
+    assert not plain.has_val and plain.X_val is None
+    # held apart: no validation input is a training input, and every class is there
+    assert not _rows(data.X_val) & _rows(data.X_train)
+    assert len(set(data.labels_val.tolist())) == 10
+    torch.testing.assert_close(data.Y_val.argmax(1), data.labels_val)
+    # scaled with the training statistics, like the test split (so its scale is close to 1, not exactly 1)
+    assert abs(float((data.X_val**2).mean()) - 1) < 0.2
+    with pytest.raises(ValueError, match="n_val"):
+        load_mnist1d(n_train=300, n_test=100, n_val=-1)
+
+
+def test_teacher_and_digits_validation_splits():
+    plain = make_teacher_task(d=5, n_train=30, n_test=20, noise=0.2, seed=1)
+    data = make_teacher_task(d=5, n_train=30, n_test=20, noise=0.2, seed=1, n_val=40)
+    for k in ("X_train", "Y_train", "X_test", "Y_test"):
+        torch.testing.assert_close(getattr(data, k), getattr(plain, k), rtol=0, atol=0)
+    assert data.X_val.shape == (40, 5) and data.Y_val.shape == (40, 1) and data.labels_val is None
+    assert not _rows(data.X_val) & (_rows(data.X_train) | _rows(data.X_test))
+    # the same teacher: a noiseless validation target is the teacher's function, scaled like the training one
+    clean = make_teacher_task(d=5, n_train=4000, n_test=20, seed=1, n_val=4000)
+    assert float(clean.Y_val.std()) == pytest.approx(float(clean.Y_train.std()), rel=0.05)
+    digits = load_digits(n_train=100, n_test=50, n_val=60)
+    torch.testing.assert_close(digits.X_train, load_digits(n_train=100, n_test=50).X_train, rtol=0, atol=0)
+    assert not _rows(digits.X_val) & (_rows(digits.X_train) | _rows(digits.X_test))
+    with pytest.raises(ValueError, match="n_val"):
+        load_digits(n_train=1000, n_test=500, n_val=400)  # 1900 > 1797 images
+
+
+def test_a_sweep_records_validation_loss_and_accuracy():
+    data = load_digits(n_train=48, n_test=24, n_val=30, dtype=torch.float64)
+    swapped = type(data)(data.name, data.X_train, data.Y_train, data.X_val, data.Y_val, data.labels_train,
+                         data.labels_val)
+
+    def make(seed):
+        return ResNet(data.d, 10, 12, 3, block="two", seed=seed, dtype=torch.float64)
+
+    kw = dict(batch_size=16, loss="xent", eval_every=2)
+    a = sweeps.train_stacked(make, [0.1, 0.8], [0, 1], data, 5, **kw)
+    b = sweeps.train_stacked(make, [0.1, 0.8], [0, 1], swapped, 5, **kw)
+    np.testing.assert_allclose(a["val_loss"], b["test_loss"], rtol=1e-12)
+    np.testing.assert_allclose(a["val_acc"], b["test_acc"], rtol=1e-12)
+    assert "val_loss" not in b and not np.allclose(a["val_loss"], a["test_loss"])
+
+
+def test_train_eval_uses_the_first_training_examples():
+    data = make_teacher_task(d=4, n_train=40, n_test=10, dtype=torch.float64)
+
+    def make(seed):
+        return ResNet(4, 1, 8, 2, block="two", seed=seed, dtype=torch.float64)
+
+    out = sweeps.train_stacked(make, [0.1], [0], data, 0, train_eval=7)
+    model = make(0)
+    expected, _ = evaluate(model, data.X_train[:7], data.Y_train[:7], None, "mse")
+    whole, _ = evaluate(model, data.X_train, data.Y_train, None, "mse")
+    assert out["train_loss"][0, 0] == pytest.approx(expected, rel=1e-12)
+    assert abs(whole - expected) > 1e-3  # the subset is not the whole split
+    # training is unchanged by the evaluation subset: the test loss after training is the same
+    a = sweeps.train_stacked(make, [0.3], [0], data, 4, batch_size=8, train_eval=7)
+    b = sweeps.train_stacked(make, [0.3], [0], data, 4, batch_size=8)
+    np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-12)
+
+
+# -- the fused engine -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block, activation, loss, parametrization", [
+    ("two", "relu", "xent", "depth-mup-corrected"),
+    ("two", "tanh", "mse", "completep"),
+    ("one", "gelu", "xent", "depth-mup"),
+    ("one", "identity", "mse", "mup"),
+    ("two", "relu", "mse", "sp"),
+])
+def test_fused_engine_matches_autograd(block, activation, loss, parametrization):
+    data = load_digits(n_train=40, n_test=20, dtype=torch.float64)
+    y_out = 10
+
+    def make(seed):
+        return ResNet(data.d, y_out, 12, 4, block=block, activation=activation, parametrization=parametrization,
+                      T=1.7, seed=seed, dtype=torch.float64)
+
+    # the middle rate diverges for some rules: the engine drops it and carries on with the others
+    lrs, seeds = [0.02, 0.1, 1e5, 0.02, 0.1], [0, 0, 0, 1, 1]
+    kw = dict(batch_size=16, loss=loss, eval_every=2, loss_bound=1e4)
+    fused = sweeps.train_stacked(make, lrs, seeds, data, 6, engine="fused", **kw)
+    ref = sweeps.train_stacked(make, lrs, seeds, data, 6, engine="bmm", **kw)
+    np.testing.assert_array_equal(fused["diverged"], ref["diverged"])
+    assert fused["diverged"][2]
+    for key in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(fused[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    final = fused["train_loss"][[0, 1, 3, 4], -1]
+    assert np.isfinite(final).sum() >= 3 and np.nanmax(final) - np.nanmin(final) > 1e-4  # not vacuous
+
+
+def test_fused_engine_falls_back_for_other_architectures():
+    data = make_teacher_task(d=4, n_train=16, n_test=8, dtype=torch.float64)
+
+    def make(seed, preact=False):
+        return ResNet(4, 1, 8, 3, block="two", preact=preact, seed=seed, dtype=torch.float64)
+
+    assert not sweeps.fused_supported(make(0)) and sweeps.fused_supported(make(0, preact=True))
+    a = sweeps.train_stacked(make, [0.1, 0.5], [0, 1], data, 4, batch_size=8, engine="fused")
+    b = sweeps.train_loop(make, [0.1, 0.5], [0, 1], data, 4, batch_size=8)
+    np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-10)
+
+
+def test_fused_engine_on_float32_stays_close_to_the_loop():
+    """The sweeps run in float32: over many steps the engines agree to float32 rounding, not bitwise."""
+    data = load_digits(n_train=64, n_test=32)
+
+    def make(seed):
+        return ResNet(data.d, 10, 16, 4, block="two", seed=seed)
+
+    a = sweeps.train_stacked(make, [0.1, 0.4], [0, 1], data, 30, batch_size=16, loss="xent", eval_every=10)
+    b = sweeps.train_loop(make, [0.1, 0.4], [0, 1], data, 30, batch_size=16, loss="xent", eval_every=10)
+    np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-4)
+
+
+# -- reading a sweep at a step, and the plateau ---------------------------------------------------------------
+def _sweep_with_steps():
+    steps = np.array([0, 100, 200, 300, 400])
+    loss = np.array([[[2.0, 1.0, 0.8, 0.7, 0.69]], [[2.0, 0.9, 0.5, np.nan, np.nan]], [[2.0, 1.5, 1.2, 1.0, 0.9]]])
+    return {"lr": np.array([0.1, 0.5, 1.0]), "seed": np.array([0]), "steps": steps, "train_loss": loss,
+            "val_loss": loss + 0.1, "diverged": np.array([[False], [True], [False]]),
+            "diverged_at": np.array([[-1], [250], [-1]])}
+
+
+def test_final_metric_at_a_step_keeps_runs_that_diverge_later():
+    sweep = _sweep_with_steps()
+    assert np.isnan(sweeps.final_metric(sweep)[1, 0])
+    np.testing.assert_allclose(sweeps.final_metric(sweep, step=200)[:, 0], [0.8, 0.5, 1.2])
+    assert np.isnan(sweeps.final_metric(sweep, step=300)[1, 0])
+    sweep["train_loss"][1, 0, 3] = 0.4  # a value recorded at the step of divergence is not trusted
+    sweep["diverged_at"][1, 0] = 300
+    assert np.isnan(sweeps.final_metric(sweep, step=300)[1, 0])
+    assert sweeps.best_lr(sweep["lr"], sweeps.final_metric(sweep, step=200)[:, 0]).grid_lr == 0.5
+    with pytest.raises(ValueError, match="step"):
+        sweeps.final_metric(sweep, step=150)
+    with pytest.raises(ValueError, match="key"):
+        sweeps.final_metric(sweep, key="val_accuracy")
+
+
+def test_best_curve_is_the_envelope_over_rates():
+    sweep = _sweep_with_steps()
+    np.testing.assert_allclose(sweeps.best_curve(sweep, "train_loss")[0], [2.0, 0.9, 0.5, 0.7, 0.69])
+    with pytest.raises(ValueError, match="loss"):
+        sweeps.best_curve(sweep, "test_acc")
+
+
+def test_plateau_step_finds_where_improvement_stops():
+    steps = np.arange(0, 10001, 250)
+    curve = 0.3 + np.exp(-steps / 800.0)  # settles: the gain over the last quarter falls below 1% at S
+    S = sweeps.plateau_step(steps, curve)
+
+    def gain(s):  # the fall between the means of the last two quarters, over the evaluations in each
+        late = [0.3 + math.exp(-t / 800) for t in steps if 0.75 * s < t <= s]
+        early = [0.3 + math.exp(-t / 800) for t in steps if 0.5 * s < t <= 0.75 * s]
+        return (np.mean(early) - np.mean(late)) / np.mean(late)
+
+    assert gain(S) < 0.01 <= gain(S - 250) and 4000 < S < 8000
+    # a pause that training breaks later is not a plateau
+    paused = curve.copy()
+    level = curve[steps == 1500][0]
+    paused[(steps >= 1500) & (steps < 4000)] = level  # flat for 2500 steps: settled there ...
+    paused[steps >= 4000] = level - 0.2 * (1 - np.exp(-(steps[steps >= 4000] - 4000) / 300))  # ... then falls
+    assert sweeps.plateau_step(steps[steps <= 4000], paused[steps <= 4000]) <= 4000
+    assert sweeps.plateau_step(steps, paused) > 4000
+    # a curve that is still falling at the end never settles; a rising (overfitting) one has settled
+    assert sweeps.plateau_step(steps, np.exp(-steps / 5000.0)) is None
+    assert sweeps.plateau_step(steps, 1 + steps / 1e4) == 750  # the first step with evaluations in both windows
+    with pytest.raises(ValueError, match="steps"):
+        sweeps.plateau_step([0, 0, 1], [1, 1, 1])
+    with pytest.raises(ValueError, match="window"):
+        sweeps.plateau_step(steps, curve, window=0.6)
+
+
+def test_plateau_budget_per_depth():
+    steps = np.arange(0, 4001, 200)
+    lrs = np.array([0.1, 0.3, 1.0])
+    loss = np.empty((2, 3, 2, steps.size))
+    for d, tau in enumerate((100.0, 300.0)):  # the deeper network settles later
+        for i, lr in enumerate(lrs):
+            loss[d, i] = (0.3 - i * 0.05) + np.exp(-steps * lr / tau)
+    sweep = {"L": np.array([2, 8]), "lr": lrs, "seed": np.array([0, 1]), "steps": steps, "val_loss": loss,
+             "diverged": np.zeros((2, 3, 2), bool)}
+    rows = sweeps.plateau_budget(sweep)
+    assert [r["L"] for r in rows] == [2, 8]
+    assert rows[0]["plateau_step"] < rows[1]["plateau_step"]
+    for r, d in zip(rows, range(2)):
+        assert r["plateau_step"] == sweeps.plateau_step(steps, sweeps.best_curve(sweep)[d])
+        assert r["gain_last_window"] < 0.01
+
+
+def test_depth_sweep_records_its_compute_time():
+    task = {"name": "teacher", "d": 4, "n_train": 8, "n_test": 4, "n_val": 4}
+    out = sweeps.depth_sweep(task, "depth-mup", "two", 8, [2, 3], [0.1, 0.4], [0], 3, progress=False)
+    assert out["wall_seconds"].shape == (2,) and np.all(out["cpu_seconds"] > 0)
+    assert int(out["threads"]) >= 1 and out["val_loss"].shape == (2, 2, 1, 2)
+
+
+def test_main_runs_one_plan_filtered(tmp_path, monkeypatch):
+    src = tmp_path / "99_plan.py"
+    src.write_text(
+        '# %% tags=["parameters"]\n'
+        'RULES = [("depth-mup", "two"), ("completep", "two")]\n'
+        'TASKS = {}\nSWEEP = {}\nSWEEP_PREFIX = "unused"\n'
+        'TINY_TASKS = {"a": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4, "n_val": 4},'
+        ' "widths": [4, 6]}, "b": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}\n'
+        'TINY_SWEEP = {"depths": [2], "lrs": [0.1], "seeds": [0], "steps": 2, "train_eval": 4}\n'
+        'TINY_SWEEP_PREFIX = "tiny"\n')
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    sweeps._main([str(src), "--plan", "TINY_", "--task", "a", "--width", "6", "--rule", "completep/two"])
+    files = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.npz"))
+    assert files == ["tiny_a_completep_two_n6"]
+    with pytest.raises(ValueError, match="NOPE_TASKS"):
+        sweeps._main([str(src), "--plan", "NOPE_"])
+
+
+def test_final_metric_averages_the_last_evaluations():
+    sweep = _sweep_with_steps()
+    np.testing.assert_allclose(sweeps.final_metric(sweep, step=200, average=2)[:, 0], [0.9, 0.7, 1.35])
+    np.testing.assert_allclose(sweeps.final_metric(sweep, average=3)[[0, 2], 0], [(0.8 + 0.7 + 0.69) / 3, 3.1 / 3])
+    with pytest.raises(ValueError, match="average"):
+        sweeps.final_metric(sweep, step=100, average=3)
+    # optima read the same way
+    assert sweeps.mean_curve_optima(sweep, "val_loss", step=200, average=2)[0].grid_lr == 0.5
+
+
+def test_paired_difference_pairs_by_depth_and_seed():
+    a = [{"L": 2, "test_acc_seeds": [0.8, 0.7, 0.9]}, {"L": 4, "test_acc_seeds": [0.6, np.nan, 0.8]}]
+    b = [{"L": 2, "test_acc_seeds": [0.7, 0.7, 0.7]}, {"L": 4, "test_acc_seeds": [0.7, 0.5, 0.6]}]
+    diff = sweeps.paired_difference(a, b, "test_acc")
+    pairs = np.array([0.1, 0.0, 0.2, -0.1, 0.2])  # the pair with a missing run is left out
+    assert diff["pairs"] == 5 and diff["mean"] == pytest.approx(pairs.mean())
+    half = 2.7764451051977987 * pairs.std(ddof=1) / math.sqrt(5)  # t(0.975, 4 dof)
+    assert diff["lo"] == pytest.approx(pairs.mean() - half) and diff["hi"] == pytest.approx(pairs.mean() + half)
+    np.testing.assert_allclose(diff["per_depth"], [0.1, 0.05])
+    with pytest.raises(ValueError, match="depths"):
+        sweeps.paired_difference(a, b[:1])
+    with pytest.raises(ValueError, match="metric"):
+        sweeps.paired_difference(a, b, "test_loss")
+
+
+def test_plot_transfer_reads_a_step(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sweep = _sweep_with_steps()
+    sweep["L"] = np.array([4])
+    for key in ("train_loss", "test_loss", "val_loss", "diverged", "diverged_at"):
+        if key in sweep:
+            sweep[key] = sweep[key][None]
+    ax = sweeps.plot_transfer(sweep, "val_loss", step=200)
+    ys = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(ys, [0.9, 0.6, 1.3])
+
+
+def test_run_plan_cached_only_reads_what_exists_and_lists_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    rules = [("depth-mup", "two"), ("completep", "two")]
+    tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
+    plan = {"depths": [2], "lrs": [0.1], "seeds": [0], "steps": 2}
+    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *r) for r in rules]
+    done = sweeps.run_plan(rules, tasks, plan, prefix="p", only=[rules[0]], progress=False)
+    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[1])]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cached_only must not compute")
+
+    monkeypatch.setattr(sweeps, "depth_sweep", refuse)
+    got = sweeps.run_plan(rules, tasks, plan, prefix="p", cached_only=True, progress=False)
+    assert list(got) == [("t", 4, *rules[0])]
+    np.testing.assert_array_equal(got[("t", 4, *rules[0])]["train_loss"], done[("t", 4, *rules[0])]["train_loss"])
+
+
+def test_notebook_05_reads_its_early_training_sweeps_from_the_committed_cache():
+    """The 200-step plan of notebook 05 is read without cached_only: every sweep of it must be in data/ under
+    the key the code computes (a change to the key would make the notebook recompute for an hour)."""
+    from pathlib import Path
+
+    from nfdlib import cache
+
+    root = Path(__file__).resolve().parent.parent
+    if cache.data_dir().resolve() != (root / "data").resolve():
+        pytest.skip("NFD_DATA_DIR points elsewhere")
+    p = sweeps.parameters_cell(str(root / "notebooks" / "05_lr_correction.py"))
+    assert sweeps.missing_from_cache(p["RULES"], p["TASKS"], p["SWEEP"], prefix=p["SWEEP_PREFIX"]) == []
