@@ -7,10 +7,14 @@ same records.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
 
 from .diagnostics import LAYER_QUANTITIES, QUANTITY_LABELS, select_series
 from .records import Records
@@ -106,102 +110,104 @@ def plot_loglog_fit(ax, x, y, fit: SlopeFit, *, label: str | None = None, guides
 # ----------------------------------------------------------------------------------------------------------
 # Readable figures: alt text, legends beside the data, tick labels on log axes
 # ----------------------------------------------------------------------------------------------------------
-def show_figure(fig, alt: str) -> None:
-    """Show ``fig`` in a notebook with the alternative text ``alt`` (what a screen reader says instead of the
-    image), then close it so ``%matplotlib inline`` does not draw it a second time.
+def figure_bundle(fig, alt: str, *, dpi: int = 100) -> tuple[dict, dict]:
+    """The display bundle of ``fig`` with alternative text ``alt`` (what a screen reader says instead of the
+    image): ``(data, metadata)`` for ``IPython.display.display(data, raw=True, metadata=metadata)``.
 
-    The output carries the PNG twice: as ``image/png`` with ``alt`` in its metadata (read by Jupyter's classic
-    HTML export) and as an ``<img alt=...>`` in ``text/html`` (read by JupyterLab, Colab and ``nbconvert``'s
-    default template, which otherwise warns "Alternative text is missing"). Outside IPython it does nothing but
-    close the figure.
+    The PNG (``bbox_inches="tight"``, so a legend outside the axes is kept) is offered as ``text/html``, an
+    ``<img alt=...>`` (what JupyterLab, Colab and nbconvert's default HTML template show; nbconvert reads no alt
+    text from an ``image/png`` output and warns that it is missing), as ``image/png`` with ``alt`` in its metadata
+    (for front ends that read it there), and as ``text/plain``, the description itself.
     """
-    import base64
-    import html
-    import io
-
-    if not isinstance(alt, str) or not alt.strip():
+    text = " ".join(str(alt).split()) if alt is not None else ""
+    if not text:
         raise ValueError(f"alt must be a non-empty description of the figure, got {alt!r}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     png = base64.b64encode(buf.getvalue()).decode("ascii")
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - IPython is a dependency of the notebook extras only
-        return
-    if get_ipython() is None:
-        return
-    alt_attr = html.escape(alt.strip(), quote=True)
-    bundle = {"image/png": png, "text/html": f'<img src="data:image/png;base64,{png}" alt="{alt_attr}"/>',
-              "text/plain": f"<Figure: {alt.strip()}>"}
-    display(bundle, raw=True, metadata={"image/png": {"alt": alt.strip()}})
+    data = {"text/html": f'<img src="data:image/png;base64,{png}" alt="{html.escape(text, quote=True)}"/>',
+            "image/png": png, "text/plain": f"[figure: {text}]"}
+    return data, {"image/png": {"alt": text}}
 
 
-def legend_outside(ax, where: str = "right", **kwargs):
-    """A legend beside the axes (``where="right"``) or under them (``"below"``), never on the data.
+def show(fig, alt: str, *, dpi: int = 100) -> None:
+    """Display ``fig`` with its alternative text ``alt`` and close it (in place of ``plt.show()``, which would
+    leave the image without a description; closing keeps ``%matplotlib inline`` from drawing it twice)."""
+    from IPython.display import display
 
-    Extra keyword arguments go to :meth:`matplotlib.axes.Axes.legend` (``fontsize`` defaults to 7). Use with
-    ``layout="constrained"`` (or ``bbox_inches="tight"``, which :func:`show_figure` applies) so the figure grows
-    to hold it.
-    """
+    data, metadata = figure_bundle(fig, alt, dpi=dpi)
+    plt.close(fig)
+    display(data, raw=True, metadata=metadata)
+
+
+def legend_outside(ax, *, where: str = "right", fontsize: float = 7, **kwargs):
+    """A legend outside the axes, so that it never covers data: to the ``"right"`` of ``ax`` or ``"below"`` it
+    (other keyword arguments go to :meth:`matplotlib.axes.Axes.legend`). Use ``layout="constrained"`` or
+    :func:`show` (``bbox_inches="tight"``) so that the figure holds it."""
     if where not in ("right", "below"):
         raise ValueError(f"where must be 'right' or 'below', got {where!r}")
-    kwargs.setdefault("fontsize", 7)
     if where == "right":
-        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
-    kwargs.setdefault("ncol", 2)
-    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), borderaxespad=0.0, **kwargs)
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize,
+                         **kwargs)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), borderaxespad=0.0, fontsize=fontsize,
+                     **kwargs)
 
 
 def _tick_label(value: float, _pos=None) -> str:
-    """Whole numbers as integers (1024, not 1.02e+03), others with three significant digits."""
+    """Whole numbers as integers (1024, not 1.02e+03 or 2^10), others with three significant digits."""
     if abs(value) >= 1 and float(value).is_integer() and abs(value) < 1e7:
         return str(int(value))
     return f"{value:.3g}"
 
 
-def readable_log_ticks(ax, axis: str = "y", *, min_ticks: int = 3, max_ticks: int = 8):
-    """Label enough ticks on a log ``axis`` of ``ax`` to read values off it.
+class ReadableLogLocator(ticker.Locator):
+    """Major ticks of a log axis that always label a few values, whatever its span.
 
     Matplotlib labels only powers of the base, so an axis spanning less than a decade or two shows one or two
-    labels. This tries, in order, powers of 10, then 1-2-5 steps, then 1-to-9 steps in every decade, then
-    evenly spaced values, and keeps the first that puts at least ``min_ticks`` (and at most ``max_ticks``)
-    labelled ticks inside the current limits (call it after plotting). A log2 axis keeps its powers of 2,
-    labelled as plain numbers. Returns the tick values.
-    """
-    from matplotlib import ticker
+    labels. At every draw this tries powers of the base, then (base 10) 1-2-5 steps, then 1-to-9 steps in each
+    decade, then evenly spaced round values, and keeps the first that puts ``min_ticks`` to ``max_ticks`` ticks
+    inside the view."""
 
-    if axis not in ("x", "y"):
-        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
-    obj = ax.yaxis if axis == "y" else ax.xaxis
-    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
-    if obj.get_scale() != "log" or lo <= 0:
-        return list(obj.get_ticklocs())
-    base = getattr(obj.get_transform(), "base", 10)
-    candidates = [ticker.LogLocator(base=base, subs=(1.0,), numticks=99)]
-    if base == 10:
-        candidates += [ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=99),
-                       ticker.LogLocator(base=10, subs=tuple(range(1, 10)), numticks=99)]
-    candidates.append(ticker.MaxNLocator(nbins=max(min_ticks, 4), steps=[1, 2, 2.5, 5, 10]))
-    chosen, ticks = candidates[-1], []
-    for locator in candidates:
-        ticks = [t for t in locator.tick_values(lo, hi) if lo <= t <= hi and t > 0]
-        if min_ticks <= len(ticks) <= max_ticks:
-            chosen = locator
-            break
-    ticks = [t for t in chosen.tick_values(lo, hi) if lo <= t <= hi and t > 0]
-    obj.set_major_locator(ticker.FixedLocator(ticks))
-    obj.set_major_formatter(ticker.FuncFormatter(_tick_label))
-    obj.set_minor_formatter(ticker.NullFormatter())
-    return ticks
+    def __init__(self, base: float = 10, min_ticks: int = 3, max_ticks: int = 8):
+        self.base, self.min_ticks, self.max_ticks = base, min_ticks, max_ticks
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= 0:
+            return []
+        lo = max(lo, hi * 1e-12)
+        candidates = [ticker.LogLocator(base=self.base, subs=(1.0,), numticks=99)]
+        if self.base == 10:
+            candidates += [ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=99),
+                           ticker.LogLocator(base=10, subs=tuple(range(1, 10)), numticks=99)]
+        candidates.append(ticker.MaxNLocator(nbins=max(self.min_ticks, 4), steps=[1, 2, 2.5, 5, 10]))
+        ticks = []
+        for locator in candidates:
+            ticks = [t for t in locator.tick_values(lo, hi) if lo <= t <= hi and t > 0]
+            if self.min_ticks <= len(ticks) <= self.max_ticks:
+                break
+        return ticks
+
+
+def readable_log_ticks(ax, *, min_ticks: int = 3, max_ticks: int = 8):
+    """Readable tick labels on the log axes of ``ax``: at least ``min_ticks`` labelled values however short the
+    axis (:class:`ReadableLogLocator`), written as plain numbers (``64``, ``0.02``; not ``2^6`` or
+    ``2×10^-2``). An axis whose ticks were fixed on purpose (:func:`log2_axis`) keeps them. Returns ``ax``."""
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() != "log" or isinstance(axis.get_major_locator(), ticker.FixedLocator):
+            continue
+        axis.set_major_locator(ReadableLogLocator(getattr(axis.get_transform(), "base", 10), min_ticks, max_ticks))
+        axis.set_major_formatter(ticker.FuncFormatter(_tick_label))
+        axis.set_minor_formatter(ticker.NullFormatter())
+    return ax
 
 
 def log2_axis(ax, values, axis: str = "x", label: str | None = None):
     """A log2 ``axis`` with a labelled tick at each of ``values`` (sizes such as depths 2, 4, ..., 64), written
     as plain numbers rather than powers of 2."""
-    from matplotlib import ticker
-
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     values = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
@@ -220,7 +226,7 @@ def log2_axis(ax, values, axis: str = "x", label: str | None = None):
 # ----------------------------------------------------------------------------------------------------------
 # Figures of notebooks 03 and 04 (gradient independence, the limit of true backpropagation). Each takes the
 # records or arrays of nfdlib.gia, draws, and returns the figure (and the fits it drew, where a verdict needs
-# them); the notebook shows it with show_figure and its alt text.
+# them); the notebook shows it with show and its alt text.
 # ----------------------------------------------------------------------------------------------------------
 THETA = "Θ"  # the tangent kernel (docs/reconstruction.md, section 2)
 
@@ -256,7 +262,7 @@ def plot_init_gap(fluct: Records, bias: Records):
     readable_log_ticks(ax)
     ax.set_ylabel("|G_true − E_B G| / |G_true| at τ = 0")
     ax.set_title(f"fluctuation of one network ({fluct[0]['seeds']} seeds, 95% CI)", fontsize=9)
-    legend_outside(ax, "below")
+    legend_outside(ax, where="below")
     ax = axes[1]
     depths = sorted(bias.unique("L"))
     for i, (L, color) in enumerate(zip(depths, _shades(len(depths)))):
@@ -269,7 +275,7 @@ def plot_init_gap(fluct: Records, bias: Records):
     log2_axis(ax, bias.unique("n"), label="width n (log2 scale)")
     ax.set_ylabel("n × relative bias (flat if O(1/n))")
     ax.set_title(f"bias of GIA: seed mean over {bias[0]['seeds']} seeds, 95% CI", fontsize=9)
-    legend_outside(ax, "below", ncol=3)
+    legend_outside(ax, where="below", ncol=3)
     return fig, fits
 
 
@@ -350,7 +356,7 @@ def plot_coupling_depth(coupling: Records):
         log2_axis(ax, depths, label="depth L (log2 scale)")
     readable_log_ticks(axes[0])
     for ax in axes:
-        legend_outside(ax, "below", ncol=1)
+        legend_outside(ax, where="below", ncol=1)
     return fig
 
 
@@ -386,7 +392,7 @@ def plot_coupling_width_horizon(by_width: Records, by_horizon: dict):
     first = by_horizon[next(iter(by_horizon))].where(kind="summary")[0]
     ax.set_title(f"horizon dependence (n = {first['n']}, step 1)", fontsize=9)
     for ax in axes:
-        legend_outside(ax, "below", ncol=1)
+        legend_outside(ax, where="below", ncol=1)
     return fig
 
 
@@ -413,7 +419,7 @@ def plot_paired_gaps(by: dict, mid: int, last: int):
         log2_axis(ax, rec.unique(x), label=f"{names.get(x, x)} (log2 scale)")
         ax.set_ylabel("relative size (dimensionless)")
         ax.set_title(f"{len(rec.unique('seed'))} seeds, 95% CI", fontsize=9)
-        legend_outside(ax, "below", ncol=1)
+        legend_outside(ax, where="below", ncol=1)
     return fig, fits
 
 
@@ -472,7 +478,7 @@ def plot_architectures(records: Records, names: Sequence[str]):
         ax.set_title(f"{name} (solid: true, dashed: decoupled)", fontsize=9)
         ax.set_xlabel("SGD step")
         ax.set_ylabel("train loss (cross-entropy, seed mean)")
-        legend_outside(ax, "below", ncol=3)
+        legend_outside(ax, where="below", ncol=3)
     return fig
 
 
@@ -521,7 +527,7 @@ def plot_limit_validation(Ls, Ks, net_limits: dict, solver: dict, rate: dict, fu
         log2_axis(ax, list(Ls) + list(Ks), label="depth L = solver grid K (log2 scale)")
     for ax in axes:
         readable_log_ticks(ax)
-        legend_outside(ax, "below", ncol=1)
+        legend_outside(ax, where="below", ncol=1)
     return fig
 
 
@@ -558,5 +564,5 @@ def plot_two_limits(Ks, curves: dict, fits: dict, joint: Sequence, solver_losses
     ax.set_xlabel("GD step")
     ax.set_ylabel("train loss (MSE)")
     for ax in axes:
-        legend_outside(ax, "below", ncol=1)
+        legend_outside(ax, where="below", ncol=1)
     return fig

@@ -249,11 +249,11 @@ valid = [(L, vector_distance(y_t, Ls_.index(L), z_r[Ks_.index(L)]), vector_dista
 fig = nplt.plot_limit_validation(Ls_, Ks_, net_limits, loss_sol, {"err": rate_err, "floor": floor}, valid,
                                  steps=S_last, seeds=seeds_n, ns=ns_)
 z_true = {(L, mode): z for b, L, mode, _, _, z in valid_loss if b == "true"}
-nplt.show_figure(fig, "Three panels. Left: train loss of true and decoupled networks extrapolated to infinite width "
-                      "against depth, beside the reused and decoupled solvers at K = L; the true networks sit on the "
-                      "reused solver (z = " + ", ".join(f"{z_true[(L, 'reused')]:+.1f}" for L in shared_L)
-                      + "). Middle: their distance to the reused solver against width, slope "
-                      f"{rate_fit.slope:+.2f}. Right: the same comparison for the held-out function.")
+nplt.show(fig, "Three panels. Left: train loss of true and decoupled networks extrapolated to infinite width "
+          "against depth, beside the reused and decoupled solvers at K = L; the true networks sit on the "
+          "reused solver (z = " + ", ".join(f"{z_true[(L, 'reused')]:+.1f}" for L in shared_L)
+          + "). Middle: their distance to the reused solver against width, slope "
+          f"{rate_fit.slope:+.2f}. Right: the same comparison for the held-out function.")
 print(f"train loss after {S_last} steps, n -> infinity extrapolation against the solvers at K = L "
       "(z = difference / SE):")
 for b, L, mode, lim, m, z in valid_loss:
@@ -290,10 +290,10 @@ ratio_last = (1 + curves["ratio"][0][-1], 1 + curves["ratio"][1][-1], 1 + curves
 fig = nplt.plot_two_limits(Ks_, curves, two_fits, joint_loss, {"reused": sol_r["train_loss"][-1].mean(0),
                            "decoupled": sol_d["train_loss"][-1].mean(0)}, M=LIMIT_SOLVER["M"],
                            seeds=len(LIMIT_SOLVER["seeds"]))
-nplt.show_figure(fig, f"Left: the relative difference between the decoupled and reused limits against the solver "
-                      f"grid K stays flat (train-loss ratio {ratio_last[0]:.2f} at K = {Ks_[-1]}, slope "
-                      f"{two_fits['ratio'].slope:+.2f}) while the reused solver converges in K. Right: true networks "
-                      "extrapolated to infinite width and depth follow the reused solver's loss curve, not NFD's.")
+nplt.show(fig, f"Left: the relative difference between the decoupled and reused limits against the solver "
+          f"grid K stays flat (train-loss ratio {ratio_last[0]:.2f} at K = {Ks_[-1]}, slope "
+          f"{two_fits['ratio'].slope:+.2f}) while the reused solver converges in K. Right: true networks "
+          "extrapolated to infinite width and depth follow the reused solver's loss curve, not NFD's.")
 print(describe_slope(two_fits["ratio"], "loss(decoupled limit) / loss(reused limit) - 1", "K")
       + f"; at K = {Ks_[-1]}: ratio {ratio_last[0]:.2f} [{ratio_last[1]:.2f}, {ratio_last[2]:.2f}]")
 print(describe_slope(two_fits["function"], "held-out function, reused vs decoupled limit", "K"))
