@@ -143,9 +143,12 @@ def show(fig, alt: str, *, dpi: int = 100) -> None:
 def legend_outside(ax, *, where: str = "right", fontsize: float = 7, **kwargs):
     """A legend outside the axes, so that it never covers data: to the ``"right"`` of ``ax`` or ``"below"`` it
     (other keyword arguments go to :meth:`matplotlib.axes.Axes.legend`). Use ``layout="constrained"`` or
-    :func:`show` (``bbox_inches="tight"``) so that the figure holds it."""
+    :func:`show` (``bbox_inches="tight"``) so that the figure holds it. Returns the legend, or None when nothing
+    on ``ax`` has a label."""
     if where not in ("right", "below"):
         raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    if not ax.get_legend_handles_labels()[0]:  # nothing labelled (for example, no data yet): no empty legend box
+        return None
     if where == "right":
         return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize,
                          **kwargs)
@@ -565,4 +568,118 @@ def plot_two_limits(Ks, curves: dict, fits: dict, joint: Sequence, solver_losses
     ax.set_ylabel("train loss (MSE)")
     for ax in axes:
         legend_outside(ax, where="below", ncol=1)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures of notebooks 05 and 06 (two-layer blocks, the learning-rate correction, transfer across depth)
+# ----------------------------------------------------------------------------------------------------------
+RULE_MARKERS = "osD^v"
+
+
+def plot_slopes_by_rule(ax, series: dict, fits: dict, *, labels: dict, colors: dict, x_name: str = "L",
+                        guide: tuple | None = None):
+    """Log-log scatter and fitted power law of one quantity for several rules on one ``Axes``.
+
+    ``series[rule] = (xs, ys)`` (one point per seed), ``fits[rule]`` its :class:`~nfdlib.stats.SlopeFit`. Each
+    rule gets its own marker (by its place in ``labels``, the same in every panel) and a small offset along ``x``
+    (the fitted lines are not shifted), so two rules whose values coincide by construction stay visible side by
+    side. ``guide = (slope, rule)`` draws a dotted slope
+    guide anchored at that rule's fit; leave it out where the prediction is flat."""
+    rules = list(series)
+    for j, rule in enumerate(rules):
+        xs, ys = (np.asarray(v, float) for v in series[rule])
+        ok = np.isfinite(xs) & np.isfinite(ys) & (ys > 0)
+        shift = 2 ** (0.05 * (j - (len(rules) - 1) / 2))
+        marker = RULE_MARKERS[list(labels).index(rule) % len(RULE_MARKERS)]
+        ax.scatter(xs[ok] * shift, ys[ok], s=16, marker=marker, color=colors[rule], alpha=0.75)
+        fit = fits[rule]
+        xx = np.geomspace(xs[ok].min(), xs[ok].max(), 50)
+        ax.plot(xx, np.exp(fit.intercept) * xx ** fit.slope, color=colors[rule], marker=marker, markevery=[0, -1],
+                ms=4, label=f"{labels[rule]}: slope {fit}")
+    if guide is not None:
+        slope, rule = guide
+        fit, xs = fits[rule], np.asarray(series[rule][0], float)
+        xx = np.geomspace(xs.min(), xs.max(), 50)
+        y0 = np.exp(fit.intercept) * xs.min() ** fit.slope
+        ax.plot(xx, y0 * (xx / xs.min()) ** slope, ls=":", color="gray", lw=1.2,
+                label=f"{x_name}^{slope:+g} guide (prediction for {labels[rule]})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    log2_axis(ax, np.concatenate([np.asarray(series[r][0], float) for r in rules]))
+    readable_log_ticks(ax)
+    return ax
+
+
+def plot_optima_by_depth(results: dict, tasks: dict, rules: Sequence, *, labels: dict, colors: dict, optima):
+    """Notebook 06: the mean of the per-seed ``log2 eta*`` against depth, one panel per task, one line per rule and
+    width (``results[(task, n, *rule)]``: depth sweeps of :mod:`nfdlib.sweeps`; ``optima(sweep)`` returns the
+    per-seed optima per depth). Rules are offset slightly along ``L`` so that equal optima stay visible."""
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.4), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, task in zip(axes[0], tasks):
+        depths = []
+        for j, rule in enumerate(rules):
+            for n, marker in zip(tasks[task]["widths"], "os^"):
+                res = results[(task, n) + tuple(rule)]
+                L = np.asarray(res["L"], float)
+                mean = np.array([np.nanmean(np.log2(e)) if np.isfinite(e).any() else np.nan for e in optima(res)])
+                ax.plot(L * 2 ** (0.04 * (j - 1.5)), mean, marker=marker, ms=4, color=colors[rule],
+                        ls="-" if n == max(tasks[task]["widths"]) else ":", label=f"{labels[rule]}, n = {n}")
+                depths += list(L)
+        log2_axis(ax, depths, label="depth L (log2 scale)")
+        ax.set_title(f"{task}: optimum per depth (mean of per-seed log2 η*)", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel("log2 η* (base rate)")
+    legend_outside(axes[0, -1])
+    return fig
+
+
+def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequence, metrics: Sequence, *,
+                       labels: dict, colors: dict, ylabel: str = "{label} at the best rate"):
+    """Notebook 06: at each depth, each rule's metrics at its best rate (``best[(task, n, *rule)]``: rows of
+    :func:`nfdlib.sweeps.best_by_depth` with ``metric`` and ``metric_sem``), one panel per ``(metric, label)`` of
+    ``metrics``, one line per rule and width (widths drawn ``-``, ``:``), offset slightly along ``L``."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False, layout="constrained")
+    for ax, (metric, label) in zip(axes[0], metrics):
+        depths = []
+        for j, rule in enumerate(rules):
+            for n, ls in zip(widths, ("-", ":")):
+                if (task, n) + tuple(rule) not in best:
+                    continue
+                rows = best[(task, n) + tuple(rule)]
+                L = np.array([r["L"] for r in rows], float)
+                ax.errorbar(L * 2 ** (0.03 * (j - 1.5)), [r[metric] for r in rows],
+                            yerr=[r[f"{metric}_sem"] for r in rows], ls=ls, marker=RULE_MARKERS[j % 5], ms=3,
+                            capsize=2, color=colors[rule], label=f"{labels[rule]}, n = {n}")
+                depths += list(L)
+        log2_axis(ax, depths, label="depth L (log2 scale)")
+        ax.set_ylabel(ylabel.format(label=label))
+        ax.grid(True, alpha=0.3)
+    legend_outside(axes[0, -1])
+    return fig
+
+
+def plot_budget_drift(plateau: dict, kinds: Sequence, budgets: Sequence[int], drift_at, *, labels: dict,
+                      colors: dict, flat_tol: float):
+    """Notebook 06, trained to a plateau: the drift of each optimum (``kinds``: ``(kind, label)``) read from the
+    same runs after shorter budgets, one line per sweep of ``plateau`` (``drift_at(sweep, kind, step)`` returns a
+    :class:`nfdlib.sweeps.Drift`), with the band of "transfers" (``+-flat_tol``) shaded."""
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.0), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (kind, label) in zip(axes[0], kinds):
+        for j, key in enumerate(plateau):
+            ds = [drift_at(plateau[key], kind, b) for b in budgets]
+            err = np.array([[d.slope - d.fit.lo, d.fit.hi - d.slope] if d.fit is not None else [np.nan, np.nan]
+                            for d in ds]).T
+            ax.errorbar(np.asarray(budgets, float) * 2 ** (0.03 * (j - 1.5)), [d.slope for d in ds], yerr=err,
+                        marker=RULE_MARKERS[j % 5], ms=3, capsize=2, color=colors[key[2:]],
+                        label=f"{labels[key[2:]]} ({key[0]}, n={key[1]})")
+        ax.axhspan(-flat_tol, flat_tol, color="0.85", zorder=0)
+        ax.axhline(0, color="k", lw=0.6)
+        log2_axis(ax, budgets, label="budget: SGD steps (log2 scale)")
+        ax.set_title(f"drift of the {label.split(' at ')[0]} (95% CI)", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel("slope of log2 η* against log2 L")
+    legend_outside(axes[0, -1])
     return fig

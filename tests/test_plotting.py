@@ -165,3 +165,38 @@ def test_figures_of_notebook_04_draw_from_arrays():
                                    {"reused": np.ones(3), "decoupled": 2 * np.ones(3)}, M=64, seeds=1)
     assert len(fig.axes) == 2
     plt.close("all")
+
+
+def test_legend_outside_draws_no_empty_box():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    assert plotting.legend_outside(ax) is None and ax.get_legend() is None
+    plt.close(fig)
+
+
+def test_slopes_by_rule_keep_coinciding_rules_visible_and_guides_where_asked():
+    from nfdlib.stats import fit_loglog
+
+    xs, ys = np.array([2.0, 4.0, 8.0, 16.0]), np.array([1.0, 0.7, 0.5, 0.35])
+    labels = {"a": "rule a", "b": "rule b", "c": "rule c"}
+    colors = {"a": "C0", "b": "C1", "c": "C2"}
+    series = {"b": (xs, ys), "c": (xs, ys)}  # equal by construction, as two rules can be at the first step
+    fits = {k: fit_loglog(*v) for k, v in series.items()}
+    fig, ax = plt.subplots()
+    plotting.plot_slopes_by_rule(ax, series, fits, labels=labels, colors=colors)
+    scatters = ax.collections
+    assert len(scatters) == 2
+    x_b, x_c = (np.asarray(sc.get_offsets())[:, 0] for sc in scatters)
+    assert np.all(x_b < x_c) and np.allclose(x_c / x_b, x_c[0] / x_b[0])  # side by side, the same factor apart
+    assert not any("guide" in (ln.get_label() or "") for ln in ax.lines)  # no guide unless asked
+    markers = [ln.get_marker() for ln in ax.lines]
+    assert markers == [plotting.RULE_MARKERS[1], plotting.RULE_MARKERS[2]]  # by place in labels, not in series
+    fig2, ax2 = plt.subplots()
+    plotting.plot_slopes_by_rule(ax2, series, fits, labels=labels, colors=colors, guide=(-0.5, "b"))
+    guide = [ln for ln in ax2.lines if "guide" in ln.get_label()]
+    assert len(guide) == 1
+    gx, gy = guide[0].get_data()
+    slope = np.log(gy[-1] / gy[0]) / np.log(gx[-1] / gx[0])
+    assert slope == pytest.approx(-0.5)
+    assert gy[0] == pytest.approx(np.exp(fits["b"].intercept) * 2.0 ** fits["b"].slope)  # anchored at b's fit
+    plt.close("all")
