@@ -717,11 +717,17 @@ def paired_training(data: Dataset, *, n: int, L: int, seeds: Sequence[int] = (0,
     return records
 
 
+def _sort_key(values: tuple) -> tuple:
+    """Order group keys numbers first, numerically (L = 2, 4, 16, not 16, 2, 4), then anything else as text."""
+    return tuple((0, float(v), "") if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                 else (1, 0.0, str(v)) for v in values)
+
+
 def paired_gap_summary(records: Records, quantity: str, by: Sequence[str] = ("L",), step: int | None = None,
                        level: float = 0.95) -> Records:
     """Seed mean and interval of a gap ``quantity`` of :func:`paired_training` records, per value of ``by``.
 
-    ``step=None`` takes the last step of each group.
+    ``step=None`` takes the last step of each group. Groups come out sorted by ``by``, numbers numerically.
     """
     rows = records.where(quantity=quantity)
     if not rows:
@@ -730,7 +736,7 @@ def paired_gap_summary(records: Records, quantity: str, by: Sequence[str] = ("L"
     for r in rows:
         groups.setdefault(tuple(r[b] for b in by), []).append(r)
     out = Records()
-    for key, grp in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+    for key, grp in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
         grp = Records(grp)
         k = max(grp.unique("step")) if step is None else step
         vals = [r["value"] for r in grp.where(step=k)]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
 
 from .diagnostics import LAYER_QUANTITIES, QUANTITY_LABELS, select_series
 from .records import Records
@@ -336,3 +337,581 @@ def plot_depth_errors(ax, per_seed: dict, fitted: Sequence[int], fit: SlopeFit, 
     legend_outside(ax, where="right")
     readable_log_ticks(ax)
     return ax
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Readable figures: alt text, legends beside the data, tick labels on log axes
+# ----------------------------------------------------------------------------------------------------------
+def figure_bundle(fig, alt: str, *, dpi: int = 100) -> tuple[dict, dict]:
+    """The display bundle of ``fig`` with alternative text ``alt`` (what a screen reader says instead of the
+    image): ``(data, metadata)`` for ``IPython.display.display(data, raw=True, metadata=metadata)``.
+
+    The PNG (``bbox_inches="tight"``, so a legend outside the axes is kept) is offered as ``text/html``, an
+    ``<img alt=...>`` (what JupyterLab, Colab and nbconvert's default HTML template show; nbconvert reads no alt
+    text from an ``image/png`` output and warns that it is missing), as ``image/png`` with ``alt`` in its metadata
+    (for front ends that read it there), and as ``text/plain``, the description itself.
+    """
+    text = " ".join(str(alt).split()) if alt is not None else ""
+    if not text:
+        raise ValueError(f"alt must be a non-empty description of the figure, got {alt!r}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = {"text/html": f'<img src="data:image/png;base64,{png}" alt="{html.escape(text, quote=True)}"/>',
+            "image/png": png, "text/plain": f"[figure: {text}]"}
+    return data, {"image/png": {"alt": text}}
+
+
+def show(fig, alt: str, *, dpi: int = 100) -> None:
+    """Display ``fig`` with its alternative text ``alt`` and close it (in place of ``plt.show()``, which would
+    leave the image without a description; closing keeps ``%matplotlib inline`` from drawing it twice)."""
+    from IPython.display import display
+
+    data, metadata = figure_bundle(fig, alt, dpi=dpi)
+    plt.close(fig)
+    display(data, raw=True, metadata=metadata)
+
+
+def legend_outside(ax, *, where: str = "right", fontsize: float = 7, **kwargs):
+    """A legend outside the axes, so that it never covers data: to the ``"right"`` of ``ax`` or ``"below"`` it
+    (other keyword arguments go to :meth:`matplotlib.axes.Axes.legend`). Use ``layout="constrained"`` or
+    :func:`show` (``bbox_inches="tight"``) so that the figure holds it. Returns the legend, or None when nothing
+    on ``ax`` has a label."""
+    if where not in ("right", "below"):
+        raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    if not ax.get_legend_handles_labels()[0]:  # nothing labelled (for example, no data yet): no empty legend box
+        return None
+    if where == "right":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize,
+                         **kwargs)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), borderaxespad=0.0, fontsize=fontsize,
+                     **kwargs)
+
+
+def _tick_label(value: float, _pos=None) -> str:
+    """Whole numbers as integers (1024, not 1.02e+03 or 2^10), others with three significant digits."""
+    if abs(value) >= 1 and float(value).is_integer() and abs(value) < 1e7:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+class ReadableLogLocator(ticker.Locator):
+    """Major ticks of a log axis that always label a few values, whatever its span.
+
+    Matplotlib labels only powers of the base, so an axis spanning less than a decade or two shows one or two
+    labels. At every draw this tries powers of the base, then (base 10) 1-2-5 steps, then 1-to-9 steps in each
+    decade, then evenly spaced round values, and keeps the first that puts ``min_ticks`` to ``max_ticks`` ticks
+    inside the view."""
+
+    def __init__(self, base: float = 10, min_ticks: int = 3, max_ticks: int = 8):
+        self.base, self.min_ticks, self.max_ticks = base, min_ticks, max_ticks
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= 0:
+            return []
+        lo = max(lo, hi * 1e-12)
+        candidates = [ticker.LogLocator(base=self.base, subs=(1.0,), numticks=99)]
+        if self.base == 10:
+            candidates += [ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=99),
+                           ticker.LogLocator(base=10, subs=tuple(range(1, 10)), numticks=99)]
+        candidates.append(ticker.MaxNLocator(nbins=max(self.min_ticks, 4), steps=[1, 2, 2.5, 5, 10]))
+        ticks = []
+        for locator in candidates:
+            ticks = [t for t in locator.tick_values(lo, hi) if lo <= t <= hi and t > 0]
+            if self.min_ticks <= len(ticks) <= self.max_ticks:
+                break
+        return ticks
+
+
+def readable_log_ticks(ax, *, min_ticks: int = 3, max_ticks: int = 8):
+    """Readable tick labels on the log axes of ``ax``: at least ``min_ticks`` labelled values however short the
+    axis (:class:`ReadableLogLocator`), written as plain numbers (``64``, ``0.02``; not ``2^6`` or
+    ``2×10^-2``). An axis whose ticks were fixed on purpose (:func:`log2_axis`) keeps them. Returns ``ax``."""
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() != "log" or isinstance(axis.get_major_locator(), ticker.FixedLocator):
+            continue
+        axis.set_major_locator(ReadableLogLocator(getattr(axis.get_transform(), "base", 10), min_ticks, max_ticks))
+        axis.set_major_formatter(ticker.FuncFormatter(_tick_label))
+        axis.set_minor_formatter(ticker.NullFormatter())
+    return ax
+
+
+def log2_axis(ax, values, axis: str = "x", label: str | None = None):
+    """A log2 ``axis`` with a labelled tick at each of ``values`` (sizes such as depths 2, 4, ..., 64), written
+    as plain numbers rather than powers of 2."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    values = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
+    if not values:
+        raise ValueError("values must hold at least one positive size")
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
+    obj = ax.xaxis if axis == "x" else ax.yaxis
+    obj.set_major_locator(ticker.FixedLocator(values))
+    obj.set_major_formatter(ticker.FuncFormatter(_tick_label))
+    obj.set_minor_locator(ticker.NullLocator())
+    if label is not None:
+        (ax.set_xlabel if axis == "x" else ax.set_ylabel)(label)
+    return ax
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures of notebooks 03 and 04 (gradient independence, the limit of true backpropagation). Each takes the
+# records or arrays of nfdlib.gia, draws, and returns the figure (and the fits it drew, where a verdict needs
+# them); the notebook shows it with show and its alt text.
+# ----------------------------------------------------------------------------------------------------------
+THETA = "Θ"  # the tangent kernel (docs/reconstruction.md, section 2)
+
+
+def _shades(count: int, cmap=None):
+    return (cmap or plt.cm.viridis)(np.linspace(0, 0.85, max(count, 1)))
+
+
+def _errorbar(ax, xs, val, lo, hi, fmt, **kwargs):
+    """Error bars from interval ends; undefined ends (NaN) draw no bar."""
+    lower = np.nan_to_num(val - lo, nan=0.0)
+    upper = np.nan_to_num(hi - val, nan=0.0)
+    return ax.errorbar(xs, val, yerr=[np.maximum(lower, 0), np.maximum(upper, 0)], fmt=fmt, capsize=2, **kwargs)
+
+
+def plot_init_gap(fluct: Records, bias: Records):
+    """Notebook 03, section 2. Left: one network's gap ``|G_true - E_B G| / |G_true|`` at ``tau = 0`` against
+    ``n``, per depth, with fitted slopes (``G_rb`` rows of :func:`nfdlib.gia.init_gap_summary`). Right: ``n``
+    times the seed-mean relative bias of ``G_0`` and of the tangent kernel, with 95% intervals (flat if
+    ``O(1/n)``). Returns ``(fig, fits)`` with the fit of each depth."""
+    from . import gia
+    from .stats import fit_loglog
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    ax, fits = axes[0], {}
+    depths = sorted(fluct.unique("L"))
+    for L, color in zip(depths, _shades(len(depths))):
+        xs, val, lo, hi = gia.series(fluct, "n", "G_rb", L=L)
+        fits[L] = fit_loglog(xs, val)
+        plot_loglog_fit(ax, xs, val, fits[L], label=f"L = {L}", color=color, guides=(-0.5,) if L == depths[0] else ())
+        _errorbar(ax, xs, val, lo, hi, "none", color=color, alpha=0.5)
+    log2_axis(ax, fluct.unique("n"), label="width n (log2 scale)")
+    readable_log_ticks(ax)
+    ax.set_ylabel("|G_true − E_B G| / |G_true| at τ = 0")
+    ax.set_title(f"fluctuation of one network ({fluct[0]['seeds']} seeds, 95% CI)", fontsize=9)
+    legend_outside(ax, where="below")
+    ax = axes[1]
+    depths = sorted(bias.unique("L"))
+    for i, (L, color) in enumerate(zip(depths, _shades(len(depths)))):
+        for q, marker, name in (("G0_bias", "o", "G_0"), ("K_bias", "s", THETA)):
+            xs, val, lo, hi = gia.series(bias, "n", q, L=L)
+            shift = 1 + 0.04 * (i - (len(depths) - 1) / 2) + (0.02 if q == "K_bias" else 0)
+            _errorbar(ax, xs * shift, xs * val, xs * lo, xs * hi, marker, ms=4, color=color,
+                      label=f"{name}, L = {L}")
+    ax.axhline(0, color="k", lw=0.8)
+    log2_axis(ax, bias.unique("n"), label="width n (log2 scale)")
+    ax.set_ylabel("n × relative bias (flat if O(1/n))")
+    ax.set_title(f"bias of GIA: seed mean over {bias[0]['seeds']} seeds, 95% CI", fontsize=9)
+    legend_outside(ax, where="below", ncol=3)
+    return fig, fits
+
+
+def plot_first_step_ratio(cross: dict):
+    """Notebook 03, section 3: the first-step ratio ``Theta_x / Theta`` against depth for each horizon ``T``
+    (``cross[T]``: :func:`nfdlib.gia.init_gap_summary` records), with the infinite-width value at each ``L``
+    (lines) and its ``L -> infinity`` limit (dotted). Returns ``(fig, rows)`` with ``rows[T] = (measured,
+    theory at the measured depths, depths)``."""
+    from . import gia
+
+    fig, ax = plt.subplots(figsize=(7.2, 3.6), layout="constrained")
+    rows, depths = {}, []
+    for t, color in zip(cross, _shades(len(cross), plt.cm.plasma)):
+        xs, val, lo, hi = gia.series(cross[t], "L", "cross_ratio")
+        _errorbar(ax, xs, val, lo, hi, "o", color=color, label=f"measured, T = {t:g}")
+        grid = np.array(sorted(set(np.geomspace(1, 2 * xs.max(), 40).astype(int))))
+        ax.plot(grid, [gia.first_step_ratio_theory(t, int(L)) for L in grid], color=color, lw=1,
+                label=f"infinite width, T = {t:g}")
+        ax.axhline(gia.first_step_ratio_theory(t), color=color, ls=":", lw=1)
+        rows[t] = (val, np.array([gia.first_step_ratio_theory(t, int(L)) for L in xs]), xs)
+        depths += list(xs)
+    log2_axis(ax, depths, label="depth L (log2 scale)")
+    ax.set_ylabel(f"{THETA}_× / {THETA} (mean diagonal)")
+    n = cross[next(iter(cross))][0]["n"]
+    ax.set_title(f"first-step update ratio, n = {n}; dotted: L → ∞", fontsize=9)
+    legend_outside(ax)
+    return fig, rows
+
+
+def plot_coupling_depth(coupling: Records):
+    """Notebook 03, section 4, against depth (records of :func:`nfdlib.gia.coupling_digest`): per layer at
+    step 1 (the reused-weight term, the drift, the noise floor, the decoupled control's upper bound), summed over
+    layers (also every reused-weight term at the last step), and the profile along layer-time times ``L``."""
+    from . import gia
+
+    def summary(step):
+        return coupling.where(kind="summary", step=step)
+
+    s1, last = summary(1), max(coupling.where(kind="summary").unique("step"))
+    depths = sorted(s1.unique("L"))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.0), layout="constrained")
+    ax = axes[0]
+    for q, style, label in (("layer_excess", "o-", "reused-weight term (excess over the floor)"),
+                            ("layer_drift", "s--", "drift (weight updates)"), ("layer_floor", "^:", "noise floor")):
+        _errorbar(ax, *gia.series(s1, "L", q, backward="true"), style, ms=4, label=label)
+    xs, _, _, hi = gia.series(s1, "L", "layer_excess", backward="decoupled")
+    ax.plot(xs, np.maximum(hi, 1e-4), "rv", ms=6, label="decoupled: 95% upper bound of the same term")
+    first = gia.series(s1, "L", "layer_excess", backward="true")[1][0]
+    ax.plot(xs, first * (xs / xs[0]) ** -1.0, "k:", lw=1, label="slope −1 guide")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-4)
+    ax.set_ylabel("rms per coordinate, per layer")
+    ax.set_title(f"per layer, step 1 (n = {s1[0]['n']}, {s1[0]['seeds']} seeds)", fontsize=9)
+    ax = axes[1]
+    for q, b, style, label in (("sum_excess", "true", "o-", "reused-weight term"),
+                               ("sum_drift", "true", "s--", "drift"),
+                               ("sum_floor", "true", "^:", "noise floor of the sum"),
+                               ("sum_excess", "decoupled", "x-", "decoupled (control)")):
+        _errorbar(ax, *gia.series(s1, "L", q, backward=b), style, ms=4, label=label + ", step 1")
+    for b, style in (("true", "D-"), ("decoupled", "d:")):
+        _errorbar(ax, *gia.series(summary(last), "L", "sum_total", backward=b), style, ms=4,
+                  label=f"all reused-weight terms at step {last} ({b})")
+    ax.set_ylabel("rms per coordinate of the sum over layers")
+    ax.set_title("summed over the L layers", fontsize=9)
+    ax = axes[2]
+    prof = coupling.where(kind="profile", backward="true", quantity="excess_ms")
+    for L, color in zip(depths, _shades(len(depths))):
+        rows = sorted(prof.where(L=L), key=lambda r: r["layer"])
+        bins = np.array_split(np.arange(len(rows)), min(4, len(rows)))  # one layer of a deep network is noisy
+        tau = [np.mean([rows[i]["tau"] for i in idx]) for idx in bins]
+        val = [L * np.sqrt(max(np.mean([rows[i]["value"] for i in idx]), 0)) for idx in bins]
+        ax.plot(tau, val, "o-", color=color, ms=3, label=f"L = {L}")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("layer-time τ = ℓT/L (4 bins)")
+    ax.set_ylabel("L × per-layer term (rms)")
+    ax.set_title("profile along depth, true network (collapses if ∝ 1/L)", fontsize=9)
+    for ax in axes[:2]:
+        log2_axis(ax, depths, label="depth L (log2 scale)")
+    readable_log_ticks(axes[0])
+    for ax in axes:
+        legend_outside(ax, where="below", ncol=1)
+    return fig
+
+
+def plot_coupling_width_horizon(by_width: Records, by_horizon: dict):
+    """Notebook 03, section 4, continued. Left: the summed term, drift and floor against width (true network,
+    step 1) with fitted slopes. Right: summed term over summed drift against depth, one curve per horizon
+    (``by_horizon[T]``: :func:`nfdlib.gia.coupling_digest` records)."""
+    from . import gia
+    from .stats import fit_loglog
+
+    s = by_width.where(kind="summary", step=1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    ax = axes[0]
+    for q, label in (("sum_excess", "reused-weight term (sum)"), ("sum_drift", "drift (sum)"),
+                     ("sum_floor", "noise floor (sum)")):
+        xs, val, _, _ = gia.series(s, "n", q, backward="true")
+        plot_loglog_fit(ax, xs, val, fit_loglog(xs, val), label=label, x_name="n",
+                        guides=(-0.5,) if q == "sum_floor" else ())
+    log2_axis(ax, s.unique("n"), label="width n (log2 scale)")
+    readable_log_ticks(ax)
+    ax.set_ylabel("rms per coordinate")
+    ax.set_title(f"true network, L = {s[0]['L']}, step 1", fontsize=9)
+    ax = axes[1]
+    depths = []
+    for j, (t, color) in enumerate(zip(by_horizon, _shades(len(by_horizon), plt.cm.plasma))):
+        st = by_horizon[t].where(kind="summary", step=1)
+        xs, val, lo, hi = gia.series(st, "L", "ratio_sum", backward="true")
+        shift = 2 ** (0.06 * (j - (len(by_horizon) - 1) / 2))  # side by side, so no error bar hides another
+        _errorbar(ax, xs * shift, val, lo, hi, "o-", color=color, label=f"T = {t:g}")
+        depths += list(xs)
+    log2_axis(ax, depths, label="depth L (log2 scale)")
+    ax.set_ylabel("summed term / summed drift")
+    first = by_horizon[next(iter(by_horizon))].where(kind="summary")[0]
+    ax.set_title(f"horizon dependence (n = {first['n']}, step 1)", fontsize=9)
+    for ax in axes:
+        legend_outside(ax, where="below", ncol=1)
+    return fig
+
+
+def plot_paired_gaps(by: dict, mid: int, last: int):
+    """Notebook 03, section 5: the output gap at steps ``mid`` and ``last`` and the first-step update ratio of
+    seed-paired true and decoupled networks (:func:`nfdlib.gia.paired_training` records), one panel per swept
+    size (``by = {"L": records, "n": records, "T": records}``). Returns ``(fig, fits)``: the log-log fit of the
+    output gap at step ``mid`` against each size."""
+    from . import gia
+    from .stats import fit_loglog
+
+    names = {"L": "depth L", "n": "width n", "T": "horizon T"}
+    fig, axes = plt.subplots(1, len(by), figsize=(5 * len(by), 4.2), layout="constrained", squeeze=False)
+    fits = {}
+    for ax, (x, rec) in zip(axes[0], by.items()):
+        for q, step, style, label in (("out_gap", mid, "o-", f"output gap, step {mid}"),
+                                      ("out_gap", last, "o:", f"output gap, step {last}"),
+                                      ("update_ratio", 1, "s--", "update ratio, step 1")):
+            summary = gia.paired_gap_summary(rec, q, by=(x,), step=step)
+            xs, val, lo, hi = gia.series(summary, x, q)
+            _errorbar(ax, xs, val, lo, hi, style, label=label)
+            if q == "out_gap" and step == mid:
+                fits[x] = fit_loglog(xs, val)
+        log2_axis(ax, rec.unique(x), label=f"{names.get(x, x)} (log2 scale)")
+        ax.set_ylabel("relative size (dimensionless)")
+        ax.set_title(f"{len(rec.unique('seed'))} seeds, 95% CI", fontsize=9)
+        legend_outside(ax, where="below", ncol=1)
+    return fig, fits
+
+
+def plot_paired_curves(records: Records):
+    """Notebook 03, section 5: the output gap against the GD step for every depth, and the train loss of true
+    and decoupled networks at the shallowest and deepest depth (seed means)."""
+    from . import gia
+
+    depths = sorted(records.unique("L"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    ax = axes[0]
+    for L, color in zip(depths, _shades(len(depths))):
+        steps = sorted({r["step"] for r in records.where(L=L, quantity="out_gap")})
+        vals = [gia.mean_ci([r["value"] for r in records.where(L=L, quantity="out_gap", step=k)])[0] for k in steps]
+        ax.plot(steps, vals, "-", color=color, label=f"L = {L}")
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("output gap (seed mean)")
+    ax = axes[1]
+    for L, color in zip((depths[0], depths[-1]), ("C0", "C3")):
+        for b, style in (("true", "-"), ("decoupled", "--")):
+            rows = records.where(L=L, backward=b, quantity="train_loss")
+            steps = sorted({r["step"] for r in rows})
+            mean = [np.mean([r["value"] for r in rows if r["step"] == k]) for k in steps]
+            ax.plot(steps, mean, style, color=color, label=f"L = {L}, {b}")
+    ax.set_yscale("log")
+    readable_log_ticks(ax)
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("train loss (mean squared error, seed mean)")
+    for ax in axes:
+        legend_outside(ax)
+    return fig
+
+
+def plot_architectures(records: Records, names: Sequence[str]):
+    """Notebook 03, section 6: train loss against the SGD step of true (solid) and decoupled (dashed) networks,
+    one panel per architecture in ``names`` (the ``arch`` column of :func:`nfdlib.gia.paired_sweep` records),
+    one colour per depth. Each panel has its own log axis, so a slow architecture does not flatten the others.
+    Non-finite losses (diverged seeds) are left out of the mean; a curve whose every seed diverged ends with a
+    cross at its last finite value."""
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), layout="constrained", squeeze=False)
+    for ax, name in zip(axes[0], names):
+        depths = sorted(records.where(arch=name).unique("L"))
+        for L, color in zip(depths, _shades(len(depths))):
+            for b, style in (("true", "-"), ("decoupled", "--")):
+                rows = records.where(arch=name, L=L, backward=b, quantity="train_loss")
+                steps = sorted({r["step"] for r in rows})
+                mean = [np.mean(v) if (v := [r["value"] for r in rows if r["step"] == k and np.isfinite(r["value"])])
+                        else np.nan for k in steps]
+                ax.plot(steps, mean, style, color=color, label=f"L = {L}" if b == "true" else None)
+                finite = [i for i, v in enumerate(mean) if np.isfinite(v)]
+                if finite and finite[-1] < len(mean) - 1:  # every seed diverged after this step: mark where
+                    ax.plot(steps[finite[-1]], mean[finite[-1]], "x", color=color, ms=7, mew=2)
+        ax.plot([], [], "kx", ms=7, mew=2, label="last finite value of a diverged run")
+        ax.set_yscale("log")
+        readable_log_ticks(ax)
+        ax.set_title(f"{name} (solid: true, dashed: decoupled)", fontsize=9)
+        ax.set_xlabel("SGD step")
+        ax.set_ylabel("train loss (cross-entropy, seed mean)")
+        legend_outside(ax, where="below", ncol=3)
+    return fig
+
+
+def plot_limit_validation(Ls, Ks, net_limits: dict, solver: dict, rate: dict, function: Sequence, *, steps: int,
+                          seeds: int, ns: Sequence[int]):
+    """Notebook 04, section 2: the reused-weight solver against wide true networks, with the decoupled pair as
+    control. Left: the ``n -> infinity`` extrapolation of each network kind's train loss after ``steps`` steps
+    (``net_limits[backward]``: one :class:`nfdlib.gia.ExtrapolationFit` per depth in ``Ls``) beside each solver
+    at ``K = L`` (``solver[mode] = (mean, standard error)`` over ``Ks``). Middle: true networks' relative
+    distance to the reused solver against width (``rate = {"err": {L: values over ns}, "floor": seed-noise
+    floor}``). Right: relative distance of the held-out function (``function``: rows ``(L, (d, se) true to
+    reused, (d, se) true to decoupled, (d, se) decoupled control)``)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+    ax = axes[0]
+    for b, color, marker in (("true", "k", "o"), ("decoupled", "r", "s")):
+        fits = net_limits[b]
+        lim = np.array([f.limit for f in fits])
+        _errorbar(ax, np.asarray(Ls, float), lim, np.array([f["lo"] for f in fits]), np.array([f["hi"] for f in fits]),
+                  marker, color=color, label=f"{b} networks, n → ∞ (95% CI)")
+    for mode, style in (("reused", "k-"), ("decoupled", "r--")):
+        m, se = solver[mode]
+        ax.fill_between(Ks, m - 2 * se, m + 2 * se, color=style[0], alpha=0.2)
+        ax.plot(Ks, m, style, label=f"{mode} solver, K = L (band: 2 SE)")
+    ax.set_yscale("log")
+    ax.set_ylabel(f"train loss after {steps} steps (MSE)")
+    ax.set_title(f"validation ({seeds} network seeds, n = {ns[0]}..{ns[-1]})", fontsize=9)
+    ax = axes[1]
+    for L, err in rate["err"].items():
+        ax.plot(ns, err, "o-", ms=4, label=f"L = {L}")
+    first = next(iter(rate["err"].values()))[0]
+    ax.axhline(rate["floor"], color="gray", ls=":", lw=1, label="seed-noise floor at the largest n")
+    ax.plot(ns, first * (np.asarray(ns, float) / ns[0]) ** -1.0, "k:", lw=1, label="slope −1 guide")
+    ax.set_yscale("log")
+    log2_axis(ax, ns, label="width n (log2 scale)")
+    ax.set_ylabel("|mean loss(true nets) − reused| / reused")
+    ax.set_title("true networks converge to the reused solver", fontsize=9)
+    ax = axes[2]
+    for j, (label, style) in enumerate((("true nets vs reused solver", "o-"), ("true nets vs decoupled solver", "s--"),
+                                        ("decoupled nets vs decoupled solver (control)", "^:"))):
+        d = np.array([row[1 + j][0] for row in function])
+        se = np.array([row[1 + j][1] for row in function])
+        _errorbar(ax, np.array([row[0] for row in function], float), d, d - 2 * se, d + 2 * se, style, label=label)
+    ax.set_ylabel("relative distance of f(S) − f(0), held out")
+    ax.set_title("held-out function (error bars: 2 SE)", fontsize=9)
+    for ax in (axes[0], axes[2]):
+        log2_axis(ax, list(Ls) + list(Ks), label="depth L = solver grid K (log2 scale)")
+    for ax in axes:
+        readable_log_ticks(ax)
+        legend_outside(ax, where="below", ncol=1)
+    return fig
+
+
+def plot_two_limits(Ks, curves: dict, fits: dict, joint: Sequence, solver_losses: dict, *, M: int, seeds: int):
+    """Notebook 04, section 3. Left: against the solver grid ``K``, the relative differences between the two
+    limits (``curves[name] = (mean, lo, hi)`` for ``"ratio"``, the train-loss ratio minus 1, and ``"function"``,
+    the held-out function gap) and the reused solver's own convergence (``curves["conv"]``, one value per ``K``
+    but the last), with their fits (``fits``, same keys) and a slope -1 guide. Right: the true networks' train
+    loss extrapolated to ``n, L -> infinity`` step by step (``joint``: :class:`nfdlib.gia.ExtrapolationFit` per
+    step) against both solvers at the finest grid (``solver_losses[mode]``: loss per step)."""
+    Ks = np.asarray(Ks, float)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    ax = axes[0]
+    for key, style, label in (("ratio", "o-", "loss(decoupled) / loss(reused) − 1"),
+                              ("function", "s--", "|f_reused − f_decoupled| / |f_reused| (held out)")):
+        m, lo, hi = curves[key]
+        _errorbar(ax, Ks, m, lo, hi, style, label=f"{label}: slope {fits[key]}")
+    conv = curves["conv"]
+    ax.plot(Ks[:-1], conv, "^:", label=f"|loss_reused(K) − loss_reused(K_max)|: slope {fits['conv']}")
+    ax.plot(Ks, conv[0] * (Ks / Ks[0]) ** -1.0, "k:", lw=1, label="slope −1 guide")
+    ax.set_yscale("log")
+    log2_axis(ax, Ks, label="solver grid K (log2 scale)")
+    readable_log_ticks(ax)
+    ax.set_ylabel("relative difference")
+    ax.set_title(f"the two limits, M = {M} particles, {seeds} seeds (95% CI)", fontsize=9)
+    ax = axes[1]
+    steps = np.arange(len(joint))
+    ax.fill_between(steps, [f["lo"] for f in joint], [f["hi"] for f in joint], alpha=0.3, color="C0")
+    ax.plot(steps, [f.limit for f in joint], "o-", color="C0", ms=3, label="true networks, n, L → ∞ (95% CI)")
+    ax.plot(steps, solver_losses["reused"], "k-", label=f"reused solver, K = {int(Ks[-1])}")
+    ax.plot(steps, solver_losses["decoupled"], "r--", label=f"decoupled solver (NFD), K = {int(Ks[-1])}")
+    ax.set_yscale("log")
+    readable_log_ticks(ax)
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("train loss (MSE)")
+    for ax in axes:
+        legend_outside(ax, where="below", ncol=1)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures of notebooks 05 and 06 (two-layer blocks, the learning-rate correction, transfer across depth)
+# ----------------------------------------------------------------------------------------------------------
+RULE_MARKERS = "osD^v"
+
+
+def plot_slopes_by_rule(ax, series: dict, fits: dict, *, labels: dict, colors: dict, x_name: str = "L",
+                        guide: tuple | None = None):
+    """Log-log scatter and fitted power law of one quantity for several rules on one ``Axes``.
+
+    ``series[rule] = (xs, ys)`` (one point per seed), ``fits[rule]`` its :class:`~nfdlib.stats.SlopeFit`. Each
+    rule gets its own marker (by its place in ``labels``, the same in every panel) and a small offset along ``x``
+    (the fitted lines are not shifted), so two rules whose values coincide by construction stay visible side by
+    side. ``guide = (slope, rule)`` draws a dotted slope
+    guide anchored at that rule's fit; leave it out where the prediction is flat."""
+    rules = list(series)
+    for j, rule in enumerate(rules):
+        xs, ys = (np.asarray(v, float) for v in series[rule])
+        ok = np.isfinite(xs) & np.isfinite(ys) & (ys > 0)
+        shift = 2 ** (0.05 * (j - (len(rules) - 1) / 2))
+        marker = RULE_MARKERS[list(labels).index(rule) % len(RULE_MARKERS)]
+        ax.scatter(xs[ok] * shift, ys[ok], s=16, marker=marker, color=colors[rule], alpha=0.75)
+        fit = fits[rule]
+        xx = np.geomspace(xs[ok].min(), xs[ok].max(), 50)
+        ax.plot(xx, np.exp(fit.intercept) * xx ** fit.slope, color=colors[rule], marker=marker, markevery=[0, -1],
+                ms=4, label=f"{labels[rule]}: slope {fit}")
+    if guide is not None:
+        slope, rule = guide
+        fit, xs = fits[rule], np.asarray(series[rule][0], float)
+        xx = np.geomspace(xs.min(), xs.max(), 50)
+        y0 = np.exp(fit.intercept) * xs.min() ** fit.slope
+        ax.plot(xx, y0 * (xx / xs.min()) ** slope, ls=":", color="gray", lw=1.2,
+                label=f"{x_name}^{slope:+g} guide (prediction for {labels[rule]})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    log2_axis(ax, np.concatenate([np.asarray(series[r][0], float) for r in rules]))
+    readable_log_ticks(ax)
+    return ax
+
+
+def plot_optima_by_depth(results: dict, tasks: dict, rules: Sequence, *, labels: dict, colors: dict, optima):
+    """Notebook 06: the mean of the per-seed ``log2 eta*`` against depth, one panel per task, one line per rule and
+    width (``results[(task, n, *rule)]``: depth sweeps of :mod:`nfdlib.sweeps`; ``optima(sweep)`` returns the
+    per-seed optima per depth). Rules are offset slightly along ``L`` so that equal optima stay visible."""
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.4), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, task in zip(axes[0], tasks):
+        depths = []
+        for j, rule in enumerate(rules):
+            for n, marker in zip(tasks[task]["widths"], "os^"):
+                res = results[(task, n) + tuple(rule)]
+                L = np.asarray(res["L"], float)
+                mean = np.array([np.nanmean(np.log2(e)) if np.isfinite(e).any() else np.nan for e in optima(res)])
+                ax.plot(L * 2 ** (0.04 * (j - 1.5)), mean, marker=marker, ms=4, color=colors[rule],
+                        ls="-" if n == max(tasks[task]["widths"]) else ":", label=f"{labels[rule]}, n = {n}")
+                depths += list(L)
+        log2_axis(ax, depths, label="depth L (log2 scale)")
+        ax.set_title(f"{task}: optimum per depth (mean of per-seed log2 η*)", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel("log2 η* (base rate)")
+    legend_outside(axes[0, -1])
+    return fig
+
+
+def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequence, metrics: Sequence, *,
+                       labels: dict, colors: dict, ylabel: str = "{label} at the best rate"):
+    """Notebook 06: at each depth, each rule's metrics at its best rate (``best[(task, n, *rule)]``: rows of
+    :func:`nfdlib.sweeps.best_by_depth` with ``metric`` and ``metric_sem``), one panel per ``(metric, label)`` of
+    ``metrics``, one line per rule and width (widths drawn ``-``, ``:``), offset slightly along ``L``."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False, layout="constrained")
+    for ax, (metric, label) in zip(axes[0], metrics):
+        depths = []
+        for j, rule in enumerate(rules):
+            for n, ls in zip(widths, ("-", ":")):
+                if (task, n) + tuple(rule) not in best:
+                    continue
+                rows = best[(task, n) + tuple(rule)]
+                L = np.array([r["L"] for r in rows], float)
+                ax.errorbar(L * 2 ** (0.03 * (j - 1.5)), [r[metric] for r in rows],
+                            yerr=[r[f"{metric}_sem"] for r in rows], ls=ls, marker=RULE_MARKERS[j % 5], ms=3,
+                            capsize=2, color=colors[rule], label=f"{labels[rule]}, n = {n}")
+                depths += list(L)
+        log2_axis(ax, depths, label="depth L (log2 scale)")
+        ax.set_ylabel(ylabel.format(label=label))
+        ax.grid(True, alpha=0.3)
+    legend_outside(axes[0, -1])
+    return fig
+
+
+def plot_budget_drift(plateau: dict, kinds: Sequence, budgets: Sequence[int], drift_at, *, labels: dict,
+                      colors: dict, flat_tol: float):
+    """Notebook 06, trained to a plateau: the drift of each optimum (``kinds``: ``(kind, label)``) read from the
+    same runs after shorter budgets, one line per sweep of ``plateau`` (``drift_at(sweep, kind, step)`` returns a
+    :class:`nfdlib.sweeps.Drift`), with the band of "transfers" (``+-flat_tol``) shaded."""
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.0), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (kind, label) in zip(axes[0], kinds):
+        for j, key in enumerate(plateau):
+            ds = [drift_at(plateau[key], kind, b) for b in budgets]
+            err = np.array([[d.slope - d.fit.lo, d.fit.hi - d.slope] if d.fit is not None else [np.nan, np.nan]
+                            for d in ds]).T
+            ax.errorbar(np.asarray(budgets, float) * 2 ** (0.03 * (j - 1.5)), [d.slope for d in ds], yerr=err,
+                        marker=RULE_MARKERS[j % 5], ms=3, capsize=2, color=colors[key[2:]],
+                        label=f"{labels[key[2:]]} ({key[0]}, n={key[1]})")
+        ax.axhspan(-flat_tol, flat_tol, color="0.85", zorder=0)
+        ax.axhline(0, color="k", lw=0.6)
+        log2_axis(ax, budgets, label="budget: SGD steps (log2 scale)")
+        ax.set_title(f"drift of the {label.split(' at ')[0]} (95% CI)", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel("slope of log2 η* against log2 L")
+    legend_outside(axes[0, -1])
+    return fig

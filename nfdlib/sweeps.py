@@ -1,4 +1,4 @@
-"""Batched learning-rate x seed sweeps: many SGD runs trained at once (notebooks 04, 05).
+"""Batched learning-rate x seed sweeps: many SGD runs trained at once (notebooks 05, 06).
 
 A sweep trains one network per configuration ``(eta, seed)``: the architecture is shared, the initial weights
 come from ``seed`` (the same draw as ``ResNet(..., seed=seed)``) and the SGD step of a parameter of role ``r`` is
@@ -54,7 +54,7 @@ from .validation import check_choice, check_float, check_int
 SWEEP_VERSION = "1"
 _SWEEP_ARRAYS = ("L", "lr", "seed", "steps", "train_loss", "test_loss", "diverged", "diverged_at")
 # Depth sweeps are cached as <prefix>_<task>_<rule>_n<width>: the 200-step plans ("sweep_05") and the pilot and
-# plateau plans of notebook 05 ("pilot_05", "plateau_05").
+# plateau plans of notebook 06 ("pilot_05", "plateau_05"; the prefixes keep the number the notebook had).
 for _prefix in ("sweep", "pilot_", "plateau_"):
     cache.register_kind(_prefix, SWEEP_VERSION, "npz", _SWEEP_ARRAYS)
 # The tolerance of the transfer claim: octave of the optimum per doubling of depth (0.75 octave over L = 2..64).
@@ -559,7 +559,7 @@ class Rule:
         check_choice("block", self.block, BLOCKS)
 
 
-# The four rules notebook 05 compares.
+# The four rules notebook 06 compares.
 RULES = (
     Rule("depth-mup", "one", "depth-muP, one-layer blocks"),
     Rule("depth-mup", "two", "depth-muP, two-layer blocks"),
@@ -785,7 +785,7 @@ def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], swe
 def parameters_cell(path: str) -> dict:
     """Execute the cell tagged ``parameters`` of a percent-format notebook source in full mode
     (``NFD_QUICK=0``) and return its variables: how the sweeps of a notebook are precomputed in the background
-    with exactly the notebook's configuration (``python -m nfdlib.sweeps notebooks/05_lr_correction.py``)."""
+    with exactly the notebook's configuration (``python -m nfdlib.sweeps notebooks/06_lr_correction.py``)."""
     import os
     import re
 

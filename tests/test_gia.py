@@ -227,3 +227,16 @@ def test_first_step_ratio_agrees_with_the_general_kernels_of_nfd_theory(L):
     k = first_step_kernels(X, T=2.0, K=L)
     ratio = float(k["Theta_nfd"][0, 0] / k["Theta_true"][0, 0])
     assert ratio == pytest.approx(gia.first_step_ratio_theory(2.0, L), rel=2e-3)
+
+
+def test_paired_gap_summary_sorts_depths_numerically():
+    # The rows of the summary come out in the order of the depths (2, 4, 8, 16), not as text (16, 2, 4, 8).
+    from nfdlib.records import Records
+
+    rec = Records({"L": L, "arch": a, "step": 1, "quantity": "loss_gap", "seed": s, "value": L + s}
+                  for L in (16, 2, 8, 4) for a in ("b", "a") for s in (0, 1))
+    rows = gia.paired_gap_summary(rec, "loss_gap", by=("L",))
+    assert [r["L"] for r in rows] == [2, 4, 8, 16]
+    assert [r["value"] for r in rows] == pytest.approx([2.5, 4.5, 8.5, 16.5])
+    rows = gia.paired_gap_summary(rec, "loss_gap", by=("arch", "L"))
+    assert [(r["arch"], r["L"]) for r in rows] == [(a, L) for a in ("a", "b") for L in (2, 4, 8, 16)]

@@ -344,13 +344,13 @@ def test_forward_with_batched_weights_matches_each_network(block):
         nets[0].forward_with(torch.randn(3, 4, 2), U, layers, v)
 
 
-def test_notebooks_04_and_05_share_one_sweep_plan():
-    """Notebook 04 reads the learning-rate sweeps that notebook 05's plan precomputes: same tasks, grid and cache."""
+def test_notebooks_05_and_06_share_one_sweep_plan():
+    """Notebook 05 reads the learning-rate sweeps that notebook 06's plan precomputes: same tasks, grid and cache."""
     root = Path(__file__).resolve().parent.parent / "notebooks"
-    p04 = sweeps.parameters_cell(str(root / "04_two_layer_collapse.py"))
-    p05 = sweeps.parameters_cell(str(root / "05_lr_correction.py"))
+    p05 = sweeps.parameters_cell(str(root / "05_two_layer_collapse.py"))
+    p06 = sweeps.parameters_cell(str(root / "06_lr_correction.py"))
     for key in ("TASKS", "SWEEP", "SWEEP_PREFIX"):
-        assert p04[key] == p05[key], f"{key} differs between notebooks 04 and 05"
+        assert p05[key] == p06[key], f"{key} differs between notebooks 05 and 06"
 
 
 def test_drift_transfers_and_verdict():

@@ -1,4 +1,4 @@
-"""Training to a plateau (notebook 05, section 8): the validation split held apart from the test split, the
+"""Training to a plateau (notebook 06, section 8): the validation split held apart from the test split, the
 fused sweep engine against the autograd engines, sweeps read at a given step, and the plateau budget."""
 
 import math
@@ -297,8 +297,8 @@ def test_run_plan_cached_only_reads_what_exists_and_lists_the_rest(tmp_path, mon
     np.testing.assert_array_equal(got[("t", 4, *rules[0])]["train_loss"], done[("t", 4, *rules[0])]["train_loss"])
 
 
-def test_notebook_05_reads_its_early_training_sweeps_from_the_committed_cache():
-    """The 200-step plan of notebook 05 is read without cached_only: every sweep of it must be in data/ under
+def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
+    """The 200-step plan of notebook 06 is read without cached_only: every sweep of it must be in data/ under
     the key the code computes (a change to the key would make the notebook recompute for an hour)."""
     from pathlib import Path
 
@@ -307,5 +307,5 @@ def test_notebook_05_reads_its_early_training_sweeps_from_the_committed_cache():
     root = Path(__file__).resolve().parent.parent
     if cache.data_dir().resolve() != (root / "data").resolve():
         pytest.skip("NFD_DATA_DIR points elsewhere")
-    p = sweeps.parameters_cell(str(root / "notebooks" / "05_lr_correction.py"))
+    p = sweeps.parameters_cell(str(root / "notebooks" / "06_lr_correction.py"))
     assert sweeps.missing_from_cache(p["RULES"], p["TASKS"], p["SWEEP"], prefix=p["SWEEP_PREFIX"]) == []

@@ -12,21 +12,42 @@
 # ---
 
 # %% [markdown]
-# # 05 · The depth-aware learning-rate correction, CompleteP, and depth-wise transfer
+# # 06 · The depth-aware learning-rate correction, CompleteP, and depth-wise transfer
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/05_lr_correction.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/06_lr_correction.ipynb)
 #
-# Notebook 04 measured the collapse of the first internal layer of two-layer blocks under depth-μP. The paper's
-# remedy is "a simple depth-aware learning-rate correction", $\eta_1=\eta_c\,n\sqrt L$ on that layer only, which
-# it says "restores depth-wise HP transfer" and gives "stronger performance in deeper ResNets" (v1 abstract and a
-# figure caption quoted by a summary). Power counting raises a caution: the corrected layers' share of the
-# tangent kernel grows with depth, which could push the stable, and perhaps the best, learning rate down like
-# $L^{-1/2}$. The literature's other answer for multi-layer blocks is CompleteP (Dey et al. 2025; Chizat 2025):
-# branch multiplier $T/L$ and hidden rates scaled by $L$. Here the four rules (depth-μP with one- and two-layer
-# blocks, the correction, CompleteP) are run side by side on real data (MNIST-1D) and a synthetic task, and the
-# numbers decide which one transfers across depth and which one trains the best deep model.
-
-# %% [markdown]
+# Notebook 05 measured the collapse of the first internal layer of two-layer blocks under depth-μP. The paper's
+# remedy is "a simple depth-aware learning-rate correction", $\eta_1=\eta\,n\sqrt L$ on that layer only ($\eta$
+# the base rate), which it says "restores depth-wise HP transfer" and gives "stronger performance in deeper
+# ResNets" (v1 abstract and a figure caption quoted by a summary). Power counting raises a caution: the corrected
+# layers' share of the tangent kernel grows with depth, which could push the stable, and perhaps the best, learning
+# rate down like $L^{-1/2}$. The literature's other answer for multi-layer blocks is CompleteP (Dey et al. 2025;
+# Chizat 2025): branch multiplier $T/L$ and hidden rates scaled by $L$. Here the four rules (depth-μP with one- and
+# two-layer blocks, the correction, CompleteP) are run side by side on real data (MNIST-1D) and a synthetic task,
+# and the numbers decide which one transfers across depth and which one trains the best deep model.
+#
+# **After this notebook you can**
+#
+# 1. read off the registry what the correction and CompleteP change, and predict by power counting how each
+#    internal layer's own update and the tangent kernel $\Theta$ scale with depth;
+# 2. check those exponents against measured slopes, and see where one-step power counting stops (accumulated
+#    updates, the kernel's growth);
+# 3. run learning-rate sweeps across depth, tell the optimum from the stability edge, and judge "transfers" by an
+#    interval, not by eye;
+# 4. say which of the paper's claims on the correction are reproduced here, at 200 steps and trained to a
+#    plateau, and which are not.
+#
+# **Prerequisites.** Notebook 05 (two-layer blocks, the signal $g^z$, the own update of a layer, the sweep
+# machinery and its transfer plots) and notebook 00 (the registry, the verdict rule). One outside idea:
+# *hyperparameter transfer* (Tensor Programs V, Bordelon et al. 2023): a parametrization transfers when the best
+# learning rate found on a small model stays the best on a larger one; here "larger" is deeper, and the test is
+# the drift of the optimum per doubling of $L$.
+#
+# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 2 min; full mode from the caches
+# under `data/` (files `collapse_*`, `sweep_05_*`, `pilot_05_*`, `plateau_05_*`) about 2 min; from scratch about
+# 13 CPU-hours (the compute time stored with the cached sweeps, printed in the section *Trained to a plateau*,
+# plus about an hour for the 200-step sweeps).
+#
 # **Where the main result is.** Sections 4 to 6 train for 200 steps: early training. The section *Trained to a
 # plateau* (before the summary) trains the same four rules on 20000 examples until the held-out loss stops
 # improving, chooses every rate on a validation split and reports test accuracy; its rows close the summary table.
@@ -37,7 +58,7 @@ import os
 
 QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
 SEEDS = (0, 1) if QUICK else (0, 1, 2)
-# Collapse diagnostics (cached under data/collapse_*; notebook 04 reads the same files): a synthetic
+# Collapse diagnostics (cached under data/collapse_*; notebook 05 reads the same files): a synthetic
 # regression batch of 32 inputs, full-batch SGD at base rate COLLAPSE_LR for COLLAPSE_STEPS steps.
 COLLAPSE_WIDTH = 64 if QUICK else 256  # width of the depth scan
 COLLAPSE_DEPTHS = (4, 16) if QUICK else (2, 4, 8, 16, 32, 64, 128)
@@ -62,11 +83,11 @@ SWEEP = {
     "batch_size": 64,
     "loss_bound": 1000.0,
 }
-SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/05_lr_correction.py
+SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/06_lr_correction.py
 # Trained to a plateau (section 8): 20000 training examples (a few epochs, no memorization), a validation split
 # that chooses the rates and a test split that is only reported; the same four rules. A pilot at one depth
 # measures how long the best configuration takes to stop improving (precomputed with
-# `python -m nfdlib.sweeps notebooks/05_lr_correction.py --plan PILOT_`), the sweeps run at that budget
+# `python -m nfdlib.sweeps notebooks/06_lr_correction.py --plan PILOT_`), the sweeps run at that budget
 # (`--plan PLATEAU_`). Training loss is evaluated on 2000 training examples, every `eval_every` steps.
 BIG = {"n_train": 400, "n_val": 200, "n_test": 200} if QUICK else {"n_train": 20000, "n_val": 4000, "n_test": 4000}
 PILOT_TASKS = {
@@ -119,10 +140,10 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import plotting as nplt
 from nfdlib import sweeps, two_layer
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
-from nfdlib.plotting import plot_loglog_fit
 from nfdlib.stats import (
     Claims,
     combine_verdicts,
@@ -155,7 +176,7 @@ print()
 print(describe("completep"))
 
 # %% [markdown]
-# **Power counting** (derivations in the registry and in notebook 04). Write $\beta$ for the branch multiplier
+# **Power counting** (derivations in the registry and in notebook 05). Write $\beta$ for the branch multiplier
 # and $\eta_1,\eta_2$ for the rates of the two internal layers. The signal reaching $z_\ell$ is
 # $g^z=O(\beta)$; the first layer's own update is $O(\frac{\eta_1}{n}\beta)$; the second layer's own output update
 # is $O(\frac{\eta_2}{n}\beta)$; a layer's contribution to the tangent kernel is (its own update) × (the path to the
@@ -170,14 +191,14 @@ print(describe("completep"))
 # | backward signal at $z_\ell$ | $-1/2$ | $-1/2$ | $-1$ |
 # | own update of $z_\ell$ (first internal layer) | $-1/2$ (collapse) | $0$ | $0$ |
 # | own update of $W^{(2)}_\ell$'s output | $-1/2$ | $-1/2$ | $0$ |
-# | first internal layers' kernel, $K_1$ | $0$ | $+1/2$ | $0$ |
+# | first internal layers' kernel, $\Theta_1$ | $0$ | $+1/2$ | $0$ |
 # | rest of the kernel | $0$ | $0$ | $0$ |
 # | per-step output change $\Delta f$ | $0$ | between $0$ and $+1/2$ | $0$ |
 #
-# Under the correction $K_1/K_{\rm rest}$ grows exactly like $\sqrt L$ (same weights, same signals, only the rate
+# Under the correction $\Theta_1/\Theta_{\rm rest}$ grows exactly like $\sqrt L$ (same weights, same signals, only the rate
 # of $W^{(1)}$ is multiplied), so the kernel's *share* of the first internal layers tends to one, and the kernel
 # itself grows towards $\sqrt L$. For full-batch gradient descent on a squared loss the step is stable while
-# $\eta\,\lambda_{\max}(K/P)<2$, so a kernel growing like $L^{a}$ predicts a largest stable rate shrinking like
+# $\eta\,\lambda_{\max}(\Theta/P)<2$, so a kernel growing like $L^{a}$ predicts a largest stable rate shrinking like
 # $L^{-a}$, and since the best rate in short training sits close to that edge, the optimum may follow.
 #
 # **Predict, then run.** Which entries of the table do you trust least? Which of the three rules do you expect to
@@ -186,7 +207,7 @@ print(describe("completep"))
 # %% [markdown]
 # ## 2. The collapse, corrected
 #
-# The same scans as notebook 04 (`two_layer.depth_and_width_scans`, cached under `data/collapse_*`): a
+# The same scans as notebook 05 (`two_layer.depth_and_width_scans`, cached under `data/collapse_*`): a
 # synthetic batch, full-batch SGD at base rate $\eta$=`COLLAPSE_LR`, measured at the first step and after
 # `COLLAPSE_STEPS` steps, rms over blocks, one point per seed.
 
@@ -204,30 +225,6 @@ def fit_of(rule, quantity, step, records=None, x="L"):
     return two_layer.fit_against(rule_records(records or by_depth, rule), quantity, step=step, x=x)
 
 
-QUANTITIES = [("dz_own", "own update of $z_\\ell$ (1st internal layer)"),
-              ("du_own", "own update of the 2nd layer's output"),
-              ("dh", "change of $h_\\ell$"), ("df", "change of the output $f$")]
-fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), sharey=True, layout="constrained")
-for ax, (quantity, title) in zip(axes, QUANTITIES):
-    for rule in RULES:
-        if quantity == "dz_own" and rule[1] == "one":
-            continue
-        xs, ys = two_layer.pooled_series(rule_records(by_depth, rule), quantity, step=1)
-        plot_loglog_fit(ax, xs, ys, fit_of(rule, quantity, 1), label=LABELS[rule], color=COLORS[rule], x_name="L",
-                        guides=(-0.5,) if rule == RULES[0] else ())
-    ax.set_title(title + ", step 1", fontsize=8)
-    ax.set_xlabel("depth L (log2 scale)")
-    ax.legend(fontsize=6)
-axes[0].set_ylabel(f"rms per-step change (η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH})")
-plt.show()
-for rule in RULES[1:]:
-    print(describe_slope(fit_of(rule, "dz_own", 1), f"[{LABELS[rule]}] own update of z_l", "L"))
-
-# %% [markdown]
-# The predicted exponents of the table against the measured slopes (95% t-intervals, seeds pooled), for the
-# first step and, for the own updates, accumulated over training (relative to the size of $z_\ell$):
-
-# %%
 PREDICTED = {  # exponent of L per rule, from the power-counting table above (None: no clean power law)
     "gz": {RULES[1]: -0.5, RULES[2]: -0.5, RULES[3]: -1.0},
     "dz_own": {RULES[1]: -0.5, RULES[2]: 0.0, RULES[3]: 0.0},
@@ -235,8 +232,38 @@ PREDICTED = {  # exponent of L per rule, from the power-counting table above (No
     "dh": {RULES[0]: 0.0, RULES[1]: 0.0, RULES[2]: None, RULES[3]: 0.0},
     "df": {RULES[0]: 0.0, RULES[1]: 0.0, RULES[2]: None, RULES[3]: 0.0},
 }
+QUANTITIES = [("dz_own", "own update of $z_\\ell$ (1st internal layer)"),
+              ("du_own", "own update of the 2nd layer's output"),
+              ("dh", "change of $h_\\ell$"), ("df", "change of the output $f$")]
 
+# %%
+fig, axes = plt.subplots(1, 4, figsize=(18, 4.6), sharey=True, layout="constrained")
+for ax, (quantity, title) in zip(axes, QUANTITIES):
+    shown = [r for r in RULES if not (quantity == "dz_own" and r[1] == "one")]
+    series = {r: two_layer.pooled_series(rule_records(by_depth, r), quantity, step=1) for r in shown}
+    guide = PREDICTED[quantity][RULES[1]]  # depth-muP two-layer's predicted exponent: a guide only where it is not 0
+    nplt.plot_slopes_by_rule(ax, series, {r: fit_of(r, quantity, 1) for r in shown}, labels=LABELS, colors=COLORS,
+                             guide=(guide, RULES[1]) if guide else None)
+    ax.set_title(title + ", step 1", fontsize=8)
+    ax.set_xlabel("depth L (log2 scale)")
+    nplt.legend_outside(ax, where="below", ncol=1)
+axes[0].set_ylabel(f"rms per-step change (η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH})")
+nplt.show(fig, "Four log-log panels against depth at the first SGD step: the first internal layer's own update "
+          f"falls with slope {fit_of(RULES[1], 'dz_own', 1).slope:+.2f} under depth-muP and stays flat under the "
+          f"correction ({fit_of(RULES[2], 'dz_own', 1).slope:+.2f}) and CompleteP "
+          f"({fit_of(RULES[3], 'dz_own', 1).slope:+.2f}); the second layer's own update, the change of h and the "
+          "change of f for each rule.")
+for rule in RULES[1:]:
+    print(describe_slope(fit_of(rule, "dz_own", 1), f"[{LABELS[rule]}] own update of z_l", "L"))
+same = fit_of(RULES[1], "du_own", 1), fit_of(RULES[2], "du_own", 1)
+print(f"at the first step the corrected rule's second-layer update equals depth-muP's (same weights, same rate "
+      f"eta_2): slopes {same[0].slope:+.3f} and {same[1].slope:+.3f}; their markers are drawn side by side")
 
+# %% [markdown]
+# The predicted exponents of the table against the measured slopes (95% t-intervals, seeds pooled), for the
+# first step and, for the own updates, accumulated over training (relative to the size of $z_\ell$):
+
+# %%
 # Verdicts by the rule of notebook 00 (section 6): an exponent agrees when its whole 95% interval lies within
 # EXP_TOL of the prediction (the predictions of the table differ by at least 1/2).
 EXP_TOL = 0.15
@@ -256,15 +283,15 @@ for quantity, step in [("gz", 0), ("dz_own", 1), ("du_own", 1), ("dh", 1), ("df"
         collapse_rows.append((quantity, rule, expected, fit, v))
         exp = "-" if expected is None else f"{expected:+.1f}"
         print(f"{quantity + f' ({step})':22s} {LABELS[rule]:22s} {exp:>9s}  {str(fit):26s} {v.cell() if v else '-'}")
-K = COLLAPSE_STEPS
+S = COLLAPSE_STEPS
 for rule in RULES[1:]:
-    xs, own = two_layer.pooled_series(rule_records(by_depth, rule), "dz_own_cum", step=K)
-    _, size = two_layer.pooled_series(rule_records(by_depth, rule), "z_rms", step=K)
+    xs, own = two_layer.pooled_series(rule_records(by_depth, rule), "dz_own_cum", step=S)
+    _, size = two_layer.pooled_series(rule_records(by_depth, rule), "z_rms", step=S)
     fit = fit_loglog(xs, own / size)
     expected = PREDICTED["dz_own"][rule]
     v = exponent_verdict(fit, expected)
     collapse_rows.append(("dz_own_cum/|z|", rule, expected, fit, v))
-    print(f"{f'dz_own/|z| ({K})':22s} {LABELS[rule]:22s} {expected:>+9.1f}  {str(fit):26s} {v.cell()}")
+    print(f"{f'dz_own/|z| ({S})':22s} {LABELS[rule]:22s} {expected:>+9.1f}  {str(fit):26s} {v.cell()}")
 for rule in RULES[1:]:
     fit = fit_of(rule, "dz_own", 1, records=by_width, x="n")
     print(f"{'dz_own vs n (1)':22s} {LABELS[rule]:22s} {0.0:>+9.1f}  {str(fit):26s} "
@@ -277,43 +304,43 @@ for rule in RULES[1:]:
 #
 # ## 3. The caution: does the kernel grow?
 #
-# `two_layer.kernel_summary` computes the learning-rate-weighted tangent kernel $K$ on the batch in closed form
+# `two_layer.kernel_summary` computes the learning-rate-weighted tangent kernel $\Theta$ on the batch in closed form
 # (per layer, a Hadamard product of the Gram matrices of backward signals and inputs; checked against per-sample
-# autograd gradients in the tests), its largest eigenvalue $\lambda_{\max}(K/P)$ (which bounds the stable
+# autograd gradients in the tests), its largest eigenvalue $\lambda_{\max}(\Theta/P)$ (which bounds the stable
 # full-batch rate, $\eta<2/\lambda_{\max}$ for a squared loss) and the share of each role. Under the correction the
-# odds $K_1/K_{\rm rest}$ = share/(1 − share) should grow exactly like $\sqrt L$.
+# odds $\Theta_1/\Theta_{\rm rest}$ = share/(1 − share) should grow exactly like $\sqrt L$.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
-kernel_fits = {}
+kernel_fits, kernel_series = {}, {}
 for rule in RULES:
     rec = rule_records(by_depth, rule)
-    xs, lam = two_layer.pooled_series(rec, "kernel_lambda_max", step=0)
-    kernel_fits[(rule, "lambda")] = fit_loglog(xs, lam)
-    plot_loglog_fit(axes[0], xs, lam, kernel_fits[(rule, "lambda")], label=LABELS[rule], color=COLORS[rule],
-                    x_name="L", guides=(0.5,) if rule == RULES[0] else ())
-    xs, df = two_layer.pooled_series(rec, "df", step=1)
-    kernel_fits[(rule, "df")] = fit_loglog(xs, df)
-    xs, df = two_layer.pooled_series(rec, "df", step=COLLAPSE_STEPS)
-    kernel_fits[(rule, "dfK")] = fit_loglog(xs, df)
+    kernel_series[(rule, "lambda")] = two_layer.pooled_series(rec, "kernel_lambda_max", step=0)
+    for key, step in (("df", 1), ("dfK", COLLAPSE_STEPS)):
+        kernel_fits[(rule, key)] = fit_loglog(*two_layer.pooled_series(rec, "df", step=step))
     if rule[1] == "two":
         xs, share = two_layer.pooled_series(rec, "kernel_share_internal1", step=0)
-        odds = share / (1 - share)
-        kernel_fits[(rule, "odds")] = fit_loglog(xs, odds)
-        plot_loglog_fit(axes[1], xs, odds, kernel_fits[(rule, "odds")], label=LABELS[rule], color=COLORS[rule],
-                        x_name="L", guides=(0.5,) if rule == RULES[1] else ())
-        axes[2].plot(xs, share, "o", ms=3, color=COLORS[rule], label=LABELS[rule])
-axes[0].set_ylabel("λ_max(K/P) at initialization (per unit η)")
-axes[1].set_ylabel("odds K₁ / K_rest (traces)")
-axes[2].set_ylabel("share tr K₁ / tr K")
-axes[2].set_xscale("log", base=2)
-for ax in axes:
-    ax.set_xlabel("depth L (log2 scale)")
-    ax.legend(fontsize=7)
-axes[0].set_title(f"kernel size, n = {COLLAPSE_WIDTH}, {len(SEEDS)} seeds", fontsize=9)
-axes[1].set_title("kernel odds of the first internal layers", fontsize=9)
-axes[2].set_title("kernel share of the first internal layers", fontsize=9)
-plt.show()
+        kernel_series[(rule, "odds")], kernel_series[(rule, "share")] = (xs, share / (1 - share)), (xs, share)
+for key in [k for k in kernel_series if k[1] != "share"]:
+    kernel_fits[key] = fit_loglog(*kernel_series[key])
+fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
+for ax, what in zip(axes, ("lambda", "odds")):
+    shown = [r for r in RULES if (r, what) in kernel_series]
+    nplt.plot_slopes_by_rule(ax, {r: kernel_series[(r, what)] for r in shown}, {r: kernel_fits[(r, what)] for r in shown},
+                             labels=LABELS, colors=COLORS, guide=(0.5, RULES[2]))  # the correction's +1/2
+for j, rule in enumerate(RULES[1:]):
+    xs, share = kernel_series[(rule, "share")]
+    axes[2].plot(xs * 2 ** (0.05 * (j - 1)), share, nplt.RULE_MARKERS[j + 1], ms=4, color=COLORS[rule], label=LABELS[rule])
+nplt.log2_axis(axes[2], kernel_series[(RULES[1], "share")][0])
+for ax, ylabel, title in zip(axes, ("λ_max(Θ/P) at initialization (per unit η)", "odds Θ₁ / Θ_rest (traces)",
+                                    "share tr Θ₁ / tr Θ"), (f"kernel size, n = {COLLAPSE_WIDTH}, {len(SEEDS)} seeds",
+                                                            "kernel odds of the first internal layers",
+                                                            "kernel share of the first internal layers")):
+    ax.set(xlabel="depth L (log2 scale)", ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    nplt.legend_outside(ax, where="below", ncol=1)
+nplt.show(fig, f"Three panels against depth: the kernel's largest eigenvalue (slope under the correction "
+          f"{kernel_fits[(RULES[2], 'lambda')].slope:+.2f}), the odds of the first internal layers' kernel (slope "
+          f"{kernel_fits[(RULES[2], 'odds')].slope:+.2f} under the correction, flat otherwise) and their share.")
 for rule in RULES:
     print(describe_slope(kernel_fits[(rule, "lambda")], f"[{LABELS[rule]}] lambda_max of the kernel", "L"))
 for rule in RULES[1:]:
@@ -336,19 +363,22 @@ for rule in RULES:
 # rates × seeds of one architecture at once (stacked weights, batched matrix products); a diverged run is a
 # missing point. Full-mode
 # results are read from `data/sweep_05_*.npz` (precomputed with `python -m nfdlib.sweeps
-# notebooks/05_lr_correction.py`, about an hour on one CPU core).
+# notebooks/06_lr_correction.py`, about an hour on one CPU core).
 
 # %%
 results = sweeps.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
 for task_key in TASKS:
     n_show = max(TASKS[task_key]["widths"])
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.9), sharey=True, layout="constrained")
     for ax, rule in zip(axes, RULES):
-        sweeps.plot_transfer(results[(task_key, n_show) + rule], "train_loss", ax=ax, legend=rule == RULES[0],
+        sweeps.plot_transfer(results[(task_key, n_show) + rule], "train_loss", ax=ax, legend=False,
                              title=f"{LABELS[rule]} · {task_key}, n = {n_show}")
+        nplt.readable_log_ticks(ax)
     for ax in axes[1:]:
         ax.set_ylabel("")
-    plt.show()
+    nplt.legend_outside(axes[-1])
+    nplt.show(fig, f"Transfer plots on {task_key} at width {n_show}: training loss after {SWEEP['steps']} steps "
+              "against the base rate, one curve per depth, a dot at each optimum, for the four rules.")
 
 # %% [markdown]
 # ### Slide the rate
@@ -390,24 +420,12 @@ for rule in RULES:
           f"{outcomes.count('not resolved')}")
 
 # %%
-fig, axes = plt.subplots(1, len(TASKS), figsize=(11, 3.8), sharey=True)
-for ax, task_key in zip(np.atleast_1d(axes), TASKS):
-    for j, rule in enumerate(RULES):
-        for n, marker in zip(TASKS[task_key]["widths"], "os^"):
-            res = results[(task_key, n) + rule]
-            eta = sweeps.optima(res)
-            L = np.asarray(res["L"])
-            mean = np.array([np.nanmean(np.log2(e)) if np.isfinite(e).any() else np.nan for e in eta])
-            jitter = 2 ** (0.04 * (j - 1.5))
-            ax.plot(L * jitter, mean, marker=marker, ms=4, color=COLORS[rule], ls="-" if n == max(
-                TASKS[task_key]["widths"]) else ":", label=f"{LABELS[rule]}, n = {n}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("depth L (log2 scale)")
-    ax.set_title(f"{task_key}: optimum per depth (mean of per-seed log2 η*)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-np.atleast_1d(axes)[0].set_ylabel("log2 η* (base rate)")
-np.atleast_1d(axes)[0].legend(fontsize=6)
-plt.show()
+fig = nplt.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, optima=sweeps.optima)
+nplt.show(fig, "The mean optimal log2 rate against depth for each rule, task and width (solid: the larger width); "
+          "a flat line transfers. " + "; ".join(f"{LABELS[r]}: {outcomes.count('agree')} of {len(outcomes)} cases "
+                                              "transfer" for r in RULES
+                                              for outcomes in [[drift[k].transfers().outcome for k in drift
+                                                                if k[2:] == r]]) + ".")
 
 # %% [markdown]
 # ## 5. Did the kernel's growth move the boundary or the optimum?
@@ -437,22 +455,11 @@ best = {key: sweeps.best_by_depth(res) for key, res in results.items()}
 metrics = [("train_loss", "training loss"), ("test_loss", "test loss"), ("test_acc", "test accuracy")]
 for task_key in TASKS:
     shown = [m for m in metrics if m[0] in best[(task_key, TASKS[task_key]["widths"][0]) + RULES[0]][0]]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.5))
-    for ax, (metric, label) in zip(np.atleast_1d(axes), shown):
-        for rule in RULES:
-            for n, ls in zip(TASKS[task_key]["widths"], (":", "-")):
-                rows = best[(task_key, n) + rule]
-                L = np.array([r["L"] for r in rows])
-                ax.errorbar(L, [r[metric] for r in rows], yerr=[r[f"{metric}_sem"] for r in rows], ls=ls,
-                            marker="o", ms=3, capsize=2, color=COLORS[rule],
-                            label=f"{LABELS[rule]}, n = {n}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("depth L (log2 scale)")
-        ax.set_ylabel(f"{label} at the best rate")
-        ax.grid(True, alpha=0.3)
-    np.atleast_1d(axes)[0].legend(fontsize=6)
+    fig = nplt.plot_best_by_depth(best, task_key, TASKS[task_key]["widths"], RULES, shown, labels=LABELS,
+                                  colors=COLORS)
     fig.suptitle(f"{task_key}: best-rate metrics against depth ({len(SEEDS)} seeds, bars = ±1 s.e.)", fontsize=10)
-    plt.show()
+    nplt.show(fig, f"{task_key}: " + ", ".join(m[1] for m in shown) + " at each rule's best rate against depth, "
+              f"after {SWEEP['steps']} SGD steps, one line per rule and width.")
 
 # %%
 depth_trend, deepest = {}, {}
@@ -504,7 +511,7 @@ for task_key in TASKS:
 #   every run evaluated every 500 steps, so every shorter budget can be read from the same runs. Losses are read
 #   as the mean of the last `PLATEAU_AVERAGE` evaluations. Full-mode results are cached under
 #   `data/pilot_05_*` and `data/plateau_05_*` with their configuration and the compute they took (precomputed
-#   with `python -m nfdlib.sweeps notebooks/05_lr_correction.py --plan PILOT_` and `--plan PLATEAU_`).
+#   with `python -m nfdlib.sweeps notebooks/06_lr_correction.py --plan PILOT_` and `--plan PLATEAU_`).
 
 # %%
 
@@ -517,7 +524,8 @@ if not QUICK:
         missing = sweeps.missing_from_cache(RULES, tasks_, plan_, prefix=prefix_)
         if missing:
             print(f"not computed yet ({name}; shown without them): {missing}")
-fig, axes = plt.subplots(1, len(PILOT_TASKS), figsize=(6 * len(PILOT_TASKS), 3.8), squeeze=False)
+fig, axes = plt.subplots(1, len(PILOT_TASKS), figsize=(6.5 * len(PILOT_TASKS), 4.6), squeeze=False,
+                         layout="constrained")
 pilot_rows = {}
 for ax, task_key in zip(axes[0], PILOT_TASKS):
     n = PILOT_TASKS[task_key]["widths"][0]
@@ -530,13 +538,17 @@ for ax, task_key in zip(axes[0], PILOT_TASKS):
             ax.axvline(row["plateau_step"], color=COLORS[rule], ls=":", lw=1.2)
     ax.axvline(PLATEAU_SWEEP["steps"], color="k", lw=0.8, ls="--", label="budget of the sweeps below")
     ax.set_yscale("log")
+    nplt.readable_log_ticks(ax)
     ax.set_xlabel("SGD steps (batch 64)")
     ax.set_ylabel("best validation loss over the rates")
     ax.set_title(f"pilot: {task_key}, L = {PILOT_SWEEP['depths'][0]}, n = {n}, seed {PILOT_SWEEP['seeds'][0]} "
                  "(dotted: plateau)", fontsize=9)
-    ax.legend(fontsize=7)
+    nplt.legend_outside(ax, where="below", ncol=2)
     ax.grid(True, alpha=0.3)
-plt.show()
+nplt.show(fig, "Pilot runs: the best validation loss over the rates against the SGD step for each rule and task, "
+          f"with each rule's plateau dotted and the sweeps' budget of {PLATEAU_SWEEP['steps']} steps dashed.")
+
+# %%
 for (task_key, *rule), row in pilot_rows.items():
     where = (f"plateau from step {row['plateau_step']}" if row["plateau_step"] is not None
              else f"no plateau within {PILOT_SWEEP['steps']} steps")
@@ -577,11 +589,14 @@ for task_key in PLATEAU_TASKS:
         for j, rule in enumerate(PLATEAU_RULES[(task_key, n)]):
             res = plateau[(task_key, n) + rule]
             for i, key in enumerate(("val_loss", "train_loss")):
-                sweeps.plot_transfer(res, key, ax=axes[i, j], legend=j == 0, step=S_END, average=AVG,
+                sweeps.plot_transfer(res, key, ax=axes[i, j], legend=False, step=S_END, average=AVG,
                                      title=f"{LABELS[rule]} · {task_key}, n = {n}" if i == 0 else None)
                 axes[i, j].set_ylabel(sweeps.METRIC_LABELS[key] + f" ({S_END} steps)" if j == 0 else "")
+                nplt.readable_log_ticks(axes[i, j])
+        nplt.legend_outside(axes[0, -1])
         fig.suptitle(f"trained to a plateau: {S_END} SGD steps, {len(PLATEAU_SWEEP['seeds'])} seeds", fontsize=10)
-        plt.show()
+        nplt.show(fig, f"Transfer plots trained to a plateau ({task_key}, width {n}, {S_END} steps): validation loss "
+                  "(top) and training loss (bottom) against the base rate, one curve per depth, for each rule.")
 
 print("plateau of the best configuration at each depth, from the sweeps themselves (first step from which the "
       f"best validation loss falls < {PLATEAU_REL:.0%} per quarter):")
@@ -643,27 +658,13 @@ display(Markdown(markdown_table(["task", "n", "rule"] + [f"{label}: drift (trans
 # fewer steps (the rightmost point is the budget above).
 
 # %%
-fig, axes = plt.subplots(1, len(OPTIMA) - 1, figsize=(12, 3.6), sharey=True, layout="constrained")
-for ax, (kind, label) in zip(axes, OPTIMA[:-1]):
-    for j, key in enumerate(plateau):
-        steps_ok = [b for b in PLATEAU_BUDGETS if b in list(plateau[key]["steps"]) and b >= AVG * PLATEAU_SWEEP[
-            "eval_every"]]
-        ds = [plateau_drift_of(plateau[key], kind, step=b, boot=200) for b in steps_ok]
-        x = np.array(steps_ok) * 2 ** (0.03 * (j - 1.5))
-        y = np.array([d.slope for d in ds])
-        err = np.array([[d.slope - d.fit.lo, d.fit.hi - d.slope] if d.fit is not None else [np.nan, np.nan]
-                        for d in ds]).T
-        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=COLORS[key[2:]],
-                    label=f"{LABELS[key[2:]]} ({key[0]}, n={key[1]})")
-    ax.axhspan(-PLATEAU_FLAT_TOL, PLATEAU_FLAT_TOL, color="0.85", zorder=0)
-    ax.axhline(0, color="k", lw=0.6)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("budget: SGD steps (log2 scale)")
-    ax.set_title(f"drift of the {label.split(' at ')[0]} (95% CI)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-axes[0].set_ylabel("slope of log2 η* against log2 L")
-axes[0].legend(fontsize=6)
-plt.show()
+budgets = [b for b in PLATEAU_BUDGETS if all(b in list(res["steps"]) for res in plateau.values())
+           and b >= AVG * PLATEAU_SWEEP["eval_every"]]
+fig = nplt.plot_budget_drift(plateau, OPTIMA[:-1], budgets, lambda res, kind, b: plateau_drift_of(res, kind, step=b,
+                             boot=200), labels=LABELS, colors=COLORS, flat_tol=PLATEAU_FLAT_TOL)
+nplt.show(fig, "The drift of the validation-loss and training-loss optima per doubling of depth against the "
+          f"training budget ({', '.join(map(str, budgets))} steps), one line per rule, with the band of 'transfers' "
+          f"(+-{PLATEAU_FLAT_TOL}) shaded.")
 
 # %% [markdown]
 # ### Does deeper get better, and does the correction train better networks?
@@ -681,22 +682,13 @@ for task_key in PLATEAU_TASKS:
     if not have:
         continue
     shown = [m for m in ("test_loss", "test_acc") if m in plateau[have[0]]]
-    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 3.6), squeeze=False, layout="constrained")
-    for ax, metric in zip(axes[0], shown):
-        for n, ls in zip(PLATEAU_TASKS[task_key]["widths"], ("-", ":")):
-            for j, rule in enumerate(PLATEAU_RULES.get((task_key, n), [])):
-                rows = best_plateau[(task_key, n) + rule]
-                L = np.array([r["L"] for r in rows]) * 2 ** (0.03 * (j - 1.5))
-                ax.errorbar(L, [r[metric] for r in rows], yerr=[r[f"{metric}_sem"] for r in rows], ls=ls, marker="o",
-                            ms=3, capsize=2, color=COLORS[rule], label=f"{LABELS[rule]}, n = {n}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("depth L (log2 scale)")
-        ax.set_ylabel(f"{sweeps.METRIC_LABELS[metric].split(' after')[0]} at the best validation rate")
-        ax.grid(True, alpha=0.3)
-    axes[0, 0].legend(fontsize=6)
+    fig = nplt.plot_best_by_depth(best_plateau, task_key, PLATEAU_TASKS[task_key]["widths"], RULES,
+                                  [(m, sweeps.METRIC_LABELS[m].split(" after")[0]) for m in shown], labels=LABELS,
+                                  colors=COLORS, ylabel="{label} at the best validation rate")
     fig.suptitle(f"{task_key}: trained to a plateau ({S_END} steps; {len(PLATEAU_SWEEP['seeds'])} seeds, bars ±1 s.e.)",
                  fontsize=10)
-    plt.show()
+    nplt.show(fig, f"{task_key} trained to a plateau: " + " and ".join(shown) + " at each rule's best validation "
+              "rate against depth, one line per rule.")
 
 deeper, versus = {}, {}
 print("test loss against depth at the best validation rate (slope of log test loss on log L; < 0: deeper is "
@@ -771,6 +763,7 @@ for (task_key, n, metric), (diff, v) in versus.items():
                          f"{task_key}, n={n}, paired over depths and seeds)",
                          f"{diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}]", v))
 
+# %%
 two, corr = RULES[1], RULES[2]
 for task_key in PLATEAU_TASKS:
     for n in PLATEAU_TASKS[task_key]["widths"]:
@@ -824,7 +817,8 @@ claims.add("correction leaves the second layer's own update ~ L^-1/2", str(row_f
 claims.add("CompleteP: both internal layers' own updates flat in L",
            f"{row_fit[('dz_own', cp)]}; {row_fit[('du_own', cp)]}",
            combine_verdicts(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)]), echo=False)
-claims.add("correction: per-step output change grows (our first check: ~L^0.4), step 1", str(kernel_fits[(corr, "df")]),
+claims.add("correction: per-step output change grows (power count: between L^0 and L^1/2), step 1",
+           str(kernel_fits[(corr, "df")]),
            slope_verdict(kernel_fits[(corr, "df")], sign=+1), echo=False)
 claims.add(f"... at step {COLLAPSE_STEPS}", str(kernel_fits[(corr, "dfK")]),
            slope_verdict(kernel_fits[(corr, "dfK")], sign=+1), echo=False)
@@ -836,6 +830,8 @@ claims.add("CompleteP and depth-muP: kernel lambda_max flat in L",
            f"{kernel_fits[(cp, 'lambda')]}; {kernel_fits[(two, 'lambda')]}",
            combine_verdicts(exponent_verdict(kernel_fits[(cp, "lambda")], 0.0),
                             exponent_verdict(kernel_fits[(two, "lambda")], 0.0)), echo=False)
+
+# %%
 claims.add("caution: correction's stability boundary falls with L", drift_cell(corr, stab),
            combine_verdicts(*(slope_verdict(stab[k].fit, sign=-1) for k in stab if k[2:] == corr)), echo=False)
 claims.add("caution: correction's optimum falls like L^-1/2", drift_cell(corr),
@@ -846,6 +842,8 @@ claims.add("depth-muP two-layer: transfer fails (the optimum moves)", drift_cell
            combine_verdicts(*(drift[k].transfers().negated(f"moves: outside +0 +- {sweeps.TRANSFER_TOL}")
                               for k in drift if k[2:] == two)), echo=False)
 claims.add("depth-muP one-layer transfers (control)", drift_cell(one), transfer(one), echo=False)
+
+# %%
 for rule in RULES:
     keys = [k for k in depth_trend if k[2:] == rule]
     claims.add(f"{LABELS[rule]}: deeper trains better (best loss falls with L)",
@@ -876,52 +874,57 @@ def cite(rule, quantity, step=1):
     return str(fit_of(rule, quantity, step))
 
 
-# The numbers quoted by the takeaways below, computed from the data.
 worst_dmup = max((k for k in drift if k[2:] in (one, two) and drift[k].fit is not None),
                  key=lambda k: abs(drift[k].slope))
 corr_teacher = [f"n = {k[1]}: {drift[k].fit}" for k in drift if k[2:] == corr and k[0] == "teacher"]
-print("Takeaway numbers:")
-print(f"  own update of z_l: corrected {cite(corr, 'dz_own')}, depth-muP {cite(two, 'dz_own')}; second layer "
-      f"(corrected) {cite(corr, 'du_own')}; kernel odds {kernel_fits[(corr, 'odds')]}; lambda_max {lam_corr}")
-print(f"  corrected per-step output change: step 1 {kernel_fits[(corr, 'df')]}, step {COLLAPSE_STEPS} "
-      f"{kernel_fits[(corr, 'dfK')]}")
-print(f"  largest depth-muP drift of the optimum: {drift[worst_dmup].fit} ({LABELS[worst_dmup[2:]]}, "
-      f"{worst_dmup[0]}, n = {worst_dmup[1]})")
-print(f"  corrected optimum on the teacher task: {'; '.join(corr_teacher)}")
+plateau_val = {key[:4]: d for key, d in plateau_drift.items() if key[4] == "val_loss" and d.fit is not None}
 print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 
 # %% [markdown]
 # ## Takeaways
 #
-# The numbers are those printed above ("Takeaway numbers"), recomputed from the data on every run.
-#
-# * The correction does what it is designed to do for the first internal layer: its own update is flat in $L$,
-#   against the $L^{-1/2}$ collapse under depth-μP. It leaves the second internal layer at $L^{-1/2}$, and it raises
-#   the first internal layers' kernel odds like $\sqrt L$. Over the depths scanned the kernel's $\lambda_{\max}$
-#   grows more slowly than $\sqrt L$, because the rest of the kernel still weighs in; the per-step output change
-#   grows clearly only after some training (our first check's $L^{0.4}$ came from a different set-up that trained
-#   the hidden weights only).
-# * CompleteP keeps both internal layers learning and the kernel flat, as power counting says.
-# * Transfer at a budget of 200 SGD steps, judged by the equivalence rule (within 0.15 octave per doubling): the
-#   table says, rule by rule, where the intervals resolve "transfers" and where they cannot; the largest drift of
-#   a depth-μP optimum is printed above. Where the correction's optimum falls (the synthetic teacher), its divergence
-#   boundary falls with it: the power-counting caution at work.
-# * Deeper did not train clearly better for any rule at this budget, and at the largest depth the leader's lead over
-#   the runner-up is resolved in few cases, if any (printed above). "Stronger performance in
-#   deeper ResNets" is not reproduced in this set-up (small MLP-blocks, short training, small data); the paper's
-#   CIFAR-10 set-up is not known.
-#
+# Formatted from the measurements above on every run:
+
+# %%
+display(Markdown("\n".join([
+    f"* The correction does what it is designed to do for the first internal layer: its own update scales like "
+    f"{cite(corr, 'dz_own')} in `L`, against {cite(two, 'dz_own')} (the collapse) under depth-μP. It leaves the "
+    f"second internal layer at {cite(corr, 'du_own')}, and raises the first internal layers' kernel odds like "
+    f"{kernel_fits[(corr, 'odds')]} (predicted +1/2). The kernel's λ_max grows more slowly, {lam_corr}, because the "
+    f"rest of the kernel still weighs in; the per-step output change grows with slope {kernel_fits[(corr, 'df')]} "
+    f"at step 1 and {kernel_fits[(corr, 'dfK')]} at step {COLLAPSE_STEPS}.",
+    f"* CompleteP keeps both internal layers learning ({cite(cp, 'dz_own')}, {cite(cp, 'du_own')}) and the kernel "
+    f"flat ({kernel_fits[(cp, 'lambda')]}), as power counting says.",
+    f"* At {SWEEP['steps']} SGD steps the optimum transfers (whole interval within ±{sweeps.TRANSFER_TOL} octave per "
+    "doubling) in " + "; ".join(f"{LABELS[r]} {v.count('agree')} of {len(v)}" for r, v in
+                               ((r, [drift[k].transfers().outcome for k in drift if k[2:] == r]) for r in RULES))
+    + f" task/width cases; the largest depth-μP drift is {drift[worst_dmup].fit} ({LABELS[worst_dmup[2:]]}, "
+    f"{worst_dmup[0]}, n = {worst_dmup[1]}), the corrected optimum on the teacher task {'; '.join(corr_teacher)}.",
+    ("* Trained to a plateau, the drift of the validation optimum per doubling of depth: " + "; ".join(
+        f"{LABELS[k[2:]]} {d.fit} ({transfer_verdict(d).outcome})" for k, d in plateau_val.items())
+     + (". Corrected minus depth-μP two-layer test accuracy, paired: " + "; ".join(
+         f"{v[0]['mean']:+.4f} [{v[0]['lo']:+.4f}, {v[0]['hi']:+.4f}] ({v[1].outcome})"
+         for (t, n, m), v in versus.items() if m == "test_acc") if versus else "") + "."
+     if plateau_val else "* The sweeps trained to a plateau are not in `data/` yet (listed in that section); their "
+     "rows and this takeaway appear once they are."),
+    f"* At the largest depth, the leader's lead over the runner-up (200 steps) is resolved in {leads.count('agree')} "
+    f"of {len(winners)} task/width cases: \"stronger performance in deeper ResNets\" is judged by the rows above, "
+    "in this set-up (small MLP blocks, MNIST-1D and a teacher task); the paper's CIFAR-10 set-up is not known.",
+])))
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. The correction multiplies only $\eta_1$ by $\sqrt L$. Show that the odds $K_1/K_{\rm rest}$ are then exactly
-#    $\sqrt L$ times their depth-μP value at initialization, for any width and any data.
+# 1. The correction multiplies only $\eta_1$ by $\sqrt L$. Show that the odds $\Theta_1/\Theta_{\rm rest}$ are
+#    then exactly $\sqrt L$ times their depth-μP value at initialization, for any width and any data.
 #
 # <details><summary>Answer</summary>
 #
 # Both rules share the weights, multipliers and branch factors, so the forward and backward signals at
-# initialization are identical. $K_1=\eta_1\sum_\ell\cdots$ is linear in $\eta_1$, and $K_{\rm rest}$ does not involve
-# it. Multiplying $\eta_1$ by $\sqrt L$ multiplies $K_1$ by $\sqrt L$ and leaves $K_{\rm rest}$ alone. The unit test
-# `test_summary_shares_sum_to_one_and_correction_raises_the_first_internal_share` checks exactly this.
+# initialization are identical. $\Theta_1=\eta_1\sum_\ell\cdots$ is linear in $\eta_1$, and $\Theta_{\rm rest}$ does
+# not involve it. Multiplying $\eta_1$ by $\sqrt L$ multiplies $\Theta_1$ by $\sqrt L$ and leaves $\Theta_{\rm rest}$
+# alone. The unit test `test_summary_shares_sum_to_one_and_correction_raises_the_first_internal_share` checks
+# exactly this.
 # </details>
 #
 # 2. Is there a choice of the two internal rates that keeps the first internal layer's own update $O(1)$ *and*
@@ -930,8 +933,8 @@ print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 # <details><summary>Answer</summary>
 #
 # No. With $\beta=L^{-1/2}$, an $O(1)$ own update of $z_\ell$ needs $\eta_1\propto n\sqrt L$, and then
-# $K_1\propto\sqrt L$ by itself; $\eta_2$ only changes the other part of the kernel, so it cannot cancel the growth.
-# Keeping every internal layer learning with an $O(1)$ kernel forces a smaller branch multiplier,
+# $\Theta_1\propto\sqrt L$ by itself; $\eta_2$ only changes the other part of the kernel, so it cannot cancel the
+# growth. Keeping every internal layer learning with an $O(1)$ kernel forces a smaller branch multiplier,
 # $\beta\propto1/L$ with rates $\propto L$: CompleteP (Chizat 2025 reaches the same $1/L$ scale for
 # two-layer-perceptron blocks).
 # </details>
@@ -944,5 +947,12 @@ print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 #
 # There is no single answer to copy: measure it. Longer training usually moves the best rate inward from the
 # edge of stability, which weakens the link between the kernel's growth and the optimum's drift; compare the
-# two drift slopes printed by `sweeps.optimum_drift` and `sweeps.stability_drift`.
+# two drift slopes printed by `sweeps.optimum_drift` and `sweeps.stability_drift`. The section *Trained to a
+# plateau* does this at 6000 steps for every rule.
 # </details>
+#
+# ## What comes next
+#
+# Notebook 07 asks what the limit is good for at scale: it fits scaling laws `loss = E + A n^-alpha + B L^-beta`
+# to trained networks and compares the fitted floor with the loss of the computed limit, and tests which of these
+# rules keep scaling worth it. Notebook 08, the explorer, puts every size of notebooks 00 to 06 on a slider.
