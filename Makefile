@@ -2,7 +2,7 @@
 #   make lab    create .venv if needed, install nfdlib with its notebook extras, open JupyterLab on notebooks/
 #   make test   create .venv if needed, install, run every test (unit tests, notebooks in quick mode, pairs, lint,
 #               the explorer in a headless browser)
-#   make explore  serve the explorer (notebook 07) as a web app with Voila
+#   make explore  serve the explorer (notebook 08) as a web app with Voila
 # Installing happens again only when pyproject.toml changes (the stamp file records the last install).
 
 PYTHON ?= python3
@@ -15,7 +15,7 @@ TORCH_FIRST ?= torch==2.13.0
 PORT   ?= 8888
 # Extra JupyterLab options, e.g. LAB_ARGS=--no-browser
 LAB_ARGS ?=
-# The standalone explorer (notebook 07 served by Voila, code hidden): its port and extra Voila options.
+# The standalone explorer (notebook 08 served by Voila, code hidden): its port and extra Voila options.
 EXPLORE_PORT ?= 8866
 VOILA_ARGS ?=
 # Parallel workers for the unit tests and for the notebooks (nbmake races for ports beyond 2; see STYLE.md).
@@ -40,7 +40,7 @@ lab: $(STAMP)
 
 # The explorer as a web app on 127.0.0.1 with a login token (printed in the address); Ctrl-C stops it.
 explore: $(STAMP)
-	$(BIN)/voila notebooks/07_explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(EXPLORE_PORT) --token \
+	$(BIN)/voila notebooks/08_explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(EXPLORE_PORT) --token \
 		$(VOILA_ARGS)
 
 test: $(STAMP)
@@ -55,7 +55,7 @@ test-pairs: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not browser" --junitxml=build/junit-unit.xml tests
 
-# The explorer served by Voila and notebook 07 in JupyterLab, driven by headless Chromium (skipped, with the
+# The explorer served by Voila and notebook 08 in JupyterLab, driven by headless Chromium (skipped, with the
 # reason printed, where Chromium or Playwright is missing; .ci/run installs them).
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -q -m browser -rs --junitxml=build/junit-browser.xml tests/test_browser.py

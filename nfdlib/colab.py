@@ -29,7 +29,7 @@ def _github_path() -> str:
 
 
 def badge(notebook: str) -> str:
-    """The markdown of the "Open in Colab" badge of ``notebook`` (e.g. ``"07_explorer"``)."""
+    """The markdown of the "Open in Colab" badge of ``notebook`` (e.g. ``"08_explorer"``)."""
     return (f"[![Open In Colab]({BADGE_IMAGE})](https://colab.research.google.com/github/{_github_path()}/blob/"
             f"{BRANCH}/notebooks/{notebook}.ipynb)")
 

@@ -1,5 +1,5 @@
 """What the live widgets compute: small finite networks, their NFD limit and the two-layer collapse, for one
-configuration at a time, fast enough to follow a slider (notebook 07; the widgets are in :mod:`nfdlib.widgets`).
+configuration at a time, fast enough to follow a slider (notebook 08; the widgets are in :mod:`nfdlib.widgets`).
 
 Everything here calls the library's own code: :class:`~nfdlib.models.ResNet` trained by
 :func:`nfdlib.training.train`, the particle solver :func:`nfdlib.nfd.simulate_nfd` (decoupled and reused), and

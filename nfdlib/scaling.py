@@ -1,4 +1,4 @@
-"""Scaling laws measured against the computed limit (notebook 06).
+"""Scaling laws measured against the computed limit (notebook 07).
 
 Three parts, each used by the notebook and testable on its own:
 
@@ -19,7 +19,7 @@ Three parts, each used by the notebook and testable on its own:
 None of these laws is the paper's: the paper's text gives none that we could read. They are the standard
 parametric forms of the empirical scaling-law literature, used here as measuring instruments.
 
-``python -m nfdlib.scaling notebooks/06_scaling_laws.py`` recomputes every cached result of the notebook.
+``python -m nfdlib.scaling notebooks/07_scaling_laws.py`` recomputes every cached result of the notebook.
 """
 
 from __future__ import annotations
@@ -140,9 +140,9 @@ class Family:
         check_choice("block", self.block, BLOCKS)
 
 
-#: The rules of notebook 06: depth-muP with one-layer blocks (where scaling should work) and the rules where it
+#: The rules of notebook 07: depth-muP with one-layer blocks (where scaling should work) and the rules where it
 #: should fail (standard parametrization; muP without branch scaling; post-activation blocks; two-layer blocks
-#: with and without the depth-aware correction of notebook 05).
+#: with and without the depth-aware correction of notebook 06).
 FAMILIES = {
     "depth-mup": Family("depth-mup", "depth-mup", "one", True, "depth-muP, one-layer blocks"),
     "sp": Family("sp", "sp", "one", True, "SP (standard parametrization)"),
@@ -355,7 +355,7 @@ def solver_runs(*, Ks: Sequence[int], M: int, seeds: Sequence[int], task: Mappin
                 lr: float = 0.5, steps: int = 10, noise_grid: int | None = None, coupling: str = "reused",
                 dtype: str = "float32", progress: bool = False) -> dict[str, np.ndarray]:
     """Solves of :func:`nfdlib.nfd.simulate_nfd` for each ``K`` and seed on a teacher task (``task``: the
-    keyword arguments of :func:`nfdlib.data.make_teacher_task`, default the task of notebooks 02 and 03).
+    keyword arguments of :func:`nfdlib.data.make_teacher_task`, default the task of notebooks 02 to 04).
 
     A solve that blows up (``FloatingPointError``) is recorded as NaN with ``failed`` set. Returns
     ``train_loss``, ``test_loss`` of shape ``(len(Ks), len(seeds), steps + 1)``, ``failed``, ``Ks``,
@@ -395,11 +395,11 @@ def limit_reference(spec: Mapping, *, cache: bool = True, progress: bool = True)
     """The limit ``E_NFD`` of the networks of regime 1 and what it is made of.
 
     ``spec`` holds ``shared`` (keyword arguments of :func:`nfdlib.gia.limit_solver`; in full mode exactly
-    notebook 03's reused solves, whose cache this reads), ``extra_Ks`` (more grid sizes, same ``M``, seeds and
+    notebook 04's reused solves, whose cache this reads), ``extra_Ks`` (more grid sizes, same ``M``, seeds and
     ``noise_grid``, so they share the Brownian paths) and ``particles`` (``{"K": K, "Ms": [...]}``: smaller
     particle counts at one ``K``, for the particle error). Returns ``Ks``, ``train_loss``, ``test_loss`` of shape
     ``(K, seeds, steps + 1)`` (all grids together, sorted by ``K``), ``particles`` (``Ms``, losses) and ``seconds``
-    (compute time of what this notebook added; the shared solves were timed by notebook 03).
+    (compute time of what this notebook added; the shared solves were timed by notebook 04).
     """
     from . import gia
 
@@ -1202,7 +1202,7 @@ def plot_by_aspect(ax, table: SizeTable, x: str = "params", *, ratios: Sequence[
     return ax
 
 
-# -- the whole plan of notebook 06 ----------------------------------------------------------------------------
+# -- the whole plan of notebook 07 ----------------------------------------------------------------------------
 def tuned_rates(spec: Mapping, *, cache: bool = True, progress: bool = True) -> dict[str, tuple[dict, dict]]:
     """:func:`tune_lr` for every family of ``spec["families"]`` on the small model ``spec["n"], spec["L"]``
     with that family's grid ``spec["lrs"][family]`` (or ``spec["lrs"]["default"]``)."""
@@ -1224,7 +1224,7 @@ def family_sizes(spec: Mapping) -> list[tuple[int, int]]:
 
 def run_plan(plan: Mapping, *, parts: Sequence[str] = ("limit", "solver", "real", "families"), cache: bool = True,
              progress: bool = True) -> dict:
-    """Every cached computation of notebook 06, in the order the notebook reads them (``parts`` picks some)."""
+    """Every cached computation of notebook 07, in the order the notebook reads them (``parts`` picks some)."""
     allowed = ("limit", "solver", "real", "families")
     for p in parts:
         check_choice("parts", p, allowed)
@@ -1258,7 +1258,7 @@ def run_plan(plan: Mapping, *, parts: Sequence[str] = ("limit", "solver", "real"
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
-    """Precompute (and cache under ``data/``) every result of notebook 06, in full mode."""
+    """Precompute (and cache under ``data/``) every result of notebook 07, in full mode."""
     import argparse
 
     from .sweeps import parameters_cell

@@ -707,7 +707,7 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
     task = _check_task(task)
     config = depth_sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
     final = cache.cache_path(name, config, SWEEP_VERSION, "npz", directory)
-    # Finished depths wait under data/partial/ (not committed) until the whole sweep is written.
+    # Finished depths wait in a "partial" folder beside the cache (ignored by git) until the whole sweep is written.
     resume = final.parent / "partial" / final.stem
     if refresh and resume.exists():
         shutil.rmtree(resume)

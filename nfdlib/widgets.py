@@ -1,5 +1,5 @@
 """Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 07, and small
-widgets in notebooks 00 to 05).
+widgets in notebooks 00 to 06).
 
 Built from ipywidgets 8 and plain matplotlib (each figure is rendered to a PNG and shown in an ``Image``
 widget), so they work in JupyterLab, Colab and Voila without ipympl, and run head-less: every widget computes
@@ -11,7 +11,7 @@ slider move does.
   against the NFD limit, decoupled and reused, (c) the first internal layer's own update in two-layer blocks,
   depth-muP against the corrected rate, and (d) one coordinate of ``h_T`` across units against the solver's
   particles.
-* :func:`coord_check_widget` (notebook 00), :func:`limit_widget` (02), :func:`collapse_widget` (04, 05) and
+* :func:`coord_check_widget` (notebook 00), :func:`limit_widget` (02), :func:`collapse_widget` (05, 06) and
   :func:`transfer_widget` (05) are small views of the same machinery.
 
 Each update runs in :func:`nfdlib.explore.explore`, on the GPU when there is one; sizes beyond the device's
@@ -473,7 +473,7 @@ EXPLORER_CONTROLS = ("n", "L", "T", "eta", "steps", "seeds", "parametrization", 
 
 
 def explorer(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
-    """The full explorer (notebook 07): every control and panels (a) to (d). Keyword arguments set the starting
+    """The full explorer (notebook 08): every control and panels (a) to (d). Keyword arguments set the starting
     configuration (fields of :class:`nfdlib.explore.ExploreConfig`); ``device`` overrides the automatic choice."""
     return _config_widget(ex.ExploreConfig(**config), EXPLORER_CONTROLS, "abcd",
                           parts=("networks", "limit", "collapse"), device=device, memo=memo,
@@ -495,7 +495,7 @@ def limit_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveF
 
 
 def collapse_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
-    """Notebooks 04 and 05: a depth slider on the collapse profile of two-layer blocks, with the correction
+    """Notebooks 05 and 06: a depth slider on the collapse profile of two-layer blocks, with the correction
     switched on or off (panel (c) only)."""
     config = {"block": "two", "n": 128, **config}
     base = ex.ExploreConfig(**config)
@@ -513,7 +513,7 @@ def collapse_widget(*, device=None, memo: ex.Memo | None = None, **config) -> Li
 
 
 def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_loss") -> LiveFigure:
-    """Notebook 05: a rate slider over cached learning-rate sweeps. Left, the transfer plot with the chosen rate
+    """Notebook 06: a rate slider over cached learning-rate sweeps. Left, the transfer plot with the chosen rate
     marked and each depth's optimum dotted; right, the metric against depth at the chosen rate, next to the
     best over the grid. ``sweeps_by_label`` maps a label to one :func:`nfdlib.sweeps.depth_sweep` result."""
     from . import sweeps

@@ -43,7 +43,7 @@
 #   measurement in notebook 03).
 #
 # **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 25 s; full mode from the caches
-# under `data/gia_limit_*` and `data/gia_coupling_*` about 15 s; full mode from scratch about 1.5 CPU-hours
+# under `data/gia_limit_*` and `data/gia_coupling-*` about 15 s; full mode from scratch about 1.5 CPU-hours
 # (estimated from one configuration of each cached sweep, timed here).
 
 # %% tags=["parameters"]

@@ -510,7 +510,7 @@ for task_key in TASKS:
 # * **The sweeps at that budget**: depths 2 to 64, width 64, half-octave rates $2^{-3}\ldots2^{3.5}$, 3 seeds,
 #   every run evaluated every 500 steps, so every shorter budget can be read from the same runs. Losses are read
 #   as the mean of the last `PLATEAU_AVERAGE` evaluations. Full-mode results are cached under
-#   `data/pilot_05_*` and `data/plateau_05_*` with their configuration and the compute they took (precomputed
+#   `data/pilot_05_*` and (as each finishes) `plateau_05_*` under the same folder, with their configuration and the compute they took (precomputed
 #   with `python -m nfdlib.sweeps notebooks/06_lr_correction.py --plan PILOT_` and `--plan PLATEAU_`).
 
 # %%

@@ -1,5 +1,5 @@
 """The explorer in a real browser: `make explore` (Voila) driven by headless Chromium through Playwright, and
-notebook 07 opened in JupyterLab until its kernel is idle.
+notebook 08 opened in JupyterLab until its kernel is idle.
 
 Run by `make test-browser` (part of `make test`). Skipped, with the reason printed, only where Chromium or
 Playwright is missing; `.ci/run` installs both. Screenshots of the app before and after a slider move are
@@ -135,7 +135,7 @@ def test_explorer_app_redraws_after_a_keyboard_slider_move():
         server.stop()
 
 
-def test_notebook_07_opens_in_jupyterlab_and_its_kernel_goes_idle():
+def test_notebook_08_opens_in_jupyterlab_and_its_kernel_goes_idle():
     sync_api = _require_browser()
     port = _free_port()
     workspaces = tempfile.mkdtemp(prefix="nfd-lab-workspaces-")
@@ -147,13 +147,13 @@ def test_notebook_07_opens_in_jupyterlab_and_its_kernel_goes_idle():
     p, context, user_data = _browser(sync_api)
     try:
         page = context.new_page()
-        url = server.url.replace("/lab?", "/lab/tree/07_explorer.ipynb?")
+        url = server.url.replace("/lab?", "/lab/tree/08_explorer.ipynb?")
         page.goto(url, timeout=START_TIMEOUT * 1000)
         # The kernel's state in the status bar ("Python 3 (ipykernel) | Idle"); attached, not necessarily visible.
         kernel = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\(ipykernel\) \| Idle"))
         kernel.first.wait_for(state="attached", timeout=START_TIMEOUT * 1000)
         BUILD.mkdir(exist_ok=True)
-        page.screenshot(path=str(BUILD / "lab-07-idle.png"))
+        page.screenshot(path=str(BUILD / "lab-08-idle.png"))
     finally:
         context.close()
         p.stop()

@@ -85,7 +85,7 @@ GOLDEN = {
         k: [float(np.asarray(v, float).sum()), *np.asarray(v, float).ravel()[:20].tolist()]
         for k, v in data._mnist1d_arrays(1000).items()}),
 }
-# The pilot and plateau plans of notebook 05 are depth sweeps: the same computation, the same golden.
+# The pilot and plateau plans of notebook 06 are depth sweeps: the same computation, the same golden.
 GOLDEN["pilot_"] = GOLDEN["plateau_"] = GOLDEN["sweep"]
 
 

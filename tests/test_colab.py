@@ -58,5 +58,5 @@ def test_check_and_sync_catch_and_repair_a_stale_copy(tmp_path):
 
 
 def test_badge_points_at_the_notebook_on_the_branch():
-    link = re.search(r"\]\((https://colab[^)]*)\)$", colab.badge("07_explorer")).group(1)
-    assert link.endswith(f"/blob/{colab.BRANCH}/notebooks/07_explorer.ipynb")
+    link = re.search(r"\]\((https://colab[^)]*)\)$", colab.badge("08_explorer")).group(1)
+    assert link.endswith(f"/blob/{colab.BRANCH}/notebooks/08_explorer.ipynb")

@@ -23,7 +23,7 @@ RECONSTRUCTION = ROOT / "docs" / "reconstruction.md"
 
 # Files that still fail and belong to work in progress elsewhere. Each is a strict xfail: once the file is fixed
 # the test passes unexpectedly and fails, so remove its name here. Keep this list empty when you can.
-KNOWN_DANGLING: set[str] = {"notebooks/03_gradient_independence.py"}
+KNOWN_DANGLING: set[str] = set()
 
 
 def _sources() -> list[Path]:

@@ -313,7 +313,7 @@ def test_arm_trend_verdicts():
 
 
 def test_notebook_full_plan_is_cached(monkeypatch):
-    """Full mode of notebook 06 reads every grid from data/: a changed configuration would silently recompute
+    """Full mode of notebook 07 reads every grid from data/: a changed configuration would silently recompute
     about two CPU-hours, so a missing file fails here instead."""
     from pathlib import Path
 
@@ -326,11 +326,11 @@ def test_notebook_full_plan_is_cached(monkeypatch):
 
     def only_read(name, config, compute, **kw):
         path = cache.cache_path(name, config, kw["version"], kw.get("fmt", "json"))
-        assert path.exists(), f"notebook 06 would recompute {path.name}: run python -m nfdlib.scaling"
+        assert path.exists(), f"notebook 07 would recompute {path.name}: run python -m nfdlib.scaling"
         return real(name, config, compute, **kw)
 
     monkeypatch.setattr(cache, "cached", only_read)
     monkeypatch.setattr(sc, "cached", only_read)
-    plan = parameters_cell(str(root / "notebooks" / "06_scaling_laws.py"))["PLAN"]
+    plan = parameters_cell(str(root / "notebooks" / "07_scaling_laws.py"))["PLAN"]
     out = sc.run_plan(plan, progress=False)
     assert len(out["real_runs"]["n"]) > 0 and set(out["family_runs"]) == set(plan["families"]["families"])

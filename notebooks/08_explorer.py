@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 07 · Explorer: move depth and width, and watch the limit hold or fail
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/07_explorer.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/08_explorer.ipynb)
 #
 # The earlier notebooks each measured one claim at sizes fixed in advance. Here every size is a slider. Each
 # move trains small residual networks, solves their NFD limit with the particle solver, and redraws four
@@ -28,14 +28,14 @@
 #   (dashed) and after training (solid), one colour per seed. This is the coord check of notebook 00 along
 #   depth. A parametrization that is stable in depth keeps this curve the same as $L$ grows.
 # * **(b) Training loss** against SGD step: the finite networks (mean over seeds, min-max band) and the NFD
-#   limit computed by the solver (notebooks 01 to 03), once with independent backward weights (*decoupled*,
+#   limit computed by the solver (notebooks 01 to 04), once with independent backward weights (*decoupled*,
 #   the gradient-independence assumption) and once with the reused-weight terms of true backpropagation
 #   (*reused*). The line under the panel gives the gap between the networks and the limit that matches their
 #   backward pass. The solver exists for depth-μP with one-layer pre-activation blocks only; elsewhere the panel
 #   says so.
-# * **(c) The first internal layer's own update** in two-layer blocks (notebook 04): the rms of
+# * **(c) The first internal layer's own update** in two-layer blocks (notebook 05): the rms of
 #   $m_1\,\Delta W^{(1)}_\ell\,\phi(h_{\ell-1})$ after one SGD step, per block, under depth-μP and under the
-#   depth-aware correction $\eta_1=\eta\,n\sqrt L$ (notebook 05).
+#   depth-aware correction $\eta_1=\eta\,n\sqrt L$ (notebook 06).
 # * **(d) One coordinate of $h_T$** on the first training input, across the network's units, against the
 #   solver's particles: in the limit a neuron is a particle, so the two histograms should match.
 #
@@ -173,7 +173,7 @@ display(widgets.hidden_answer(
     f"Final training loss after {STEPS} steps at $L={L_FOR_WIDTH}$:\n\n* " + "\n* ".join(lines) + "\n\n"
     f"The gap to the reused limit {'shrinks' if shrinks else 'does not shrink'}, from "
     f"{gaps[N_NARROW]['gap']:+.2g} to {wide['gap']:+.2g}, and at $n={N_WIDE}$ the networks are closer to the "
-    f"{closer} limit. The reused system is the limit of true backpropagation (notebook 03); the decoupled one is "
+    f"{closer} limit. The reused system is the limit of true backpropagation (notebook 04); the decoupled one is "
     "the limit of a network with independent backward weights. With a few seeds and one solve these are "
     "readings, not verdicts: notebook 02 fits the rates with intervals."))
 
@@ -248,7 +248,7 @@ display(widgets.hidden_answer(
 # * In two-layer blocks the first internal layer's own learning fades like $L^{-1/2}$ under depth-μP, and the
 #   correction $\eta_1=\eta n\sqrt L$ holds it at O(1).
 #
-# Notebooks 02 to 05 measure each of these with many seeds, fitted rates and intervals; the explorer is for
+# Notebooks 02 to 07 measure each of these with many seeds, fitted rates and intervals; the explorer is for
 # seeing them move.
 
 # %%

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 06 · Scaling laws and diminishing returns, measured against the computed limit
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/06_scaling_laws.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/07_scaling_laws.ipynb)
 #
 # The paper's first title (arXiv 2512.21075 v1) promises that NFD explains *when scaling-law trends persist and
 # why returns diminish*. Its text is not available to us, and no law or exponent from it could be read: **every
@@ -24,7 +24,7 @@
 #
 # not a formula of the paper. What this collection can do that a scaling-law study usually cannot is *compute* the
 # floor that finite networks approach: the limit of true backpropagation as `n, L -> infinity` is the NFD solver
-# with the reused-weight terms (`coupling="reused"`, validated against wide networks in notebook 03). So we can
+# with the reused-weight terms (`coupling="reused"`, validated against wide networks in notebook 04). So we can
 # ask directly:
 #
 # 1. **Where the limit is computable** (a teacher task with 8 training points and 10 GD steps): do networks of
@@ -40,8 +40,8 @@
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
-# Full mode reads every grid from data/ (files scaling_*; notebook 03's reused solves, gia_limit_solver, are
-# shared). `python -m nfdlib.scaling notebooks/06_scaling_laws.py` recomputes them: about 45 min of CPU time,
+# Full mode reads every grid from data/ (files scaling_*; notebook 04's reused solves, gia_limit_solver, are
+# shared). `python -m nfdlib.scaling notebooks/07_scaling_laws.py` recomputes them: about 45 min of CPU time,
 # 3 h of wall time when run niced on two shared cores (the caches record the wall time of each run).
 import math
 import os
@@ -49,7 +49,7 @@ import os
 QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
 BOOT = 20 if QUICK else 400  # bootstrap replicates over seeds for every interval of a fit
 
-# Regime 1, where the limit is computable: the task of notebooks 02 and 03 (teacher, d = 8, 8 training and 8
+# Regime 1, where the limit is computable: the task of notebooks 02 to 04 (teacher, d = 8, 8 training and 8
 # held-out inputs), depth-muP one-layer blocks, full-batch GD at eta_c = 0.5 for 10 steps, T = 1.
 TEACHER = {"d": 8, "n_train": 8, "n_test": 8, "seed": 0}
 GD_STEPS = 5 if QUICK else 10  # the solver's cost grows with the square of the number of steps
@@ -62,8 +62,8 @@ LIMIT = dict(
     seeds={16: 8, 32: 6, 64: 4, 128: 3} if QUICK else {16: 64, 32: 48, 64: 32, 128: 24, 256: 16, 512: 8, 1024: 3,
                                                         2048: 2},
 )
-# The limit: the NFD solver with the reused-weight terms of true backpropagation (notebook 03, section 7). In full
-# mode "shared" is exactly notebook 03's configuration, so its cached solves are read, not recomputed.
+# The limit: the NFD solver with the reused-weight terms of true backpropagation (notebook 04, section 2). In full
+# mode "shared" is exactly notebook 04's configuration, so its cached solves are read, not recomputed.
 LIMIT_SOLVER = dict(
     shared=dict(Ks=[4, 8] if QUICK else [4, 8, 16, 32, 64], M=256 if QUICK else 16384, seeds=[0, 1] if QUICK else [0, 1, 2],
                 T=1.0, lr=0.5, steps=GD_STEPS, noise_grid=8 if QUICK else 64, coupling="reused"),
@@ -140,13 +140,14 @@ import nfdlib
 from nfdlib import scaling as sc
 from nfdlib.config import get_device
 from nfdlib.models import ResNet
+from nfdlib.plotting import show
 from nfdlib.stats import fit_loglog, interval_verdict, markdown_table
 from nfdlib.sweeps import plot_transfer
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
 START = time.perf_counter()
-CACHE = not QUICK  # full mode reads data/scaling_* (and notebook 03's gia_limit_solver); quick mode computes
+CACHE = not QUICK  # full mode reads data/scaling_* (and notebook 04's gia_limit_solver); quick mode computes
 CLAIMS = []  # rows of the closing table
 
 
@@ -187,11 +188,11 @@ for block in ("one", "two"):
 #
 # ### 2.1 The limit `E_NFD`
 #
-# The task of notebooks 02 and 03: a random teacher, `d = 8`, 8 training inputs, full-batch GD at `eta_c = 0.5`
+# The task of notebooks 02 to 04: a random teacher, `d = 8`, 8 training inputs, full-batch GD at `eta_c = 0.5`
 # for 10 steps, depth horizon `T = 1`; the loss is the training loss after the last step. The infinite-width limit
 # of a depth-`L` true network is the reused solver on `K = L` grid steps; as `K` grows it converges (like `1/K`,
-# notebook 03) to the joint limit `E_NFD`. Its error has three parts: seeds (Monte Carlo), particles (`M` is
-# finite), and the extrapolation in `K`. In full mode these are notebook 03's solves (`M = 16384`, three seeds,
+# notebook 04) to the joint limit `E_NFD`. Its error has three parts: seeds (Monte Carlo), particles (`M` is
+# finite), and the extrapolation in `K`. In full mode these are notebook 04's solves (`M = 16384`, three seeds,
 # Brownian paths shared across `K`), plus `K = 2` and two smaller `M` added here.
 #
 # **Predict:** will the limit lie above or below the loss of a width-2048 network?
@@ -229,8 +230,7 @@ ax.set_xscale("log", base=2)
 ax.set_xlabel(f"particles M at K = {part['K']} (log2 scale)")
 ax.set_ylabel("seed-mean train loss")
 ax.set_title("particle check", fontsize=9)
-plt.tight_layout()
-plt.show()
+show(fig, f"Left: the reused solver's train loss against its grid K (log2 axis) with two-standard-error bars and the fit E_NFD + b/K, which extrapolates to the limit E_NFD = {E_NFD['limit']:.4g} (red line). Right: the seed-mean loss against the number of particles M, flat when M is large enough.")
 print(f"E_NFD = {E_NFD['limit']:.5f}, 95% interval {ci(E_NFD['lo'], E_NFD['hi'], 4)}: seeds and K-extrapolation "
       f"(t interval over K >= {K_MIN}, half-width {E_NFD['hi'] - E_NFD['limit'] - particle_error:.1e}) widened by "
       f"the particle error {particle_error:.1e} (M = {part['Ms'][-2]} -> {part['Ms'][-1]} at K = {part['K']}); "
@@ -239,7 +239,7 @@ print(f"particles: the loss {'falls' if pm[-1] < pm[-2] else 'rises'} as M grows
       + ", ".join(f"(M = {M}: {v:.5f})" for M, v in zip(part["Ms"], pm))
       + ", so the M -> infinity limit more likely lies at the " + ("lower" if pm[-1] < pm[-2] else "upper")
       + " end of the interval")
-print(f"wall time of the solves added here: {ref['seconds'] / 60:.1f} min (the shared solves are notebook 03's)")
+print(f"wall time of the solves added here: {ref['seconds'] / 60:.1f} min (the shared solves are notebook 04's)")
 
 # %% [markdown]
 # ### 2.2 True networks against the limit
@@ -276,8 +276,7 @@ ax.set_xlabel("width n (log2 scale)")
 ax.set_ylabel("seed-mean train loss (1 SE)")
 ax.set_title("dotted: each depth's n -> infinity limit (solver at K = L)", fontsize=9)
 ax.legend(fontsize=6, ncol=2)
-plt.tight_layout()
-plt.show()
+show(fig, f"Seed-mean train loss of true networks against parameters, compute and width, one line per depth or aspect ratio, each bending down toward the limit E_NFD = {E_NFD['limit']:.4g} (black line); dotted lines are each depth's own infinite-width limit.")
 
 # %% [markdown]
 # ### 2.3 The fitted law against the computed limit
@@ -362,8 +361,7 @@ ax.set_ylabel("distance to the limit at the same depth")
 ax.set_title("all depths; seeds per width: " + ", ".join(f"{k}:{v}" for k, v in LIMIT["seeds"].items()),
              fontsize=7)
 ax.legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+show(fig, "Distance of trained networks to the limit at their own depth against width (log2 axis): one network's spread across seeds and the bias of the seed mean, with fitted slopes and reference slopes; the spread is what a single training run shows.")
 v_spread = interval_verdict(fit_spread.lo, fit_spread.hi, prediction=-0.5, tol=0.15)
 v_bias = interval_verdict(fit_bias.lo, fit_bias.hi, prediction=-1.0, tol=0.25) if fit_bias else \
     interval_verdict(float("nan"), float("nan"), prediction=-1.0, tol=0.25)
@@ -435,8 +433,7 @@ ax.set_yscale("log")
 ax.set_xlabel("GD steps")
 ax.set_ylabel("limit loss")
 ax.legend(fontsize=7)
-plt.tight_layout()
-plt.show()
+show(fig, "The limit loss alone (the solver at K -> infinity) against SGD steps, training-set size, horizon T and base rate eta: the quantities that move E_NFD, which widening or deepening the network cannot.")
 solver_seconds = sum(float(np.sum(v["seconds"])) for v in sweeps_.values())
 
 
@@ -477,7 +474,7 @@ fig, ax = plt.subplots(figsize=(5, 3.5))
 tune_sweep, tune_best = rates[REAL["family"]]
 plot_transfer(tune_sweep, "train_loss", ax=ax, legend=False,
               title=f"depth-muP n = {TUNE['n']}, L = {TUNE['L']}, {len(TUNE['seeds'])} seeds (band: min-max)")
-plt.show()
+show(fig, "Learning-rate sweep of the small depth-muP model used to tune the rate: final train loss against the rate (log2 axis), a min-max band over seeds; the chosen rate is the minimum of the seed-mean curve.")
 display(Markdown(markdown_table(
     ["rule", "tuned eta (grid)", "at the grid edge", "train loss there", "test accuracy there"],
     [(sc.get_family(f).label, f"{b['grid_lr']:.3g}", "yes" if b["at_edge"] else "no", f"{b['train_loss']:.3f}",
@@ -510,8 +507,7 @@ for ax, x in zip(axes[:2], ("params", "flops")):
 sc.plot_by_aspect(axes[2], acc_table, "flops", ylabel="test accuracy")
 axes[2].set_yscale("linear")
 axes[2].legend(fontsize=7)
-plt.tight_layout()
-plt.show()
+show(fig, "MNIST-1D at the realistic budget: seed-mean test loss against parameters and against training compute, one line per aspect ratio with the fitted law and its floor E (red), and test accuracy against compute.")
 
 # %% [markdown]
 # **Predict** before reading the numbers: is `alpha` in this regime one of the rates of section 2 (1 or 1/2)?
@@ -586,8 +582,7 @@ ax.set_yscale("log")
 ax.set_xlabel("training compute C, FLOPs (log scale)")
 ax.set_ylabel("seed-mean test loss")
 ax.legend(fontsize=7)
-plt.tight_layout()
-plt.show()
+show(fig, "Seed-mean test loss against training compute (log axis) for every trained size: gray the runs the law was fitted on, orange the held-out runs, black the compute-optimal frontier predicted by that fit.")
 front_hits = sum(r[-1] == "yes" for r in rows)
 gap = np.mean([np.log(e_["loss"] / f_["loss"]) for f_, e_ in zip(front, emp)])
 edges = sum(f_["at_edge"] for f_ in front)
@@ -602,7 +597,7 @@ print(f"the predicted frontier holds the best held-out run at {front_hits} of {l
 # The same budget for the rules where theory says scaling fails: the standard parametrization (the rate of a
 # small model does not transfer in width), muP without the `1/sqrt(L)` branch factor (features grow with depth),
 # post-activation blocks (a ReLU branch with a positive mean, notebook 00), and two-layer blocks with and without
-# the depth-aware correction (notebook 05). Each rule's rate is tuned on the same small model as above and
+# the depth-aware correction (notebook 06). Each rule's rate is tuned on the same small model as above and
 # transferred. A rule "keeps improving" along an arm when the log-log slope of the test loss over the three
 # largest sizes lies wholly below zero (`nfdlib.scaling.arm_trend`); "diverges" when a run at the largest size
 # did.
@@ -634,8 +629,7 @@ for ax, xl in zip(axes, (f"width n at L = {FC['L']}", f"depth L at n = {FC['n']}
     ax.set_ylabel("seed-mean test loss (x: a diverged run)")
     ax.grid(True, alpha=0.3)
 axes[1].legend(fontsize=6)
-plt.tight_layout()
-plt.show()
+show(fig, "Seed-mean test loss against width and against depth (log2 axes) for each training rule at the realistic budget, the tuned depth-muP rule drawn thick; a cross marks a size where a run diverged.")
 display(Markdown(markdown_table(["rule", "transferred eta", "in width", "slope (last 3 widths)", "in depth",
                                  "slope (last 3 depths)"], trend_rows)))
 fam_seconds = sum(float(r["seconds"].sum()) for r in fam_runs.values())
@@ -733,5 +727,5 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 #
 # Expect `E` to fall, since more steps lower the limit itself (section 2.6); and with more compute per size, each
 # budget buys fewer parameters, so at a fixed budget the optimum should move to smaller `n`. Running it changes the cache keys,
-# so `python -m nfdlib.scaling notebooks/06_scaling_laws.py` recomputes the grid.
+# so `python -m nfdlib.scaling notebooks/07_scaling_laws.py` recomputes the grid.
 # </details>
