@@ -104,9 +104,11 @@ class Caps:
         return Caps(*(int(v * factor) for v in asdict(self).values()))
 
 
-# Measured on 2 CPU cores (benchmarks/widgets.py): at the defaults one cold update takes well under a second;
-# at these caps a few seconds. A GPU gets 8x the sizes.
-CAPS = {"cpu": Caps(n=1024, L=64, steps=20, seeds=4, M=512, K=16),
+# Measured on 2 shared CPU cores (benchmarks/widgets.py, one thread): at the defaults one cold update takes
+# well under a second; at these caps about 10 s (one-layer blocks) to 20 s (two-layer, three collapse rules) on a
+# machine about 3x slower than a laptop. The cost grows like n^2 L steps seeds: at n=1024 it was two to five
+# minutes, too long for a slider. A GPU gets 16x the width and 8x the depth.
+CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=512, K=16),
         "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=1024, K=32),
         "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=4096, K=128)}
 
@@ -166,6 +168,9 @@ class Memo:
         if len(self._store) > self.size:
             self._store.popitem(last=False)
         return value, False
+
+    def __contains__(self, key) -> bool:
+        return key in self._store
 
     def clear(self) -> None:
         self._store.clear()
@@ -320,15 +325,16 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
 
 
 class _threads_for:
-    """On a CPU, run small configurations on one thread: they are bound by per-call overhead, and two threads
-    on a shared two-core machine were 2-3x slower (benchmarks/widgets.py). Large ones keep torch's setting."""
+    """On a CPU, run on one thread. The explorer's products have at most 16 rows (its inputs), so they are bound
+    by per-call overhead; with two threads on a two-core machine that had other work, an 8 x 512 by 512 x 512
+    product took 5 ms instead of 0.24 ms, and a whole update at n = 512, L = 32 took 34 s instead of 13 s."""
 
     def __init__(self, config: ExploreConfig, device: torch.device):
-        self.small = device.type == "cpu" and config.n * config.n * config.L <= 2**22
+        self.cpu = device.type == "cpu"
         self.before = None
 
     def __enter__(self):
-        if self.small:
+        if self.cpu:
             self.before = torch.get_num_threads()
             torch.set_num_threads(1)
         return self

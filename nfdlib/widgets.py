@@ -125,6 +125,8 @@ class LiveFigure:
         values = self.values()
         key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
         self.updates += 1
+        if key not in self._pngs:  # shown while the kernel computes (a large setting can take seconds on a CPU)
+            self.status.value = "<span style='color:#666'>computing this setting…</span>"
         try:
             (png, result, readout), from_memo = self._pngs.get(key, lambda: self._render(values))
         except Exception as err:  # noqa: BLE001 - a widget callback must never raise into the front end

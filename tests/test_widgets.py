@@ -74,6 +74,30 @@ def test_revisited_settings_come_from_the_cache(memo):
     assert app.result["gap"]["match"] == "decoupled"
 
 
+def test_status_says_computing_while_a_new_setting_computes(memo, monkeypatch):
+    app = widgets.explorer(memo=memo, **SMALL)
+    seen, render = [], app._render
+
+    def watching(values):
+        seen.append(app.status.value)  # what the reader sees while the kernel is busy
+        return render(values)
+
+    monkeypatch.setattr(app, "_render", watching)
+    app.controls["L"].value = 8
+    assert len(seen) == 1 and "computing" in seen[0]
+    assert "computing" not in app.status.value  # replaced by the result's status line
+    app.controls["L"].value = 4  # a revisit is drawn from the memo without a "computing" flash
+    assert len(seen) == 1
+
+
+def test_caps_on_a_cpu_keep_the_largest_update_small():
+    """The CPU caps bound the cost n^2 L steps seeds of the networks, the explorer's dominant term, so that the
+    corner of the sliders stays within tens of seconds (benchmarks/widgets.py measures it); the GPU gets more."""
+    cpu, cuda = ex.CAPS["cpu"], ex.CAPS["cuda"]
+    assert cpu.n ** 2 * cpu.L * cpu.steps * cpu.seeds <= 512 ** 2 * 64 * 20 * 4
+    assert cuda.n > cpu.n and cuda.L > cpu.L
+
+
 def test_divergence_is_shown_not_raised(memo):
     app = widgets.explorer(memo=memo, **{**SMALL, "parametrization": "sp", "L": 16})
     app.controls["eta"].value = 8.0
