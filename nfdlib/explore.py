@@ -104,10 +104,11 @@ class Caps:
         return Caps(*(int(v * factor) for v in asdict(self).values()))
 
 
-# Measured on 2 shared CPU cores (benchmarks/widgets.py, one thread): at the defaults one cold update takes
-# well under a second; at these caps about 10 s (one-layer blocks) to 20 s (two-layer, three collapse rules) on a
-# machine about 3x slower than a laptop. The cost grows like n^2 L steps seeds: at n=1024 it was two to five
-# minutes, too long for a slider. A GPU gets 16x the width and 8x the depth.
+# Measured with benchmarks/widgets.py on a shared two-core machine about 3x slower than a laptop, one thread: at
+# the defaults a cold update takes about a CPU-second, most of it drawing; at these caps about 25 CPU-s with
+# one-layer blocks and 45 with two-layer ones (the collapse part), and the status line says "computing" meanwhile.
+# The cost grows like n^2 L steps seeds: at n = 1024 an update took two to five minutes, too long for a slider.
+# A GPU gets 16x the width and 8x the depth.
 CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=512, K=16),
         "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=1024, K=32),
         "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=4096, K=128)}
