@@ -18,8 +18,9 @@
 #
 # The earlier notebooks each measured one claim at sizes fixed in advance. Here every size is a slider. Each
 # move trains small residual networks, solves their NFD limit with the particle solver, and redraws four
-# panels; nothing is precomputed. On a laptop CPU an update at the starting sizes takes about a second; on a
-# GPU the sliders reach eight times larger networks. The explorer also runs as a standalone web page: `make
+# panels; nothing is precomputed. On a laptop CPU an update at the starting sizes takes about a second, and the
+# largest sizes a CPU is allowed (width 512, depth 64) take several seconds; on a GPU the sliders reach 16 times
+# wider and 8 times deeper networks. The explorer also runs as a standalone web page: `make
 # explore` serves this notebook with Voila (code hidden) on `127.0.0.1`.
 #
 # What the panels show, for the configuration the controls describe:
@@ -42,7 +43,8 @@
 # The task is small on purpose (8 Gaussian inputs, a random teacher, mean-squared error, full-batch SGD): the
 # solver's cost grows with the square of (steps x inputs), and a slider has to keep up. The status line under
 # the controls says which device computed the update, how long it took, what came from the cache (revisiting a
-# setting is instant), and which sizes were capped to what the device can do in about a second.
+# setting is instant), and which sizes were capped to what the device can do in seconds rather than minutes
+# (`computing this setting…` shows while an update runs).
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
