@@ -848,3 +848,247 @@ def plot_budget_drift(plateau: dict, kinds: Sequence, budgets: Sequence[int], dr
     axes[0, 0].set_ylabel("slope of log2 η* against log2 L")
     legend_outside(axes[0, -1])
     return fig
+
+
+def _rule_marker(rule, labels: dict) -> str:
+    return RULE_MARKERS[list(labels).index(rule) % len(RULE_MARKERS)]
+
+
+def plot_quantities_by_rule(records: Records, quantities: Sequence, rules: Sequence, *, step: int, labels: dict,
+                            colors: dict, ylabel: str, guides: dict | None = None, x: str = "L",
+                            panel: tuple[float, float] = (4.5, 4.6)):
+    """Notebook 06, section 2: one log-log panel per ``(quantity, title)`` of ``quantities``, the block-averaged
+    quantity at ``step`` against ``x`` for each rule (``(parametrization, block)``, the rows of ``records`` of
+    that rule), one point per seed and its fitted power law (:func:`nfdlib.two_layer.pooled_series`,
+    :func:`nfdlib.two_layer.fit_against`, drawn by :func:`plot_slopes_by_rule`). A rule without rows of a
+    quantity (one-layer blocks have no first internal layer) is left out of that panel. ``guides[quantity] =
+    (slope, rule)`` draws a slope guide in that panel. The panels share the y axis, labelled ``ylabel``."""
+    from .two_layer import fit_against, pooled_series
+
+    guides = guides or {}
+    fig, axes = plt.subplots(1, len(quantities), figsize=(panel[0] * len(quantities), panel[1]), sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax, (quantity, title) in zip(axes[0], quantities):
+        recs = {tuple(r): records.where(parametrization=r[0], block=r[1]) for r in rules}
+        shown = [r for r, rec in recs.items() if rec.where(quantity=quantity, step=step)]
+        series = {r: pooled_series(recs[r], quantity, step=step, x=x) for r in shown}
+        fits = {r: fit_against(recs[r], quantity, step=step, x=x) for r in shown}
+        plot_slopes_by_rule(ax, series, fits, labels=labels, colors=colors, x_name=x, guide=guides.get(quantity))
+        ax.set_title(f"{title}, step {step}", fontsize=8)
+        ax.set_xlabel(f"{AXIS_LABELS[x].split(' (')[0]} (log2 scale)")
+        legend_outside(ax, where="below", ncol=1)
+    axes[0, 0].set_ylabel(ylabel)
+    return fig
+
+
+def plot_kernel_growth(series: dict, fits: dict, rules: Sequence, *, labels: dict, colors: dict, title: str,
+                       guide: tuple | None = None):
+    """Notebook 06, section 3: the tangent kernel at initialization against depth, three panels from
+    ``series[(rule, what)] = (L, values)`` (one point per seed): ``"lambda"``, the largest eigenvalue of
+    ``Theta/P``, and ``"odds"``, ``Theta_1/Theta_rest`` of the first internal layers, both log-log with the
+    fitted power laws ``fits[(rule, what)]`` (:func:`plot_slopes_by_rule`; ``guide = (slope, rule)`` drawn in
+    both), and ``"share"``, ``tr Theta_1 / tr Theta``, on a log2 depth axis. A rule without a series of a kind is
+    left out of that panel; ``title`` heads the first panel."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
+    for ax, what in zip(axes, ("lambda", "odds")):
+        shown = [r for r in rules if (r, what) in series]
+        plot_slopes_by_rule(ax, {r: series[(r, what)] for r in shown}, {r: fits[(r, what)] for r in shown},
+                            labels=labels, colors=colors, guide=guide)
+    shown = [r for r in rules if (r, "share") in series]
+    for j, rule in enumerate(shown):
+        xs, share = (np.asarray(v, float) for v in series[(rule, "share")])
+        axes[2].plot(xs * 2 ** (0.05 * (j - (len(shown) - 1) / 2)), share, _rule_marker(rule, labels), ms=4,
+                     color=colors[rule], label=labels[rule])
+    if shown:
+        log2_axis(axes[2], series[(shown[0], "share")][0])
+    for ax, ylabel, head in zip(axes, ("λ_max(Θ/P) at initialization (per unit η)", "odds Θ₁ / Θ_rest (traces)",
+                                       "share tr Θ₁ / tr Θ"), (title, "kernel odds of the first internal layers",
+                                                               "kernel share of the first internal layers")):
+        ax.set(xlabel="depth L (log2 scale)", ylabel=ylabel)
+        ax.set_title(head, fontsize=9)
+        legend_outside(ax, where="below", ncol=1)
+    return fig
+
+
+def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss",), *, labels: dict, where: str,
+                       step: int | None = None, average: int = 1, ylabel_suffix: str = "",
+                       panel: tuple[float, float] = (4.5, 3.9)):
+    """Notebook 06: transfer plots (:func:`nfdlib.sweeps.plot_transfer`) of several rules side by side, one
+    column per entry of ``sweeps_by_rule`` (rule -> depth sweep), one row per metric of ``keys`` (read after
+    ``step`` steps, averaged over ``average`` evaluations), the y axis shared along each row. The top row is
+    titled ``"<rule> · <where>"``, the first column carries the metric (with ``ylabel_suffix``), and the
+    legend of depths sits outside the last panel of the top row."""
+    from .sweeps import METRIC_LABELS, plot_transfer
+
+    if not sweeps_by_rule:
+        raise ValueError("sweeps_by_rule must hold at least one sweep")
+    cols, rows = len(sweeps_by_rule), len(keys)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), sharey="row", squeeze=False,
+                             layout="constrained")
+    for j, (rule, sweep) in enumerate(sweeps_by_rule.items()):
+        for i, key in enumerate(keys):
+            ax = axes[i, j]
+            plot_transfer(sweep, key, ax=ax, legend=False, step=step, average=average,
+                          title=f"{labels[rule]} · {where}" if i == 0 else None)
+            ax.set_ylabel(METRIC_LABELS[key] + ylabel_suffix if j == 0 else "")
+            readable_log_ticks(ax)
+    legend_outside(axes[0, -1])
+    return fig
+
+
+def plot_pilot(pilot: dict, plateaus: dict, widths: dict, *, labels: dict, colors: dict, budget: int, title: str):
+    """Notebook 06, trained to a plateau: one panel per task of ``widths`` (task -> width), for each pilot sweep
+    ``pilot[(task, n, *rule)]`` (one depth) the best validation loss over the rates against the SGD step
+    (:func:`nfdlib.sweeps.best_curve`), its plateau ``plateaus[key]["plateau_step"]`` (a row of
+    :func:`nfdlib.sweeps.plateau_budget`, ``None``: not reached) dotted in the rule's colour, and ``budget``, the
+    steps of the sweeps that follow, dashed. ``title`` is formatted with ``task`` and ``n``."""
+    from .sweeps import best_curve
+
+    fig, axes = plt.subplots(1, len(widths), figsize=(6.5 * len(widths), 4.6), squeeze=False, layout="constrained")
+    for ax, (task, n) in zip(axes[0], widths.items()):
+        for key, sweep in pilot.items():
+            if tuple(key[:2]) != (task, n):
+                continue
+            rule = tuple(key[2:])
+            ax.plot(sweep["steps"], best_curve(sweep)[0], color=colors[rule], lw=1.2, label=labels[rule])
+            if plateaus[key]["plateau_step"] is not None:
+                ax.axvline(plateaus[key]["plateau_step"], color=colors[rule], ls=":", lw=1.2)
+        ax.axvline(budget, color="k", lw=0.8, ls="--", label="budget of the sweeps below")
+        ax.set_yscale("log")
+        readable_log_ticks(ax)
+        ax.set_xlabel("SGD steps (batch 64)")
+        ax.set_ylabel("best validation loss over the rates")
+        ax.set_title(title.format(task=task, n=n), fontsize=9)
+        legend_outside(ax, where="below", ncol=2)
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures of notebook 07 (scaling laws against the computed limit)
+# ----------------------------------------------------------------------------------------------------------
+def plot_limit_extrapolation(Ks, losses, estimate: dict, *, M: int, K_min: int, steps: int, particles: dict,
+                             particle_means):
+    """Notebook 07, section 2.1: the limit ``E_NFD`` and its two checks. Left: the reused solver's loss
+    ``losses[K, seed]`` against its grid ``Ks`` (seed mean, two standard errors), the fit ``E_NFD + b/K`` from
+    ``estimate`` (:func:`nfdlib.scaling.limit_estimate`: ``fit``, ``limit``, ``lo``, ``hi``) drawn from ``K_min`` to
+    four times the largest grid, and the limit with its interval. Right: the seed-mean loss ``particle_means``
+    against the particle counts ``particles["Ms"]`` at grid ``particles["K"]``."""
+    Ks, losses = np.asarray(Ks), np.asarray(losses, float)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax = axes[0]
+    seeds = losses.shape[1]
+    se = losses.std(1, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros(len(Ks))
+    ax.errorbar(Ks, losses.mean(1), yerr=2 * se, fmt="ko", capsize=3, label=f"reused solver, M = {M} (2 SE)")
+    KK = np.geomspace(K_min, Ks.max() * 4, 50)
+    ax.plot(KK, [estimate["fit"].predict(L=k) for k in KK], "k--", lw=1, label="fit E_NFD + b/K")
+    ax.axhline(estimate["limit"], color="C3", label="E_NFD (K -> infinity)")
+    ax.axhspan(estimate["lo"], estimate["hi"], color="C3", alpha=0.2, lw=0)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("solver grid K = depth L of the limit network (log2 scale)")
+    ax.set_ylabel(f"train loss after {steps} GD steps")
+    ax.set_title(f"the limit of true networks ({seeds} seeds)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.plot(particles["Ms"], particle_means, "o-", color="k")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(f"particles M at K = {particles['K']} (log2 scale)")
+    ax.set_ylabel("seed-mean train loss")
+    ax.set_title("particle check", fontsize=9)
+    return fig
+
+
+def plot_depth_limits(ax, table, depths: Sequence[int], limit_of, limit: float):
+    """Notebook 07, section 2.2: the seed-mean loss of a :class:`nfdlib.scaling.SizeTable` against width (one
+    standard error), one line per depth of ``depths`` present in the table, each with its own ``n -> infinity``
+    limit ``limit_of(L)`` dotted in the same colour, and the joint limit ``limit`` as a black line."""
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(depths)))
+    for L, color in zip(depths, colors):
+        sel = np.flatnonzero(table.L == L)
+        if sel.size:
+            ax.errorbar(table.n[sel], table.mean[sel], yerr=table.se[sel], fmt="o-", ms=3, capsize=2, color=color,
+                        label=f"L = {L}")
+            ax.axhline(limit_of(L), color=color, ls=":", lw=1)
+    ax.axhline(limit, color="k", lw=1.2, label="E_NFD")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width n (log2 scale)")
+    ax.set_ylabel("seed-mean train loss (1 SE)")
+    ax.set_title("dotted: each depth's n -> infinity limit (solver at K = L)", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    return ax
+
+
+def plot_deviations(dev: dict, spread_ok, bias_ok, fit_spread: SlopeFit, fit_bias: SlopeFit | None, *, title: str):
+    """Notebook 07, section 2.4: the distance of trained networks to the limit at their own depth against width,
+    from :func:`nfdlib.scaling.deviations` (``n``, ``spread``, ``bias``): one network's spread where ``spread_ok``,
+    the bias of the seed mean where ``bias_ok`` (with their fitted slopes; ``fit_bias=None``: not fitted), the
+    unresolved biases as open squares, and slope guides ``-1/2`` (dotted) and ``-1`` (dashed) from the largest
+    spread."""
+    spread_ok, bias_ok = np.asarray(spread_ok, bool), np.asarray(bias_ok, bool)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.scatter(dev["n"][spread_ok], dev["spread"][spread_ok], s=12, color="C0",
+               label=f"one network's spread (seed sd): slope {fit_spread}")
+    ax.scatter(dev["n"][bias_ok], dev["bias"][bias_ok], s=12, color="C3", marker="s",
+               label="bias of the seed mean" + (f": slope {fit_bias}" if fit_bias else ""))
+    ax.scatter(dev["n"][~bias_ok], np.abs(dev["bias"][~bias_ok]), s=10, facecolors="none", edgecolors="C3",
+               alpha=0.5, label="|bias| within 2 SE of zero (not fitted)")
+    nn = np.geomspace(dev["n"].min(), dev["n"].max(), 20)
+    for slope, style in ((-0.5, ":"), (-1.0, "--")):
+        ax.plot(nn, dev["spread"][spread_ok].max() * (nn / nn[0]) ** slope, "k" + style, lw=0.8,
+                label=f"slope {slope}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width n (log2 scale)")
+    ax.set_ylabel("distance to the limit at the same depth")
+    ax.set_title(title, fontsize=7)
+    ax.legend(fontsize=6)
+    return fig
+
+
+def plot_limit_moves(sweeps: dict, moves: dict, labels: dict, step_curves: dict):
+    """Notebook 07, section 2.6: what moves the limit itself. One panel per setting ``name`` of ``labels``
+    (name -> x label): the extrapolated loss after training relative to before, ``moves[(name, key)]`` against
+    ``sweeps[name]["values"]``, for the training (``o-``) and test (``s--``) loss; a last panel with the limit
+    loss against the GD step, ``step_curves[key]`` (training solid, test dashed)."""
+    styles = {"train_loss": ("o-", "-"), "test_loss": ("s--", "--")}
+    fig, axes = plt.subplots(1, len(labels) + 1, figsize=(17, 3.5))
+    for ax, (name, xlabel) in zip(axes, labels.items()):
+        for key in ("train_loss", "test_loss"):
+            ax.plot(sweeps[name]["values"], moves[(name, key)], styles[key][0],
+                    label=key.replace("_", " ") + " (K -> inf)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel + " (log2 scale)")
+        ax.set_ylabel("limit loss / loss before training")
+        ax.legend(fontsize=7)
+    ax = axes[-1]
+    for key, curve in step_curves.items():
+        ax.plot(np.arange(len(curve)), curve, "k" + styles[key][1], label=key.replace("_", " ") + " (K -> inf)")
+    ax.set_yscale("log")
+    ax.set_xlabel("GD steps")
+    ax.set_ylabel("limit loss")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_frontier(table, held, budgets, frontier: Sequence[dict], *, xlabel: str = "training compute C, FLOPs "
+                  "(log scale)", ylabel: str = "seed-mean test loss"):
+    """Notebook 07, section 3.1: the seed-mean loss of every size of a :class:`nfdlib.scaling.SizeTable` against
+    its training compute, the runs a law was fitted on (gray) and the held-out ones (``held``, orange), and the
+    compute-optimal frontier predicted by that law (rows of :func:`nfdlib.scaling.frontier` at ``budgets``: the
+    loss, with the band ``loss_lo`` to ``loss_hi`` where given)."""
+    held = np.asarray(held, bool)
+    flops = table.var("flops")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.scatter(flops[~held], table.mean[~held], s=12, color="gray", label="fitted runs")
+    ax.scatter(flops[held], table.mean[held], s=18, color="C1", label="held-out runs")
+    ax.plot(budgets, [r["loss"] for r in frontier], "k-", label="frontier of the fit on the fitted runs")
+    ax.fill_between(budgets, [r.get("loss_lo", np.nan) for r in frontier],
+                    [r.get("loss_hi", np.nan) for r in frontier], color="k", alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return fig

@@ -46,7 +46,7 @@ from .data import DATASETS, Dataset, load_dataset
 from .models import BLOCKS, ResNet
 from .optim import scaling_table
 from .parametrization import get_parametrization
-from .stats import SlopeFit, Verdict, fit_loglog, slope_verdict
+from .stats import SlopeFit, Verdict, fit_loglog, interval_verdict, slope_verdict
 from .training import LOSSES, loss_fn, train
 from .validation import check_choice, check_float, check_int
 
@@ -1167,6 +1167,115 @@ def paired_difference(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metr
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "pairs": int(pairs.size), "per_depth": per_depth}
 
 
+# -- tables of notebook 06: drifts, trends with depth, the best rule, compute ---------------------------------
+def drift_of(sweep: Mapping, kind: str = "train_loss", *, step: int | None = None, average: int = 1,
+             boot: int = 2000, seed: int = 0) -> Drift:
+    """The drift with depth of one of the rates notebook 06 tells apart: ``kind="stable"`` is the largest
+    stable rate (:func:`stability_drift`; ``step`` and ``average`` do not apply to it), any metric of
+    :data:`METRICS` the per-seed optimum of that metric read after ``step`` steps, averaged over the last
+    ``average`` evaluations (:func:`optimum_drift`)."""
+    if kind == "stable":
+        return stability_drift(sweep, boot=boot, seed=seed)
+    check_choice("kind", kind, ("stable",) + METRICS)
+    return optimum_drift(sweep, kind, step=step, average=average, boot=boot, seed=seed)
+
+
+def transfer_outcomes(drifts: Mapping[tuple, Drift], rules: Sequence[tuple[str, str]],
+                      tol: float = TRANSFER_TOL) -> dict[tuple, list[str]]:
+    """Per rule, the outcome (``"agree"``, ``"disagree"``, ``"not resolved"``) of :meth:`Drift.transfers` for
+    every drift of that rule, in the order of ``drifts`` (keyed ``(task, n, parametrization, block)`` as
+    :func:`run_plan` keys its results): how often the optimum transfers, case by case."""
+    return {tuple(rule): [d.transfers(tol).outcome for key, d in drifts.items() if tuple(key[2:]) == tuple(rule)]
+            for rule in rules}
+
+
+def depth_trend(rows: Sequence[Mapping], metric: str = "train_loss") -> SlopeFit:
+    """The log-log slope of ``metric`` against depth over the rows of :func:`best_by_depth` (its per-seed values
+    at the best rate of each depth pooled; missing and non-positive values left out by
+    :func:`nfdlib.stats.fit_loglog`): below zero when deeper networks reach a lower loss."""
+    key = f"{metric}_seeds"
+    if not rows or key not in rows[0]:
+        raise ValueError(f"metric {metric!r} is not reported in these rows")
+    L = [r["L"] for r in rows for _ in r[key]]
+    y = [v for r in rows for v in r[key]]
+    return fit_loglog(L, y)
+
+
+def lead(ahead: Mapping, behind: Mapping, metric: str = "train_loss") -> tuple[float, float, Verdict]:
+    """How far one row of :func:`best_by_depth` is ahead of another on a loss ``metric``: ``gap``, the value of
+    ``behind`` minus that of ``ahead``; ``err``, the standard error of that difference (the two standard errors
+    over seeds in quadrature); and the verdict on "``ahead`` has the lower loss", judged on ``gap +- 1.96 err``
+    (a 95% interval) by :func:`nfdlib.stats.interval_verdict` against ``(0, inf)``."""
+    gap = behind[metric] - ahead[metric]
+    err = math.hypot(ahead[f"{metric}_sem"], behind[f"{metric}_sem"])
+    return gap, err, interval_verdict(gap - 1.96 * err, gap + 1.96 * err, allowed=(0.0, math.inf))
+
+
+def leader(rows: Mapping[object, Mapping], metric: str = "train_loss") -> tuple:
+    """Which entry of ``rows`` (rule -> one row of :func:`best_by_depth`, e.g. at the largest depth) has the
+    lowest ``metric``, and whether its lead over the runner-up is resolved: ``(best, runner_up, gap, err,
+    verdict)`` with ``gap, err, verdict`` from :func:`lead`. Non-finite values rank last; ties keep the order of
+    ``rows``."""
+    if len(rows) < 2:
+        raise ValueError(f"rows must hold at least two entries to rank, got {len(rows)}")
+    ranked = sorted(rows.items(), key=lambda e: e[1][metric] if math.isfinite(e[1][metric]) else np.inf)
+    (r1, a), (r2, b) = ranked[0], ranked[1]
+    return (r1, r2, *lead(a, b, metric))
+
+
+def best_row(rows: Sequence[Mapping], metric: str = "test_acc") -> Mapping:
+    """The row of :func:`best_by_depth` (one depth) with the best ``metric``: the highest accuracy, or the lowest
+    loss; a missing (non-finite) value never wins, and the first of equal rows is returned."""
+    check_choice("metric", metric, METRICS)
+    sign = 1.0 if metric.endswith("_acc") else -1.0
+
+    def score(row):
+        value = sign * row[metric]
+        return value if math.isfinite(value) else -math.inf
+
+    return max(rows, key=score)
+
+
+def best_window_mean(sweep: Mapping, step: int, key: str = "val_loss", window: float = 0.25) -> np.ndarray:
+    """Per depth, the loss of the best configuration (:func:`best_curve`) averaged over the evaluations in
+    ``((1 - window) step, step]``: how good the best model of a budget of ``step`` steps is, with less of the
+    step-to-step noise of SGD than a single evaluation (compare two budgets read from the same runs)."""
+    window = check_float("window", window)
+    if window > 1:
+        raise ValueError(f"window must be in (0, 1], got {window}")
+    steps = np.asarray(sweep["steps"], float)
+    inside = (steps > (1 - window) * step) & (steps <= step)
+    if not inside.any():
+        raise ValueError(f"step {step!r} with window {window} holds no evaluation step of this sweep")
+    return np.array([float(curve[inside].mean()) for curve in best_curve(sweep, key)])
+
+
+def paired_verdicts(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping],
+                    better: Mapping[str, tuple[float, float]] | None = None) -> dict[str, tuple[dict, Verdict]]:
+    """Does rule ``a`` beat rule ``b``? For each metric of ``better`` that the rows report (default: test
+    accuracy higher, test loss lower), the :func:`paired_difference` ``a - b`` and the verdict of
+    :func:`nfdlib.stats.interval_verdict` on its interval against ``better[metric]``, the allowed range of a
+    difference in ``a``'s favour."""
+    better = {"test_acc": (0.0, math.inf), "test_loss": (-math.inf, 0.0)} if better is None else better
+    out = {}
+    for metric, allowed in better.items():
+        if not rows_a or f"{metric}_seeds" not in rows_a[0]:
+            continue
+        diff = paired_difference(rows_a, rows_b, metric)
+        out[metric] = (diff, interval_verdict(diff["lo"], diff["hi"], allowed=allowed))
+    return out
+
+
+def compute_time(results: Mapping[tuple, Mapping]) -> tuple[float, float, list[int]]:
+    """What the cached sweeps of a plan cost, from the compute stored with each (:func:`depth_sweep`): total
+    process CPU seconds, total wall seconds, and the thread counts they ran with (sweeps without the record,
+    computed before it was kept, are left out)."""
+    cpu = sum(float(np.sum(r["cpu_seconds"])) for r in results.values() if "cpu_seconds" in r)
+    wall = sum(float(np.sum(r["wall_seconds"])) for r in results.values() if "wall_seconds" in r)
+    threads = sorted({int(r["threads"]) for r in results.values() if "threads" in r})
+    return cpu, wall, threads
+
+
 # -- figures -------------------------------------------------------------------------------------------------
 METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "test loss after training",
                  "test_acc": "test accuracy after training", "val_loss": "validation loss after training",
@@ -1255,7 +1364,8 @@ __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stac
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
-           "plateau_budget", "paired_difference", "missing_from_cache"]
+           "plateau_budget", "paired_difference", "missing_from_cache", "drift_of", "transfer_outcomes",
+           "depth_trend", "lead", "leader", "best_row", "best_window_mean", "paired_verdicts", "compute_time"]
 
 
 if __name__ == "__main__":

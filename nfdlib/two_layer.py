@@ -391,7 +391,32 @@ def fit_against(records: Records, quantity: str, *, step: int, x: str = "L") -> 
     return fit_loglog(px, py)
 
 
+def kernel_by_depth(records: Records, rules: Iterable[tuple[str, str]], *,
+                    df_steps: dict[str, int] | None = None) -> tuple[dict, dict]:
+    """The tangent kernel at initialization against depth, from the depth scans of :func:`collapse_scan` (notebook
+    06, section 3). Returns ``(series, fits)`` keyed ``(rule, what)``: ``series`` holds ``(L, values)`` pairs (one
+    per seed, :func:`pooled_series`) of ``"lambda"``, the largest eigenvalue of ``Theta/P`` (every rule), and, for
+    two-layer blocks, ``"share"``, ``tr Theta_1 / tr Theta`` of the first internal layers, and ``"odds"``,
+    ``share / (1 - share) = Theta_1 / Theta_rest``; ``fits`` the log-log fits of ``"lambda"`` and ``"odds"``, and
+    of the per-step output change ``df`` at the step ``df_steps[name]`` for each ``name`` (default ``{"df": 1}``).
+    """
+    df_steps = {"df": 1} if df_steps is None else df_steps
+    series, fits = {}, {}
+    for rule in rules:
+        rule = tuple(rule)
+        rec = records.where(parametrization=rule[0], block=rule[1])
+        series[(rule, "lambda")] = pooled_series(rec, "kernel_lambda_max", step=0)
+        for name, step in df_steps.items():
+            fits[(rule, name)] = fit_loglog(*pooled_series(rec, "df", step=step))
+        if rule[1] == "two":
+            xs, share = pooled_series(rec, "kernel_share_internal1", step=0)
+            series[(rule, "odds")], series[(rule, "share")] = (xs, share / (1 - share)), (xs, share)
+    for key in [k for k in series if k[1] != "share"]:
+        fits[key] = fit_loglog(*series[key])
+    return series, fits
+
+
 __all__ = ["BLOCK_QUANTITIES", "OUTPUT_QUANTITIES", "backward_signals", "tangent_kernel", "kernel_summary",
            "block_updates", "summarize_layers", "collapse_scan", "COLLAPSE_VERSION", "cached_collapse_scan",
            "depth_and_width_scans",
-           "layer_average", "pooled_series", "fit_against"]
+           "layer_average", "pooled_series", "fit_against", "kernel_by_depth"]

@@ -84,11 +84,9 @@ SWEEP = {
     "loss_bound": 1000.0,
 }
 SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/06_lr_correction.py
-# Trained to a plateau (section 8): 20000 training examples (a few epochs, no memorization), a validation split
-# that chooses the rates and a test split that is only reported; the same four rules. A pilot at one depth
-# measures how long the best configuration takes to stop improving (precomputed with
-# `python -m nfdlib.sweeps notebooks/06_lr_correction.py --plan PILOT_`), the sweeps run at that budget
-# (`--plan PLATEAU_`). Training loss is evaluated on 2000 training examples, every `eval_every` steps.
+# Trained to a plateau (the section of that name explains the plan): the same four rules on 20000 examples, with
+# validation and test splits. A pilot at one depth (`python -m nfdlib.sweeps notebooks/06_lr_correction.py --plan
+# PILOT_`) sets the budget of the sweeps (`--plan PLATEAU_`); training loss is read on 2000 training examples.
 BIG = {"n_train": 400, "n_val": 200, "n_test": 200} if QUICK else {"n_train": 20000, "n_val": 4000, "n_test": 4000}
 PILOT_TASKS = {
     "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64]},
@@ -135,24 +133,15 @@ if "google.colab" in sys.modules and not os.path.isdir("/content/nfd-notebooks")
 import math
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
 from nfdlib import plotting as nplt
-from nfdlib import sweeps, two_layer
+from nfdlib import stats, sweeps, two_layer
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
-from nfdlib.stats import (
-    Claims,
-    combine_verdicts,
-    describe_slope,
-    fit_loglog,
-    interval_verdict,
-    markdown_table,
-    slope_verdict,
-)
+from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -181,10 +170,8 @@ print(describe("completep"))
 # $g^z=O(\beta)$; the first layer's own update is $O(\frac{\eta_1}{n}\beta)$; the second layer's own output update
 # is $O(\frac{\eta_2}{n}\beta)$; a layer's contribution to the tangent kernel is (its own update) × (the path to the
 # output), so the first internal layers together contribute $L\cdot\frac{\eta_1}{n}\beta^2$ and the second ones
-# $L\cdot\frac{\eta_2}{n}\beta^2$. Reading off the exponents of $L$:
-#
-# Depth-μP has $\beta=\sqrt{T/L}$ and $\eta_1=\eta_2=\eta n$; the correction sets $\eta_1=\eta n\sqrt L$;
-# CompleteP has $\beta=T/L$ and $\eta_1=\eta_2=\eta nL/T$.
+# $L\cdot\frac{\eta_2}{n}\beta^2$. With the settings of the table above ($\beta=\sqrt{T/L}$ but $T/L$ for CompleteP),
+# the exponents of $L$ are:
 #
 # | per step, at initialization | depth-μP | corrected | CompleteP |
 # |---|---|---|---|
@@ -237,17 +224,10 @@ QUANTITIES = [("dz_own", "own update of $z_\\ell$ (1st internal layer)"),
               ("dh", "change of $h_\\ell$"), ("df", "change of the output $f$")]
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(18, 4.6), sharey=True, layout="constrained")
-for ax, (quantity, title) in zip(axes, QUANTITIES):
-    shown = [r for r in RULES if not (quantity == "dz_own" and r[1] == "one")]
-    series = {r: two_layer.pooled_series(rule_records(by_depth, r), quantity, step=1) for r in shown}
-    guide = PREDICTED[quantity][RULES[1]]  # depth-muP two-layer's predicted exponent: a guide only where it is not 0
-    nplt.plot_slopes_by_rule(ax, series, {r: fit_of(r, quantity, 1) for r in shown}, labels=LABELS, colors=COLORS,
-                             guide=(guide, RULES[1]) if guide else None)
-    ax.set_title(title + ", step 1", fontsize=8)
-    ax.set_xlabel("depth L (log2 scale)")
-    nplt.legend_outside(ax, where="below", ncol=1)
-axes[0].set_ylabel(f"rms per-step change (η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH})")
+fig = nplt.plot_quantities_by_rule(by_depth, QUANTITIES, RULES, step=1, labels=LABELS, colors=COLORS,
+                                   guides={q: (PREDICTED[q][RULES[1]], RULES[1]) for q, _ in QUANTITIES
+                                           if PREDICTED[q][RULES[1]]},  # depth-muP two-layer's exponent, where not 0
+                                   ylabel=f"rms per-step change (η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH})")
 nplt.show(fig, "Four log-log panels against depth at the first SGD step: the first internal layer's own update "
           f"falls with slope {fit_of(RULES[1], 'dz_own', 1).slope:+.2f} under depth-muP and stays flat under the "
           f"correction ({fit_of(RULES[2], 'dz_own', 1).slope:+.2f}) and CompleteP "
@@ -274,28 +254,26 @@ def exponent_verdict(fit, expected):
     return None if expected is None else slope_verdict(fit, expected, tol=EXP_TOL)
 
 
-collapse_rows = []
+def own_cumulated(rule):  # the own update of z_l accumulated over COLLAPSE_STEPS steps, relative to |z_l|
+    rec = rule_records(by_depth, rule)
+    xs, own = two_layer.pooled_series(rec, "dz_own_cum", step=COLLAPSE_STEPS)
+    return fit_loglog(xs, own / two_layer.pooled_series(rec, "z_rms", step=COLLAPSE_STEPS)[1])
+
+
+cases = [(quantity, f"{quantity} ({step})", rule, expected, fit_of(rule, quantity, step))
+         for quantity, step in [("gz", 0), ("dz_own", 1), ("du_own", 1), ("dh", 1), ("df", 1)]
+         for rule, expected in PREDICTED[quantity].items()]
+cases += [("dz_own_cum/|z|", f"dz_own/|z| ({COLLAPSE_STEPS})", rule, PREDICTED["dz_own"][rule], own_cumulated(rule))
+          for rule in RULES[1:]]
+cases += [("dz_own vs n", "dz_own vs n (1)", rule, 0.0, fit_of(rule, "dz_own", 1, records=by_width, x="n"))
+          for rule in RULES[1:]]
+collapse_rows = []  # (quantity, rule, predicted exponent, fit, verdict)
 print(f"{'quantity (step)':22s} {'rule':22s} {'predicted':>9s}  {'measured slope [95% CI]':26s} verdict")
-for quantity, step in [("gz", 0), ("dz_own", 1), ("du_own", 1), ("dh", 1), ("df", 1)]:
-    for rule, expected in PREDICTED[quantity].items():
-        fit = fit_of(rule, quantity, step)
-        v = exponent_verdict(fit, expected)
-        collapse_rows.append((quantity, rule, expected, fit, v))
-        exp = "-" if expected is None else f"{expected:+.1f}"
-        print(f"{quantity + f' ({step})':22s} {LABELS[rule]:22s} {exp:>9s}  {str(fit):26s} {v.cell() if v else '-'}")
-S = COLLAPSE_STEPS
-for rule in RULES[1:]:
-    xs, own = two_layer.pooled_series(rule_records(by_depth, rule), "dz_own_cum", step=S)
-    _, size = two_layer.pooled_series(rule_records(by_depth, rule), "z_rms", step=S)
-    fit = fit_loglog(xs, own / size)
-    expected = PREDICTED["dz_own"][rule]
+for quantity, name, rule, expected, fit in cases:
     v = exponent_verdict(fit, expected)
-    collapse_rows.append(("dz_own_cum/|z|", rule, expected, fit, v))
-    print(f"{f'dz_own/|z| ({S})':22s} {LABELS[rule]:22s} {expected:>+9.1f}  {str(fit):26s} {v.cell()}")
-for rule in RULES[1:]:
-    fit = fit_of(rule, "dz_own", 1, records=by_width, x="n")
-    print(f"{'dz_own vs n (1)':22s} {LABELS[rule]:22s} {0.0:>+9.1f}  {str(fit):26s} "
-          f"{exponent_verdict(fit, 0.0).cell()}")
+    collapse_rows.append((quantity, rule, expected, fit, v))
+    exp = "-" if expected is None else f"{expected:+.1f}"
+    print(f"{name:22s} {LABELS[rule]:22s} {exp:>9s}  {str(fit):26s} {v.cell() if v else '-'}")
 
 # %% [markdown]
 # The one-step power counting says nothing about how the own updates *accumulate*: over many steps they also
@@ -311,72 +289,33 @@ for rule in RULES[1:]:
 # odds $\Theta_1/\Theta_{\rm rest}$ = share/(1 − share) should grow exactly like $\sqrt L$.
 
 # %%
-kernel_fits, kernel_series = {}, {}
-for rule in RULES:
-    rec = rule_records(by_depth, rule)
-    kernel_series[(rule, "lambda")] = two_layer.pooled_series(rec, "kernel_lambda_max", step=0)
-    for key, step in (("df", 1), ("dfK", COLLAPSE_STEPS)):
-        kernel_fits[(rule, key)] = fit_loglog(*two_layer.pooled_series(rec, "df", step=step))
-    if rule[1] == "two":
-        xs, share = two_layer.pooled_series(rec, "kernel_share_internal1", step=0)
-        kernel_series[(rule, "odds")], kernel_series[(rule, "share")] = (xs, share / (1 - share)), (xs, share)
-for key in [k for k in kernel_series if k[1] != "share"]:
-    kernel_fits[key] = fit_loglog(*kernel_series[key])
-fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
-for ax, what in zip(axes, ("lambda", "odds")):
-    shown = [r for r in RULES if (r, what) in kernel_series]
-    nplt.plot_slopes_by_rule(ax, {r: kernel_series[(r, what)] for r in shown}, {r: kernel_fits[(r, what)] for r in shown},
-                             labels=LABELS, colors=COLORS, guide=(0.5, RULES[2]))  # the correction's +1/2
-for j, rule in enumerate(RULES[1:]):
-    xs, share = kernel_series[(rule, "share")]
-    axes[2].plot(xs * 2 ** (0.05 * (j - 1)), share, nplt.RULE_MARKERS[j + 1], ms=4, color=COLORS[rule], label=LABELS[rule])
-nplt.log2_axis(axes[2], kernel_series[(RULES[1], "share")][0])
-for ax, ylabel, title in zip(axes, ("λ_max(Θ/P) at initialization (per unit η)", "odds Θ₁ / Θ_rest (traces)",
-                                    "share tr Θ₁ / tr Θ"), (f"kernel size, n = {COLLAPSE_WIDTH}, {len(SEEDS)} seeds",
-                                                            "kernel odds of the first internal layers",
-                                                            "kernel share of the first internal layers")):
-    ax.set(xlabel="depth L (log2 scale)", ylabel=ylabel)
-    ax.set_title(title, fontsize=9)
-    nplt.legend_outside(ax, where="below", ncol=1)
+kernel_series, kernel_fits = two_layer.kernel_by_depth(by_depth, RULES, df_steps={"df": 1, "dfK": COLLAPSE_STEPS})
+fig = nplt.plot_kernel_growth(kernel_series, kernel_fits, RULES, labels=LABELS, colors=COLORS,
+                              guide=(0.5, RULES[2]), title=f"kernel size, n = {COLLAPSE_WIDTH}, {len(SEEDS)} seeds")
 nplt.show(fig, f"Three panels against depth: the kernel's largest eigenvalue (slope under the correction "
           f"{kernel_fits[(RULES[2], 'lambda')].slope:+.2f}), the odds of the first internal layers' kernel (slope "
           f"{kernel_fits[(RULES[2], 'odds')].slope:+.2f} under the correction, flat otherwise) and their share.")
+for what, name, shown in (("lambda", "lambda_max of the kernel", RULES), ("odds", "kernel odds K1/K_rest", RULES[1:])):
+    for rule in shown:
+        print(describe_slope(kernel_fits[(rule, what)], f"[{LABELS[rule]}] {name}", "L"))
 for rule in RULES:
-    print(describe_slope(kernel_fits[(rule, "lambda")], f"[{LABELS[rule]}] lambda_max of the kernel", "L"))
-for rule in RULES[1:]:
-    print(describe_slope(kernel_fits[(rule, "odds")], f"[{LABELS[rule]}] kernel odds K1/K_rest", "L"))
-for rule in RULES:
-    print(describe_slope(kernel_fits[(rule, "df")], f"[{LABELS[rule]}] per-step output change, step 1", "L"))
-    print(describe_slope(kernel_fits[(rule, "dfK")], f"[{LABELS[rule]}] per-step output change, step "
-                         f"{COLLAPSE_STEPS}", "L"))
+    for what, step in (("df", 1), ("dfK", COLLAPSE_STEPS)):
+        print(describe_slope(kernel_fits[(rule, what)], f"[{LABELS[rule]}] per-step output change, step {step}", "L"))
 
 # %% [markdown]
-# Over the depths of the sweeps below the predicted consequence for the correction is therefore a largest
-# stable rate falling like $L^{-a}$, with $a$ the measured slope of $\lambda_{\max}$ (not $1/2$: at these depths
-# the rest of the kernel is not yet negligible). Section 5 checks this against the divergence boundary of the
-# sweeps.
-#
 # ## 4. Learning-rate transfer across depth
 #
 # For each rule, task and width: a grid of base rates (half-octave steps), depths 2 to 64, 3 seeds, 200 SGD steps
 # at batch 64 (MNIST-1D with cross-entropy; the synthetic teacher with squared loss). `nfdlib.sweeps` trains all
 # rates × seeds of one architecture at once (stacked weights, batched matrix products); a diverged run is a
-# missing point. Full-mode
-# results are read from `data/sweep_05_*.npz` (precomputed with `python -m nfdlib.sweeps
-# notebooks/06_lr_correction.py`, about an hour on one CPU core).
+# missing point. Full mode reads `data/sweep_05_*.npz` (the command is in the parameters cell).
 
 # %%
 results = sweeps.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
 for task_key in TASKS:
     n_show = max(TASKS[task_key]["widths"])
-    fig, axes = plt.subplots(1, 4, figsize=(18, 3.9), sharey=True, layout="constrained")
-    for ax, rule in zip(axes, RULES):
-        sweeps.plot_transfer(results[(task_key, n_show) + rule], "train_loss", ax=ax, legend=False,
-                             title=f"{LABELS[rule]} · {task_key}, n = {n_show}")
-        nplt.readable_log_ticks(ax)
-    for ax in axes[1:]:
-        ax.set_ylabel("")
-    nplt.legend_outside(axes[-1])
+    fig = nplt.plot_transfer_grid({r: results[(task_key, n_show) + r] for r in RULES}, ("train_loss",),
+                                  labels=LABELS, where=f"{task_key}, n = {n_show}")
     nplt.show(fig, f"Transfer plots on {task_key} at width {n_show}: training loss after {SWEEP['steps']} steps "
               "against the base rate, one curve per depth, a dot at each optimum, for the four rules.")
 
@@ -399,22 +338,15 @@ widgets.transfer_widget({f"{LABELS[(p, b)]} · {t}, n = {n}": res for (t, n, p, 
 # divergence boundary (the largest rate at which no run diverged; rates at the top of the grid are left out).
 
 # %%
-drift, stab = {}, {}
+drift = {key: sweeps.optimum_drift(res, "train_loss") for key, res in results.items()}
+stab = {key: sweeps.stability_drift(res) for key, res in results.items()}
 print(f"{'task':8s} {'n':>4s} {'rule':22s} {'optimum drift [95% CI]':24s} {'boundary drift [95% CI]':24s}")
-for key, res in results.items():
-    drift[key] = sweeps.optimum_drift(res, "train_loss")
-    stab[key] = sweeps.stability_drift(res)
-    task_key, n, p, b = key
-
-    def show(d):
-        return "no fit" if d.fit is None else str(d.fit)
-
-    print(f"{task_key:8s} {n:4d} {LABELS[(p, b)]:22s} {show(drift[key]):24s} {show(stab[key]):24s}")
-
-
+for key in results:
+    print(f"{key[0]:8s} {key[1]:4d} {LABELS[key[2:]]:22s} "
+          + " ".join(f"{'no fit' if d.fit is None else str(d.fit):24s}" for d in (drift[key], stab[key])))
 print(f"\n'transfers': the whole 95% interval within +-{sweeps.TRANSFER_TOL} octave per doubling of depth")
-for rule in RULES:
-    outcomes = [drift[k].transfers().outcome for k in drift if k[2:] == rule]
+transfers = sweeps.transfer_outcomes(drift, RULES)  # per rule, the outcome in each task/width case
+for rule, outcomes in transfers.items():
     print(f"{LABELS[rule]:22s}: optimum transfers (agree) in {outcomes.count('agree')} of {len(outcomes)} "
           f"task/width cases, drifts (disagree) in {outcomes.count('disagree')}, not resolved in "
           f"{outcomes.count('not resolved')}")
@@ -422,22 +354,20 @@ for rule in RULES:
 # %%
 fig = nplt.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, optima=sweeps.optima)
 nplt.show(fig, "The mean optimal log2 rate against depth for each rule, task and width (solid: the larger width); "
-          "a flat line transfers. " + "; ".join(f"{LABELS[r]}: {outcomes.count('agree')} of {len(outcomes)} cases "
-                                              "transfer" for r in RULES
-                                              for outcomes in [[drift[k].transfers().outcome for k in drift
-                                                                if k[2:] == r]]) + ".")
+          "a flat line transfers. " + "; ".join(f"{LABELS[r]}: {v.count('agree')} of {len(v)} cases transfer"
+                                              for r, v in transfers.items()) + ".")
 
 # %% [markdown]
 # ## 5. Did the kernel's growth move the boundary or the optimum?
 #
-# If the largest stable rate is set by $\lambda_{\max}$, its drift with depth should be minus the drift of
-# $\lambda_{\max}$ (section 3, measured at width `COLLAPSE_WIDTH` on a synthetic batch; an approximation for
-# minibatch SGD on other data, so a rough check).
+# If the largest stable rate is set by $\lambda_{\max}$, it falls like $L^{-a}$ with $a$ the measured slope of
+# $\lambda_{\max}$ (section 3; not $1/2$, since at these depths the rest of the kernel is not yet negligible).
+# $\lambda_{\max}$ was measured at width `COLLAPSE_WIDTH` on a synthetic batch: for minibatch SGD on other data
+# this is a rough check.
 
 # %%
 for rule in RULES:
     lam = kernel_fits[(rule, "lambda")]
-    measured = [stab[k] for k in stab if k[2:] == rule and stab[k].fit is not None]
     parts = "; ".join(f"{k[0]} n={k[1]}: {stab[k].slope:+.2f} [{stab[k].fit.lo:+.2f}, {stab[k].fit.hi:+.2f}]"
                       for k in stab if k[2:] == rule and stab[k].fit is not None)
     print(f"{LABELS[rule]:22s} predicted boundary slope {-lam.slope:+.2f} [{-lam.hi:+.2f}, {-lam.lo:+.2f}]; "
@@ -462,12 +392,8 @@ for task_key in TASKS:
               f"after {SWEEP['steps']} SGD steps, one line per rule and width.")
 
 # %%
-depth_trend, deepest = {}, {}
-for key, rows in best.items():
-    L = [r["L"] for r in rows for _ in r["train_loss_seeds"]]
-    y = [v for r in rows for v in r["train_loss_seeds"]]
-    depth_trend[key] = fit_loglog(L, y)
-    deepest[key] = rows[-1]
+depth_trend = {key: sweeps.depth_trend(rows, "train_loss") for key, rows in best.items()}
+deepest = {key: rows[-1] for key, rows in best.items()}
 print("slope of log(best training loss) against log L (negative = deeper trains better):")
 for key, fit in depth_trend.items():
     print(f"  {key[0]:8s} n={key[1]:4d} {LABELS[key[2:]]:22s} {fit}")
@@ -475,18 +401,13 @@ print(f"\nat the largest depth L = {SWEEP['depths'][-1]} (mean ± s.e. over seed
 winners = {}
 for task_key in TASKS:
     for n in TASKS[task_key]["widths"]:
-        entries = [(rule, deepest[(task_key, n) + rule]) for rule in RULES]
-        for rule, r in entries:
+        entries = {rule: deepest[(task_key, n) + rule] for rule in RULES}
+        for rule, r in entries.items():
             acc = f", test acc {r['test_acc']:.3f} ± {r['test_acc_sem']:.3f}" if "test_acc" in r else ""
             print(f"  {task_key:8s} n={n:4d} {LABELS[rule]:22s} train loss {r['train_loss']:.4f} ± "
                   f"{r['train_loss_sem']:.4f}, test loss {r['test_loss']:.4f} ± {r['test_loss_sem']:.4f}{acc}")
-        # the best rule by training loss, and whether it is ahead of the runner-up by more than 2 s.e.
-        ranked = sorted(entries, key=lambda e: e[1]["train_loss"] if math.isfinite(e[1]["train_loss"]) else np.inf)
-        (r1, a), (r2, b) = ranked[0], ranked[1]
-        gap = b["train_loss"] - a["train_loss"]
-        err = math.hypot(a["train_loss_sem"], b["train_loss_sem"])
-        lead = interval_verdict(gap - 1.96 * err, gap + 1.96 * err, allowed=(0.0, math.inf))
-        winners[(task_key, n)] = (r1, r2, gap, err, lead)
+        # the best rule by training loss, and whether its lead over the runner-up is resolved (95% interval)
+        winners[(task_key, n)] = r1, r2, gap, err, lead = sweeps.leader(entries, "train_loss")
         print(f"  -> lowest training loss: {LABELS[r1]}, ahead of {LABELS[r2]} by {gap:.4f} ± {err:.4f} "
               f"(ahead, 95% interval of the lead: {lead.cell()})\n")
 
@@ -508,13 +429,11 @@ for task_key in TASKS:
 #   quarter of training is less than 1% below the mean of the quarter before (means over several evaluations,
 #   because at a fixed rate the loss of SGD fluctuates by more than 1% from one evaluation to the next).
 # * **The sweeps at that budget**: depths 2 to 64, width 64, half-octave rates $2^{-3}\ldots2^{3.5}$, 3 seeds,
-#   every run evaluated every 500 steps, so every shorter budget can be read from the same runs. Losses are read
-#   as the mean of the last `PLATEAU_AVERAGE` evaluations. Full-mode results are cached under
-#   `data/pilot_05_*` and (as each finishes) `plateau_05_*` under the same folder, with their configuration and the compute they took (precomputed
-#   with `python -m nfdlib.sweeps notebooks/06_lr_correction.py --plan PILOT_` and `--plan PLATEAU_`).
+#   evaluated every 500 steps (shorter budgets are read from the same runs), losses read as the mean of the last
+#   `PLATEAU_AVERAGE` evaluations; cached as `data/pilot_05_*` and (as each finishes) `plateau_05_*` beside them,
+#   with their configuration and compute (the commands are in the parameters cell).
 
 # %%
-
 # In full mode only the cached sweeps are read (cached_only): the ones still missing are listed, never computed.
 pilot = sweeps.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREFIX, use_cache=not QUICK,
                         cached_only=not QUICK, progress=QUICK)
@@ -524,50 +443,28 @@ if not QUICK:
         missing = sweeps.missing_from_cache(RULES, tasks_, plan_, prefix=prefix_)
         if missing:
             print(f"not computed yet ({name}; shown without them): {missing}")
-fig, axes = plt.subplots(1, len(PILOT_TASKS), figsize=(6.5 * len(PILOT_TASKS), 4.6), squeeze=False,
-                         layout="constrained")
-pilot_rows = {}
-for ax, task_key in zip(axes[0], PILOT_TASKS):
-    n = PILOT_TASKS[task_key]["widths"][0]
-    for rule in [r for r in RULES if (task_key, n) + r in pilot]:
-        res = pilot[(task_key, n) + rule]
-        row = sweeps.plateau_budget(res, rel=PLATEAU_REL)[0]
-        pilot_rows[(task_key,) + rule] = row
-        ax.plot(res["steps"], sweeps.best_curve(res)[0], color=COLORS[rule], lw=1.2, label=LABELS[rule])
-        if row["plateau_step"] is not None:
-            ax.axvline(row["plateau_step"], color=COLORS[rule], ls=":", lw=1.2)
-    ax.axvline(PLATEAU_SWEEP["steps"], color="k", lw=0.8, ls="--", label="budget of the sweeps below")
-    ax.set_yscale("log")
-    nplt.readable_log_ticks(ax)
-    ax.set_xlabel("SGD steps (batch 64)")
-    ax.set_ylabel("best validation loss over the rates")
-    ax.set_title(f"pilot: {task_key}, L = {PILOT_SWEEP['depths'][0]}, n = {n}, seed {PILOT_SWEEP['seeds'][0]} "
-                 "(dotted: plateau)", fontsize=9)
-    nplt.legend_outside(ax, where="below", ncol=2)
-    ax.grid(True, alpha=0.3)
+pilot_rows = {key: sweeps.plateau_budget(res, rel=PLATEAU_REL)[0] for key, res in pilot.items()}  # one depth
+fig = nplt.plot_pilot(pilot, pilot_rows, {t: spec["widths"][0] for t, spec in PILOT_TASKS.items()}, labels=LABELS,
+                      colors=COLORS, budget=PLATEAU_SWEEP["steps"], title=f"pilot: {{task}}, L = "
+                      f"{PILOT_SWEEP['depths'][0]}, n = {{n}}, seed {PILOT_SWEEP['seeds'][0]} (dotted: plateau)")
 nplt.show(fig, "Pilot runs: the best validation loss over the rates against the SGD step for each rule and task, "
           f"with each rule's plateau dotted and the sweeps' budget of {PLATEAU_SWEEP['steps']} steps dashed.")
 
 # %%
-for (task_key, *rule), row in pilot_rows.items():
+for key, row in pilot_rows.items():
     where = (f"plateau from step {row['plateau_step']}" if row["plateau_step"] is not None
              else f"no plateau within {PILOT_SWEEP['steps']} steps")
-    print(f"{task_key:8s} {LABELS[tuple(rule)]:22s} {where}; the best loss falls "
+    print(f"{key[0]:8s} {LABELS[key[2:]]:22s} {where}; the best loss falls "
           f"{row['gain_last_window']:+.1%} between the last two quarters; best {row['best_end']:.3f} at the end")
 reached = [r["plateau_step"] for r in pilot_rows.values() if r["plateau_step"] is not None]
 print(f"\nbudget of the sweeps: {PLATEAU_SWEEP['steps']} steps; the pilot's best configuration settles by then in "
       f"{sum(p <= PLATEAU_SWEEP['steps'] for p in reached)} of {len(pilot_rows)} rule/task cases")
 # How far from the end of the pilot the budget leaves the best model: the best loss averaged over the last
 # quarter before the budget, against the same average at the end of the pilot.
-for task_key, *rule in pilot_rows:
-    res = pilot[(task_key, PILOT_TASKS[task_key]["widths"][0]) + tuple(rule)]
-    steps_, curve = np.asarray(res["steps"]), sweeps.best_curve(res)[0]
-
-    def quarter(S, steps_=steps_, curve=curve):
-        return float(curve[(steps_ > 0.75 * S) & (steps_ <= S)].mean())
-
-    at_budget, at_end = quarter(PLATEAU_SWEEP["steps"]), quarter(steps_[-1])
-    print(f"{task_key:8s} {LABELS[tuple(rule)]:22s} best validation loss over the last quarter before the budget "
+for key, res in pilot.items():
+    steps_ = np.asarray(res["steps"])
+    at_budget, at_end = (float(sweeps.best_window_mean(res, S)[0]) for S in (PLATEAU_SWEEP["steps"], steps_[-1]))
+    print(f"{key[0]:8s} {LABELS[key[2:]]:22s} best validation loss over the last quarter before the budget "
           f"{at_budget:.3f}, before step {steps_[-1]} {at_end:.3f} ({at_end / at_budget - 1:+.1%} from "
           f"{PLATEAU_SWEEP['steps']} to {steps_[-1]} steps)")
 
@@ -581,22 +478,13 @@ plateau = sweeps.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU_SW
                           cached_only=not QUICK, progress=QUICK)
 PLATEAU_RULES = {key[:2]: [r for r in RULES if key[:2] + r in plateau] for key in plateau}  # per (task, n)
 S_END, AVG = PLATEAU_SWEEP["steps"], PLATEAU_AVERAGE
-for task_key in PLATEAU_TASKS:
-    for n in PLATEAU_TASKS[task_key]["widths"]:
-        if (task_key, n) not in PLATEAU_RULES:
-            continue
-        fig, axes = plt.subplots(2, 4, figsize=(16, 6.6), sharey="row", layout="constrained")
-        for j, rule in enumerate(PLATEAU_RULES[(task_key, n)]):
-            res = plateau[(task_key, n) + rule]
-            for i, key in enumerate(("val_loss", "train_loss")):
-                sweeps.plot_transfer(res, key, ax=axes[i, j], legend=False, step=S_END, average=AVG,
-                                     title=f"{LABELS[rule]} · {task_key}, n = {n}" if i == 0 else None)
-                axes[i, j].set_ylabel(sweeps.METRIC_LABELS[key] + f" ({S_END} steps)" if j == 0 else "")
-                nplt.readable_log_ticks(axes[i, j])
-        nplt.legend_outside(axes[0, -1])
-        fig.suptitle(f"trained to a plateau: {S_END} SGD steps, {len(PLATEAU_SWEEP['seeds'])} seeds", fontsize=10)
-        nplt.show(fig, f"Transfer plots trained to a plateau ({task_key}, width {n}, {S_END} steps): validation loss "
-                  "(top) and training loss (bottom) against the base rate, one curve per depth, for each rule.")
+for (task_key, n), shown in PLATEAU_RULES.items():
+    fig = nplt.plot_transfer_grid({r: plateau[(task_key, n) + r] for r in shown}, ("val_loss", "train_loss"),
+                                  labels=LABELS, where=f"{task_key}, n = {n}", step=S_END, average=AVG,
+                                  ylabel_suffix=f" ({S_END} steps)", panel=(4.0, 3.3))
+    fig.suptitle(f"trained to a plateau: {S_END} SGD steps, {len(PLATEAU_SWEEP['seeds'])} seeds", fontsize=10)
+    nplt.show(fig, f"Transfer plots trained to a plateau ({task_key}, width {n}, {S_END} steps): validation loss "
+              "(top) and training loss (bottom) against the base rate, one curve per depth, for each rule.")
 
 print("plateau of the best configuration at each depth, from the sweeps themselves (first step from which the "
       f"best validation loss falls < {PLATEAU_REL:.0%} per quarter):")
@@ -620,21 +508,14 @@ for key, res in plateau.items():
 # * the **largest stable rate** (no seed diverges): an edge, not an optimum; the kernel argument of section 3
 #   predicts where it goes.
 #
-# Each drift is the slope of $\log_2\eta$ against $\log_2L$ (per-seed optima, parabola-refined; 95% t-interval,
-# and a bootstrap over seeds beside it). The verdict "transfers" uses the collection's three-outcome rule
-# (`nfdlib.stats.interval_verdict`): **agree** when the whole interval lies within ±`PLATEAU_FLAT_TOL` octave per
-# doubling of depth, **disagree** (it drifts) when the whole interval lies outside, otherwise **not resolved**.
+# Each drift is measured as in section 4; "transfers" is **agree** when the whole interval lies within
+# ±`PLATEAU_FLAT_TOL` octave per doubling of depth, **disagree** (it drifts) when it lies wholly outside, otherwise
+# **not resolved**.
 
 # %%
 OPTIMA = (("val_loss", "validation-loss optimum"), ("train_loss", f"training-loss optimum at step {S_END}"),
           ("stable", "largest stable rate"))
 
-
-def plateau_drift_of(res, kind, step=None, boot=2000):
-    step = S_END if step is None else step
-    if kind == "stable":
-        return sweeps.stability_drift(res, boot=boot)
-    return sweeps.optimum_drift(res, kind, step=step, average=AVG, boot=boot)
 
 
 def transfer_verdict(d):
@@ -642,26 +523,21 @@ def transfer_verdict(d):
     return d.transfers(PLATEAU_FLAT_TOL)
 
 
-plateau_drift = {key + (kind,): plateau_drift_of(res, kind) for key, res in plateau.items() for kind, _ in OPTIMA}
-drift_rows = []
-for key in plateau:
-    cells = [key[0], key[1], LABELS[key[2:]]]
-    for kind, _ in OPTIMA:
-        d = plateau_drift[key + (kind,)]
-        cells.append(f"{d} → **{transfer_verdict(d).outcome}**" if d.fit is not None else "no fit")
-    drift_rows.append(cells)
-display(Markdown(markdown_table(["task", "n", "rule"] + [f"{label}: drift (transfers?)" for _, label in OPTIMA],
+plateau_drift = {key + (kind,): sweeps.drift_of(res, kind, step=S_END, average=AVG) for key, res in plateau.items()
+                 for kind, _ in OPTIMA}
+drift_rows = [[key[0], key[1], LABELS[key[2:]]]
+              + [f"{d} → **{transfer_verdict(d).outcome}**" if d.fit is not None else "no fit"
+                 for d in (plateau_drift[key + (kind,)] for kind, _ in OPTIMA)] for key in plateau]
+display(Markdown(stats.markdown_table(["task", "n", "rule"] + [f"{label}: drift (transfers?)" for _, label in OPTIMA],
                                 drift_rows)))
 
-# %% [markdown]
-# How the answer depends on the budget: the drift of the validation-loss optimum read from the same runs after
-# fewer steps (the rightmost point is the budget above).
-
 # %%
+# How the answer depends on the budget: the drift of the optima read from the same runs after fewer steps (the
+# rightmost point is the budget above).
 budgets = [b for b in PLATEAU_BUDGETS if all(b in list(res["steps"]) for res in plateau.values())
            and b >= AVG * PLATEAU_SWEEP["eval_every"]]
-fig = nplt.plot_budget_drift(plateau, OPTIMA[:-1], budgets, lambda res, kind, b: plateau_drift_of(res, kind, step=b,
-                             boot=200), labels=LABELS, colors=COLORS, flat_tol=PLATEAU_FLAT_TOL)
+fig = nplt.plot_budget_drift(plateau, OPTIMA[:-1], budgets, lambda res, kind, b: sweeps.drift_of(
+    res, kind, step=b, average=AVG, boot=200), labels=LABELS, colors=COLORS, flat_tol=PLATEAU_FLAT_TOL)
 nplt.show(fig, "The drift of the validation-loss and training-loss optima per doubling of depth against the "
           f"training budget ({', '.join(map(str, budgets))} steps), one line per rule, with the band of 'transfers' "
           f"(+-{PLATEAU_FLAT_TOL}) shaded.")
@@ -677,11 +553,8 @@ nplt.show(fig, "The drift of the validation-loss and training-loss optima per do
 report = ("train_loss", "val_loss", "test_loss", "test_acc")
 best_plateau = {key: sweeps.best_by_depth(res, select="val_loss", report=report, step=S_END, average=AVG)
                 for key, res in plateau.items()}
-for task_key in PLATEAU_TASKS:
-    have = [key for key in plateau if key[0] == task_key]
-    if not have:
-        continue
-    shown = [m for m in ("test_loss", "test_acc") if m in plateau[have[0]]]
+for task_key in dict.fromkeys(key[0] for key in plateau):  # the tasks with results, in the order of the plan
+    shown = [m for m in ("test_loss", "test_acc") if m in next(v for k, v in plateau.items() if k[0] == task_key)]
     fig = nplt.plot_best_by_depth(best_plateau, task_key, PLATEAU_TASKS[task_key]["widths"], RULES,
                                   [(m, sweeps.METRIC_LABELS[m].split(" after")[0]) for m in shown], labels=LABELS,
                                   colors=COLORS, ylabel="{label} at the best validation rate")
@@ -690,81 +563,59 @@ for task_key in PLATEAU_TASKS:
     nplt.show(fig, f"{task_key} trained to a plateau: " + " and ".join(shown) + " at each rule's best validation "
               "rate against depth, one line per rule.")
 
-deeper, versus = {}, {}
+deeper = {key: sweeps.depth_trend(rows, "test_loss") for key, rows in best_plateau.items()}
+deeper_v = {key: interval_verdict(fit.lo, fit.hi, allowed=(-math.inf, 0.0)) for key, fit in deeper.items()}
 print("test loss against depth at the best validation rate (slope of log test loss on log L; < 0: deeper is "
       "better):")
-for key, rows in best_plateau.items():
-    L = [r["L"] for r in rows for v in r["test_loss_seeds"] if np.isfinite(v)]
-    y = [v for r in rows for v in r["test_loss_seeds"] if np.isfinite(v)]
-    deeper[key] = fit_loglog(L, y)
-    v = interval_verdict(deeper[key].lo, deeper[key].hi, allowed=(-math.inf, 0.0))
-    print(f"  {key[0]:8s} n={key[1]:3d} {LABELS[key[2:]]:22s} {deeper[key]}  deeper is better: {v.outcome}")
+for key, fit in deeper.items():
+    print(f"  {key[0]:8s} n={key[1]:3d} {LABELS[key[2:]]:22s} {fit}  deeper is better: {deeper_v[key].outcome}")
+versus = {}
 print("\ncorrected minus depth-μP two-layer, paired by depth and seed (95% t-interval over all pairs):")
 for task_key in PLATEAU_TASKS:
     for n in PLATEAU_TASKS[task_key]["widths"]:
         if (task_key, n) + RULES[2] not in best_plateau or (task_key, n) + RULES[1] not in best_plateau:
             continue
-        a, b = best_plateau[(task_key, n) + RULES[2]], best_plateau[(task_key, n) + RULES[1]]
-        for metric, better in (("test_acc", (0.0, math.inf)), ("test_loss", (-math.inf, 0.0))):
-            if f"{metric}_seeds" not in a[0]:
-                continue
-            diff = sweeps.paired_difference(a, b, metric)
-            versus[(task_key, n, metric)] = (diff, interval_verdict(diff["lo"], diff["hi"], allowed=better))
-            per = ", ".join(f"{v:+.3f}" for v in diff["per_depth"])
+        pairs = sweeps.paired_verdicts(best_plateau[(task_key, n) + RULES[2]], best_plateau[(task_key, n) + RULES[1]])
+        for metric, (diff, v) in pairs.items():  # test accuracy higher, test loss lower
+            versus[(task_key, n, metric)] = (diff, v)
+            per = ", ".join(f"{x:+.3f}" for x in diff["per_depth"])
             print(f"  {task_key:8s} n={n:3d} {metric:9s} {diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}] "
-                  f"({diff['pairs']} pairs; per depth {per}) -> corrected better: "
-                  f"{versus[(task_key, n, metric)][1].outcome}")
+                  f"({diff['pairs']} pairs; per depth {per}) -> corrected better: {v.outcome}")
 
-# %% [markdown]
+# %%
 # What these sweeps cost, from the compute time stored with each cached result (process CPU time; the wall
 # time on the shared machine is longer):
-
-# %%
-def compute_of(results):
-    cpu = sum(float(np.sum(r["cpu_seconds"])) for r in results.values() if "cpu_seconds" in r)
-    wall = sum(float(np.sum(r["wall_seconds"])) for r in results.values() if "wall_seconds" in r)
-    threads = sorted({int(r["threads"]) for r in results.values() if "threads" in r})
-    return cpu, wall, threads
-
-
-for name, results in (("pilot", pilot), ("sweeps at the plateau budget", plateau)):
-    cpu, wall, threads = compute_of(results)
-    print(f"{name}: {len(results)} depth sweeps, {cpu / 3600:.2f} CPU-hours ({wall / 3600:.2f} h wall) on "
+for name, done in (("pilot", pilot), ("sweeps at the plateau budget", plateau)):
+    cpu, wall, threads = sweeps.compute_time(done)
+    print(f"{name}: {len(done)} depth sweeps, {cpu / 3600:.2f} CPU-hours ({wall / 3600:.2f} h wall) on "
           f"{threads} thread(s)")
 
-# %% [markdown]
-# The claims this section tests, as rows of the summary table below; the sentences after it are printed from
-# the same numbers.
-
 # %%
+# The claims this section tests, as rows of the summary table below; the lines printed next come from the same numbers.
+PLATEAU_CLAIMS = dict(zip(RULES, ("depth-μP one-layer transfers (control)",
+                                  "paper: depth-μP two-layer optimum drifts with L",
+                                  "paper: the correction restores depth-wise transfer",
+                                  "CompleteP transfers across depth")))
 plateau_rows = []
 for key in plateau:
-    task_key, n, rule = key[0], key[1], key[2:]
+    task_key, n = key[:2]
     d_val, d_stab = plateau_drift[key + ("val_loss",)], plateau_drift[key + ("stable",)]
-    v_val = transfer_verdict(d_val)
-    if rule == RULES[1]:  # the paper: depth-muP with two-layer blocks loses its optimum
-        claim = "paper: depth-μP two-layer optimum drifts with L"
-        verdict = v_val.negated(f"outside 0 +- {PLATEAU_FLAT_TOL} octave per doubling")
-    elif rule == RULES[2]:
-        claim, verdict = "paper: the correction restores depth-wise transfer", v_val
-    elif rule == RULES[3]:
-        claim, verdict = "CompleteP transfers across depth", v_val
-    else:
-        claim, verdict = "depth-μP one-layer transfers (control)", v_val
-    plateau_rows.append((f"{claim} (trained to a plateau, {task_key}, n={n}: validation optimum)", str(d_val.fit),
-                         verdict))
+    verdict = transfer_verdict(d_val)
+    if key[2:] == RULES[1]:  # the paper: depth-muP with two-layer blocks loses its optimum
+        verdict = verdict.negated(f"outside 0 +- {PLATEAU_FLAT_TOL} octave per doubling")
+    plateau_rows.append((f"{PLATEAU_CLAIMS[key[2:]]} (trained to a plateau, {task_key}, n={n}: validation optimum)",
+                         str(d_val.fit), verdict))
     plateau_rows.append((f"... its stability edge is flat in L ({task_key}, n={n})",
                          str(d_stab.fit) if d_stab.fit is not None else "no fit", transfer_verdict(d_stab)))
 for key, fit in deeper.items():
     plateau_rows.append((f"{LABELS[key[2:]]}: deeper is better at a plateau (test loss falls with L; {key[0]}, "
-                         f"n={key[1]})", str(fit), interval_verdict(fit.lo, fit.hi, allowed=(-math.inf, 0.0))))
+                         f"n={key[1]})", str(fit), deeper_v[key]))
 for (task_key, n, metric), (diff, v) in versus.items():
     plateau_rows.append((f"paper: the correction trains better networks than depth-μP two-layer ({metric}, "
                          f"{task_key}, n={n}, paired over depths and seeds)",
                          f"{diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}]", v))
 
 # %%
-two, corr = RULES[1], RULES[2]
 for task_key in PLATEAU_TASKS:
     for n in PLATEAU_TASKS[task_key]["widths"]:
         shown = PLATEAU_RULES.get((task_key, n), [])
@@ -777,11 +628,8 @@ for task_key in PLATEAU_TASKS:
         if acc is not None:
             print(f"  corrected vs depth-μP two-layer test accuracy: {acc[0]['mean']:+.4f} "
                   f"[{acc[0]['lo']:+.4f}, {acc[0]['hi']:+.4f}] -> {acc[1].outcome}")
-        def score(row):
-            value = row.get("test_acc", -row["test_loss"])
-            return value if math.isfinite(value) else -math.inf
-
-        best_acc = {r: max(best_plateau[(task_key, n) + r], key=score) for r in shown}
+        rows = {r: best_plateau[(task_key, n) + r] for r in shown}  # the best depth: highest accuracy, else lowest loss
+        best_acc = {r: sweeps.best_row(v, "test_acc" if "test_acc" in v[0] else "test_loss") for r, v in rows.items()}
         print("  best depth per rule: " + "; ".join(
             f"{LABELS[r]} L={row['L']} ({row['test_acc']:.3f})" if "test_acc" in row else
             f"{LABELS[r]} L={row['L']} ({row['test_loss']:.4f})" for r, row in best_acc.items()))
@@ -796,9 +644,9 @@ for task_key in PLATEAU_TASKS:
 # losses lies on one side of 0. A claim over several tasks and widths agrees only when every case agrees.
 
 # %%
-def drift_cell(rule, table=None):
-    table = drift if table is None else table
-    return "; ".join(f"{k[0][:4]} n={k[1]}: {table[k].fit}" for k in table if k[2:] == rule and table[k].fit is not None)
+def drift_cell(rule, table=None):  # the fitted drifts of one rule, task by task
+    return "; ".join(f"{k[0][:4]} n={k[1]}: {d.fit}" for k, d in (drift if table is None else table).items()
+                     if k[2:] == rule and d.fit is not None)
 
 
 def transfer(rule):
@@ -808,71 +656,60 @@ def transfer(rule):
 corr, cp, two, one = RULES[2], RULES[3], RULES[1], RULES[0]
 row_fit = {(q, r): f for q, r, _, f, _ in collapse_rows}
 row_verdict = {(q, r): v for q, r, _, _, v in collapse_rows}
-lam_corr = kernel_fits[(corr, "lambda")]
-claims = Claims()
-claims.add("correction: first internal layer's own update flat in L", str(row_fit[("dz_own", corr)]),
-           row_verdict[("dz_own", corr)], echo=False)
-claims.add("correction leaves the second layer's own update ~ L^-1/2", str(row_fit[("du_own", corr)]),
-           row_verdict[("du_own", corr)], echo=False)
-claims.add("CompleteP: both internal layers' own updates flat in L",
-           f"{row_fit[('dz_own', cp)]}; {row_fit[('du_own', cp)]}",
-           combine_verdicts(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)]), echo=False)
-claims.add("correction: per-step output change grows (power count: between L^0 and L^1/2), step 1",
-           str(kernel_fits[(corr, "df")]),
-           slope_verdict(kernel_fits[(corr, "df")], sign=+1), echo=False)
-claims.add(f"... at step {COLLAPSE_STEPS}", str(kernel_fits[(corr, "dfK")]),
-           slope_verdict(kernel_fits[(corr, "dfK")], sign=+1), echo=False)
-claims.add("correction: first-internal kernel odds grow like L^1/2", str(kernel_fits[(corr, "odds")]),
-           exponent_verdict(kernel_fits[(corr, "odds")], 0.5), echo=False)
-claims.add("correction: kernel lambda_max grows (up to L^1/2)", str(lam_corr), slope_verdict(lam_corr, sign=+1),
-           echo=False)
-claims.add("CompleteP and depth-muP: kernel lambda_max flat in L",
-           f"{kernel_fits[(cp, 'lambda')]}; {kernel_fits[(two, 'lambda')]}",
-           combine_verdicts(exponent_verdict(kernel_fits[(cp, "lambda")], 0.0),
-                            exponent_verdict(kernel_fits[(two, "lambda")], 0.0)), echo=False)
+kf, lam_corr = kernel_fits, kernel_fits[(corr, "lambda")]
+rows = [  # (claim, measured, verdict): the collapse and the kernel (sections 2 and 3)
+    ("correction: first internal layer's own update flat in L", row_fit[("dz_own", corr)],
+     row_verdict[("dz_own", corr)]),
+    ("correction leaves the second layer's own update ~ L^-1/2", row_fit[("du_own", corr)],
+     row_verdict[("du_own", corr)]),
+    ("CompleteP: both internal layers' own updates flat in L", f"{row_fit[('dz_own', cp)]}; {row_fit[('du_own', cp)]}",
+     combine_verdicts(row_verdict[("dz_own", cp)], row_verdict[("du_own", cp)])),
+    ("correction: per-step output change grows (power count: between L^0 and L^1/2), step 1", kf[(corr, "df")],
+     slope_verdict(kf[(corr, "df")], sign=+1)),
+    (f"... at step {COLLAPSE_STEPS}", kf[(corr, "dfK")], slope_verdict(kf[(corr, "dfK")], sign=+1)),
+    ("correction: first-internal kernel odds grow like L^1/2", kf[(corr, "odds")],
+     exponent_verdict(kf[(corr, "odds")], 0.5)),
+    ("correction: kernel lambda_max grows (up to L^1/2)", lam_corr, slope_verdict(lam_corr, sign=+1)),
+    ("CompleteP and depth-muP: kernel lambda_max flat in L", f"{kf[(cp, 'lambda')]}; {kf[(two, 'lambda')]}",
+     combine_verdicts(exponent_verdict(kf[(cp, "lambda")], 0.0), exponent_verdict(kf[(two, "lambda")], 0.0))),
+]
 
 # %%
-claims.add("caution: correction's stability boundary falls with L", drift_cell(corr, stab),
-           combine_verdicts(*(slope_verdict(stab[k].fit, sign=-1) for k in stab if k[2:] == corr)), echo=False)
-claims.add("caution: correction's optimum falls like L^-1/2", drift_cell(corr),
-           combine_verdicts(*(exponent_verdict(drift[k].fit, -0.5) for k in drift if k[2:] == corr)), echo=False)
-claims.add("paper: correction restores depth-wise transfer", drift_cell(corr), transfer(corr), echo=False)
-claims.add("CompleteP transfers across depth", drift_cell(cp), transfer(cp), echo=False)
-claims.add("depth-muP two-layer: transfer fails (the optimum moves)", drift_cell(two),
-           combine_verdicts(*(drift[k].transfers().negated(f"moves: outside +0 +- {sweeps.TRANSFER_TOL}")
-                              for k in drift if k[2:] == two)), echo=False)
-claims.add("depth-muP one-layer transfers (control)", drift_cell(one), transfer(one), echo=False)
+rows += [  # transfer across depth at 200 steps (sections 4 and 5)
+    ("caution: correction's stability boundary falls with L", drift_cell(corr, stab),
+     combine_verdicts(*(slope_verdict(stab[k].fit, sign=-1) for k in stab if k[2:] == corr))),
+    ("caution: correction's optimum falls like L^-1/2", drift_cell(corr),
+     combine_verdicts(*(exponent_verdict(drift[k].fit, -0.5) for k in drift if k[2:] == corr))),
+    ("paper: correction restores depth-wise transfer", drift_cell(corr), transfer(corr)),
+    ("CompleteP transfers across depth", drift_cell(cp), transfer(cp)),
+    ("depth-muP two-layer: transfer fails (the optimum moves)", drift_cell(two),
+     combine_verdicts(*(drift[k].transfers().negated(f"moves: outside +0 +- {sweeps.TRANSFER_TOL}")
+                        for k in drift if k[2:] == two))),
+    ("depth-muP one-layer transfers (control)", drift_cell(one), transfer(one)),
+]
 
 # %%
-for rule in RULES:
+for rule in RULES:  # deeper trains better (section 6)
     keys = [k for k in depth_trend if k[2:] == rule]
-    claims.add(f"{LABELS[rule]}: deeper trains better (best loss falls with L)",
-               "; ".join(str(depth_trend[k]) for k in keys),
-               combine_verdicts(*(slope_verdict(depth_trend[k], allowed=(-math.inf, -0.05)) for k in keys)), echo=False)
+    rows.append((f"{LABELS[rule]}: deeper trains better (best loss falls with L)",
+                 "; ".join(str(depth_trend[k]) for k in keys),
+                 combine_verdicts(*(slope_verdict(depth_trend[k], allowed=(-math.inf, -0.05)) for k in keys))))
 # The paper's "stronger performance in deeper ResNets" with the correction: at the deepest L, the corrected rule's
 # best training loss against depth-muP's with the same (two-layer) blocks; 95% interval of the difference.
 for task_key in TASKS:
     for n in TASKS[task_key]["widths"]:
-        a, b = deepest[(task_key, n) + two], deepest[(task_key, n) + corr]
-        diff = a["train_loss"] - b["train_loss"]
-        half = 1.96 * math.hypot(a["train_loss_sem"], b["train_loss_sem"])
-        claims.add(f"paper: the correction trains a better deep model than depth-muP (L={SWEEP['depths'][-1]}, "
-                   f"{task_key}, n={n}, training loss)",
-                   f"depth-muP minus corrected {diff:+.4f} [{diff - half:+.4f}, {diff + half:+.4f}]",
-                   interval_verdict(diff - half, diff + half, allowed=(0.0, math.inf)), echo=False)
-for claim, measured, verdict in plateau_rows:  # the rows of "Trained to a plateau"
-    claims.add(claim, measured, verdict, echo=False)
+        gap, err, v = sweeps.lead(deepest[(task_key, n) + corr], deepest[(task_key, n) + two], "train_loss")
+        rows.append((f"paper: the correction trains a better deep model than depth-muP (L={SWEEP['depths'][-1]}, "
+                     f"{task_key}, n={n}, training loss)",
+                     f"depth-muP minus corrected {gap:+.4f} [{gap - 1.96 * err:+.4f}, {gap + 1.96 * err:+.4f}]", v))
+claims = Claims()
+for claim, measured, verdict in rows + plateau_rows:  # plateau_rows: the rows of "Trained to a plateau"
+    claims.add(claim, str(measured), verdict, echo=False)
 display(Markdown(claims.markdown()))
-outcomes = {LABELS[r]: [drift[k].transfers().outcome for k in drift if k[2:] == r] for r in RULES}
-print("\noptimum transfers (per task and width):", outcomes)
+print("\noptimum transfers (per task and width):", {LABELS[r]: v for r, v in transfers.items()})
 leads = [lead.outcome for *_, lead in winners.values()]
 print(f"best deep model (L={SWEEP['depths'][-1]}): the leader's lead over the runner-up is resolved in "
       f"{leads.count('agree')} of {len(winners)} task/width cases")
-
-
-def cite(rule, quantity, step=1):
-    return str(fit_of(rule, quantity, step))
-
 
 worst_dmup = max((k for k in drift if k[2:] in (one, two) and drift[k].fit is not None),
                  key=lambda k: abs(drift[k].slope))
@@ -888,16 +725,15 @@ print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 # %%
 display(Markdown("\n".join([
     f"* The correction does what it is designed to do for the first internal layer: its own update scales like "
-    f"{cite(corr, 'dz_own')} in `L`, against {cite(two, 'dz_own')} (the collapse) under depth-μP. It leaves the "
-    f"second internal layer at {cite(corr, 'du_own')}, and raises the first internal layers' kernel odds like "
-    f"{kernel_fits[(corr, 'odds')]} (predicted +1/2). The kernel's λ_max grows more slowly, {lam_corr}, because the "
-    f"rest of the kernel still weighs in; the per-step output change grows with slope {kernel_fits[(corr, 'df')]} "
-    f"at step 1 and {kernel_fits[(corr, 'dfK')]} at step {COLLAPSE_STEPS}.",
-    f"* CompleteP keeps both internal layers learning ({cite(cp, 'dz_own')}, {cite(cp, 'du_own')}) and the kernel "
-    f"flat ({kernel_fits[(cp, 'lambda')]}), as power counting says.",
+    f"{fit_of(corr, 'dz_own', 1)} in `L`, against {fit_of(two, 'dz_own', 1)} (the collapse) under depth-μP. It "
+    f"leaves the second internal layer at {fit_of(corr, 'du_own', 1)}, and raises the first internal layers' kernel "
+    f"odds like {kf[(corr, 'odds')]} (predicted +1/2). The kernel's λ_max grows more slowly, {lam_corr}, because the "
+    f"rest of the kernel still weighs in; the per-step output change grows with slope {kf[(corr, 'df')]} "
+    f"at step 1 and {kf[(corr, 'dfK')]} at step {COLLAPSE_STEPS}.",
+    f"* CompleteP keeps both internal layers learning ({fit_of(cp, 'dz_own', 1)}, {fit_of(cp, 'du_own', 1)}) and the "
+    f"kernel flat ({kf[(cp, 'lambda')]}), as power counting says.",
     f"* At {SWEEP['steps']} SGD steps the optimum transfers (whole interval within ±{sweeps.TRANSFER_TOL} octave per "
-    "doubling) in " + "; ".join(f"{LABELS[r]} {v.count('agree')} of {len(v)}" for r, v in
-                               ((r, [drift[k].transfers().outcome for k in drift if k[2:] == r]) for r in RULES))
+    "doubling) in " + "; ".join(f"{LABELS[r]} {v.count('agree')} of {len(v)}" for r, v in transfers.items())
     + f" task/width cases; the largest depth-μP drift is {drift[worst_dmup].fit} ({LABELS[worst_dmup[2:]]}, "
     f"{worst_dmup[0]}, n = {worst_dmup[1]}), the corrected optimum on the teacher task {'; '.join(corr_teacher)}.",
     ("* Trained to a plateau, the drift of the validation optimum per doubling of depth: " + "; ".join(

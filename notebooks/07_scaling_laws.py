@@ -137,6 +137,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import plotting as nplt
 from nfdlib import scaling as sc
 from nfdlib.config import get_device
 from nfdlib.models import ResNet
@@ -210,26 +211,8 @@ E_NFD = sc.limit_estimate(Ks, sol_loss, K_min=K_MIN, particle_error=particle_err
 E_NFD_2 = sc.limit_estimate(Ks, sol_loss, K_min=K_MIN, terms=("1/L", "1/L^2"))  # check with a second-order term
 limit_band = (E_NFD["limit"], E_NFD["lo"], E_NFD["hi"])
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-ax = axes[0]
-m = sol_loss.mean(1)
-se = sol_loss.std(1, ddof=1) / np.sqrt(sol_loss.shape[1]) if sol_loss.shape[1] > 1 else np.zeros(len(Ks))
-ax.errorbar(Ks, m, yerr=2 * se, fmt="ko", capsize=3, label=f"reused solver, M = {ref['M']} (2 SE)")
-KK = np.geomspace(K_MIN, Ks.max() * 4, 50)
-ax.plot(KK, [E_NFD["fit"].predict(L=k) for k in KK], "k--", lw=1, label="fit E_NFD + b/K")
-ax.axhline(E_NFD["limit"], color="C3", label="E_NFD (K -> infinity)")
-ax.axhspan(E_NFD["lo"], E_NFD["hi"], color="C3", alpha=0.2, lw=0)
-ax.set_xscale("log", base=2)
-ax.set_xlabel("solver grid K = depth L of the limit network (log2 scale)")
-ax.set_ylabel(f"train loss after {LIMIT['steps']} GD steps")
-ax.set_title(f"the limit of true networks ({sol_loss.shape[1]} seeds)", fontsize=9)
-ax.legend(fontsize=7)
-ax = axes[1]
-ax.plot(part["Ms"], pm, "o-", color="k")
-ax.set_xscale("log", base=2)
-ax.set_xlabel(f"particles M at K = {part['K']} (log2 scale)")
-ax.set_ylabel("seed-mean train loss")
-ax.set_title("particle check", fontsize=9)
+fig = nplt.plot_limit_extrapolation(Ks, sol_loss, E_NFD, M=ref["M"], K_min=K_MIN, steps=LIMIT["steps"],
+                                    particles=part, particle_means=pm)
 show(fig, f"Left: the reused solver's train loss against its grid K (log2 axis) with two-standard-error bars and the fit E_NFD + b/K, which extrapolates to the limit E_NFD = {E_NFD['limit']:.4g} (red line). Right: the seed-mean loss against the number of particles M, flat when M is large enough.")
 print(f"E_NFD = {E_NFD['limit']:.5f}, 95% interval {ci(E_NFD['lo'], E_NFD['hi'], 4)}: seeds and K-extrapolation "
       f"(t interval over K >= {K_MIN}, half-width {E_NFD['hi'] - E_NFD['limit'] - particle_error:.1e}) widened by "
@@ -261,21 +244,8 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 for ax, x in zip(axes[:2], ("params", "flops")):
     sc.plot_by_aspect(ax, lim_table, x, limit=limit_band, ylabel=f"train loss after {LIMIT['steps']} GD steps")
     ax.legend(fontsize=7)
-ax = axes[2]
-colors = plt.cm.viridis(np.linspace(0, 0.85, len(LIMIT["depths"])))
-for L, color in zip(LIMIT["depths"], colors):
-    sel = np.flatnonzero(lim_table.L == L)
-    if sel.size:
-        ax.errorbar(lim_table.n[sel], lim_table.mean[sel], yerr=lim_table.se[sel], fmt="o-", ms=3, capsize=2,
-                    color=color, label=f"L = {L}")
-        ax.axhline(E_NFD["predict"].get(L, E_NFD["fit"].predict(L=L)), color=color, ls=":", lw=1)
-ax.axhline(E_NFD["limit"], color="k", lw=1.2, label="E_NFD")
-ax.set_xscale("log", base=2)
-ax.set_yscale("log")
-ax.set_xlabel("width n (log2 scale)")
-ax.set_ylabel("seed-mean train loss (1 SE)")
-ax.set_title("dotted: each depth's n -> infinity limit (solver at K = L)", fontsize=9)
-ax.legend(fontsize=6, ncol=2)
+nplt.plot_depth_limits(axes[2], lim_table, LIMIT["depths"],
+                       lambda L: E_NFD["predict"].get(L, E_NFD["fit"].predict(L=L)), E_NFD["limit"])
 show(fig, f"Seed-mean train loss of true networks against parameters, compute and width, one line per depth or aspect ratio, each bending down toward the limit E_NFD = {E_NFD['limit']:.4g} (black line); dotted lines are each depth's own infinite-width limit.")
 
 # %% [markdown]
@@ -344,23 +314,8 @@ fit_spread = fit_loglog(dev["n"][ok_s], dev["spread"][ok_s])
 ok_b = dev["bias"] > 2 * dev["bias_se"]
 fit_bias = fit_loglog(dev["n"][ok_b], dev["bias"][ok_b]) if len(np.unique(dev["n"][ok_b])) >= 2 else None
 fit_rms = fit_loglog(dev["n"], dev["rms"])
-fig, ax = plt.subplots(figsize=(5.5, 3.8))
-ax.scatter(dev["n"][ok_s], dev["spread"][ok_s], s=12, color="C0",
-           label=f"one network's spread (seed sd): slope {fit_spread}")
-ax.scatter(dev["n"][ok_b], dev["bias"][ok_b], s=12, color="C3", marker="s",
-           label="bias of the seed mean" + (f": slope {fit_bias}" if fit_bias else ""))
-ax.scatter(dev["n"][~ok_b], np.abs(dev["bias"][~ok_b]), s=10, facecolors="none", edgecolors="C3", alpha=0.5,
-           label="|bias| within 2 SE of zero (not fitted)")
-nn = np.geomspace(dev["n"].min(), dev["n"].max(), 20)
-for slope, style in ((-0.5, ":"), (-1.0, "--")):
-    ax.plot(nn, dev["spread"][ok_s].max() * (nn / nn[0]) ** slope, "k" + style, lw=0.8, label=f"slope {slope}")
-ax.set_xscale("log", base=2)
-ax.set_yscale("log")
-ax.set_xlabel("width n (log2 scale)")
-ax.set_ylabel("distance to the limit at the same depth")
-ax.set_title("all depths; seeds per width: " + ", ".join(f"{k}:{v}" for k, v in LIMIT["seeds"].items()),
-             fontsize=7)
-ax.legend(fontsize=6)
+fig = nplt.plot_deviations(dev, ok_s, ok_b, fit_spread, fit_bias, title="all depths; seeds per width: "
+                           + ", ".join(f"{k}:{v}" for k, v in LIMIT["seeds"].items()))
 show(fig, "Distance of trained networks to the limit at their own depth against width (log2 axis): one network's spread across seeds and the bias of the seed mean, with fitted slopes and reference slopes; the spread is what a single training run shows.")
 v_spread = interval_verdict(fit_spread.lo, fit_spread.hi, prediction=-0.5, tol=0.15)
 v_bias = interval_verdict(fit_bias.lo, fit_bias.hi, prediction=-1.0, tol=0.25) if fit_bias else \
@@ -407,36 +362,19 @@ print(f"best form on held-out sizes: {ext1[0]['form']}")
 
 # %%
 sweeps_ = sc.solver_sweeps(SOLVER_SWEEPS, cache=CACHE)
-fig, axes = plt.subplots(1, 4, figsize=(17, 3.5))
-moves = {}
-for ax, name, xlabel in zip(axes[:3], ("n_train", "lr", "T"),
-                            ("training inputs P", "learning rate eta_c", "depth horizon T (eta_c scaled)")):
+moves = {}  # (setting, loss) -> the K -> infinity loss after training / before, seed mean, per value
+for name in ("n_train", "lr", "T"):
     s_ = sweeps_[name]
-    for key, style in (("train_loss", "o-"), ("test_loss", "s--")):
+    for key in ("train_loss", "test_loss"):
         rel = s_[key][..., -1] / s_[key][..., 0]  # (values, K, seeds): loss after training / before
-        lim = sc.richardson(s_["Ks"], np.moveaxis(rel, 1, 0))  # (values, seeds)
-        mean = np.nanmean(lim, -1)
-        ax.plot(s_["values"], mean, style, label=key.replace("_", " ") + " (K -> inf)")
-        moves[(name, key)] = mean
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel + " (log2 scale)")
-    ax.set_ylabel("limit loss / loss before training")
-    ax.legend(fontsize=7)
-ax = axes[3]
+        moves[(name, key)] = np.nanmean(sc.richardson(s_["Ks"], np.moveaxis(rel, 1, 0)), -1)  # mean over seeds
 long = sweeps_["steps"]
 steps_ax = np.arange(long["train_loss"].shape[-1])
-for key, style in (("train_loss", "-"), ("test_loss", "--")):
-    lim = sc.richardson(long["Ks"], long[key])  # (seeds, steps)
-    ax.plot(steps_ax, np.nanmean(lim, 0), "k" + style, label=key.replace("_", " ") + " (K -> inf)")
-ax.set_yscale("log")
-ax.set_xlabel("GD steps")
-ax.set_ylabel("limit loss")
-ax.legend(fontsize=7)
+step_curves = {key: np.nanmean(sc.richardson(long["Ks"], long[key]), 0) for key in ("train_loss", "test_loss")}
+fig = nplt.plot_limit_moves(sweeps_, moves, {"n_train": "training inputs P", "lr": "learning rate eta_c",
+                                             "T": "depth horizon T (eta_c scaled)"}, step_curves)
 show(fig, "The limit loss alone (the solver at K -> infinity) against SGD steps, training-set size, horizon T and base rate eta: the quantities that move E_NFD, which widening or deepening the network cannot.")
 solver_seconds = sum(float(np.sum(v["seconds"])) for v in sweeps_.values())
-
-
 for name in ("n_train", "lr", "T"):
     tr, te = moves[(name, "train_loss")], moves[(name, "test_loss")]
     vals = sweeps_[name]["values"]
@@ -445,7 +383,7 @@ for name in ("n_train", "lr", "T"):
           + ", ".join(f"{v:g}: {a:.3g} / {b:.3g}" for v, a, b in zip(vals, tr, te))
           + f"; lowest train loss at {name} = {vals[int(np.nanargmin(tr))]:g}"
           + (f"; {failed} solves blew up" if failed else ""))
-lim_steps = np.nanmean(sc.richardson(long["Ks"], long["train_loss"]), 0)
+lim_steps = step_curves["train_loss"]
 print(f"steps: limit train loss {lim_steps[GD_STEPS]:.2e} after {GD_STEPS} steps, {lim_steps[-1]:.2e} after {steps_ax[-1]}; "
       f"wall time of these solves {solver_seconds / 60:.1f} min")
 
@@ -568,20 +506,8 @@ for f_, e_ in zip(front, emp):
                  "yes" if inside else "no"))
 display(Markdown(markdown_table(["budget (FLOPs)", "predicted n*", "predicted L*", "predicted loss",
                                  "best measured run at <= budget", "best run inside the predicted interval"], rows)))
-fig, ax = plt.subplots(figsize=(5.5, 3.8))
-order = np.argsort(flops_all)
-ax.scatter(flops_all[~held], real_table.mean[~held], s=12, color="gray", label="fitted runs")
-ax.scatter(flops_all[held], real_table.mean[held], s=18, color="C1", label="held-out runs")
 bb = np.geomspace(flops_all.min(), flops_all.max() * 4, 30)
-fr = sc.frontier(fit2_small, bb, compute2, **ranges)
-ax.plot(bb, [r["loss"] for r in fr], "k-", label="frontier of the fit on the fitted runs")
-ax.fill_between(bb, [r.get("loss_lo", np.nan) for r in fr], [r.get("loss_hi", np.nan) for r in fr], color="k",
-                alpha=0.15, lw=0)
-ax.set_xscale("log")
-ax.set_yscale("log")
-ax.set_xlabel("training compute C, FLOPs (log scale)")
-ax.set_ylabel("seed-mean test loss")
-ax.legend(fontsize=7)
+fig = nplt.plot_frontier(real_table, held, bb, sc.frontier(fit2_small, bb, compute2, **ranges))
 show(fig, "Seed-mean test loss against training compute (log axis) for every trained size: gray the runs the law was fitted on, orange the held-out runs, black the compute-optimal frontier predicted by that fit.")
 front_hits = sum(r[-1] == "yes" for r in rows)
 gap = np.mean([np.log(e_["loss"] / f_["loss"]) for f_, e_ in zip(front, emp)])

@@ -200,3 +200,218 @@ def test_slopes_by_rule_keep_coinciding_rules_visible_and_guides_where_asked():
     assert slope == pytest.approx(-0.5)
     assert gy[0] == pytest.approx(np.exp(fits["b"].intercept) * 2.0 ** fits["b"].slope)  # anchored at b's fit
     plt.close("all")
+
+
+# -- figures of notebook 06 -------------------------------------------------------------------------------------
+RULES6 = [("depth-mup", "one"), ("depth-mup", "two"), ("completep", "two")]
+LABELS6 = {r: f"{r[0]} {r[1]}" for r in RULES6}
+COLORS6 = dict(zip(RULES6, ("C0", "C1", "C2")))
+
+
+def _collapse_records(slopes):
+    """Depth scans as collapse_scan returns them: ``slopes[(rule, quantity)]`` gives ``value = L^slope`` (two
+    layers per depth, two seeds) at step 1; a rule without an entry has no rows of that quantity."""
+    from nfdlib.records import Records
+
+    rows = Records()
+    for (rule, quantity), slope in slopes.items():
+        for L in (2, 4, 8, 16):
+            for seed in (0, 1):
+                for layer in (0, 1):
+                    rows.append({"parametrization": rule[0], "block": rule[1], "n": 32, "L": L, "seed": seed,
+                                 "step": 1, "layer": layer, "quantity": quantity,
+                                 "value": (1 + 0.1 * seed) * L**slope})
+    return rows
+
+
+def _fitted_slope(line):
+    x, y = (np.asarray(v, float) for v in line.get_data())
+    return np.log(y[-1] / y[0]) / np.log(x[-1] / x[0])
+
+
+def test_quantities_by_rule_leave_out_rules_without_the_quantity():
+    records = _collapse_records({(RULES6[1], "dz_own"): -0.5, (RULES6[2], "dz_own"): 0.0,
+                                 (RULES6[0], "du_own"): -0.5, (RULES6[1], "du_own"): -0.5, (RULES6[2], "du_own"): 0.0})
+    fig = plotting.plot_quantities_by_rule(records, [("dz_own", "own update"), ("du_own", "second layer")], RULES6,
+                                           step=1, labels=LABELS6, colors=COLORS6, ylabel="rms change",
+                                           guides={"du_own": (-0.5, RULES6[1])})
+    ax1, ax2 = fig.axes[:2]
+    assert len(ax1.collections) == 2 and len(ax2.collections) == 3  # one-layer blocks have no dz_own
+    fits1 = [ln for ln in ax1.lines if "slope" in ln.get_label() and "guide" not in ln.get_label()]
+    assert [_fitted_slope(ln) for ln in fits1] == pytest.approx([-0.5, 0.0])
+    assert [ln.get_color() for ln in fits1] == [COLORS6[RULES6[1]], COLORS6[RULES6[2]]]
+    assert not any("guide" in ln.get_label() for ln in ax1.lines)  # a guide only where one is given
+    guide = [ln for ln in ax2.lines if "guide" in ln.get_label()]
+    assert len(guide) == 1 and _fitted_slope(guide[0]) == pytest.approx(-0.5)
+    assert ax1.get_title() == "own update, step 1" and ax1.get_ylabel() == "rms change"
+    assert ax1.get_xlabel() == "depth L (log2 scale)"
+    plt.close(fig)
+
+
+def test_kernel_growth_draws_three_panels_and_offsets_the_shares():
+    from nfdlib.stats import fit_loglog
+
+    L = np.repeat([2.0, 4.0, 8.0], 2)
+    series = {(RULES6[0], "lambda"): (L, 2.0 * L**0.0), (RULES6[1], "lambda"): (L, 1.0 * L**0.1),
+              (RULES6[2], "lambda"): (L, 1.5 * L**0.0), (RULES6[1], "odds"): (L, 0.5 * L**0.5),
+              (RULES6[2], "odds"): (L, 0.5 + 0 * L), (RULES6[1], "share"): (L, L / (L + 2)),
+              (RULES6[2], "share"): (L, 0.3 + 0 * L)}
+    fits = {k: fit_loglog(*v) for k, v in series.items() if k[1] != "share"}
+    fig = plotting.plot_kernel_growth(series, fits, RULES6, labels=LABELS6, colors=COLORS6, title="size",
+                                      guide=(0.5, RULES6[1]))
+    lam, odds, share = fig.axes[:3]
+    assert len(lam.collections) == 3 and len(odds.collections) == 2  # one-layer blocks have no odds
+    for ax in (lam, odds):
+        guide = [ln for ln in ax.lines if "guide" in ln.get_label()]
+        assert len(guide) == 1 and _fitted_slope(guide[0]) == pytest.approx(0.5)
+    lines = [ln for ln in share.lines if ln.get_label() in LABELS6.values()]
+    assert [ln.get_label() for ln in lines] == [LABELS6[RULES6[1]], LABELS6[RULES6[2]]]
+    x1, x2 = (np.asarray(ln.get_xdata()) for ln in lines)
+    assert np.allclose(x1 * x2, L**2) and np.all(x1 < L)  # offset symmetrically about the true depth
+    np.testing.assert_allclose(lines[0].get_ydata(), L / (L + 2))
+    assert lam.get_title() == "size" and share.get_ylabel() == "share tr Θ₁ / tr Θ"
+    plt.close(fig)
+
+
+def _small_depth_sweep(shift):
+    lrs = 2.0 ** np.arange(-3, 3.01)
+    depths = np.array([2, 4, 8])
+    steps = np.array([0, 10, 20])
+    loss = np.empty((3, lrs.size, 2, steps.size))
+    for d in range(3):
+        loss[d] = (1 + 0.1 * (np.log2(lrs)[:, None, None] - shift - 0.3 * d) ** 2) * np.array([3.0, 1.5, 1.0])
+    return {"L": depths, "lr": lrs, "seed": np.array([0, 1]), "steps": steps, "train_loss": loss,
+            "val_loss": loss * 1.1, "diverged": np.zeros(loss.shape[:3], bool), "diverged_at": -np.ones(loss.shape[:3])}
+
+
+def test_transfer_grid_puts_rules_in_columns_and_metrics_in_rows():
+    grid = {RULES6[0]: _small_depth_sweep(0.0), RULES6[2]: _small_depth_sweep(1.0)}
+    fig = plotting.plot_transfer_grid(grid, ("val_loss", "train_loss"), labels=LABELS6, where="task, n = 8",
+                                      step=10, ylabel_suffix=" (10 steps)")
+    axes = np.array(fig.axes[:4]).reshape(2, 2)
+    assert [ax.get_title() for ax in axes[0]] == [f"{LABELS6[r]} · task, n = 8" for r in grid]
+    assert [ax.get_title() for ax in axes[1]] == ["", ""]
+    assert axes[0, 0].get_ylabel() == "validation loss after training (10 steps)" and axes[0, 1].get_ylabel() == ""
+    assert axes[1, 0].get_ylabel() == "training loss after training (10 steps)"
+    np.testing.assert_allclose(axes[1, 1].lines[0].get_ydata(), grid[RULES6[2]]["train_loss"][0, :, 0, 1])  # step 10
+    assert axes[0, 1].get_legend() is not None and axes[0, 0].get_legend() is None  # depths, beside the last panel
+    assert axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[0, 1])
+    assert not axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[1, 0])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="sweeps_by_rule"):
+        plotting.plot_transfer_grid({}, labels=LABELS6, where="")
+
+
+def test_pilot_marks_the_plateaus_and_the_budget():
+    sweep = _small_depth_sweep(0.0)
+    one = {k: (v[:1] if k in ("L", "train_loss", "val_loss", "diverged", "diverged_at") else v)
+           for k, v in sweep.items()}
+    pilot = {("a", 16, *RULES6[1]): one, ("a", 16, *RULES6[2]): one}
+    rows = {("a", 16, *RULES6[1]): {"plateau_step": 10}, ("a", 16, *RULES6[2]): {"plateau_step": None}}
+    fig = plotting.plot_pilot(pilot, rows, {"a": 16, "b": 32}, labels=LABELS6, colors=COLORS6, budget=15,
+                              title="pilot {task}, n = {n}")
+    a, b = fig.axes[:2]
+    curves = [ln for ln in a.lines if ln.get_label() in LABELS6.values()]
+    assert len(curves) == 2
+    from nfdlib.sweeps import best_curve
+
+    np.testing.assert_allclose(curves[0].get_ydata(), best_curve(one)[0])
+    vertical = sorted((ln.get_xdata()[0], ln.get_linestyle()) for ln in a.lines if ln not in curves)
+    assert vertical == [(10, ":"), (15, "--")]  # the plateau reached (dotted), the budget (dashed), none for None
+    assert a.get_title() == "pilot a, n = 16" and b.get_title() == "pilot b, n = 32"
+    assert [ln.get_xdata()[0] for ln in b.lines] == [15]  # a task without results still shows the budget
+    plt.close(fig)
+
+
+# -- figures of notebook 07 -------------------------------------------------------------------------------------
+def test_limit_extrapolation_draws_the_solver_and_the_fitted_limit():
+    from nfdlib import scaling as sc
+
+    Ks = np.array([2, 4, 8, 16])
+    losses = 0.2 + 0.4 / Ks[:, None] + np.array([[0.0, 0.002, -0.002]])  # three seeds, E_NFD = 0.2
+    est = sc.limit_estimate(Ks, losses, K_min=4)
+    fig = plotting.plot_limit_extrapolation(Ks, losses, est, M=64, K_min=4, steps=10,
+                                            particles={"Ms": [32, 64], "K": 4}, particle_means=[0.31, 0.30])
+    left, right = fig.axes
+    bars = left.containers[0]
+    np.testing.assert_allclose(bars.lines[0].get_ydata(), losses.mean(1))
+    se = losses.std(1, ddof=1) / np.sqrt(3)
+    seg = bars.lines[2][0].get_segments()
+    np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in seg], 4 * se)  # bars of two standard errors
+    fit = [ln for ln in left.lines if ln.get_label() == "fit E_NFD + b/K"][0]
+    assert fit.get_xdata()[0] == 4 and fit.get_xdata()[-1] == 64  # from K_min to four times the largest grid
+    np.testing.assert_allclose(fit.get_ydata()[0], est["fit"].predict(L=4))
+    limit = [ln for ln in left.lines if ln.get_label().startswith("E_NFD")][0]
+    assert limit.get_ydata()[0] == pytest.approx(est["limit"]) and est["limit"] == pytest.approx(0.2, abs=1e-3)
+    np.testing.assert_allclose(right.lines[0].get_ydata(), [0.31, 0.30])
+    assert right.get_xlabel() == "particles M at K = 4 (log2 scale)" and "3 seeds" in left.get_title()
+    plt.close(fig)
+
+
+def _size_table():
+    from nfdlib import scaling as sc
+
+    n = np.repeat([16, 32, 64, 16, 32], 2)
+    L = np.repeat([2, 2, 2, 4, 4], 2)
+    loss = 0.1 + 1.0 / n + 0.5 / L + np.tile([0.001, -0.001], 5)
+    return sc.size_table(n, L, np.tile([0, 1], 5), loss)
+
+
+def test_depth_limits_draw_one_line_and_one_limit_per_depth():
+    table = _size_table()
+    fig, ax = plt.subplots()
+    plotting.plot_depth_limits(ax, table, [2, 4, 8], lambda L: 0.1 + 0.5 / L, 0.1)
+    assert len(ax.containers) == 2  # no line for L = 8, absent from the table
+    np.testing.assert_allclose(ax.containers[0].lines[0].get_ydata(), 0.1 + 1.0 / np.array([16, 32, 64]) + 0.25,
+                               rtol=1e-9)
+    flat = sorted(float(ln.get_ydata()[0]) for ln in ax.lines if list(ln.get_xdata()) == [0, 1])  # axhline
+    assert flat == pytest.approx([0.1, 0.1 + 0.5 / 4, 0.1 + 0.5 / 2])  # E_NFD and each depth's own limit
+    plt.close(fig)
+
+
+def test_deviations_split_fitted_and_unresolved_biases():
+    from nfdlib.stats import fit_loglog
+
+    n = np.array([16.0, 32, 64, 128])
+    dev = {"n": n, "spread": 0.4 * n**-0.5, "bias": np.array([0.05, 0.025, 0.001, -0.001])}
+    ok_s, ok_b = np.ones(4, bool), np.array([True, True, False, False])
+    fig = plotting.plot_deviations(dev, ok_s, ok_b, fit_loglog(n, dev["spread"]), fit_loglog(n[:2], dev["bias"][:2]),
+                                   title="seeds")
+    ax = fig.axes[0]
+    spread, bias, unresolved = ax.collections
+    np.testing.assert_allclose(spread.get_offsets()[:, 1], dev["spread"])
+    np.testing.assert_allclose(bias.get_offsets()[:, 0], [16, 32])
+    np.testing.assert_allclose(unresolved.get_offsets()[:, 1], [0.001, 0.001])  # |bias|
+    assert [_fitted_slope(ln) for ln in ax.lines] == pytest.approx([-0.5, -1.0])
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(dev["spread"].max())
+    assert "slope -0.50" in spread.get_label() and ax.get_title() == "seeds"
+    plt.close(fig)
+
+
+def test_limit_moves_draw_each_setting_and_the_steps():
+    sweeps_ = {"lr": {"values": [0.25, 0.5, 1.0]}, "T": {"values": [0.5, 1.0]}}
+    moves = {("lr", "train_loss"): np.array([0.5, 0.3, 0.2]), ("lr", "test_loss"): np.array([0.9, 0.8, 0.85]),
+             ("T", "train_loss"): np.array([0.4, 0.3]), ("T", "test_loss"): np.array([0.7, 0.6])}
+    curves = {"train_loss": np.array([1.0, 0.5, 0.2]), "test_loss": np.array([1.0, 0.8, 0.7])}
+    fig = plotting.plot_limit_moves(sweeps_, moves, {"lr": "rate", "T": "horizon"}, curves)
+    lr, T, steps = fig.axes
+    np.testing.assert_allclose(lr.lines[0].get_ydata(), moves[("lr", "train_loss")])
+    np.testing.assert_allclose(T.lines[1].get_ydata(), moves[("T", "test_loss")])
+    assert lr.get_xlabel() == "rate (log2 scale)" and [ln.get_linestyle() for ln in lr.lines] == ["-", "--"]
+    np.testing.assert_allclose(steps.lines[0].get_xdata(), [0, 1, 2])
+    np.testing.assert_allclose(steps.lines[1].get_ydata(), curves["test_loss"])
+    plt.close(fig)
+
+
+def test_frontier_splits_fitted_and_held_out_runs():
+    table = _size_table()
+    held = np.array([False, False, True, False, True])
+    budgets = np.array([1e3, 1e4])
+    front = [{"loss": 0.5, "loss_lo": 0.4, "loss_hi": 0.6}, {"loss": 0.3}]
+    fig = plotting.plot_frontier(table, held, budgets, front)
+    ax = fig.axes[0]
+    fitted, out = ax.collections[:2]
+    np.testing.assert_allclose(fitted.get_offsets()[:, 1], table.mean[~held])
+    np.testing.assert_allclose(out.get_offsets()[:, 0], table.var("flops")[held])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.5, 0.3])
+    plt.close(fig)

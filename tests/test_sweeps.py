@@ -450,3 +450,84 @@ def test_lr_sweep_post_activation_and_best_rate():
     assert best["grid_lr"] in lrs[:2] and best["max_stable_lr"] == 0.5
     i = lrs.index(best["grid_lr"])
     np.testing.assert_allclose(best["test_loss_seeds"], pre["test_loss"][i, :, -1])
+
+
+# -- the tables of notebook 06 ------------------------------------------------------------------------------
+def test_drift_of_reads_the_optimum_or_the_stability_edge():
+    sweep = _synthetic_depth_sweep(-0.5, noise=0.1)
+    sweep["diverged"][3:, -4:, :] = True  # the deeper networks diverge earlier: the edge falls with depth
+    opt = sweeps.drift_of(sweep, "train_loss", boot=50)
+    assert opt.slope == sweeps.optimum_drift(sweep, "train_loss", boot=50).slope
+    assert opt.slope == pytest.approx(-0.5, abs=0.1)
+    edge = sweeps.drift_of(sweep, "stable", step=1, average=2, boot=50)  # step and average do not apply to it
+    assert edge.slope == sweeps.stability_drift(sweep, boot=50).slope and edge.slope < 0
+    # step and average reach the optimum: the first evaluation has its optimum at eta = 1 at every depth, so the
+    # mean of the last two evaluations drifts less than the last one alone
+    sweep["train_loss"][..., 0] = 10 * np.exp(np.log2(sweep["lr"])[None, :, None] ** 2 / 8)
+    sweep["steps"] = np.array([5, 10])
+    both = sweeps.drift_of(sweep, "train_loss", step=10, average=2, boot=50)
+    assert both.slope == sweeps.optimum_drift(sweep, "train_loss", step=10, average=2, boot=50).slope
+    assert -0.45 < both.slope < -0.02
+    assert sweeps.drift_of(sweep, "train_loss", step=5, boot=50).slope == pytest.approx(0.0)  # optimum at eta = 1
+    with pytest.raises(ValueError, match="kind"):
+        sweeps.drift_of(sweep, "train_accuracy")
+
+
+def _drift(slope, half, censored=0):
+    from nfdlib.stats import SlopeFit
+
+    return sweeps.Drift(SlopeFit(slope, slope - half, slope + half, 0.0, 1.0, 10), slope - half, slope + half,
+                        censored, 10)
+
+
+def test_transfer_outcomes_group_the_cases_of_each_rule_in_order():
+    one, two = ("depth-mup", "one"), ("depth-mup", "two")
+    drifts = {("a", 8, *one): _drift(0.0, 0.05), ("a", 8, *two): _drift(0.5, 0.1),
+              ("b", 8, *one): _drift(0.1, 0.1), ("b", 8, *two): _drift(0.0, 0.05, censored=2)}
+    out = sweeps.transfer_outcomes(drifts, [two, one])
+    assert list(out) == [two, one]
+    assert out[one] == ["agree", "not resolved"]  # +0.1 +- 0.1 reaches beyond 0.15
+    assert out[two] == ["disagree", "not resolved"]  # optima at the grid edge withdraw an agreement
+    assert sweeps.transfer_outcomes(drifts, [one], tol=0.3)[one] == ["agree", "agree"]
+
+
+def test_depth_trend_pools_the_seeds_of_every_depth():
+    rows = [{"L": L, "train_loss_seeds": [3.0 * L**-0.3, 3.0 * L**-0.3 * 1.01, np.nan]} for L in (2, 4, 8, 16)]
+    fit = sweeps.depth_trend(rows)
+    assert fit.slope == pytest.approx(-0.3, abs=1e-3) and fit.points == 8  # the missing seed is left out
+    rows[-1]["train_loss_seeds"] = [3.0 * 16**-0.1] * 2  # the deepest stops improving: a shallower slope
+    assert -0.3 < sweeps.depth_trend(rows).slope < 0
+    with pytest.raises(ValueError, match="metric"):
+        sweeps.depth_trend(rows, "test_acc")
+
+
+def test_lead_and_leader_rank_by_the_loss_and_judge_the_gap():
+    rows = {"a": {"train_loss": 0.50, "train_loss_sem": 0.01}, "b": {"train_loss": 0.40, "train_loss_sem": 0.01},
+            "c": {"train_loss": float("nan"), "train_loss_sem": float("nan")},
+            "d": {"train_loss": 0.45, "train_loss_sem": 0.01}}
+    best, runner, gap, err, v = sweeps.leader(rows)
+    assert (best, runner) == ("b", "d")  # NaN ranks last, not first
+    assert gap == pytest.approx(0.05) and err == pytest.approx(math.hypot(0.01, 0.01))
+    assert v.outcome == "agree" and v.lo == pytest.approx(0.05 - 1.96 * err)  # 0.05 > 1.96 * 0.014
+    gap, err, v = sweeps.lead(rows["d"], rows["a"])
+    assert gap == pytest.approx(0.05) and v.outcome == "agree"
+    gap, err, v = sweeps.lead(rows["d"], {"train_loss": 0.46, "train_loss_sem": 0.02})
+    assert gap == pytest.approx(0.01) and v.outcome == "not resolved"
+    assert sweeps.lead(rows["a"], rows["b"])[2].outcome == "disagree"  # a is behind b by more than the noise
+    assert sweeps.leader({"c": rows["c"], **rows})[:2] == ("b", "d")  # nor when it comes first
+    tie = {"x": {"train_loss": 0.3, "train_loss_sem": 0.0}, "y": {"train_loss": 0.3, "train_loss_sem": 0.0}}
+    assert sweeps.leader(tie)[:2] == ("x", "y")  # ties keep the order given
+    with pytest.raises(ValueError, match="rows"):
+        sweeps.leader({"a": rows["a"]})
+
+
+def test_best_row_takes_the_highest_accuracy_or_the_lowest_loss():
+    rows = [{"L": 2, "test_acc": 0.7, "test_loss": 0.9}, {"L": 4, "test_acc": float("nan"), "test_loss": 0.5},
+            {"L": 8, "test_acc": 0.8, "test_loss": 0.7}, {"L": 16, "test_acc": 0.8, "test_loss": 0.6}]
+    assert sweeps.best_row(rows, "test_acc")["L"] == 8  # the first of two equal rows; NaN never wins
+    assert sweeps.best_row(rows, "test_loss")["L"] == 4
+    rows[1]["test_loss"] = float("nan")
+    assert sweeps.best_row(rows, "test_loss")["L"] == 16
+    assert sweeps.best_row(rows[1:2] + rows[:1], "test_acc")["L"] == 2  # a missing value first does not stick
+    with pytest.raises(ValueError, match="metric"):
+        sweeps.best_row(rows, "accuracy")

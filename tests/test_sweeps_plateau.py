@@ -309,3 +309,48 @@ def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
         pytest.skip("NFD_DATA_DIR points elsewhere")
     p = sweeps.parameters_cell(str(root / "notebooks" / "06_lr_correction.py"))
     assert sweeps.missing_from_cache(p["RULES"], p["TASKS"], p["SWEEP"], prefix=p["SWEEP_PREFIX"]) == []
+
+
+def test_best_window_mean_averages_the_best_curve_before_a_budget():
+    sweep = _sweep_with_steps()  # best validation curve: 2.1, 1.0, 0.6, 0.8, 0.79 at steps 0 ... 400
+    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 400), [0.79])  # (300, 400]: one evaluation
+    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 400, window=0.5), [(0.8 + 0.79) / 2])
+    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 200, window=0.5), [0.6])
+    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 400, key="train_loss", window=0.5), [0.695])
+    two = dict(sweep, L=np.array([2, 4]), val_loss=np.stack([sweep["val_loss"], sweep["val_loss"] * 2]),
+               diverged=np.stack([sweep["diverged"]] * 2))
+    np.testing.assert_allclose(sweeps.best_window_mean(two, 400), [0.79, 1.58])  # one value per depth
+    with pytest.raises(ValueError, match="step"):
+        sweeps.best_window_mean(sweep, 50)
+    with pytest.raises(ValueError, match="window"):
+        sweeps.best_window_mean(sweep, 400, window=1.5)
+
+
+def test_paired_verdicts_judge_each_reported_metric():
+    a = [{"L": 2, "test_acc_seeds": [0.8, 0.82, 0.81], "test_loss_seeds": [0.40, 0.41, 0.39]},
+         {"L": 4, "test_acc_seeds": [0.85, 0.84, 0.86], "test_loss_seeds": [0.35, 0.36, 0.34]}]
+    b = [{"L": 2, "test_acc_seeds": [0.7, 0.71, 0.69], "test_loss_seeds": [0.5, 0.51, 0.5]},
+         {"L": 4, "test_acc_seeds": [0.72, 0.73, 0.7], "test_loss_seeds": [0.46, 0.44, 0.45]}]
+    out = sweeps.paired_verdicts(a, b)
+    assert list(out) == ["test_acc", "test_loss"]
+    diff, v = out["test_acc"]
+    assert diff == sweeps.paired_difference(a, b, "test_acc") and v.outcome == "agree"  # a is more accurate ...
+    assert out["test_loss"][1].outcome == "agree"  # ... and a lower loss is better: a negative difference agrees
+    b[0]["test_loss_seeds"] = [0.38, 0.43, 0.40]
+    b[1]["test_loss_seeds"] = [0.36, 0.33, 0.36]
+    assert sweeps.paired_verdicts(a, b)["test_loss"][1].outcome == "not resolved"  # equal within the noise
+    # the allowed range is the one given: "a has the higher loss" is refuted by the accuracy-like numbers
+    flipped = sweeps.paired_verdicts(b, a, better={"test_acc": (0.0, math.inf)})
+    assert list(flipped) == ["test_acc"] and flipped["test_acc"][1].outcome == "disagree"
+    no_loss = [{k: v for k, v in r.items() if k != "test_loss_seeds"} for r in a]
+    assert list(sweeps.paired_verdicts(no_loss, b)) == ["test_acc"]  # a metric not reported is left out
+
+
+def test_compute_time_sums_the_stored_compute():
+    results = {"x": {"cpu_seconds": np.array([10.0, 20.0]), "wall_seconds": np.array([12.0, 25.0]),
+                     "threads": np.array(2)},
+               "y": {"cpu_seconds": np.array([5.0]), "wall_seconds": np.array([6.0]), "threads": np.array(1)},
+               "z": {"train_loss": np.zeros(3)}}  # computed before the compute was recorded
+    cpu, wall, threads = sweeps.compute_time(results)
+    assert cpu == 35.0 and wall == 43.0 and threads == [1, 2]
+    assert sweeps.compute_time({}) == (0, 0, [])

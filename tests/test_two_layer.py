@@ -161,3 +161,32 @@ def test_wrong_or_nan_targets_are_refused(X, Y, message):
         two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, 0.1)
     with pytest.raises(ValueError, match=message):
         gia.coupling_trajectory(ResNet(3, 1, 8, 2), X, Y, lr=0.1, steps=1)
+
+
+def test_kernel_by_depth_series_and_fits():
+    """The kernel's size, odds and share against depth from scan records, and the fits notebook 06 reports."""
+    from nfdlib.records import Records
+
+    rows = Records()
+    rules = [("depth-mup", "one"), ("depth-mup-corrected", "two")]
+    for rule in rules:
+        for L in (2, 4, 8, 16):
+            for seed in (0, 1):
+                common = {"parametrization": rule[0], "block": rule[1], "n": 32, "L": L, "seed": seed}
+                share = L**0.5 / (L**0.5 + 3.0)  # odds share / (1 - share) = sqrt(L) / 3
+                rows.append({**common, "step": 0, "quantity": "kernel_lambda_max", "value": 2.0 * L**0.25})
+                rows.append({**common, "step": 1, "quantity": "df", "value": 0.1 * L**0.1})
+                rows.append({**common, "step": 5, "quantity": "df", "value": 0.1 * L**0.4 * (1 + 0.01 * seed)})
+                if rule[1] == "two":
+                    rows.append({**common, "step": 0, "quantity": "kernel_share_internal1", "value": share})
+    series, fits = two_layer.kernel_by_depth(rows, rules, df_steps={"df": 1, "dfK": 5})
+    corr = rules[1]
+    assert (rules[0], "odds") not in series and (rules[0], "share") not in series  # one-layer blocks
+    xs, odds = series[(corr, "odds")]
+    assert list(xs) == [2, 2, 4, 4, 8, 8, 16, 16]
+    assert odds == pytest.approx(xs**0.5 / 3.0)
+    assert series[(corr, "share")][1] == pytest.approx(xs**0.5 / (xs**0.5 + 3.0))
+    assert fits[(corr, "odds")].slope == pytest.approx(0.5) and fits[(rules[0], "lambda")].slope == pytest.approx(0.25)
+    assert fits[(corr, "df")].slope == pytest.approx(0.1) and fits[(corr, "dfK")].slope == pytest.approx(0.4)
+    assert set(two_layer.kernel_by_depth(rows, rules)[1]) == {(r, k) for r in rules for k in ("df", "lambda")} | {
+        (corr, "odds")}
