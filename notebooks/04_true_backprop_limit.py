@@ -355,6 +355,7 @@ def limit_match(b, mode):
     return "relative difference of the train loss, " + "; ".join(rows), combine_verdicts(*parts), parts
 
 
+# %%
 text, verdict, reused_parts = limit_match("true", "reused")
 claims.add("(ours) the reused solver is the limit of true networks", text + f"; n, L -> inf: {joint_last.limit:.5f} "
            f"[{joint_last['lo']:.5f}, {joint_last['hi']:.5f}] vs reused {loss_sol['reused'][0][-1]:.5f}", verdict,
