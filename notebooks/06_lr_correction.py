@@ -608,6 +608,12 @@ for key in plateau:
         verdict = verdict.negated(f"outside 0 +- {PLATEAU_FLAT_TOL} octave per doubling")
     plateau_rows.append((f"{PLATEAU_CLAIMS[key[2:]]} (trained to a plateau, {task_key}, n={n}: validation optimum)",
                          str(d_val.fit), verdict))
+    d_train = plateau_drift[key + ("train_loss",)]  # the muP literature's convention: training loss at a fixed step
+    v_train = transfer_verdict(d_train)
+    if key[2:] == RULES[1]:
+        v_train = v_train.negated(f"outside 0 +- {PLATEAU_FLAT_TOL} octave per doubling")
+    plateau_rows.append((f"... the same for the training-loss optimum at step {S_END} ({task_key}, n={n})",
+                         str(d_train.fit) if d_train.fit is not None else "no fit", v_train))
     plateau_rows.append((f"... its stability edge is flat in L ({task_key}, n={n})",
                          str(d_stab.fit) if d_stab.fit is not None else "no fit", transfer_verdict(d_stab)))
 for key, fit in deeper.items():
@@ -740,7 +746,10 @@ display(Markdown("\n".join([
     + f" task/width cases; the largest depth-μP drift is {drift[worst_dmup].fit} ({LABELS[worst_dmup[2:]]}, "
     f"{worst_dmup[0]}, n = {worst_dmup[1]}), the corrected optimum on the teacher task {'; '.join(corr_teacher)}.",
     ("* Trained to a plateau, the drift of the validation optimum per doubling of depth: " + "; ".join(
-        f"{LABELS[k[2:]]} {d.fit} ({transfer_verdict(d).outcome})" for k, d in plateau_val.items())
+        f"{LABELS[k[2:]]} {d.fit} (transfers: {transfer_verdict(d).outcome})" for k, d in plateau_val.items())
+     + f"; of the training-loss optimum at step {S_END}: " + "; ".join(
+        f"{LABELS[k[2:]]} {plateau_drift[k + ('train_loss',)].fit} "
+        f"(transfers: {transfer_verdict(plateau_drift[k + ('train_loss',)]).outcome})" for k in plateau_val)
      + (". Corrected minus depth-μP two-layer test accuracy, paired: " + "; ".join(
          f"{v[0]['mean']:+.4f} [{v[0]['lo']:+.4f}, {v[0]['hi']:+.4f}] ({v[1].outcome})"
          for (t, n, m), v in versus.items() if m == "test_acc") if versus else "") + "."
