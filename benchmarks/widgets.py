@@ -58,7 +58,7 @@ def part_times(configs, device, caps) -> dict[str, list[float]]:
     for cfg in configs:
         cfg, _ = ex.apply_caps(cfg, caps)
         M, K, _ = ex.solver_sizes(cfg, caps)
-        with ex._threads_for(cfg, device):
+        with ex.one_thread_on_cpu(device):
             times["networks"].append(_timed(lambda c=cfg: ex.run_networks(c, device), device))
             for coupling in ("decoupled", "reused"):
                 times[f"NFD {coupling}"].append(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -295,7 +296,7 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
     dev_key = str(device)
     cached = {}
     networks = limit = collapse = None
-    with _threads_for(cfg, device):
+    with one_thread_on_cpu(device):
         if "networks" in parts:
             networks, cached["networks"] = memo.get(("networks", cfg.key(), dev_key),
                                                     lambda: _safe(lambda: run_networks(cfg, device)))
@@ -325,25 +326,20 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
             "seconds": time.perf_counter() - start}
 
 
-class _threads_for:
+@contextmanager
+def one_thread_on_cpu(device: torch.device):
     """On a CPU, run on one thread. The explorer's products have at most 16 rows (its inputs), so they are bound
     by per-call overhead; with two threads on a two-core machine that had other work, an 8 x 512 by 512 x 512
     product took 5 ms instead of 0.24 ms, and a whole update at n = 512, L = 32 took 34 s instead of 13 s."""
-
-    def __init__(self, config: ExploreConfig, device: torch.device):
-        self.cpu = device.type == "cpu"
-        self.before = None
-
-    def __enter__(self):
-        if self.cpu:
-            self.before = torch.get_num_threads()
-            torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.before is not None:
-            torch.set_num_threads(self.before)
-        return False
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def limit_gap(config: ExploreConfig, networks: dict, limit: dict | None) -> dict | None:

@@ -3,6 +3,7 @@ computed, that failures are displayed rather than raised, and that revisited set
 
 import numpy as np
 import pytest
+import torch
 
 from nfdlib import explore as ex
 from nfdlib import widgets
@@ -212,3 +213,20 @@ def test_panels_draw_every_failure_as_text():
     assert sum("RuntimeError: x" in t for t in texts) == 4
     with pytest.raises(ValueError, match=r"^panels must be letters from 'aubcd'"):
         widgets.draw_panels(broken, "z")
+
+
+def test_explore_runs_on_one_cpu_thread_and_restores_the_setting(memo, monkeypatch):
+    seen, real = [], ex.run_networks
+
+    def watching(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ex, "run_networks", watching)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ex.explore(ex.ExploreConfig(**SMALL), device="cpu", memo=memo, parts=("networks",))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
