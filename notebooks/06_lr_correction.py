@@ -433,7 +433,7 @@ for task_key in TASKS:
 #   budget, 6000 steps (about 19 epochs), is where the pilot's best validation loss is within a few percent of
 #   its value at 8000 steps; by the 1% rule most configurations are still improving there, slowly. On the
 #   teacher task (20000 examples too) the pilot finds no plateau within 8000 steps: the best validation loss still
-#   falls several percent per quarter (printed below). It gets the same budget, so the two tasks are compared at
+#   falls by 1.5 to 8% per quarter (printed below). It gets the same budget, so the two tasks are compared at
 #   equal training, and the printouts say how far from settled each depth is.
 # * **The sweeps at that budget**: MNIST-1D and the teacher task, depths 2 to 64, width 64, half-octave rates
 #   $2^{-3}\ldots2^{3.5}$, 3 seeds, evaluated every 500 steps (shorter budgets are read from the same runs),
