@@ -235,6 +235,8 @@ class SlopeFit:
         return self.lo <= value <= self.hi
 
     def __str__(self) -> str:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):  # say why, rather than print "[+nan, +nan]"
+            return f"{self.slope:+.2f} [interval undefined: {self.points} points]"
         return f"{self.slope:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}]"
 
 

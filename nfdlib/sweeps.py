@@ -961,8 +961,11 @@ class Drift:
     def __str__(self) -> str:
         if self.fit is None:
             return f"too few optima inside the grid to fit ({self.censored} at the grid edge)"
-        return (f"{self.fit.slope:+.2f} [{self.fit.lo:+.2f}, {self.fit.hi:+.2f}] (t, {self.points} optima; "
-                f"bootstrap over seeds [{self.boot_lo:+.2f}, {self.boot_hi:+.2f}]; {self.censored} at the grid edge)")
+        interval = str(self.fit).split(" ", 1)[1]  # the t interval, or why it is undefined
+        boot = (f"[{self.boot_lo:+.2f}, {self.boot_hi:+.2f}]" if math.isfinite(self.boot_lo)
+                and math.isfinite(self.boot_hi) else "undefined")
+        return (f"{self.fit.slope:+.2f} {interval} (t, {self.points} optima; bootstrap over seeds {boot}; "
+                f"{self.censored} at the grid edge)")
 
 
 def _drift_from(depths: np.ndarray, eta: np.ndarray, boot: int, seed: int) -> Drift:

@@ -531,3 +531,12 @@ def test_best_row_takes_the_highest_accuracy_or_the_lowest_loss():
     assert sweeps.best_row(rows[1:2] + rows[:1], "test_acc")["L"] == 2  # a missing value first does not stick
     with pytest.raises(ValueError, match="metric"):
         sweeps.best_row(rows, "accuracy")
+
+
+def test_drift_through_two_depths_says_its_interval_is_undefined():
+    # Two depths, one seed: no residual and no bootstrap spread. The text must say so, not print "[+nan, +nan]".
+    d = sweeps._drift_from(np.array([2, 4]), np.array([[1.0], [0.5]]), boot=20, seed=0)
+    text = str(d)
+    assert d.fit is not None and "nan" not in text
+    assert "interval undefined: 2 points" in text and "bootstrap over seeds" in text
+    assert d.transfers(0.15).outcome == "not resolved"

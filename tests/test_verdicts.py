@@ -87,6 +87,7 @@ def test_two_point_fit_has_an_undefined_interval():
     assert slope_verdict(fit, 0.0, tol=0.1).outcome == "not resolved"
     assert slope_verdict(fit, sign=-1).outcome == "not resolved"
     assert "not resolved" in describe_slope(fit, "q", "L")
+    assert str(fit) == "-0.16 [interval undefined: 2 points]"  # printed as what it is, never "[+nan, +nan]"
     # three points on a line: an exact power law, a zero-width interval that agrees
     exact = fit_loglog([2, 4, 8], [1, 0.5, 0.25])
     assert exact.lo == pytest.approx(-1.0) and exact.hi == pytest.approx(-1.0)
