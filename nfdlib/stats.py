@@ -234,10 +234,14 @@ class SlopeFit:
     def contains(self, value: float) -> bool:
         return self.lo <= value <= self.hi
 
+    def interval_text(self) -> str:
+        """``[lo, hi]``, or why the interval is undefined (never ``[+nan, +nan]``)."""
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
+            return f"[interval undefined: {self.points} points]"
+        return f"[{self.lo:+.2f}, {self.hi:+.2f}]"
+
     def __str__(self) -> str:
-        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):  # say why, rather than print "[+nan, +nan]"
-            return f"{self.slope:+.2f} [interval undefined: {self.points} points]"
-        return f"{self.slope:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}]"
+        return f"{self.slope:+.2f} {self.interval_text()}"
 
 
 def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:

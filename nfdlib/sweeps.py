@@ -947,6 +947,17 @@ class Drift:
             v = v.downgrade(f"{self.censored} optima at the grid edge")
         return v
 
+    def moves(self, tol: float = TRANSFER_TOL) -> Verdict:
+        """The opposite claim, "the optimum moves with depth" (depth-muP with two-layer blocks, by the paper):
+        the equivalence test of :meth:`transfers` negated, so *agree* when the whole interval lies outside
+        ``+- tol``, *disagree* when it lies within. Optima at the grid edge are outside the fit either way, so
+        they withdraw an agreement here too."""
+        tol = check_float("tol", tol)
+        v = slope_verdict(self.fit, 0.0, tol=tol).negated(f"moves: outside +0 +- {tol:g}")
+        if self.censored:
+            v = v.downgrade(f"{self.censored} optima at the grid edge")
+        return v
+
     def verdict(self, tol: float = TRANSFER_TOL) -> str:
         """:meth:`transfers` in words, with the tolerance."""
         v = self.transfers(tol)
@@ -961,10 +972,9 @@ class Drift:
     def __str__(self) -> str:
         if self.fit is None:
             return f"too few optima inside the grid to fit ({self.censored} at the grid edge)"
-        interval = str(self.fit).split(" ", 1)[1]  # the t interval, or why it is undefined
         boot = (f"[{self.boot_lo:+.2f}, {self.boot_hi:+.2f}]" if math.isfinite(self.boot_lo)
                 and math.isfinite(self.boot_hi) else "undefined")
-        return (f"{self.fit.slope:+.2f} {interval} (t, {self.points} optima; bootstrap over seeds {boot}; "
+        return (f"{self.fit} (t, {self.points} optima; bootstrap over seeds {boot}; "
                 f"{self.censored} at the grid edge)")
 
 

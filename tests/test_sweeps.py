@@ -540,3 +540,18 @@ def test_drift_through_two_depths_says_its_interval_is_undefined():
     assert d.fit is not None and "nan" not in text
     assert "interval undefined: 2 points" in text and "bootstrap over seeds" in text
     assert d.transfers(0.15).outcome == "not resolved"
+
+
+def test_moves_is_the_opposite_claim_and_edge_optima_withdraw_its_agreement():
+    from nfdlib.stats import SlopeFit
+
+    up = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 18), 0, 0, 0, 18)
+    flat = sweeps.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 18), 0, 0, 0, 18)
+    wide = sweeps.Drift(SlopeFit(0.1, -0.3, 0.5, 0.0, 0.1, 6), 0, 0, 0, 6)
+    assert up.moves().outcome == "agree" and up.transfers().outcome == "disagree"
+    assert flat.moves().outcome == "disagree" and wide.moves().outcome == "not resolved"
+    assert up.moves(0.4).outcome == "disagree"  # the tolerance is the argument's, and printed
+    assert "0.4" in up.moves(0.4).claim
+    edge = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 16), 0, 0, 2, 16)
+    assert edge.moves().outcome == "not resolved" and "grid edge" in edge.moves().note
+    assert sweeps.Drift(None, 0, 0, 5, 0).moves().outcome == "not resolved"
