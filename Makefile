@@ -70,9 +70,10 @@ book: $(STAMP)
 	NFD_QUICK=0 $(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
 		--output-dir build/book notebooks/[0-9]*.ipynb
 
-# Regenerate every notebooks/NN_name.ipynb from its percent-format source.
+# Regenerate every notebooks/NN_name.ipynb from its percent-format source (--update keeps the cell ids, so an
+# unchanged notebook stays byte-for-byte the same).
 sync: $(STAMP)
-	$(BIN)/jupytext --to ipynb notebooks/[0-9]*.py
+	$(BIN)/jupytext --update --to ipynb notebooks/[0-9]*.py
 
 clean-venv:
 	rm -rf $(VENV)

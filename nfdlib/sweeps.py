@@ -697,6 +697,12 @@ def depth_sweep_config(task: Mapping, parametrization: str, block: str, n: int, 
     return config
 
 
+def partial_dir(final: Path) -> Path:
+    """Where the finished depths of the unfinished sweep whose cache file is ``final`` wait: ``data/partial/``
+    followed by the file's name without its suffix (so by the whole configuration and :data:`SWEEP_VERSION`)."""
+    return Path(final).parent / "partial" / Path(final).stem
+
+
 def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                        lrs: Sequence[float], seeds: Sequence[int], steps: int, *, directory=None,
                        refresh: bool = False, **kwargs) -> dict[str, np.ndarray]:
@@ -707,8 +713,9 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
     task = _check_task(task)
     config = depth_sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
     final = cache.cache_path(name, config, SWEEP_VERSION, "npz", directory)
-    # Finished depths wait in a "partial" folder beside the cache (ignored by git) until the whole sweep is written.
-    resume = final.parent / "partial" / final.stem
+    # Finished depths wait in a "partial" folder beside the cache until the whole sweep is written. The folder is
+    # named by the cache key, so it can be committed: a sweep longer than a session accumulates across sessions.
+    resume = partial_dir(final)
     if refresh and resume.exists():
         shutil.rmtree(resume)
     out = cache.cached(name, config,
@@ -741,16 +748,69 @@ def _plan_jobs(rules, tasks, sweep, only):
         yield (key, n, p, b), args, dict(extra, loss=spec.get("loss", "mse"))
 
 
+def _plan_files(rules, tasks, sweep, prefix, directory):
+    """Each job of a plan with the cache file its sweep is (or will be) written to."""
+    for job, args, kw in _plan_jobs(rules, tasks, sweep, None):
+        key, n, p, b = job
+        yield job, cache.cache_path(sweep_name(prefix, key, p, b, n), depth_sweep_config(*args, **kw),
+                                    SWEEP_VERSION, "npz", directory)
+
+
 def missing_from_cache(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
                        prefix: str = "sweep", directory=None) -> list[tuple]:
     """The sweeps of a plan (as :func:`run_plan` keys them) that have no file in the cache yet."""
-    out = []
-    for job, args, kw in _plan_jobs(rules, tasks, sweep, None):
-        key, n, p, b = job
-        name = sweep_name(prefix, key, p, b, n)
-        if not cache.cache_path(name, depth_sweep_config(*args, **kw), SWEEP_VERSION, "npz", directory).exists():
-            out.append(job)
-    return out
+    return [job for job, final in _plan_files(rules, tasks, sweep, prefix, directory) if not final.exists()]
+
+
+def partial_depths(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+                   prefix: str = "sweep", directory=None) -> dict[tuple, list[int]]:
+    """For each sweep of a plan that has no cache file yet (:func:`missing_from_cache`), the depths already
+    finished in its partial folder (:func:`partial_dir`), in the plan's order; ``[]`` when none is."""
+    return {job: [int(L) for L in sweep["depths"] if (partial_dir(final) / f"L{int(L)}.npz").exists()]
+            for job, final in _plan_files(rules, tasks, sweep, prefix, directory) if not final.exists()}
+
+
+def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
+    """Problems of the partial folders under ``data/partial/`` (an empty list when there are none): a folder that
+    belongs to no unfinished sweep of the given plans (its configuration or :data:`SWEEP_VERSION` changed, or the
+    sweep has finished), a file that is not a depth of its plan, unreadable, or missing an array or the plan's
+    grid of rates and seeds. ``plans`` holds ``(rules, tasks, sweep, prefix)``, as :func:`run_plan` takes them.
+    How ``tests/test_cache.py`` keeps the committed finished depths of long sweeps honest."""
+    root = (Path(directory) if directory is not None else cache.data_dir()) / "partial"
+    if not root.exists():
+        return []
+    wanted = {}
+    for rules, tasks, sweep, prefix in plans:
+        for _job, final in _plan_files(rules, tasks, sweep, prefix, directory):
+            if not final.exists():
+                wanted[partial_dir(final).name] = sweep
+    problems = []
+    for folder in sorted(p for p in root.iterdir()):
+        sweep = wanted.get(folder.name)
+        if sweep is None:
+            problems.append(f"partial/{folder.name}: no unfinished sweep of the plans has this key (stale or "
+                            "finished: delete it)")
+            continue
+        depths = {f"L{int(L)}.npz" for L in sweep["depths"]}
+        grid = (len(sweep["lrs"]), len(sweep["seeds"]))
+        for path in sorted(p for p in folder.iterdir() if not p.name.endswith(".tmp.npz")):  # tmp: being written
+            where = f"partial/{folder.name}/{path.name}"
+            if path.name not in depths:
+                problems.append(f"{where}: not a depth of its plan ({sorted(depths)})")
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    part = {k: z[k] for k in z.files}
+            except Exception as err:  # noqa: BLE001 - report, do not raise
+                problems.append(f"{where}: unreadable ({type(err).__name__})")
+                continue
+            need = [k for k in (*_SWEEP_ARRAYS[1:], "wall_seconds", "cpu_seconds") if k not in part]
+            if need:
+                problems.append(f"{where}: missing {need}")
+            elif (not np.allclose(part["lr"], sweep["lrs"]) or list(part["seed"]) != list(sweep["seeds"])
+                  or part["train_loss"].shape[:2] != grid):
+                problems.append(f"{where}: its rates, seeds or shape are not the plan's")
+    return problems
 
 
 def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
@@ -1377,8 +1437,9 @@ __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stac
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
-           "plateau_budget", "paired_difference", "missing_from_cache", "drift_of", "transfer_outcomes",
-           "depth_trend", "lead", "leader", "best_row", "best_window_mean", "paired_verdicts", "compute_time"]
+           "plateau_budget", "paired_difference", "missing_from_cache", "partial_depths", "partial_dir",
+           "check_partials", "drift_of", "transfer_outcomes", "depth_trend", "lead", "leader", "best_row",
+           "best_window_mean", "paired_verdicts", "compute_time"]
 
 
 if __name__ == "__main__":

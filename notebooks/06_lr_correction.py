@@ -97,9 +97,10 @@ PILOT_SWEEP = {"depths": [4] if QUICK else [16], "lrs": [2.0**k for k in (range(
                "eval_every": 5 if QUICK else 250, "train_eval": 2000}
 PILOT_SWEEP_PREFIX = "pilot_05"
 # The budget: 6000 steps (19 epochs of MNIST-1D), chosen from the pilot; every `eval_every` steps is recorded,
-# so any shorter budget can be read from the same runs. Rates 2^-3 ... 2^3.5 in half octaves.
+# so any shorter budget can be read from the same runs. Rates 2^-3 ... 2^3.5 in half octaves. Width 128 (MNIST-1D)
+# takes about 2.5 CPU-hours per rule: its finished depths are committed under data/partial/ and resumed.
 PLATEAU_TASKS = {
-    "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64]},
+    "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64, 128]},
     "teacher": {"task": {"name": "teacher", "d": 16, **BIG}, "loss": "mse", "widths": [16] if QUICK else [64]},
 }
 PLATEAU_SWEEP = {"depths": [2, 4, 8] if QUICK else [2, 4, 8, 16, 32, 64],
@@ -435,11 +436,12 @@ for task_key in TASKS:
 #   teacher task (20000 examples too) the pilot finds no plateau within 8000 steps: the best validation loss still
 #   falls by 1.5 to 8% per quarter (printed below). It gets the same budget, so the two tasks are compared at
 #   equal training, and the printouts say how far from settled each depth is.
-# * **The sweeps at that budget**: MNIST-1D and the teacher task, depths 2 to 64, width 64, half-octave rates
-#   $2^{-3}\ldots2^{3.5}$, 3 seeds, evaluated every 500 steps (shorter budgets are read from the same runs),
-#   losses read as the mean of the last `PLATEAU_AVERAGE` evaluations; cached as `data/pilot_05_*` and (as each
-#   finishes) `plateau_05_*` beside them, with their configuration and compute (the commands are in the parameters
-#   cell).
+# * **The sweeps at that budget**: MNIST-1D and the teacher task, depths 2 to 64, width 64 (and 128 on MNIST-1D),
+#   half-octave rates $2^{-3}\ldots2^{3.5}$, 3 seeds, evaluated every 500 steps (shorter budgets are read from the
+#   same runs), losses read as the mean of the last `PLATEAU_AVERAGE` evaluations; cached as `data/pilot_05_*` and
+#   (as each finishes) `plateau_05_*` beside them, with their configuration and compute (the commands are in the
+#   parameters cell). A sweep longer than a working session keeps its finished depths in `data/partial/` and
+#   resumes from them; until it is whole it is listed below with the depths it has, and left out of every result.
 
 # %%
 # In full mode only the cached sweeps are read (cached_only): the ones still missing are listed, never computed.
@@ -448,9 +450,11 @@ pilot = sweeps.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREF
 if not QUICK:
     for name, (tasks_, plan_, prefix_) in {"pilot": (PILOT_TASKS, PILOT_SWEEP, PILOT_SWEEP_PREFIX),
                                            "plateau": (PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)}.items():
-        missing = sweeps.missing_from_cache(RULES, tasks_, plan_, prefix=prefix_)
+        missing = sweeps.partial_depths(RULES, tasks_, plan_, prefix=prefix_)  # the depths done of each
         if missing:
-            print(f"not computed yet ({name}; shown without them): {missing}")
+            print(f"not computed yet ({name}; shown without them):")
+        for (task_key, n, *rule), done in missing.items():
+            print(f"  {task_key} n={n} {LABELS[tuple(rule)]}: depths finished {done or 'none'} of {plan_['depths']}")
 pilot_rows = {key: sweeps.plateau_budget(res, rel=PLATEAU_REL)[0] for key, res in pilot.items()}  # one depth
 fig = nplt.plot_pilot(pilot, pilot_rows, {t: spec["widths"][0] for t, spec in PILOT_TASKS.items()}, labels=LABELS,
                       colors=COLORS, budget=PLATEAU_SWEEP["steps"], title=f"pilot: {{task}}, L = "

@@ -124,6 +124,31 @@ def test_every_file_in_data_is_readable_complete_and_current():
     assert not problems, "\n".join(problems)
 
 
+def _notebook_sweep_plans() -> list[tuple]:
+    """Every depth-sweep plan of the notebooks in full mode: (rules, tasks, sweep, prefix) for each variable
+    ``<PLAN>SWEEP_PREFIX`` of a parameters cell."""
+    plans = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        if "SWEEP_PREFIX" not in path.read_text():
+            continue
+        params = sweeps.parameters_cell(str(path))
+        for var in (v for v in params if v.endswith("SWEEP_PREFIX")):
+            plan = var[: -len("SWEEP_PREFIX")]
+            plans.append((params["RULES"], params[plan + "TASKS"], params[plan + "SWEEP"], params[var]))
+    return plans
+
+
+def test_committed_finished_depths_belong_to_an_unfinished_sweep_of_a_notebook():
+    """Sweeps longer than a session are committed a few depths at a time under data/partial/ (resumed by the next
+    session); a folder whose sweep finished or whose configuration changed must not linger."""
+    if cache.data_dir().resolve() != (ROOT / "data").resolve():
+        pytest.skip("NFD_DATA_DIR points elsewhere")
+    plans = _notebook_sweep_plans()
+    assert {p[3] for p in plans} >= {"sweep_05", "pilot_05", "plateau_05"}, "the notebooks' plans were not found"
+    problems = sweeps.check_partials(plans)
+    assert not problems, "\n".join(problems)
+
+
 def test_check_file_reports_stale_incomplete_unknown_and_unreadable(tmp_path):
     arrays = {"L": [2], "lr": [0.1], "seed": [0], "steps": [0, 1], "train_loss": [[1.0]], "test_loss": [[1.0]],
               "diverged": [False], "diverged_at": [-1]}

@@ -297,6 +297,52 @@ def test_run_plan_cached_only_reads_what_exists_and_lists_the_rest(tmp_path, mon
     np.testing.assert_array_equal(got[("t", 4, *rules[0])]["train_loss"], done[("t", 4, *rules[0])]["train_loss"])
 
 
+def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    rules = [("depth-mup", "two")]
+    tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
+    plan = {"depths": [2, 3, 4], "lrs": [0.1, 0.2], "seeds": [0, 1], "steps": 2}
+    plans = [(rules, tasks, plan, "p")]
+    assert sweeps.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): []}
+    assert sweeps.check_partials(plans) == []  # no partial folder at all
+    real, calls = sweeps.lr_sweep, []
+
+    def interrupted(data, p, b, n, L, *args, **kwargs):  # the session ends while depth 4 trains
+        calls.append(L)
+        if L == 4:
+            raise KeyboardInterrupt
+        return real(data, p, b, n, L, *args, **kwargs)
+
+    monkeypatch.setattr(sweeps, "lr_sweep", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweeps.run_plan(rules, tasks, plan, prefix="p", progress=False)
+    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[0])]
+    assert sweeps.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2, 3]}
+    assert sweeps.check_partials(plans) == []
+    folder = next((tmp_path / "partial").iterdir())
+    # what a committed folder can go wrong with: a file that is no depth of the plan, one that is truncated, one
+    # from another grid, and a folder whose configuration is no longer any plan's
+    (folder / "L5.npz").write_bytes((folder / "L2.npz").read_bytes())
+    np.savez(folder / "L3.npz", lr=[0.1, 0.2], seed=[0, 1])
+    problems = sweeps.check_partials(plans)
+    assert len(problems) == 2 and "L3.npz: missing" in problems[0] and "L5.npz: not a depth" in problems[1]
+    (folder / "L5.npz").unlink()
+    with np.load(folder / "L2.npz") as z:
+        part = {k: z[k] for k in z.files}
+    np.savez(folder / "L3.npz", **dict(part, lr=np.array([0.1, 0.4])))
+    assert [m.split(": ")[1] for m in sweeps.check_partials(plans)] == ["its rates, seeds or shape are not the plan's"]
+    np.savez(folder / "L3.npz", **part)
+    assert sweeps.check_partials([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
+                                                                                       "delete it)")
+    # resuming trains only the missing depth, then the folder goes: the sweep is whole
+    calls.clear()
+    monkeypatch.setattr(sweeps, "lr_sweep", lambda *a, **k: (calls.append(a[4]), real(*a, **k))[1])
+    done = sweeps.run_plan(rules, tasks, plan, prefix="p", progress=False)
+    assert calls == [4] and list(done[("t", 4, *rules[0])]["L"]) == [2, 3, 4]
+    assert sweeps.partial_depths(rules, tasks, plan, prefix="p") == {} and not folder.exists()
+    assert sweeps.check_partials(plans) == []
+
+
 def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
     """The 200-step plan of notebook 06 is read without cached_only: every sweep of it must be in data/ under
     the key the code computes (a change to the key would make the notebook recompute for an hour)."""
