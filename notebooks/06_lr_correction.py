@@ -748,13 +748,13 @@ display(Markdown("\n".join([
     + f" task/width cases; the largest depth-μP drift is {drift[worst_dmup].fit} ({LABELS[worst_dmup[2:]]}, "
     f"{worst_dmup[0]}, n = {worst_dmup[1]}), the corrected optimum on the teacher task {'; '.join(corr_teacher)}.",
     ("* Trained to a plateau, the drift of the validation optimum per doubling of depth: " + "; ".join(
-        f"{LABELS[k[2:]]} on {k[0]} {d.fit} (transfers: {transfer_verdict(d).outcome})"
+        f"{LABELS[k[2:]]} on {k[0]} (n = {k[1]}) {d.fit} (transfers: {transfer_verdict(d).outcome})"
         for k, d in plateau_val.items())
      + f"; of the training-loss optimum at step {S_END}: " + "; ".join(
-        f"{LABELS[k[2:]]} on {k[0]} {plateau_drift[k + ('train_loss',)].fit} "
+        f"{LABELS[k[2:]]} on {k[0]} (n = {k[1]}) {plateau_drift[k + ('train_loss',)].fit} "
         f"(transfers: {transfer_verdict(plateau_drift[k + ('train_loss',)]).outcome})" for k in plateau_val)
      + (". Corrected minus depth-μP two-layer, paired by depth and seed: " + "; ".join(
-         f"{m.replace('_', ' ')} on {t} {v[0]['mean']:+.4f} [{v[0]['lo']:+.4f}, {v[0]['hi']:+.4f}] ({v[1].outcome})"
+         f"{m.replace('_', ' ')} on {t} (n = {n}) {v[0]['mean']:+.4f} [{v[0]['lo']:+.4f}, {v[0]['hi']:+.4f}] ({v[1].outcome})"
          for (t, n, m), v in versus.items()) if versus else "") + "."
      if plateau_val else "* The sweeps trained to a plateau are not in `data/` yet (listed in that section); their "
      "rows and this takeaway appear once they are."),
