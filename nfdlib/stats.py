@@ -274,6 +274,31 @@ def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:
     return SlopeFit(slope, slope - half, slope + half, intercept, r2, int(ok.sum()), level)
 
 
+def slope_difference(a: SlopeFit, b: SlopeFit) -> SlopeFit:
+    """``a.slope - b.slope`` for two fits of independent data, with Welch's t interval at their common level: each
+    fit's standard error is recovered from its interval and its points, and the degrees of freedom are
+    Welch-Satterthwaite's. The interval is NaN (undefined) when either fit's is. ``points`` is the total of both;
+    ``r2`` does not apply (NaN)."""
+    if a.level != b.level:
+        raise ValueError(f"the two fits must have the same level, got {a.level} and {b.level}")
+    diff = a.slope - b.slope
+    dofs = (a.points - 2, b.points - 2)
+    defined = all(math.isfinite(v) for v in (a.lo, a.hi, b.lo, b.hi)) and min(dofs) > 0
+    if not defined:
+        return SlopeFit(diff, float("nan"), float("nan"), a.intercept - b.intercept, float("nan"),
+                        a.points + b.points, a.level)
+    q = 0.5 + a.level / 2
+    var = [((f.hi - f.lo) / 2 / float(_st.t.ppf(q, dof))) ** 2 for f, dof in zip((a, b), dofs)]
+    total = sum(var)
+    if total == 0.0:  # two exact fits: no noise to widen the interval
+        half = 0.0
+    else:
+        dof = total**2 / sum(v**2 / d for v, d in zip(var, dofs))
+        half = float(_st.t.ppf(q, dof)) * math.sqrt(total)
+    return SlopeFit(diff, diff - half, diff + half, a.intercept - b.intercept, float("nan"), a.points + b.points,
+                    a.level)
+
+
 def slope_verdict(fit: SlopeFit | None, expected: float | None = None, *, tol: float = 0.1, sign: int | None = None,
                   allowed: tuple[float, float] | None = None) -> Verdict:
     """A claim about a fitted exponent, judged by :func:`interval_verdict` from the fit's interval.
@@ -381,5 +406,5 @@ class Checks:
 
 
 __all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
-           "bootstrap_interval",
-           "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope", "markdown_table", "Claims", "Checks"]
+           "slope_difference", "bootstrap_interval", "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope",
+           "markdown_table", "Claims", "Checks"]

@@ -46,7 +46,7 @@ from .data import DATASETS, Dataset, load_dataset
 from .models import BLOCKS, ResNet
 from .optim import scaling_table
 from .parametrization import get_parametrization
-from .stats import SlopeFit, Verdict, fit_loglog, interval_verdict, slope_verdict
+from .stats import SlopeFit, Verdict, fit_loglog, interval_verdict, slope_difference, slope_verdict
 from .training import LOSSES, loss_fn, train
 from .validation import check_choice, check_float, check_int
 
@@ -1017,6 +1017,14 @@ class Drift:
         if self.censored:
             v = v.downgrade(f"{self.censored} optima at the grid edge")
         return v
+
+    def minus(self, other: Drift) -> Drift:
+        """How much more this optimum moves with depth than ``other`` (a control trained on other runs): the
+        difference of the slopes with Welch's interval (:func:`nfdlib.stats.slope_difference`). Its
+        :meth:`moves` and :meth:`transfers` judge the excess; optima at the grid edge of either side count. The
+        bootstrap interval does not carry over (NaN); ``fit`` is None when either side has none."""
+        fit = None if self.fit is None or other.fit is None else slope_difference(self.fit, other.fit)
+        return Drift(fit, float("nan"), float("nan"), self.censored + other.censored, self.points + other.points)
 
     def verdict(self, tol: float = TRANSFER_TOL) -> str:
         """:meth:`transfers` in words, with the tolerance."""

@@ -543,6 +543,28 @@ drift_rows = [[key[0], key[1], LABELS[key[2:]]]
 display(Markdown(stats.markdown_table(["task", "n", "rule"] + [f"{label}: drift (transfers?)" for _, label in OPTIMA],
                                 drift_rows)))
 
+# %% [markdown]
+# ### Is the drift the collapse's?
+#
+# The one-layer control shares everything with depth-μP two-layer (the rule, the data, the budget, the rate
+# grid) except the collapse of section 2. If the two-layer optimum moves *because* its first internal layer stops
+# learning, its drift has to differ from the control's; if both move alike, depth moves the optimum for another
+# reason. The **excess drift** is the difference of the two slopes, with Welch's 95% interval (the sweeps are
+# independent runs), judged like a drift: **agree** that the rule moves relative to the control when the whole
+# interval lies outside ±`PLATEAU_FLAT_TOL`, **disagree** when it lies within, otherwise **not resolved**.
+
+# %%
+CONTROL = RULES[0]
+excess = {key + (kind,): plateau_drift[key + (kind,)].minus(plateau_drift[key[:2] + CONTROL + (kind,)])
+          for key in plateau if key[2:] != CONTROL and key[:2] + CONTROL in plateau for kind, _ in OPTIMA}
+excess_keys = list(dict.fromkeys(k[:4] for k in excess))
+display(Markdown(stats.markdown_table(
+    ["task", "n", "rule"] + [f"{label}: excess over the one-layer control (moves relative to it?)"
+                             for _, label in OPTIMA],
+    [[key[0], key[1], LABELS[key[2:]]] + [f"{e.fit} → **{e.moves(PLATEAU_FLAT_TOL).outcome}**" if e.fit is not None
+                                          else "no fit" for e in (excess[key + (kind,)] for kind, _ in OPTIMA)]
+     for key in excess_keys])))
+
 # %%
 # How the answer depends on the budget: the drift of the optima read from the same runs after fewer steps (the
 # rightmost point is the budget above).
@@ -619,6 +641,12 @@ for key in plateau:
         v = d.moves(PLATEAU_FLAT_TOL) if key[2:] == RULES[1] and kind != "stable" else transfer_verdict(d)
         plateau_rows.append((ROW_OF[kind].format(claim=PLATEAU_CLAIMS[key[2:]], task=key[0], n=key[1]),
                              str(d.fit) if d.fit is not None else "no fit", v))
+for key in (k for k in excess_keys if k[2:] == RULES[1]):  # the mechanism: the two-layer drift is the collapse's
+    for kind, label in OPTIMA[:2]:
+        e = excess[key + (kind,)]
+        plateau_rows.append((f"the drift is the collapse's: depth-μP two-layer's drift differs from the "
+                             f"one-layer control's (trained to a plateau, {key[0]}, n={key[1]}: {label})",
+                             str(e.fit) if e.fit is not None else "no fit", e.moves(PLATEAU_FLAT_TOL)))
 for key, fit in deeper.items():
     plateau_rows.append((f"{LABELS[key[2:]]}: deeper is better at a plateau (test loss falls with L; {key[0]}, "
                          f"n={key[1]})", str(fit), deeper_v[key]))
@@ -726,6 +754,8 @@ worst_dmup = max((k for k in drift if k[2:] in (one, two) and drift[k].fit is no
                  key=lambda k: abs(drift[k].slope))
 corr_teacher = [f"n = {k[1]}: {drift[k].fit}" for k in drift if k[2:] == corr and k[0] == "teacher"]
 plateau_val = {key[:4]: d for key, d in plateau_drift.items() if key[4] == "val_loss" and d.fit is not None}
+mechanism = [(k, kind, label, excess[k + (kind,)]) for k in excess_keys if k[2:] == two for kind, label in OPTIMA[:2]
+             if excess[k + (kind,)].fit is not None]  # depth-muP two-layer minus its one-layer control
 print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 
 # %% [markdown]
@@ -758,6 +788,10 @@ display(Markdown("\n".join([
          for (t, n, m), v in versus.items()) if versus else "") + "."
      if plateau_val else "* The sweeps trained to a plateau are not in `data/` yet (listed in that section); their "
      "rows and this takeaway appear once they are."),
+    *(["* Is that drift the collapse's? Depth-μP two-layer minus its one-layer control, per doubling of depth: "
+       + "; ".join(f"{k[0]} (n = {k[1]}) {label} {e.fit} (moves relative to the control: "
+                   f"{e.moves(PLATEAU_FLAT_TOL).outcome})" for k, kind, label, e in mechanism) + "."]
+      if mechanism else []),
     f"* At the largest depth, the leader's lead over the runner-up (200 steps) is resolved in {leads.count('agree')} "
     f"of {len(winners)} task/width cases: \"stronger performance in deeper ResNets\" is judged by the rows above, "
     "in this set-up (small MLP blocks, MNIST-1D and a teacher task); the paper's CIFAR-10 set-up is not known.",

@@ -107,6 +107,48 @@ def test_fit_loglog_recovers_slope():
         fit_loglog([1, 1], [2, 3])
 
 
+def test_slope_difference_is_welchs_interval_from_the_raw_residuals():
+    from scipy import stats as st
+
+    from nfdlib.stats import slope_difference
+
+    rng = np.random.default_rng(3)
+    x = np.array([2, 4, 8, 16, 32, 64] * 3, float)
+    ya = x**0.3 * np.exp(0.2 * rng.standard_normal(x.size))
+    xb = np.array([2, 4, 8, 16, 32, 64] * 2, float)  # unequal sizes and noise: Welch, not a pooled variance
+    yb = x[:12] ** 0.0 * np.exp(0.05 * rng.standard_normal(xb.size))
+    d = slope_difference(fit_loglog(x, ya), fit_loglog(xb, yb))
+
+    def slope_se(xx, yy):  # straight from the residuals of a least-squares line in log-log
+        lx, ly = np.log(xx), np.log(yy)
+        k, c = np.polyfit(lx, ly, 1)
+        return k, math.sqrt(np.sum((ly - k * lx - c) ** 2) / (lx.size - 2) / np.sum((lx - lx.mean()) ** 2))
+
+    (ka, sa), (kb, sb) = slope_se(x, ya), slope_se(xb, yb)
+    dof = (sa**2 + sb**2) ** 2 / (sa**4 / (x.size - 2) + sb**4 / (xb.size - 2))
+    half = st.t.ppf(0.975, dof) * math.hypot(sa, sb)
+    assert d.slope == pytest.approx(ka - kb) and d.points == 30
+    assert (d.lo, d.hi) == pytest.approx((ka - kb - half, ka - kb + half), rel=1e-9)
+    # undefined (a fit through two points) stays undefined; fits at other levels are refused
+    two = fit_loglog([2, 4], [1.0, 2.0])
+    assert math.isnan(slope_difference(two, fit_loglog(x, ya)).lo)
+    with pytest.raises(ValueError, match="level"):
+        slope_difference(fit_loglog(x, ya, level=0.9), fit_loglog(xb, yb))
+
+
+def test_slope_difference_covers_the_true_difference_95_percent_of_the_time():
+    from nfdlib.stats import slope_difference
+
+    rng = np.random.default_rng(0)
+    x = np.array([2, 4, 8, 16, 32, 64] * 3, float)
+    covered = 0
+    for _ in range(400):
+        a = fit_loglog(x, x**0.25 * np.exp(0.3 * rng.standard_normal(x.size)))
+        b = fit_loglog(x, x**0.25 * np.exp(0.1 * rng.standard_normal(x.size)))
+        covered += slope_difference(a, b).contains(0.0)
+    assert 0.92 <= covered / 400 <= 0.98
+
+
 # -- data and training ----------------------------------------------------------------------------------
 def test_datasets_are_normalized_and_reproducible():
     a, b = load_digits(200, 100, seed=1), load_digits(200, 100, seed=1)

@@ -555,3 +555,19 @@ def test_moves_is_the_opposite_claim_and_edge_optima_withdraw_its_agreement():
     edge = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 16), 0, 0, 2, 16)
     assert edge.moves().outcome == "not resolved" and "grid edge" in edge.moves().note
     assert sweeps.Drift(None, 0, 0, 5, 0).moves().outcome == "not resolved"
+
+
+def test_excess_drift_over_a_control_is_judged_like_a_drift():
+    from nfdlib.stats import SlopeFit
+
+    two = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 18), 0.2, 0.3, 0, 18)
+    one = sweeps.Drift(SlopeFit(-0.01, -0.06, 0.04, 0.0, 0.5, 18), -0.05, 0.03, 0, 18)
+    excess = two.minus(one)
+    assert excess.slope == pytest.approx(0.28)
+    assert excess.fit.lo < 0.28 - 0.05 and excess.fit.hi > 0.28 + 0.05  # wider than either side alone
+    assert excess.moves().outcome == "agree" and one.minus(one).slope == 0.0
+    assert math.isnan(excess.boot_lo) and "undefined" in str(excess)  # no bootstrap of a difference
+    edge = sweeps.Drift(SlopeFit(-0.01, -0.06, 0.04, 0.0, 0.5, 16), 0, 0, 2, 16)
+    assert two.minus(edge).censored == 2 and two.minus(edge).moves().outcome == "not resolved"
+    assert two.minus(sweeps.Drift(None, 0, 0, 18, 0)).fit is None
+
