@@ -698,8 +698,9 @@ def depth_sweep_config(task: Mapping, parametrization: str, block: str, n: int, 
 
 
 def partial_dir(final: Path) -> Path:
-    """Where the finished depths of the unfinished sweep whose cache file is ``final`` wait: ``data/partial/``
-    followed by the file's name without its suffix (so by the whole configuration and :data:`SWEEP_VERSION`)."""
+    """Where the finished depths of the unfinished sweep whose cache file is ``final`` wait: in the folder
+    ``partial`` beside it, a folder named like the file without its suffix (so by the whole configuration and
+    :data:`SWEEP_VERSION`)."""
     return Path(final).parent / "partial" / Path(final).stem
 
 
@@ -771,8 +772,8 @@ def partial_depths(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping
 
 
 def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
-    """Problems of the partial folders under ``data/partial/`` (an empty list when there are none): a folder that
-    belongs to no unfinished sweep of the given plans (its configuration or :data:`SWEEP_VERSION` changed, or the
+    """Problems of the folders of finished depths (:func:`partial_dir`; an empty list when there are none): a folder
+    that belongs to no unfinished sweep of the given plans (its configuration or :data:`SWEEP_VERSION` changed, or the
     sweep has finished), a file that is not a depth of its plan, unreadable, or missing an array or the plan's
     grid of rates and seeds. ``plans`` holds ``(rules, tasks, sweep, prefix)``, as :func:`run_plan` takes them.
     How ``tests/test_cache.py`` keeps the committed finished depths of long sweeps honest."""

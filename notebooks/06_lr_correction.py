@@ -98,7 +98,7 @@ PILOT_SWEEP = {"depths": [4] if QUICK else [16], "lrs": [2.0**k for k in (range(
 PILOT_SWEEP_PREFIX = "pilot_05"
 # The budget: 6000 steps (19 epochs of MNIST-1D), chosen from the pilot; every `eval_every` steps is recorded,
 # so any shorter budget can be read from the same runs. Rates 2^-3 ... 2^3.5 in half octaves. Width 128 (MNIST-1D)
-# takes about 2.5 CPU-hours per rule: its finished depths are committed under data/partial/ and resumed.
+# takes about 2.5 CPU-hours per rule: its finished depths are committed (the `partial` folder of data/) and resumed.
 PLATEAU_TASKS = {
     "mnist1d": {"task": {"name": "mnist1d", **BIG}, "loss": "xent", "widths": [16] if QUICK else [64, 128]},
     "teacher": {"task": {"name": "teacher", "d": 16, **BIG}, "loss": "mse", "widths": [16] if QUICK else [64]},
@@ -440,7 +440,7 @@ for task_key in TASKS:
 #   half-octave rates $2^{-3}\ldots2^{3.5}$, 3 seeds, evaluated every 500 steps (shorter budgets are read from the
 #   same runs), losses read as the mean of the last `PLATEAU_AVERAGE` evaluations; cached as `data/pilot_05_*` and
 #   (as each finishes) `plateau_05_*` beside them, with their configuration and compute (the commands are in the
-#   parameters cell). A sweep longer than a working session keeps its finished depths in `data/partial/` and
+#   parameters cell). A sweep longer than a working session keeps its finished depths in the `partial` folder of `data/` and
 #   resumes from them; until it is whole it is listed below with the depths it has, and left out of every result.
 
 # %%
