@@ -786,8 +786,11 @@ def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
             if not final.exists():
                 wanted[partial_dir(final).name] = sweep
     problems = []
-    for folder in sorted(p for p in root.iterdir()):
+    for folder in sorted(root.iterdir()):
         sweep = wanted.get(folder.name)
+        if not folder.is_dir():
+            problems.append(f"partial/{folder.name}: a file where only folders of finished depths belong")
+            continue
         if sweep is None:
             problems.append(f"partial/{folder.name}: no unfinished sweep of the plans has this key (stale or "
                             "finished: delete it)")

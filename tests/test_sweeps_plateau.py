@@ -334,6 +334,9 @@ def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(t
     np.savez(folder / "L3.npz", **part)
     assert sweeps.check_partials([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
                                                                                        "delete it)")
+    (tmp_path / "partial" / "stray.npz").write_bytes(b"")
+    assert sweeps.check_partials(plans) == ["partial/stray.npz: a file where only folders of finished depths belong"]
+    (tmp_path / "partial" / "stray.npz").unlink()
     # resuming trains only the missing depth, then the folder goes: the sweep is whole
     calls.clear()
     monkeypatch.setattr(sweeps, "lr_sweep", lambda *a, **k: (calls.append(a[4]), real(*a, **k))[1])
