@@ -657,6 +657,8 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False):
         saved = Path(resume_dir) / f"L{L}.npz" if resume_dir is not None else None
         part = _load_depth(saved) if saved is not None and saved.exists() else None
+        if part is not None and progress:
+            tqdm.write(f"{parametrization}/{block} n={n} L={L}: finished earlier, read from {saved}")
         if part is None:
             w0, c0 = time.perf_counter(), time.process_time()
             part = lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs)
