@@ -45,8 +45,9 @@
 #
 # **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 2 min; full mode from the caches
 # under `data/` (files `collapse_*`, `sweep_05_*`, `pilot_05_*`, `plateau_05_*`) about 2 min; from scratch about
-# 13 CPU-hours (the compute time stored with the cached sweeps, printed in the section *Trained to a plateau*,
-# plus about an hour for the 200-step sweeps).
+# 18 CPU-hours: the pilots and the width-64 sweeps of the section *Trained to a plateau* took 6.6 (the compute
+# time stored with each cached sweep is printed there), width 128 takes about 2.5 per rule, and the 200-step
+# sweeps about one.
 #
 # **Where the main result is.** Sections 4 to 6 train for 200 steps: early training. The section *Trained to a
 # plateau* (before the summary) trains the same four rules on 20000 examples until the held-out loss stops
