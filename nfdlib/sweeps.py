@@ -1032,6 +1032,10 @@ class Drift:
         fit = None if self.fit is None or other.fit is None else slope_difference(self.fit, other.fit)
         return Drift(fit, float("nan"), float("nan"), self.censored + other.censored, self.points + other.points)
 
+    def fit_text(self) -> str:
+        """The fitted slope with its interval, or ``"no fit"`` when too few optima were inside the grid."""
+        return "no fit" if self.fit is None else str(self.fit)
+
     def verdict(self, tol: float = TRANSFER_TOL) -> str:
         """:meth:`transfers` in words, with the tolerance."""
         v = self.transfers(tol)
@@ -1267,6 +1271,15 @@ def drift_of(sweep: Mapping, kind: str = "train_loss", *, step: int | None = Non
     return optimum_drift(sweep, kind, step=step, average=average, boot=boot, seed=seed)
 
 
+def excess_drifts(drifts: Mapping[tuple, Drift], control: tuple[str, str]) -> dict[tuple, Drift]:
+    """Each drift minus the drift of ``control`` in the same task and width (:meth:`Drift.minus`). ``drifts``
+    is keyed ``(task, n, parametrization, block, ...)`` as :func:`run_plan` keys its results, with any further
+    key parts (the kind of optimum) matched too; the control itself and keys without a control are left out."""
+    control = tuple(control)
+    return {key: d.minus(drifts[key[:2] + control + key[4:]]) for key, d in drifts.items()
+            if tuple(key[2:4]) != control and key[:2] + control + key[4:] in drifts}
+
+
 def transfer_outcomes(drifts: Mapping[tuple, Drift], rules: Sequence[tuple[str, str]],
                       tol: float = TRANSFER_TOL) -> dict[tuple, list[str]]:
     """Per rule, the outcome (``"agree"``, ``"disagree"``, ``"not resolved"``) of :meth:`Drift.transfers` for
@@ -1452,8 +1465,8 @@ __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stac
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
            "plateau_budget", "paired_difference", "missing_from_cache", "partial_depths", "partial_dir",
-           "check_partials", "drift_of", "transfer_outcomes", "depth_trend", "lead", "leader", "best_row",
-           "best_window_mean", "paired_verdicts", "compute_time"]
+           "check_partials", "drift_of", "excess_drifts", "transfer_outcomes", "depth_trend", "lead", "leader",
+           "best_row", "best_window_mean", "paired_verdicts", "compute_time"]
 
 
 if __name__ == "__main__":

@@ -441,8 +441,9 @@ for task_key in TASKS:
 #   half-octave rates $2^{-3}\ldots2^{3.5}$, 3 seeds, evaluated every 500 steps (shorter budgets are read from the
 #   same runs), losses read as the mean of the last `PLATEAU_AVERAGE` evaluations; cached as `data/pilot_05_*` and
 #   (as each finishes) `plateau_05_*` beside them, with their configuration and compute (the commands are in the
-#   parameters cell). A sweep longer than a working session keeps its finished depths in the `partial` folder of `data/` and
-#   resumes from them; until it is whole it is listed below with the depths it has, and left out of every result.
+#   parameters cell). A sweep longer than a working session keeps its finished depths in the `partial` folder of
+#   `data/` and resumes from them; until it is whole it is listed below with the depths it has, and left out of
+#   every result.
 
 # %%
 # In full mode only the cached sweeps are read (cached_only): the ones still missing are listed, never computed.
@@ -539,7 +540,7 @@ def transfer_verdict(d):
 plateau_drift = {key + (kind,): sweeps.drift_of(res, kind, step=S_END, average=AVG) for key, res in plateau.items()
                  for kind, _ in OPTIMA}
 drift_rows = [[key[0], key[1], LABELS[key[2:]]]
-              + [f"{d} → **{transfer_verdict(d).outcome}**" if d.fit is not None else "no fit"
+              + [f"{d} → **{transfer_verdict(d).outcome}**" if d.fit is not None else d.fit_text()
                  for d in (plateau_drift[key + (kind,)] for kind, _ in OPTIMA)] for key in plateau]
 display(Markdown(stats.markdown_table(["task", "n", "rule"] + [f"{label}: drift (transfers?)" for _, label in OPTIMA],
                                 drift_rows)))
@@ -555,15 +556,13 @@ display(Markdown(stats.markdown_table(["task", "n", "rule"] + [f"{label}: drift 
 # interval lies outside ±`PLATEAU_FLAT_TOL`, **disagree** when it lies within, otherwise **not resolved**.
 
 # %%
-CONTROL = RULES[0]
-excess = {key + (kind,): plateau_drift[key + (kind,)].minus(plateau_drift[key[:2] + CONTROL + (kind,)])
-          for key in plateau if key[2:] != CONTROL and key[:2] + CONTROL in plateau for kind, _ in OPTIMA}
+excess = sweeps.excess_drifts(plateau_drift, control=RULES[0])  # each rule minus the one-layer control
 excess_keys = list(dict.fromkeys(k[:4] for k in excess))
 display(Markdown(stats.markdown_table(
     ["task", "n", "rule"] + [f"{label}: excess over the one-layer control (moves relative to it?)"
                              for _, label in OPTIMA],
-    [[key[0], key[1], LABELS[key[2:]]] + [f"{e.fit} → **{e.moves(PLATEAU_FLAT_TOL).outcome}**" if e.fit is not None
-                                          else "no fit" for e in (excess[key + (kind,)] for kind, _ in OPTIMA)]
+    [[key[0], key[1], LABELS[key[2:]]] + [f"{e.fit_text()} → **{e.moves(PLATEAU_FLAT_TOL).outcome}**"
+                                          for e in (excess[key + (kind,)] for kind, _ in OPTIMA)]
      for key in excess_keys])))
 
 # %%
@@ -641,13 +640,13 @@ for key in plateau:
         # the paper's claim for depth-muP with two-layer blocks is that its optimum moves; the edge is tested flat
         v = d.moves(PLATEAU_FLAT_TOL) if key[2:] == RULES[1] and kind != "stable" else transfer_verdict(d)
         plateau_rows.append((ROW_OF[kind].format(claim=PLATEAU_CLAIMS[key[2:]], task=key[0], n=key[1]),
-                             str(d.fit) if d.fit is not None else "no fit", v))
+                             d.fit_text(), v))
 for key in (k for k in excess_keys if k[2:] == RULES[1]):  # the mechanism: the two-layer drift is the collapse's
     for kind, label in OPTIMA[:2]:
         e = excess[key + (kind,)]
         plateau_rows.append((f"the drift is the collapse's: depth-μP two-layer's drift differs from the "
                              f"one-layer control's (trained to a plateau, {key[0]}, n={key[1]}: {label})",
-                             str(e.fit) if e.fit is not None else "no fit", e.moves(PLATEAU_FLAT_TOL)))
+                             e.fit_text(), e.moves(PLATEAU_FLAT_TOL)))
 for key, fit in deeper.items():
     plateau_rows.append((f"{LABELS[key[2:]]}: deeper is better at a plateau (test loss falls with L; {key[0]}, "
                          f"n={key[1]})", str(fit), deeper_v[key]))

@@ -571,3 +571,20 @@ def test_excess_drift_over_a_control_is_judged_like_a_drift():
     assert two.minus(edge).censored == 2 and two.minus(edge).moves().outcome == "not resolved"
     assert two.minus(sweeps.Drift(None, 0, 0, 18, 0)).fit is None
 
+
+
+def test_excess_drifts_pair_each_rule_with_the_control_of_its_task_width_and_kind():
+    from nfdlib.stats import SlopeFit
+
+    def drift(slope):
+        return sweeps.Drift(SlopeFit(slope, slope - 0.05, slope + 0.05, 0.0, 0.5, 18), 0, 0, 0, 18)
+
+    one, two = ("depth-mup", "one"), ("depth-mup", "two")
+    drifts = {("a", 64) + one + ("val",): drift(0.1), ("a", 64) + two + ("val",): drift(0.4),
+              ("a", 64) + one + ("train",): drift(-0.2), ("a", 64) + two + ("train",): drift(0.1),
+              ("b", 64) + one + ("val",): drift(0.0), ("b", 128) + two + ("val",): drift(0.3)}  # no control at 128
+    got = sweeps.excess_drifts(drifts, control=one)
+    assert set(got) == {("a", 64) + two + ("val",), ("a", 64) + two + ("train",)}
+    assert got[("a", 64) + two + ("val",)].slope == pytest.approx(0.3)
+    assert got[("a", 64) + two + ("train",)].slope == pytest.approx(0.3)  # paired by kind, not 0.1 - 0.1
+    assert sweeps.Drift(None, 0, 0, 3, 0).fit_text() == "no fit" and drift(0.1).fit_text() == "+0.10 [+0.05, +0.15]"
