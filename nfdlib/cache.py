@@ -163,6 +163,8 @@ def cached(name: str, config: dict, compute: Callable[[], object], *, version: s
     that lacks one of ``required`` (default: the ``required`` of the registered kind of ``name``) or of the arrays
     it was written with is corrupt: it is recomputed with a warning, never returned in part.
     """
+    if not isinstance(refresh, bool):
+        raise ValueError(f"refresh must be True or False, got {refresh!r}")
     path = cache_path(name, config, version, fmt, directory)
     meta = {"name": name, "config": _jsonable(config), "version": str(version)}
     if required is None:

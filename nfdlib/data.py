@@ -22,7 +22,7 @@ import torch
 
 from .cache import register_kind
 from .config import check_seed
-from .validation import check_int
+from .validation import check_bool, check_int
 
 Tensor = torch.Tensor
 
@@ -180,6 +180,7 @@ def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=t
     """
     n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
     n_val = check_int("n_val", n_val, minimum=0)
+    cache = check_bool("cache", cache)
     num_samples = mnist1d_num_samples(n_train, n_test, n_val)
     if num_samples == 5000:
         data = dict(_mnist1d_generated(5000))
@@ -267,6 +268,7 @@ def load_cifar10(n_train: int = 50000, n_test: int = 10000, seed: int = 0, root:
     from pathlib import Path
 
     n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
+    download = check_bool("download", download)
     folder = Path(root) if root is not None else Path.home() / ".cache" / "nfdlib"
     archive = folder / "cifar-10-binary.tar.gz"
     if not archive.exists():

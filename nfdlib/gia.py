@@ -46,7 +46,7 @@ from .optim import make_sgd
 from .records import Records
 from .stats import mean_interval
 from .training import LOSSES, loss_fn, train
-from .validation import check_batch, check_choice, check_float, check_int
+from .validation import check_batch, check_bool, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -427,7 +427,7 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
     m = model.scales["hidden"].multiplier
     sigma = model.scales["hidden"].init_std
     beta = model.beta
-    backward = measure_backward and model.backward_mode == "true"
+    backward = check_bool("measure_backward", measure_backward) and model.backward_mode == "true"
     dphi = get_activation_derivative(model.activation)
     W0 = model.W.detach().clone()
     opt = make_sgd(model, lr)
@@ -919,7 +919,7 @@ def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool
         result = func(**config, progress=progress)
         return list(result) if fmt == "json" else result
 
-    if not cache:
+    if not check_bool("cache", cache):
         result = compute()
     else:
         result = cached(f"gia_{kind}", config, compute, version=VERSION, fmt=fmt, refresh=refresh)

@@ -35,7 +35,7 @@ from torch import nn
 from .activations import ACTIVATIONS, get_activation
 from .config import check_seed, get_device, make_generator
 from .parametrization import get_parametrization
-from .validation import check_choice, check_float, check_int
+from .validation import check_bool, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -116,8 +116,8 @@ class ResNet(nn.Module):
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.backward_mode = check_choice("backward", backward, BACKWARDS)
         self.parametrization = get_parametrization(parametrization).name
-        self.preact = bool(preact)
-        self.skip = bool(skip)
+        self.preact = check_bool("preact", preact)
+        self.skip = check_bool("skip", skip)
         self.seed = check_seed(seed)
         self.phi = get_activation(activation)
 

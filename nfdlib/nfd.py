@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 from .activations import ACTIVATIONS, get_activation, get_activation_derivative
 from .config import check_seed, get_device, make_generator
-from .validation import check_choice, check_float, check_int
+from .validation import check_bool, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -357,8 +357,8 @@ class NFDSolver:
         self.kernel_layers = _check_layers(kernel_layers, self.K)
         self.two_time_layers = _check_layers(two_time_layers, self.K, "two_time_layers") if len(two_time_layers) \
             else np.zeros(0, dtype=int)
-        self.return_particles = bool(return_particles)
-        self.progress = bool(progress)
+        self.return_particles = check_bool("return_particles", return_particles)
+        self.progress = check_bool("progress", progress)
         self.dtau = self.T / self.K
         self.sqrt_dtau = math.sqrt(self.dtau)
         self.phi = get_activation(self.activation)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .cache import cached, register_kind
 from .data import Dataset, make_teacher_task
 from .nfd import layers_at, network_kernels, run_finite_network, simulate_nfd
-from .validation import check_int
+from .validation import check_bool, check_int
 
 # Bumped by hand whenever the code that produces a cached result changes.
 VERSION = "1"
@@ -94,7 +94,7 @@ def network_runs(*, n: int, L: int, seeds: Sequence[int], task: dict | None = No
                                                   kernel_layers=layers, device=device))
         return _stack(results)
 
-    if not cache:
+    if not check_bool("cache", cache):
         return compute()
     return cached(f"nfd_net_{backward}_{parametrization}", config, compute, version=VERSION, fmt="npz")
 
@@ -122,7 +122,7 @@ def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = Non
                    for seed in tqdm(config["seeds"], desc=f"NFD M={M} K={K}", disable=not progress, leave=False)]
         return _stack(results)
 
-    if not cache:
+    if not check_bool("cache", cache):
         return compute()
     return cached("nfd_solver", config, compute, version=VERSION, fmt="npz")
 
@@ -159,7 +159,7 @@ def init_moments(*, n: int, L: int, seeds: Sequence[int], task: dict | None = No
             out[f"{key}_var"] = np.maximum(s2 / R - mean**2, 0.0) * R / max(R - 1, 1)
         return out
 
-    if not cache:
+    if not check_bool("cache", cache):
         return compute()
     return cached(f"nfd_init_moments_{backward}", config, compute, version=VERSION, fmt="npz")
 
@@ -254,7 +254,7 @@ def nondegeneracy_networks(*, ns: Sequence[int], L: int, seeds: Sequence[int], t
         out["ns"], out["tau"] = np.asarray(ns), np.linspace(0.0, T, L + 1)
         return out
 
-    if not cache:
+    if not check_bool("cache", cache):
         return compute()
     return cached(f"nfd_nondeg_net_{backward}", config, compute, version=VERSION, fmt="npz")
 
@@ -293,7 +293,7 @@ def nondegeneracy_solver(*, M: int, K: int, seeds: Sequence[int], task: dict | N
         out["tau"] = np.linspace(0.0, T, K + 1)
         return out
 
-    if not cache:
+    if not check_bool("cache", cache):
         return compute()
     return cached("nfd_nondeg_solver", config, compute, version=VERSION, fmt="npz")
 

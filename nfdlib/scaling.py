@@ -1261,16 +1261,14 @@ def _main(argv: Sequence[str] | None = None) -> None:
     """Precompute (and cache under ``data/``) every result of notebook 07, in full mode."""
     import argparse
 
-    from .sweeps import parameters_cell
+    from .sweeps import notebook_plan
 
     ap = argparse.ArgumentParser(prog="python -m nfdlib.scaling", description=_main.__doc__)
     ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines PLAN")
     ap.add_argument("--parts", nargs="+", default=["limit", "solver", "real", "families"],
                     choices=["limit", "solver", "real", "families"], help="which parts of the plan to compute")
     args = ap.parse_args(argv)
-    params = parameters_cell(args.notebook)
-    if "PLAN" not in params:
-        raise ValueError(f"the parameters cell of {args.notebook} must define PLAN")
+    params = notebook_plan(ap, args.notebook, ["PLAN"])
     t0 = time.perf_counter()
     run_plan(params["PLAN"], parts=args.parts, cache=True, progress=True)
     print(f"done in {time.perf_counter() - t0:.0f} s")

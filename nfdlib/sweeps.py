@@ -851,21 +851,37 @@ def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], swe
 def parameters_cell(path: str) -> dict:
     """Execute the cell tagged ``parameters`` of a percent-format notebook source in full mode
     (``NFD_QUICK=0``) and return its variables: how the sweeps of a notebook are precomputed in the background
-    with exactly the notebook's configuration (``python -m nfdlib.sweeps notebooks/06_lr_correction.py``)."""
+    with exactly the notebook's configuration (``python -m nfdlib.sweeps notebooks/06_lr_correction.py``).
+
+    A missing file, a source without a parameters cell, or a cell that fails raises ``ValueError`` with the file
+    and the line of the notebook source where it failed."""
     import os
     import re
+    import traceback
 
-    with open(path) as fh:
-        text = fh.read()
-    cells = re.split(r"^# %%", text, flags=re.M)
-    params = [c for c in cells if re.match(r"[^\n]*tags=\[[^\]]*\"parameters\"", c)]
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError as err:
+        raise ValueError(f"notebook {path!r} cannot be read ({err.strerror or err})") from err
+    starts = [m.start() for m in re.finditer(r"^# %%", text, flags=re.M)]
+    cells = [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+    params = [(a, c) for a, c in zip(starts, cells) if re.match(r"[^\n]*tags=\[[^\]]*\"parameters\"", c)]
     if not params:
-        raise ValueError(f"path {path!r} has no cell tagged parameters")
+        raise ValueError(f"notebook {path!r} has no cell tagged parameters")
+    start, cell = params[0]
+    # Pad with the lines above the cell's body, so that an error names the line of the notebook source.
+    body = "\n" * (text.count("\n", 0, start) + 1) + cell.split("\n", 1)[1]
     old = os.environ.get("NFD_QUICK")
     os.environ["NFD_QUICK"] = "0"
     try:
         scope: dict = {}
-        exec(compile(params[0].split("\n", 1)[1], path, "exec"), scope)  # noqa: S102 - our own notebook source
+        exec(compile(body, path, "exec"), scope)  # noqa: S102 - our own notebook source
+    except Exception as err:  # noqa: BLE001 - any failure of the cell is reported with its line
+        line = err.lineno if isinstance(err, SyntaxError) else next(
+            (f.lineno for f in reversed(traceback.extract_tb(err.__traceback__)) if f.filename == path), "?")
+        raise ValueError(f"the parameters cell of {path} fails at line {line}: {type(err).__name__}: {err}") \
+            from err
     finally:
         if old is None:
             os.environ.pop("NFD_QUICK", None)
@@ -1432,6 +1448,32 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
     return ax
 
 
+def notebook_plan(parser, notebook: str, names: Sequence[str]) -> dict:
+    """The variables ``names`` of a notebook's parameters cell, for a command line: every failure (no such file,
+    no parameters cell, a cell that fails, a variable it does not define) ends the program through
+    ``parser.error`` with one line that says what is wrong and, for a missing variable, which plans exist."""
+    try:
+        params = parameters_cell(notebook)
+    except ValueError as err:
+        parser.error(str(err))
+    missing = [k for k in names if k not in params]
+    if missing:
+        plans = sorted({k[: -len("SWEEP_PREFIX")] or "(default)" for k in params if k.endswith("SWEEP_PREFIX")})
+        sweep_plan = any(k.endswith("TASKS") for k in missing)
+        defined = (f"its sweep plans (--plan): {', '.join(plans) or 'none'}" if sweep_plan
+                   else f"it defines {', '.join(k for k in params if k.isupper()) or 'nothing in capitals'}")
+        parser.error(f"the parameters cell of {notebook} does not define {', '.join(missing)}; {defined}")
+    return params
+
+
+def _select(parser, what: str, asked, available) -> None:
+    """A command-line selector that matches nothing is an error listing what exists (never a silent no-op)."""
+    unknown = [a for a in asked or () if a not in available]
+    if unknown:
+        parser.error(f"{what} {', '.join(map(str, unknown))} matches nothing; this plan has "
+                     f"{', '.join(map(str, available))}")
+
+
 def _main(argv: Sequence[str] | None = None) -> None:
     """Precompute (and cache under ``data/``) every sweep of a notebook's plan, in full mode."""
     import argparse
@@ -1446,15 +1488,16 @@ def _main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--width", action="append", type=int, help="only this width (repeatable)")
     ap.add_argument("--rule", action="append", help="only this rule, as parametrization/block (repeatable)")
     args = ap.parse_args(argv)
-    params = parameters_cell(args.notebook)
     names = {k: args.plan + k for k in ("TASKS", "SWEEP", "SWEEP_PREFIX")}
-    for key in ["RULES", *names.values()]:
-        if key not in params:
-            raise ValueError(f"the parameters cell of {args.notebook} must define {key}")
-    tasks = {k: dict(v) for k, v in params[names["TASKS"]].items() if not args.task or k in args.task}
+    params = notebook_plan(ap, args.notebook, ["RULES", *names.values()])
+    all_tasks = params[names["TASKS"]]
+    _select(ap, "--task", args.task, list(all_tasks))
+    tasks = {k: dict(v) for k, v in all_tasks.items() if not args.task or k in args.task}
+    _select(ap, "--width", args.width, sorted({n for v in tasks.values() for n in v["widths"]}))
     if args.width:
         tasks = {k: dict(v, widths=[n for n in v["widths"] if n in args.width]) for k, v in tasks.items()}
     rules = [tuple(r) for r in params["RULES"]]
+    _select(ap, "--rule", args.rule, ["/".join(r) for r in rules])
     only = None if not args.rule else [tuple(r.split("/")) for r in args.rule]
     run_plan(rules, tasks, params[names["SWEEP"]], prefix=params[names["SWEEP_PREFIX"]], use_cache=True, only=only)
 
@@ -1465,7 +1508,8 @@ __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stac
            "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
            "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
            "plateau_budget", "paired_difference", "missing_from_cache", "partial_depths", "partial_dir",
-           "check_partials", "drift_of", "excess_drifts", "transfer_outcomes", "depth_trend", "lead", "leader",
+           "check_partials", "notebook_plan", "drift_of", "excess_drifts", "transfer_outcomes", "depth_trend",
+           "lead", "leader",
            "best_row", "best_window_mean", "paired_verdicts", "compute_time"]
 
 

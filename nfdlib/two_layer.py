@@ -45,7 +45,7 @@ from .optim import make_sgd, scaling_table
 from .records import Records
 from .stats import SlopeFit, fit_loglog
 from .training import LOSSES, loss_fn
-from .validation import check_batch, check_choice, check_float, check_int
+from .validation import check_batch, check_bool, check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -118,6 +118,7 @@ def tangent_kernel(model: ResNet, X: Tensor, parametrization: str | None = None,
     model's own by default), per unit base rate ``eta``. See the module docstring for the formula.
     """
     model = _check_model(model)
+    per_layer = check_bool("per_layer", per_layer)
     sig = backward_signals(model, X)
     table = scaling_table(model, parametrization)
     phi = model.phi
@@ -178,6 +179,7 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
     model = _check_model(model)
     lr = check_float("lr", lr)
     steps = check_int("steps", steps, minimum=0)
+    kernel = check_bool("kernel", kernel)
     loss = check_choice("loss", loss, LOSSES)
     X, Y, labels = check_batch(X, Y, model.d_in, model.d_out, labels)
     record = set(range(steps + 1)) if record_steps is None else {check_int("record_steps", t, minimum=0)
@@ -290,6 +292,7 @@ def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, i
     seed, step, layer, tau, quantity, value``; ``summarize`` keeps only the rms over blocks
     (:func:`summarize_layers`)."""
     rules = [(p, check_choice("block", b, ("one", "two"))) for p, b in rules]
+    kernel, summarize = check_bool("kernel", kernel), check_bool("summarize", summarize)
     sizes = [(check_int("n", n), check_int("L", L)) for n, L in sizes]
     if not rules or not sizes:
         raise ValueError("rules and sizes must each list at least one entry")
@@ -324,7 +327,7 @@ def cached_collapse_scan(name: str, rule: tuple[str, str], sizes: Iterable[tuple
 
     sizes = [[check_int("n", n), check_int("L", L)] for n, L in sizes]
     p, b = rule
-    if not use_cache:
+    if not check_bool("use_cache", use_cache):
         return collapse_scan([(p, b)], [tuple(s) for s in sizes], summarize=True, progress=progress, **kwargs)
     config = {"rule": [p, b], "sizes": sizes, **{k: (list(v) if isinstance(v, (tuple, range)) else v)
                                                  for k, v in kwargs.items() if k not in ("device",)}}

@@ -17,6 +17,14 @@ def check_int(name: str, value, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_bool(name: str, value) -> bool:
+    """A boolean, and only a boolean: ``"no"``, ``"False"`` or ``0`` would all be truthy or ambiguous, so a flag
+    given as a string or a number is refused instead of silently read as ``True``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
 def check_float(name: str, value, *, positive: bool = True, allow_zero: bool = False) -> float:
     """A finite real number; by default strictly positive."""
     if isinstance(value, bool):

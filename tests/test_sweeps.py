@@ -323,7 +323,7 @@ def test_parameters_cell_is_read_in_full_mode(tmp_path):
                    'QUICK = os.environ.get("NFD_QUICK", "0") == "1"\nSIZE = 2 if QUICK else 64\n\n# %%\nSIZE = 0\n')
     assert sweeps.parameters_cell(str(src))["SIZE"] == 64
     (tmp_path / "98_y.py").write_text("# %%\nx = 1\n")
-    with pytest.raises(ValueError, match=r"^path '.*98_y.py' has no cell tagged parameters"):
+    with pytest.raises(ValueError, match=r"^notebook '.*98_y.py' has no cell tagged parameters"):
         sweeps.parameters_cell(str(tmp_path / "98_y.py"))
 
 

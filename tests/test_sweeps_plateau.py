@@ -222,7 +222,7 @@ def test_depth_sweep_records_its_compute_time():
     assert int(out["threads"]) >= 1 and out["val_loss"].shape == (2, 2, 1, 2)
 
 
-def test_main_runs_one_plan_filtered(tmp_path, monkeypatch):
+def test_main_runs_one_plan_filtered(tmp_path, monkeypatch, capsys):
     src = tmp_path / "99_plan.py"
     src.write_text(
         '# %% tags=["parameters"]\n'
@@ -236,8 +236,9 @@ def test_main_runs_one_plan_filtered(tmp_path, monkeypatch):
     sweeps._main([str(src), "--plan", "TINY_", "--task", "a", "--width", "6", "--rule", "completep/two"])
     files = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.npz"))
     assert files == ["tiny_a_completep_two_n6"]
-    with pytest.raises(ValueError, match="NOPE_TASKS"):
+    with pytest.raises(SystemExit) as stop:
         sweeps._main([str(src), "--plan", "NOPE_"])
+    assert stop.value.code == 2 and "NOPE_TASKS" in capsys.readouterr().err
 
 
 def test_final_metric_averages_the_last_evaluations():
