@@ -10,7 +10,12 @@ full-batch SGD) so that the solver, whose cost grows like ``(steps * P)^2``, kee
 A configuration is an :class:`ExploreConfig`. :func:`apply_caps` shrinks it to what the device can compute in
 about a second (:data:`CAPS`) and says what it changed. Results are memoized per configuration and per part
 (:class:`Memo`), so moving a slider back to a value already seen costs nothing, and changing, say, the backward
-mode recomputes the networks but not the solver.
+mode or the width recomputes the networks but not the solver.
+
+The limit beside the networks does not depend on their width: it is the mean of :data:`LIMIT_SOLVES`
+independent solves of :data:`LIMIT_PARTICLES` particles each, whatever ``n`` is, and its Monte Carlo error is the
+standard error over those solves (:func:`run_limit`). How these two numbers were chosen is measured by
+``benchmarks/widgets.py --particles``.
 """
 
 from __future__ import annotations
@@ -105,14 +110,26 @@ class Caps:
         return Caps(*(int(v * factor) for v in asdict(self).values()))
 
 
+# The limit's particles per solve and its number of independent solves (solver seeds 0, 1, ...). The same on
+# every device and for every width, so that the limit beside the networks does not move with the width slider.
+# Chosen with `benchmarks/widgets.py --particles` at the default configuration (n-independent; L = 8, 6 steps,
+# eta = 0.5): the standard deviation of one solve's final reused loss over solver seeds fell from 0.0041 at
+# M = 128 to about 0.0020 at M = 2048 (decoupled: 0.0073 to 0.0026), and the mean moved by less than one standard
+# error between M = 256 and 4096 (no visible finite-M bias). Four solves of 2048 give a standard error of
+# about 0.001 (4% of the reused loss), below the networks' seed error at n = 512 (0.0012); a solve of 2048
+# costs 0.17 (decoupled) and 0.28 (reused) CPU-s at the defaults on the shared machine below.
+LIMIT_PARTICLES = 2048
+LIMIT_SOLVES = 4
+
 # Measured with benchmarks/widgets.py on a shared two-core machine about 3x slower than a laptop, one thread: at
-# the defaults a cold update takes about a CPU-second, most of it drawing; at these caps about 25 CPU-s with
-# one-layer blocks and 45 with two-layer ones (the collapse part), and the status line says "computing" meanwhile.
-# The cost grows like n^2 L steps seeds: at n = 1024 an update took two to five minutes, too long for a slider.
-# A GPU gets 16x the width and 8x the depth.
-CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=512, K=16),
-        "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=1024, K=32),
-        "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=4096, K=128)}
+# the defaults a cold update takes a few CPU-seconds (the four solves of each limit about 1.8 of them; a width,
+# seeds or backward move reuses the solves); at these caps about 45 CPU-s with one-layer blocks, and the status
+# line says "computing" meanwhile. The networks' cost grows like n^2 L steps seeds: at n = 1024 an update took
+# two to five minutes, too long for a slider. A GPU gets 16x the width and 8x the depth of a CPU. ``M`` is the
+# particles per solve (:data:`LIMIT_PARTICLES` everywhere).
+CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=LIMIT_PARTICLES, K=16),
+        "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=LIMIT_PARTICLES, K=32),
+        "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=LIMIT_PARTICLES, K=128)}
 
 
 def caps_for(device: torch.device | str | None = None) -> Caps:
@@ -132,21 +149,28 @@ def apply_caps(config: ExploreConfig, caps: Caps) -> tuple[ExploreConfig, list[s
 
 
 def solver_sizes(config: ExploreConfig, caps: Caps) -> tuple[int, int, list[str]]:
-    """Particles ``M`` and Euler steps ``K`` of the solve shown beside a network of width ``n``, depth ``L``.
+    """Particles ``M`` per solve and Euler steps ``K`` of the limit shown beside a network of depth ``L``.
 
-    ``K = L`` (the solver on the network's own layer grid) and ``M = n``, within the caps; ``M`` is raised to
-    at least ``3 (steps + 1) P`` (and 128), because the reused solver regresses each particle on its own noise
-    history of ``(steps + 1) P`` coordinates and needs many more particles than that to be accurate.
+    ``K = L`` (the solver on the network's own layer grid) within the caps. ``M`` is ``caps.M`` whatever the
+    network's width: the limit is one fixed reference, not a solve the size of the network. The reused solver
+    regresses each particle on its own noise history of ``(steps + 1) P`` coordinates and needs many more
+    particles than that; a note says when ``M`` is under three times that history.
     """
     notes = []
     K = min(config.L, caps.K)
     if K < config.L:
         notes.append(f"solver K {config.L} -> {K}")
-    M = max(config.n, 3 * (config.steps + 1) * config.P, 128)
-    if M > caps.M:
-        notes.append(f"solver M {M} -> {caps.M}")
-        M = caps.M
+    M = caps.M
+    if M < 3 * (config.steps + 1) * config.P:
+        notes.append(f"solver M {M} is under 3 (steps + 1) P = {3 * (config.steps + 1) * config.P}")
     return M, K, notes
+
+
+def limit_key(config: ExploreConfig, M: int, K: int, solves: int) -> tuple:
+    """What a limit solve depends on: the task (``P``, ``d``), ``T``, ``eta``, ``steps``, the activation and the
+    solver's sizes. Not the width, the seeds, the backward mode or the rule of the networks beside it."""
+    return (("T", config.T), ("eta", config.eta), ("steps", config.steps), ("activation", config.activation),
+            ("P", config.P), ("d", config.d), ("M", M), ("K", K), ("solves", solves))
 
 
 class Memo:
@@ -227,8 +251,8 @@ def run_networks(config: ExploreConfig, device=None) -> dict:
     return {k: (np.asarray(v) if k != "tau" else v) for k, v in out.items()}
 
 
-def run_solver(config: ExploreConfig, coupling: str, M: int, K: int, device=None) -> dict:
-    """The NFD solve of ``config``'s task with ``M`` particles on ``K`` Euler steps (float64, solver seed 0).
+def run_solver(config: ExploreConfig, coupling: str, M: int, K: int, device=None, seed: int = 0) -> dict:
+    """The NFD solve of ``config``'s task with ``M`` particles on ``K`` Euler steps (float64, solver ``seed``).
 
     Returns ``loss`` (train loss before each step) and ``h_T`` (the particles' ``h_T`` on the
     first training input after the last step, ``(M,)``). Only meaningful when ``config.has_limit``.
@@ -241,10 +265,30 @@ def run_solver(config: ExploreConfig, coupling: str, M: int, K: int, device=None
     dtype = torch.float32 if device.type == "mps" else torch.float64
     # Training inputs only: each extra input adds to every conditional Gaussian's history.
     res = simulate_nfd(task.X_train, task.Y_train, M=M, K=K, T=config.T,
-                       steps=config.steps, lr=config.eta, activation=config.activation, coupling=coupling, seed=0,
+                       steps=config.steps, lr=config.eta, activation=config.activation, coupling=coupling, seed=seed,
                        kernel_layers=[K], return_particles=True, device=device, dtype=dtype)
     return {"loss": res.train_loss, "h_T": res.particles["h_T"][-1][:, 0],
             "M": M, "K": K, "seconds": res.seconds}
+
+
+def run_limit(config: ExploreConfig, coupling: str, M: int, K: int, solves: int = LIMIT_SOLVES,
+              device=None) -> dict:
+    """The NFD limit of ``config``'s task as the mean of ``solves`` independent solves (solver seeds
+    ``0 .. solves-1``) of ``M`` particles on ``K`` Euler steps, with its Monte Carlo error.
+
+    Returns ``loss`` (mean over solves of the train loss before each step), ``loss_se`` (its standard error over
+    the solves, NaN for one solve), ``final`` (each solve's final loss), ``h_T`` (the particles of every solve,
+    ``(solves * M,)``), ``M``, ``K``, ``solves`` and ``seconds``. Solves that are not finite are kept, so a
+    blown-up solve makes the mean NaN rather than being dropped quietly.
+    """
+    check_int("solves", solves)
+    runs = [run_solver(config, coupling, M, K, device, seed=seed) for seed in range(solves)]
+    losses = np.stack([np.asarray(r["loss"], float) for r in runs])
+    with np.errstate(over="ignore", invalid="ignore"):  # a blown-up solve: its inf/NaN shows in the mean and SE
+        se = losses.std(axis=0, ddof=1) / np.sqrt(solves) if solves > 1 else np.full(losses.shape[1], np.nan)
+    return {"loss": losses.mean(axis=0), "loss_se": se, "final": losses[:, -1],
+            "h_T": np.concatenate([np.asarray(r["h_T"], float) for r in runs]), "M": M, "K": K,
+            "solves": solves, "seconds": float(sum(r["seconds"] for r in runs))}
 
 
 def run_collapse(config: ExploreConfig, rule: str, device=None) -> dict:
@@ -275,13 +319,16 @@ PARTS = ("networks", "limit", "collapse")
 
 
 def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, memo: Memo | None = None,
-            parts: tuple[str, ...] = PARTS, collapse_rules: tuple[str, ...] | None = None) -> dict:
-    """Everything the explorer draws for ``config``: ``networks``, ``limit`` (``{"decoupled", "reused"}`` solves,
-    or ``None`` without a limit), ``collapse`` (``{rule: ...}`` for two-layer blocks, else ``None``), ``gap``
-    (the network-to-limit readout), plus ``config`` (after caps), ``notes`` (caps applied), ``cached`` (which
-    parts came from the memo), ``device`` and ``seconds``. ``parts`` picks what to compute (a subset of
-    :data:`PARTS`); ``collapse_rules`` overrides the rules of the collapse part (default: depth-muP, the
-    correction, and ``config``'s own rule).
+            parts: tuple[str, ...] = PARTS, collapse_rules: tuple[str, ...] | None = None,
+            solves: int = LIMIT_SOLVES) -> dict:
+    """Everything the explorer draws for ``config``: ``networks``, ``limit`` (``{"decoupled", "reused"}``, each
+    from :func:`run_limit` with ``solves`` solves, or ``None`` for blocks the solver does not cover),
+    ``limit_applies`` (whether that limit is the networks' own: ``config.has_limit``; for another rule with
+    one-layer pre-activation blocks it is depth-muP's limit, drawn as a reference), ``collapse`` (``{rule: ...}``
+    for two-layer blocks, else ``None``), ``gap`` (the network-to-limit readout, only where the limit applies),
+    plus ``config`` (after caps), ``notes`` (caps applied), ``cached`` (which parts came from the memo),
+    ``device`` and ``seconds``. ``parts`` picks what to compute (a subset of :data:`PARTS`); ``collapse_rules``
+    overrides the rules of the collapse part (default: depth-muP, the correction, and ``config``'s own rule).
 
     A part that fails carries ``{"error": ...}`` instead of its arrays; nothing is raised for a bad
     combination or a divergence.
@@ -300,16 +347,16 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
         if "networks" in parts:
             networks, cached["networks"] = memo.get(("networks", cfg.key(), dev_key),
                                                     lambda: _safe(lambda: run_networks(cfg, device)))
-        if "limit" in parts and cfg.has_limit:
+        if "limit" in parts and cfg.block == "one" and cfg.preact:
             M, K, solver_notes = solver_sizes(cfg, caps)
             notes = notes + solver_notes
             limit = {}
-            # The solve depends on the task, T, eta, steps and activation only: not on n, seeds or backward.
-            solver_key = (cfg.T, cfg.eta, cfg.steps, cfg.activation, cfg.P, cfg.d, M, K, dev_key)
+            # The solve depends on the task, T, eta, steps and activation only: not on n, seeds, backward or rule.
+            key = limit_key(cfg, M, K, solves)
             for coupling in ("decoupled", "reused"):
                 limit[coupling], cached[f"NFD {coupling}"] = memo.get(
-                    ("solver", coupling, solver_key),
-                    lambda c=coupling: _safe(lambda: run_solver(cfg, c, M, K, device)))
+                    ("solver", coupling, key, dev_key),
+                    lambda c=coupling: _safe(lambda: run_limit(cfg, c, M, K, solves, device)))
         if "collapse" in parts and cfg.block == "two":
             collapse = {}
             rules = collapse_rules
@@ -320,8 +367,9 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
                 collapse[rule], cached[f"collapse {rule}"] = memo.get(
                     ("collapse", rule, collapse_cfg.key(), dev_key),
                     lambda r=rule, c=collapse_cfg: _safe(lambda: run_collapse(c, r, device)))
-    gap = limit_gap(cfg, networks, limit) if networks is not None else None
+    gap = limit_gap(cfg, networks, limit) if networks is not None and cfg.has_limit else None
     return {"config": cfg, "requested": config, "notes": notes, "networks": networks, "limit": limit,
+            "limit_applies": cfg.has_limit,
             "collapse": collapse, "gap": gap, "cached": cached, "device": dev_key,
             "seconds": time.perf_counter() - start}
 
@@ -342,9 +390,32 @@ def one_thread_on_cpu(device: torch.device):
         torch.set_num_threads(before)
 
 
+def difference_interval(a: float, se_a: float, dof_a: int, b: float, se_b: float, dof_b: int,
+                        level: float = 0.95) -> tuple[float, float]:
+    """Welch's interval for ``a - b`` from two independent means with standard errors ``se_a``, ``se_b`` on
+    ``dof_a``, ``dof_b`` degrees of freedom (Welch-Satterthwaite degrees for the t quantile). NaN where either
+    standard error is undefined: an interval is never made up."""
+    from scipy.stats import t as student_t
+
+    values = np.array([a, se_a, b, se_b], float)
+    if not np.all(np.isfinite(values)) or min(dof_a, dof_b) < 1:
+        return float("nan"), float("nan")
+    var = se_a ** 2 + se_b ** 2
+    if var == 0:
+        return a - b, a - b
+    dof = var ** 2 / (se_a ** 4 / dof_a + se_b ** 4 / dof_b)
+    half = float(student_t.ppf(0.5 + level / 2, dof) * np.sqrt(var))
+    return a - b - half, a - b + half
+
+
 def limit_gap(config: ExploreConfig, networks: dict, limit: dict | None) -> dict | None:
     """The final train loss of the networks (mean and standard error over seeds) against the limit that matches
-    their backward pass (reused for true backpropagation, decoupled for GIA networks), and the other limit."""
+    their backward pass (reused for true backpropagation, decoupled for GIA networks), and the other limit.
+
+    For each coupling ``c``: ``out[c]`` the limit's final loss, ``out[c + "_se"]`` its Monte Carlo error, and
+    ``out["gap_" + c]`` with ``out["gap_" + c + "_interval"]``, the networks minus that limit and its 95% Welch
+    interval (seed error of the networks and Monte Carlo error of the limit). ``gap`` and ``gap_interval`` are
+    those of the matching limit."""
     if limit is None or "error" in networks:
         return None
     final = networks["loss"][:, -1]
@@ -356,8 +427,14 @@ def limit_gap(config: ExploreConfig, networks: dict, limit: dict | None) -> dict
     match = "reused" if config.backward == "true" else "decoupled"
     out = {"net_mean": mean, "net_se": se, "seeds": int(finite.size), "match": match}
     for coupling, res in limit.items():
-        out[coupling] = float(res["loss"][-1]) if "error" not in res else float("nan")
-    out["gap"] = mean - out[match]
+        value = float(res["loss"][-1]) if "error" not in res else float("nan")
+        value_se = float(res["loss_se"][-1]) if "error" not in res else float("nan")
+        out[coupling], out[f"{coupling}_se"] = value, value_se
+        out[f"gap_{coupling}"] = mean - value
+        out[f"gap_{coupling}_interval"] = difference_interval(
+            mean, se, finite.size - 1, value, value_se, res.get("solves", 1) - 1)
+    out["gap"] = out[f"gap_{match}"]
+    out["gap_interval"] = out[f"gap_{match}_interval"]
     out["relative_gap"] = out["gap"] / out[match] if np.isfinite(out[match]) and out[match] > 0 else float("nan")
     return out
 
@@ -374,7 +451,7 @@ def ks_distance(units, particles) -> float:
     return float(ks_2samp(a, b).statistic)
 
 
-__all__ = ["ks_distance", "ExploreConfig", "Caps", "CAPS", "caps_for", "apply_caps", "solver_sizes", "Memo", "MEMO",
-           "explore",
-           "run_networks", "run_solver", "run_collapse", "limit_gap", "task_for", "LIMIT_PARAMETRIZATIONS", "PARTS",
+__all__ = ["ks_distance", "ExploreConfig", "Caps", "CAPS", "caps_for", "apply_caps", "solver_sizes", "limit_key",
+           "Memo", "MEMO", "explore", "run_networks", "run_solver", "run_limit", "run_collapse", "limit_gap",
+           "difference_interval", "task_for", "LIMIT_PARAMETRIZATIONS", "LIMIT_PARTICLES", "LIMIT_SOLVES", "PARTS",
            "COLLAPSE_RULES"]

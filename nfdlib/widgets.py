@@ -1,4 +1,4 @@
-"""Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 07, and small
+"""Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 08, and small
 widgets in notebooks 00 to 06).
 
 Built from ipywidgets 8 and plain matplotlib (each figure is rendered to a PNG and shown in an ``Image``
@@ -18,12 +18,17 @@ Each update runs in :func:`nfdlib.explore.explore`, on the GPU when there is one
 caps are shrunk and the status line says so. Results and rendered figures are memoized per configuration, so
 returning to a setting is instant. A failure (divergence, a bad combination) is shown in the panel or in the
 message line; it never raises out of a callback.
+
+:func:`on_demand_answer` shows a guided experiment's answer: computed at once in a notebook, behind a button when
+the notebook is served as an app by Voila (:func:`served_by_voila`), so that the app shows the explorer without
+first computing every answer.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from . import explore as ex
+from . import stats
 from .activations import ACTIVATIONS
 from .config import get_device
 from .parametrization import names as parametrization_names
@@ -266,7 +272,10 @@ def panel_a(ax, result: dict) -> None:
     ax.set_xlabel("layer-time τ = l T / L")
     ax.set_ylabel("rms of h_l per unit")
     ratio = net["h_rms_init"][:, -1].mean() / net["h_rms_init"][:, 0].mean()
-    _readout(ax, f"rms h_L / rms h_0 at init: ×{ratio:.3g} (mean of seeds)")
+    change = net["dh_rms"][:, -1]
+    moved = f"{np.mean(change):.3g}" if np.all(np.isfinite(change)) else "not finite (a seed diverged)"
+    _readout(ax, f"rms h_L / rms h_0 at init: ×{ratio:.3g}; rms change of h_L over training: {moved} "
+                 "(means of seeds)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
 
@@ -314,13 +323,14 @@ def panel_b(ax, result: dict) -> None:
         ax.plot(steps, loss[s], "x-", color="#b00", lw=1, label=f"seed {s} (diverged)")
     diverged = [(s, int(k)) for s, k in enumerate(net["diverged_at"]) if k >= 0]
     sizes = ""
-    if limit:
+    if limit and result.get("limit_applies", True):
         styles = {"decoupled": ("--", "C3", "NFD, decoupled"), "reused": (":", "k", "NFD, reused")}
         for coupling, res in limit.items():
             if "error" not in res:
                 ls, color, name = styles[coupling]
                 ax.plot(steps, res["loss"], ls, color=color, lw=2, label=name)
-                sizes = f"M = {res['M']} particles, K = {res['K']} Euler steps"
+                sizes = (f"limit: mean of {res['solves']} solves of M = {res['M']} particles, K = {res['K']} "
+                         "Euler steps, whatever n")
     _log_y(ax)
     ax.set_ylabel(f"training loss (MSE, {cfg.P} inputs)")
     ax.grid(alpha=0.3)
@@ -331,10 +341,13 @@ def panel_b(ax, result: dict) -> None:
         lines.append("diverged: " + ", ".join(f"seed {s} at step {k}" for s, k in diverged))
     if gap is not None:
         se = f" ± {gap['net_se']:.2g}" if np.isfinite(gap["net_se"]) else ""
-        lines.append(f"final loss {gap['net_mean']:.3g}{se} against the {gap['match']} limit "
-                     f"{gap[gap['match']]:.3g}: gap {gap['gap']:+.2g} ({100 * gap['relative_gap']:+.0f}%); "
-                     f"solver {sizes}")
-    elif limit is None:
+        match = gap["match"]
+        lo, hi = gap["gap_interval"]
+        lines.append(f"final loss {gap['net_mean']:.3g}{se} (seed SE) against the {match} limit "
+                     f"{gap[match]:.3g} ± {gap[match + '_se']:.2g} (Monte Carlo SE): gap {gap['gap']:+.2g}, "
+                     f"95% interval [{lo:+.2g}, {hi:+.2g}]")
+        lines.append(sizes)
+    elif limit is None or not result.get("limit_applies", True):
         lines.append("no NFD limit here: the solver covers depth-μP with one-layer pre-activation blocks")
     ax.set_xlabel("SGD step (full batch)")
     for line in lines:
@@ -391,12 +404,20 @@ def panel_d(ax, result: dict) -> None:
             label="network units")
     match = "reused" if cfg.backward == "true" else "decoupled"
     text = f"after {cfg.steps} SGD steps"
-    if limit and "error" not in limit.get(match, {"error": 1}):
-        particles = limit[match]["h_T"]
-        ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k", label=f"NFD particles ({match})")
-        ks = ex.ks_distance(units, particles)
-        text += (f": {units.size} units ({int(kept.sum())} seeds) against {particles.size} particles, "
-                 f"Kolmogorov-Smirnov distance {ks:.3f}")
+    solve = (limit or {}).get(match, {"error": "no limit"})
+    particles = np.asarray(solve.get("h_T", []), float)
+    particles = particles[np.isfinite(particles)]
+    if "error" not in solve and particles.size == 0:
+        text += ": the limit's particles are not finite"
+    elif "error" not in solve:
+        applies = result.get("limit_applies", True)
+        # Every particle of every solve: a smooth reference; the interval below accounts for both sample sizes.
+        name = f"NFD particles ({match})" if applies else "depth-μP limit's particles (reference)"
+        ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k", label=name)
+        ks, lo, hi = stats.ks_interval(units, particles)
+        whose = "" if applies else " of the depth-μP limit (a reference: this rule has no limit here)"
+        text += (f": {units.size} units ({int(kept.sum())} seeds) against {particles.size} particles{whose}, "
+                 f"Kolmogorov-Smirnov distance {ks:.3f}; the two laws differ by {lo:.3f} to {hi:.3f} (95%)")
     ax.set_xlabel("coordinate of h_T(x₁)")
     _readout(ax, text)
     ax.set_ylabel("density")
@@ -562,6 +583,38 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
     return LiveFigure(controls, compute, draw)
 
 
+def served_by_voila() -> bool:
+    """True in a kernel that Voila started (Voila puts ``SERVER_SOFTWARE=voila/<version>`` in its environment)."""
+    return os.environ.get("SERVER_SOFTWARE", "").startswith("voila/")
+
+
+def on_demand_answer(compute: Callable[[], str], *, eager: bool | None = None, summary: str = "Answer"):
+    """A guided experiment's answer: ``compute()`` returns its markdown. With ``eager`` (default: not
+    :func:`served_by_voila`) it is computed now and returned as a :func:`hidden_answer`; otherwise a button
+    computes it when pressed and shows it below, so that a served app draws the explorer first."""
+    if eager is None:
+        eager = not served_by_voila()
+    if eager:
+        return hidden_answer(compute(), summary)
+    from IPython.display import display
+
+    button = W.Button(description="Compute the answer", tooltip="runs the experiment (seconds to a minute)")
+    out = W.Output()
+
+    def press(_):
+        button.disabled = True
+        button.description = "computing…"
+        with out:
+            try:
+                display(hidden_answer(compute(), summary))
+            except Exception as err:  # noqa: BLE001 - a callback must never raise into the front end
+                display(hidden_answer(f"The experiment failed: {type(err).__name__}: {err}", summary))
+        button.layout.display = "none"
+
+    button.on_click(press)
+    return W.VBox([button, out])
+
+
 def hidden_answer(text: str, summary: str = "Answer"):
     """A collapsed block (``<details>``) holding ``text`` (markdown), for predict-then-check questions; display it
     with IPython's ``display``."""
@@ -570,7 +623,7 @@ def hidden_answer(text: str, summary: str = "Answer"):
     return Markdown(f"<details><summary>{summary}</summary>\n\n{text}\n\n</details>")
 
 
-__all__ = ["LiveFigure", "hidden_answer", "render_png", "readout_html",
+__all__ = ["LiveFigure", "hidden_answer", "on_demand_answer", "served_by_voila", "render_png", "readout_html",
            "explorer", "coord_check_widget", "limit_widget", "collapse_widget",
            "transfer_widget",
            "draw_panels", "PANELS", "panel_a", "panel_u", "panel_b", "panel_c", "panel_d"]
