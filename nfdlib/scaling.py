@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
+from scipy.stats import t as student_t
 from tqdm.auto import tqdm
 
 from .cache import cached, register_kind
@@ -763,8 +764,8 @@ def _theta_to_params(theta, has_E, k, e_fixed=None) -> dict[str, float]:
 @dataclass
 class LawFit:
     """A fitted law: ``params`` (``E``, ``A``, ``alpha`` and for ``"nL"`` forms ``B``, ``beta``; ``E = 0`` for a
-    pure form), ``intervals`` (percentile intervals at ``level`` from ``boot``, the bootstrap replicates over
-    seeds), the fitted ``table`` and the Huber ``objective``."""
+    pure form), ``intervals`` (Student-t intervals at ``level`` on the standard error of ``boot``, the bootstrap
+    replicates over seeds: :func:`_interval`), the fitted ``table`` and the Huber ``objective``."""
 
     form: str
     params: dict[str, float]
@@ -812,7 +813,7 @@ class LawFit:
         parts = [f"{k} = {self.describe(k)}" for k in self.params if k != "E" or not self.form.endswith("pure")]
         if self.extras.get("E_fixed"):
             parts[0] = f"E = {self.params['E']:.3g} (held fixed)"
-        return f"{self.form}: " + ", ".join(parts) + f" ({self.level:.0%} bootstrap over seeds)"
+        return f"{self.form}: " + ", ".join(parts) + f" ({self.level:.0%} t interval, bootstrap over seeds)"
 
 
 def _check_points(table: SizeTable, form: str, E_fixed: bool = False) -> None:
@@ -855,19 +856,25 @@ def _min_seeds(table: SizeTable) -> int:
 
 def _interval(estimate: float, reps: np.ndarray, level: float, seeds: int, positive: bool = False
               ) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates, widened about the estimate by ``sqrt(R / (R - 1))``: a
-    bootstrap over ``R`` seeds sees the seed variance times ``(R - 1) / R``, which matters at a handful of seeds.
-    ``positive`` quantities (a floor, a coefficient, a size) are widened in log space, so they stay positive."""
+    """Student-t interval on the bootstrap standard error: ``estimate +- t se`` with
+    ``se = sqrt(R / (R - 1)) sd(reps)`` and ``t`` the ``(1 + level) / 2`` quantile of Student's t with ``R - 1``
+    degrees of freedom, for ``R`` seeds.
+
+    Why not the percentile interval: a bootstrap over ``R`` seeds sees the seed variance times ``(R - 1) / R``, and
+    its replicates spread like a normal law whose variance is known, while the variance here is itself estimated
+    from ``R`` seeds. For a mean over seeds this rule is the exact t interval; for the fitted law it brings the
+    coverage of known parameters at five seeds from 84-90% (the widened percentile interval) to 93-96%
+    (:func:`fit_law`). ``positive`` quantities (a floor, a coefficient, a size) get the interval of their
+    logarithm, so they stay positive. NaN with fewer than two seeds or two usable replicates."""
     reps = np.asarray(reps, float)
     reps = reps[np.isfinite(reps) & ((reps > 0) if positive else True)]
-    if reps.size == 0 or seeds < 2 or not math.isfinite(estimate) or (positive and estimate <= 0):
+    if reps.size < 2 or seeds < 2 or not math.isfinite(estimate) or (positive and estimate <= 0):
         return float("nan"), float("nan")
-    lo, hi = np.percentile(reps, [(0.5 - level / 2) * 100, (0.5 + level / 2) * 100])
-    c = math.sqrt(seeds / (seeds - 1))
-    if positive:
-        e = math.log(estimate)
-        return float(math.exp(e - c * (e - math.log(lo)))), float(math.exp(e + c * (math.log(hi) - e)))
-    return float(estimate - c * (estimate - lo)), float(estimate + c * (hi - estimate))
+    centre, values = (math.log(estimate), np.log(reps)) if positive else (estimate, reps)
+    se = math.sqrt(seeds / (seeds - 1)) * float(np.std(values, ddof=1))
+    half = float(student_t.ppf(0.5 + level / 2, seeds - 1)) * se
+    lo, hi = centre - half, centre + half
+    return (float(math.exp(lo)), float(math.exp(hi))) if positive else (float(lo), float(hi))
 
 
 def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float = 0.95, delta: float = 0.05,
@@ -880,11 +887,16 @@ def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float
     keeping the best. The default
     ``delta = 0.05`` is quadratic for the seed noise of a seed mean (a few percent) and linear beyond, so one bad
     size cannot drag the fit. Exponents are bounded to ``[0, 6]``. Intervals: ``boot`` refits on seed means
-    resampled over seeds (within the table's strata), started from the best solutions of the full fit; the
-    percentile interval at ``level``, widened by ``sqrt(R / (R - 1))`` for ``R`` seeds (:func:`_interval`). With
-    five seeds its coverage of known exponents was measured at about 90% (tests/test_scaling.py).
-    ``E`` (a number > 0, for a form with a floor) holds the floor fixed at that value, for example at a computed
-    limit, and fits the rest. Raises ``ValueError`` when the table has too few sizes for the form.
+    resampled over seeds (within the table's strata), started from the best solutions of the full fit; from their
+    standard error, a Student-t interval at ``level`` with ``R - 1`` degrees of freedom for ``R`` seeds (the fewest
+    of any stratum; :func:`_interval`). How many seeds: at least 2 (fewer gives NaN intervals); at 3 to 5 seeds the
+    t quantile (4.3 and 2.8 at 95%) makes them wide but calibrated, and 5 or more are needed for intervals narrow
+    enough to decide much. Measured at five seeds, 2% noise, a 6 x 5 grid of ``(n, L)``, 200 synthetic data sets:
+    each parameter of a known law is covered in 93-96% of them, free or with ``E`` held (the percentile interval
+    used before: 84-90%); tests/test_scaling.py checks it. ``boot`` of 200 or more keeps the replicates' own
+    noise small. ``E`` (a number > 0, for a form with a floor) holds the floor fixed at that value, for example at a
+    computed limit, and fits the rest (the bootstrap refits hold it too). Raises ``ValueError`` when the table has
+    too few sizes for the form.
     """
     has_E, names = _form(form)
     e_fixed = None

@@ -102,13 +102,19 @@ def test_one_stalled_size_does_not_drag_the_fit():
     assert abs(fit.params["E"] - 0.1) < 0.01
 
 
-def test_interval_is_the_widened_percentile_interval():
-    reps = np.linspace(-1.0, 1.0, 100001)
+def test_interval_is_the_t_interval_on_the_bootstrap_standard_error():
+    reps = np.linspace(-1.0, 1.0, 11)
+    reps = 0.3 + reps / reps.std(ddof=1)  # standard deviation 1, centred away from the estimate
+    # Student's t: the 0.95 quantile at 1 degree of freedom is 6.313752, the 0.975 quantile at 4 is 2.776445;
+    # the seeds' correction is sqrt(R / (R - 1)); the interval is centred on the estimate, not the replicates
     lo, hi = sc._interval(0.0, reps, 0.9, seeds=2)
-    assert lo == pytest.approx(-0.9 * math.sqrt(2), rel=1e-4) and hi == pytest.approx(0.9 * math.sqrt(2), rel=1e-4)
-    lo, hi = sc._interval(1.0, np.exp(reps), 0.9, seeds=5, positive=True)  # widened in log space
-    assert math.log(lo) == pytest.approx(-0.9 * math.sqrt(5 / 4), rel=1e-4) and lo > 0
-    assert hi == pytest.approx(math.exp(0.9 * math.sqrt(5 / 4)), rel=1e-4)
+    assert hi == pytest.approx(6.313752 * math.sqrt(2), rel=1e-6) and lo == pytest.approx(-hi, rel=1e-12)
+    lo, hi = sc._interval(1.0, np.exp(reps), 0.95, seeds=5, positive=True)  # in log space
+    assert math.log(hi) == pytest.approx(2.776445 * math.sqrt(5 / 4), rel=1e-6)
+    assert math.log(lo) == pytest.approx(-math.log(hi), rel=1e-12) and lo > 0
+    # undefined, never zero width: one seed, or fewer than two usable replicates
+    assert all(math.isnan(v) for v in sc._interval(0.0, reps, 0.95, seeds=1))
+    assert all(math.isnan(v) for v in sc._interval(1.0, np.array([2.0, -1.0]), 0.95, seeds=5, positive=True))
 
 
 def test_deviations_split_bias_and_spread():
