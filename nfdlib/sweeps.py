@@ -41,14 +41,14 @@ from tqdm.auto import tqdm
 
 from . import cache
 from .activations import get_activation_derivative
-from .config import check_seed, get_device, make_generator
+from .config import check_seed, check_seeds, get_device, make_generator
 from .data import DATASETS, Dataset, load_dataset
 from .models import BLOCKS, ResNet
 from .optim import scaling_table
 from .parametrization import get_parametrization
 from .stats import SlopeFit, Verdict, fit_loglog, interval_verdict, slope_difference, slope_verdict
 from .training import LOSSES, loss_fn, train
-from .validation import check_choice, check_float, check_int
+from .validation import check_choice, check_float, check_grid, check_int
 
 # Bump when the code that computes a sweep changes in a way that changes its numbers: cached files then recompute.
 SWEEP_VERSION = "1"
@@ -73,17 +73,26 @@ def log2_grid(lo: float, hi: float, step: float = 0.5) -> np.ndarray:
 
 
 def _check_lrs(lrs) -> np.ndarray:
-    arr = np.asarray(lrs, dtype=float).ravel()
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"lrs must be a non-empty sequence of finite positive learning rates, got {lrs!r}")
-    return arr
+    return check_grid("lrs", lrs)
 
 
 def _check_seeds(seeds) -> list[int]:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must list at least one seed")
-    return [check_seed(s) for s in seeds]
+    return check_seeds(seeds)
+
+
+def _check_configurations(lrs, seeds) -> tuple[np.ndarray, np.ndarray]:
+    """The flat ``(lr, seed)`` pairs of a batch of runs: positive rates and seeds, one of each per run, no pair
+    twice (a repeated pair trains the same network twice)."""
+    if np.ndim(lrs) != 1 or np.ndim(seeds) != 1:
+        raise ValueError(f"lrs and seeds must be sequences with one entry per configuration, got {lrs!r} and "
+                         f"{seeds!r}")
+    rates = np.asarray([check_float("lrs", x) for x in lrs], dtype=float)
+    seeds = np.asarray([check_seed(x) for x in seeds], dtype=np.int64)
+    if rates.shape != seeds.shape or rates.size == 0:
+        raise ValueError(f"lrs and seeds must have one entry per configuration, got {rates.size} and {seeds.size}")
+    if len(set(zip(rates.tolist(), seeds.tolist()))) != rates.size:
+        raise ValueError("lrs and seeds repeat a configuration (the same rate with the same seed)")
+    return rates, seeds
 
 
 def batch_indices(P: int, batch_size: int, steps: int, seed: int) -> Tensor | None:
@@ -405,10 +414,7 @@ def train_stacked(make_model: Callable[[int], ResNet], lrs: Sequence[float], see
     4096). A run diverges when a minibatch loss is not finite or exceeds ``loss_bound``, or when the training
     loss at an evaluation does; its later entries are NaN.
     """
-    lrs = _check_lrs(lrs)
-    seeds = np.asarray(_check_seeds(seeds), dtype=np.int64)
-    if lrs.shape != seeds.shape:
-        raise ValueError(f"lrs and seeds must have one entry per configuration, got {lrs.size} and {seeds.size}")
+    lrs, seeds = _check_configurations(lrs, seeds)
     steps = check_int("steps", steps, minimum=0)
     loss = check_choice("loss", loss, LOSSES)
     engine = check_choice("engine", engine, ENGINES)
@@ -524,10 +530,7 @@ def train_loop(make_model: Callable[[int], ResNet], lrs: Sequence[float], seeds:
                desc: str = "loop") -> dict[str, np.ndarray]:
     """The same as :func:`train_stacked`, one :func:`nfdlib.training.train` call per configuration (the
     reference the batched path is tested and benchmarked against)."""
-    lrs = _check_lrs(lrs)
-    seeds = np.asarray(_check_seeds(seeds), dtype=np.int64)
-    if lrs.shape != seeds.shape:
-        raise ValueError(f"lrs and seeds must have one entry per configuration, got {lrs.size} and {seeds.size}")
+    lrs, seeds = _check_configurations(lrs, seeds)
     steps = check_int("steps", steps, minimum=0)
     eval_every = steps if eval_every is None else check_int("eval_every", eval_every)
     rows = []
@@ -649,7 +652,7 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     directory must belong to this one configuration (:func:`cached_depth_sweep` names it by the cache key)."""
     import time
 
-    depths = [check_int("depths", L) for L in depths]
+    depths = check_grid("depths", depths, integer=True).tolist()
     if not depths:
         raise ValueError("depths must list at least one depth")
     data = load_task(task)

@@ -96,6 +96,30 @@ def test_solver_at_init_depends_on_depth_like_the_euler_recursion(task):
     assert out[8] / out[1] == pytest.approx(predicted, rel=0.03)
 
 
+@pytest.mark.parametrize("noise_grid", [2, 8])
+def test_fine_noise_grid_keeps_the_variance_of_each_euler_step(task, noise_grid):
+    # With the identity, q grows by (1 + dtau) per Euler step whatever grid the innovations are drawn on: an
+    # innovation that sums noise_grid / K normals must still have unit variance. Normalizing the sum by m instead
+    # of sqrt(m) leaves variance 1/m, so q_T = (1 + dtau/4)^K at noise_grid = 4K: 1.56 instead of 4 here.
+    K, T, seeds = 2, 2.0, 4
+    runs = [simulate_nfd(task.X_train, task.Y_train, M=2048, K=K, T=T, steps=0, activation="identity", seed=s,
+                         noise_grid=noise_grid, dtype=torch.float64) for s in range(seeds)]
+    q0 = np.diag(task.X_train.numpy() @ task.X_train.numpy().T / task.X_train.shape[1])
+    ratio = np.array([np.diag(r.Phi[-1, 0]) for r in runs]) / (q0 * closed_form_discrete("identity", T, K)["q_T"])
+    mean, se = ratio.mean(), ratio.mean(1).std(ddof=1) / math.sqrt(seeds)
+    assert abs(mean - 1) < 4 * se + 0.02, f"noise_grid={noise_grid}: q_T ratio {mean:.4f} +- {se:.4f}"
+
+
+def test_solves_on_one_noise_grid_share_their_brownian_paths(task):
+    # K = 2 and K = 4 on the same fine grid (and seed) are two discretizations of one Brownian path, so their
+    # terminal features differ by the O(1/K) Euler error only, far less than two independent draws differ.
+    kw = dict(M=256, T=1.0, steps=0, activation="identity", seed=5, return_particles=True, dtype=torch.float64)
+    h2, h4 = (simulate_nfd(task.X_train, task.Y_train, K=K, noise_grid=4, **kw).particles["h_T"][0] for K in (2, 4))
+    h4_other = simulate_nfd(task.X_train, task.Y_train, K=4, noise_grid=4, **{**kw, "seed": 6}).particles["h_T"][0]
+    coupled, independent = np.sqrt(np.mean((h2 - h4) ** 2)), np.sqrt(np.mean((h2 - h4_other) ** 2))
+    assert coupled < 0.25 * independent
+
+
 # -- reproducibility, structure ---------------------------------------------------------------------------
 def test_reproducible_from_seed(task):
     kw = dict(X_test=task.X_test, Y_test=task.Y_test, M=64, K=4, steps=3, lr=0.5)

@@ -26,7 +26,7 @@ from nfdlib.stats import (
 
 @pytest.mark.parametrize("lo, hi, outcome", [
     (-0.55, -0.45, "agree"),        # wholly inside -0.5 +- 0.1
-    (-0.60, -0.40, "agree"),        # the edges count as inside
+    (-0.59, -0.41, "agree"),        # inside, close to both edges
     (-0.70, +0.20, "not resolved"),  # contains the prediction and values far from it
     (-0.30, -0.10, "disagree"),      # wholly outside, above
     (-1.20, -0.65, "disagree"),      # wholly outside, below
@@ -37,6 +37,35 @@ def test_equivalence_outcomes(lo, hi, outcome):
     assert v.outcome == outcome
     assert v.outcome in OUTCOMES
     assert v.allowed == pytest.approx((-0.6, -0.4))
+
+
+@pytest.mark.parametrize("lo, hi", [
+    (-0.6, -0.5),  # lower end on the lower boundary, from inside
+    (-0.5, -0.4),  # upper end on the upper boundary, from inside
+    (-0.6, -0.4),  # both ends on the boundaries
+    (-0.9, -0.6),  # upper end on the lower boundary, from outside
+    (-0.4, -0.1),  # lower end on the upper boundary, from outside
+    (-0.6, -0.6),  # a zero-width interval on a boundary
+])
+def test_an_end_on_the_tolerance_boundary_is_not_resolved(lo, hi):
+    # The boundary is the one value the claim allows that cannot be told from values just beyond it.
+    # Binary fractions make -0.5 +- 0.125 exact, so the ends really lie on the boundary.
+    scale = 1.25
+    lo, hi, prediction, tol = lo * scale, hi * scale, -0.5 * scale, 0.1 * scale
+    assert prediction - tol == lo or prediction - tol == hi or prediction + tol in (lo, hi)
+    assert interval_verdict(lo, hi, prediction=prediction, tol=tol).outcome == "not resolved"
+    assert interval_verdict(lo, hi, allowed=(prediction - tol, prediction + tol)).outcome == "not resolved"
+
+
+@pytest.mark.parametrize("allowed", [(0.0, math.inf), (-math.inf, 0.0)])
+def test_one_sided_claims_on_their_boundary_are_not_resolved(allowed):
+    # "the slope is positive" is not shown by an interval that reaches 0, nor refuted by one that ends at 0
+    for lo, hi in ((0.0, 0.3), (-0.3, 0.0), (0.0, 0.0)):
+        assert interval_verdict(lo, hi, allowed=allowed).outcome == "not resolved"
+    # a tolerance of zero ("stalls exactly") can never be shown by an interval, however tight
+    assert interval_verdict(0.0, 0.0, prediction=0.0, tol=0.0).outcome == "not resolved"
+    # a distance clipped at its floor agrees with "at most b" written as (-inf, b)
+    assert interval_verdict(0.0, 0.04, allowed=(-math.inf, 0.05)).agrees
 
 
 def test_wide_interval_agrees_with_nothing():

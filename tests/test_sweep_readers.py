@@ -1,0 +1,154 @@
+"""Reading a sweep against hand-computed answers (nfdlib.sweeps): the censoring of the largest stable rate at the
+top of the grid, the bootstrap percentiles of a drift, optima of accuracies (maximized), the sweep cache key's
+batch size, and the small statistics of the tables of notebook 06. Each test was checked by planting the bug it
+names in the library and seeing it fail."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from nfdlib import cache, sweeps
+
+LRS = 2.0 ** np.arange(0, 6)  # 1, 2, 4, 8, 16, 32
+
+
+def _stability_sweep():
+    """Depths 2..16, three seeds; the largest stable rate is the top of the grid (32, nothing diverged) at depth 2,
+    then 8, 4, 2: one octave down per doubling of depth. Seed 1 at depth 4 diverges only at the top rate."""
+    depths = np.array([2, 4, 8, 16])
+    edge = np.array([[64.0] * 3, [8.0] * 3, [4.0] * 3, [2.0] * 3])  # the rate above which a run diverges
+    diverged = LRS[None, :, None] > edge[:, None, :]
+    return {"L": depths, "lr": LRS, "seed": np.arange(3), "diverged": diverged}
+
+
+def test_max_stable_lr_by_hand():
+    sweep = _stability_sweep()
+    sweep["diverged"][1, -1, 1] = True  # already diverged at the top rate
+    sweep["diverged"][1, :, 2] = True  # diverged at every rate, the smallest included
+    expected = np.array([[32, 32, 32], [8, 8, np.nan], [4, 4, 4], [2, 2, 2]], float)
+    np.testing.assert_array_equal(sweeps.max_stable_lr(sweep), expected)
+    one_depth = {k: v[1] for k, v in sweep.items() if k == "diverged"} | {"lr": LRS}
+    np.testing.assert_array_equal(sweeps.max_stable_lr(one_depth), expected[1])
+
+
+def test_stability_drift_censors_the_top_of_the_grid():
+    # Depth 2 never diverged: its largest stable rate, 32, is only a lower bound and must be censored (>= the
+    # top), leaving the nine exact points of slope -1. Kept, it would flatten the slope to about -0.79.
+    d = sweeps.stability_drift(_stability_sweep(), boot=50)
+    assert d.censored == 3 and d.points == 9
+    assert d.slope == pytest.approx(-1.0, abs=1e-12)
+    assert d.fit.lo == pytest.approx(-1.0, abs=1e-9) and d.fit.hi == pytest.approx(-1.0, abs=1e-9)
+    assert d.boot_lo == pytest.approx(-1.0) and d.boot_hi == pytest.approx(-1.0)
+    assert d.transfers().disagrees and d.moves().outcome == "not resolved"  # censored optima withhold agreement
+    via = sweeps.drift_of(_stability_sweep(), "stable", boot=50)
+    assert via.censored == 3 and via.slope == pytest.approx(-1.0, abs=1e-12)
+    # a rate one grid step below the top is a real measurement, not censored
+    sweep = _stability_sweep()
+    sweep["diverged"][0, -1, :] = True  # depth 2 now diverges at 32: its largest stable rate is 16
+    d = sweeps.stability_drift(sweep, boot=50)
+    assert d.censored == 0 and d.points == 12
+
+
+def _optimum_sweep(per_seed_slopes, key="train_loss"):
+    """Each seed's optimum moves exactly as eta* = L^slope; the loss is an exact parabola in log2(lr) around it
+    (accuracy: a downward parabola), so best_lr recovers every optimum exactly."""
+    depths = np.array([2, 4, 8, 16, 32])
+    lrs = 2.0 ** np.arange(-3, 6.01, 0.5)
+    centre = np.log2(depths)[:, None] * np.asarray(per_seed_slopes, float)[None, :]  # (depths, seeds)
+    dist2 = (np.log2(lrs)[None, :, None] - centre[:, None, :]) ** 2  # (depths, lrs, seeds)
+    values = np.exp(dist2 / 8) if key.endswith("_loss") else 0.9 - 0.01 * dist2
+    sweep = {"L": depths, "lr": lrs, "seed": np.arange(len(per_seed_slopes)),
+             "diverged": np.zeros(dist2.shape, bool), key: values[..., None]}
+    return sweep, centre
+
+
+@pytest.mark.parametrize("slopes, lo, hi", [([0.0, 0.0, 0.5], 0.0, 0.5), ([0.0, 0.5, 0.5], 0.0, 0.5)])
+def test_drift_bootstrap_is_the_central_95_percent(slopes, lo, hi):
+    # With exact per-seed lines on a common depth grid, the pooled slope of a resample of the seeds is the mean
+    # of the resampled seeds' slopes. Three seeds drawn with replacement from {0, 0, 0.5} all give 0.5 with
+    # probability 1/27 = 3.7%: inside the upper 2.5% tail's reach (the 97.5th percentile is 0.5), outside the
+    # 5% tail's (the 95th percentile would be 1/3). The same for the lower end of {0, 0.5, 0.5}.
+    sweep, _ = _optimum_sweep(slopes)
+    d = sweeps.optimum_drift(sweep, boot=4000, seed=3)
+    assert d.slope == pytest.approx(np.mean(slopes), abs=1e-9)
+    assert d.boot_lo == pytest.approx(lo, abs=1e-9) and d.boot_hi == pytest.approx(hi, abs=1e-9)
+
+
+@pytest.mark.parametrize("key", ["test_acc", "val_acc"])
+def test_accuracy_optima_are_maxima(key):
+    # An accuracy peaks at the best rate; picking its minimum would choose the worst rate, at the grid's edge.
+    sweep, centre = _optimum_sweep([0.0, -0.5], key=key)
+    opt = sweeps.best_lr(sweep["lr"], sweep[key][0, :, 0, -1], maximize=True, log_values=False)
+    assert opt.lr == pytest.approx(1.0) and not opt.at_edge and opt.value == pytest.approx(0.9)
+    np.testing.assert_allclose(np.log2(sweeps.optima(sweep, key)), centre, atol=1e-9)
+    d = sweeps.optimum_drift(sweep, key, boot=50)
+    assert d.censored == 0 and d.slope == pytest.approx(-0.25, abs=1e-9)
+    means = sweeps.mean_curve_optima(sweep, key)  # the seed-mean curve peaks halfway between the two seeds
+    np.testing.assert_allclose([math.log2(o.lr) for o in means], centre.mean(1), atol=1e-9)
+    rows = sweeps.best_by_depth(sweep, select=key, report=(key,))
+    assert [row["at_edge"] for row in rows] == [False] * 5
+    assert [row[key] for row in rows] == pytest.approx(
+        [float(np.mean(0.9 - 0.01 * (math.log2(row["grid_lr"]) - centre[d]) ** 2)) for d, row in enumerate(rows)])
+    best_grid = sweep[key][..., -1].mean(-1).max(axis=1)  # the highest seed-mean accuracy on the grid
+    assert [row[key] for row in rows] == pytest.approx(list(best_grid))
+
+
+def test_batch_size_is_part_of_the_sweep_cache_key(tmp_path):
+    task = {"name": "teacher", "d": 4, "n_train": 8, "n_test": 4}
+    args = (task, "depth-mup", "two", 8, [2], [0.1, 0.4], [0], 3)
+    configs = [sweeps.depth_sweep_config(*args, batch_size=4), sweeps.depth_sweep_config(*args, batch_size=2),
+               sweeps.depth_sweep_config(*args)]
+    assert configs[0]["batch_size"] == 4 and configs[1]["batch_size"] == 2 and "batch_size" not in configs[2]
+    paths = {cache.cache_path("sweep_test", c, sweeps.SWEEP_VERSION, "npz", tmp_path) for c in configs}
+    assert len(paths) == 3
+    mini = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False, batch_size=4)
+    full = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
+    assert len(list(tmp_path.glob("sweep_test-*.npz"))) == 2  # the full-batch sweep is not served the minibatch file
+    assert not np.allclose(mini["train_loss"][..., -1], full["train_loss"][..., -1])
+
+
+# -- the small statistics behind the tables of notebook 06 -------------------------------------------------
+def test_best_by_depth_reports_the_standard_error_over_seeds():
+    sweep, _ = _optimum_sweep([0.0, 0.0, 0.0])
+    sweep["train_loss"] = sweep["train_loss"] * np.array([1.0, 2.0, 4.0])[None, None, :, None]
+    row = sweeps.best_by_depth(sweep, report=("train_loss",))[0]
+    assert row["train_loss"] == pytest.approx(7 / 3)
+    assert row["train_loss_sem"] == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1) / math.sqrt(3))
+
+
+def test_paired_difference_is_a_t_interval_over_the_pairs():
+    diffs = np.array([0.3, -0.1, 0.4, 0.2])
+    rows_a = [{"L": 2, "test_acc_seeds": list(0.5 + diffs[:2])}, {"L": 4, "test_acc_seeds": list(0.5 + diffs[2:])}]
+    rows_b = [{"L": 2, "test_acc_seeds": [0.5, 0.5]}, {"L": 4, "test_acc_seeds": [0.5, 0.5]}]
+    out = sweeps.paired_difference(rows_a, rows_b)
+    half = st.t.ppf(0.975, 3) * diffs.std(ddof=1) / 2
+    assert out["mean"] == pytest.approx(0.2) and out["pairs"] == 4
+    assert (out["lo"], out["hi"]) == pytest.approx((0.2 - half, 0.2 + half))
+
+
+def test_lead_is_judged_on_the_95_percent_interval_of_the_gap():
+    # gap 0.1 with a standard error 0.0525: the 95% interval reaches below 0 (not resolved); a 90% one would not
+    ahead = {"train_loss": 1.0, "train_loss_sem": 0.0525 / math.sqrt(2)}
+    behind = {"train_loss": 1.1, "train_loss_sem": 0.0525 / math.sqrt(2)}
+    gap, err, verdict = sweeps.lead(ahead, behind)
+    assert gap == pytest.approx(0.1) and err == pytest.approx(0.0525)
+    assert (verdict.lo, verdict.hi) == pytest.approx((0.1 - 1.96 * 0.0525, 0.1 + 1.96 * 0.0525))
+    assert verdict.outcome == "not resolved"
+
+
+def test_best_lr_flags_both_ends_of_the_grid():
+    lrs = 2.0 ** np.arange(-4, 4.01, 0.5)
+    assert sweeps.best_lr(lrs, np.exp(np.log2(lrs))).at_edge  # best at the smallest rate
+    assert sweeps.best_lr(lrs, np.exp(-np.log2(lrs))).at_edge  # best at the largest rate
+    sweep, _ = _optimum_sweep([0.0, 0.0])
+    sweep["train_loss"][0, :, 0, -1] = np.exp(np.log2(sweep["lr"]))  # depth 2, seed 0: optimum below the grid
+    assert np.isnan(sweeps.optima(sweep)[0, 0]) and sweeps.optimum_drift(sweep, boot=20).censored == 1
+
+
+def test_best_window_mean_excludes_the_start_of_its_window():
+    sweep = {"steps": np.array([25, 50, 75, 100]), "lr": np.array([1.0]), "L": np.array([2]),
+             "diverged": np.zeros((1, 1, 1), bool), "val_loss": np.array([[[[8.0, 4.0, 2.0, 1.0]]]])}
+    # window 0.5 of step 100 is (50, 100]: the evaluations at 75 and 100
+    assert sweeps.best_window_mean(sweep, 100, window=0.5) == pytest.approx([1.5])
