@@ -1,7 +1,11 @@
 """How long one explorer update takes: each part (networks, the two NFD solves, the collapse scan, drawing) and the
 whole update, at the default sizes and at the device's caps, cold (computed) and cached (a revisited setting).
 
-Run:  .venv/bin/python benchmarks/widgets.py [--device cpu] [--skip-caps]
+Run:  .venv/bin/python benchmarks/widgets.py [--device cpu] [--skip-caps] [--particles]
+
+``--particles`` measures instead how the limit's final loss varies over solver seeds at several particle counts
+``M`` (the numbers behind ``nfdlib.explore.LIMIT_PARTICLES`` and ``LIMIT_SOLVES``): for each ``M`` and coupling,
+the mean and standard deviation over seeds of one solve's final loss, and its CPU time.
 
 A cold update is timed on a fresh memo; the cached figure is the same update asked again. Each configuration is
 a slider move away from the defaults (L, n, eta, steps), so the medians describe what a reader sees while
@@ -17,6 +21,7 @@ import statistics
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from nfdlib import explore as ex
@@ -107,12 +112,37 @@ def _row(name: str, values: list[tuple[float, float]]) -> str:
             f"{max(cpu):.3f} | {len(values)} |")
 
 
+def particle_study(config: ex.ExploreConfig, device, Ms=(128, 256, 512, 1024, 2048, 4096), seeds: int = 8) -> None:
+    """Mean and standard deviation over solver seeds of one solve's final loss, per particle count ``M``."""
+    K = config.L
+    print(f"one solve's final train loss over {seeds} solver seeds (n-independent; L = K = {K}, "
+          f"{config.steps} steps, eta = {config.eta:g}, T = {config.T:g})\n")
+    print("| M | coupling | mean | sd over seeds | sd / mean | median CPU s |\n|---|---|---|---|---|---|")
+    with ex.one_thread_on_cpu(device):
+        for M in Ms:
+            for coupling in ("decoupled", "reused"):
+                finals, cpu = [], []
+                for seed in range(seeds):
+                    t = time.process_time()
+                    finals.append(float(ex.run_solver(config, coupling, M, K, device, seed=seed)["loss"][-1]))
+                    cpu.append(time.process_time() - t)
+                v = np.asarray(finals)
+                print(f"| {M} | {coupling} | {v.mean():.5f} | {v.std(ddof=1):.5f} | {v.std(ddof=1) / v.mean():.3f} | "
+                      f"{statistics.median(cpu):.3f} |", flush=True)
+    print(f"\nthe explorer's limit: mean of {ex.LIMIT_SOLVES} solves of M = {ex.LIMIT_PARTICLES}: its standard "
+          f"error is the sd at that M divided by sqrt({ex.LIMIT_SOLVES})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: NFD_DEVICE or the best available)")
     ap.add_argument("--skip-caps", action="store_true", help="time the default sizes only")
+    ap.add_argument("--particles", action="store_true", help="measure the limit's Monte Carlo error against M")
     args = ap.parse_args()
     device = get_device(args.device)
+    if args.particles:
+        particle_study(ex.ExploreConfig(), device)
+        return
     caps = ex.caps_for(device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, caps {caps}, "

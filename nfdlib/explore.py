@@ -35,6 +35,7 @@ from .data import make_teacher_task
 from .models import BACKWARDS, BLOCKS, ResNet
 from .nfd import simulate_nfd
 from .parametrization import names as parametrization_names
+from .stats import Verdict, interval_verdict, ks_interval
 from .training import train
 from .two_layer import block_updates
 from .validation import check_choice, check_float, check_int
@@ -112,12 +113,14 @@ class Caps:
 
 # The limit's particles per solve and its number of independent solves (solver seeds 0, 1, ...). The same on
 # every device and for every width, so that the limit beside the networks does not move with the width slider.
-# Chosen with `benchmarks/widgets.py --particles` at the default configuration (n-independent; L = 8, 6 steps,
-# eta = 0.5): the standard deviation of one solve's final reused loss over solver seeds fell from 0.0041 at
-# M = 128 to about 0.0020 at M = 2048 (decoupled: 0.0073 to 0.0026), and the mean moved by less than one standard
-# error between M = 256 and 4096 (no visible finite-M bias). Four solves of 2048 give a standard error of
-# about 0.001 (4% of the reused loss), below the networks' seed error at n = 512 (0.0012); a solve of 2048
-# costs 0.17 (decoupled) and 0.28 (reused) CPU-s at the defaults on the shared machine below.
+# Chosen with `benchmarks/widgets.py --particles` at the default configuration (the solve does not depend on n;
+# L = K = 8, 6 steps, eta = 0.5, 8 solver seeds per M): the standard deviation over seeds of one solve's final
+# loss was 0.0049 (reused) and 0.0094 (decoupled) at M = 128, 0.0016 and 0.0029 at M = 2048, and no smaller at
+# M = 4096 (0.0019 and 0.0025, for 1.65 times the CPU time); the mean stayed within 0.002 of its M = 4096 value
+# from M = 512 on (no visible finite-M bias). Past M = 2048 more solves cut the error faster than more particles:
+# four solves of 2048 give a standard error of about 0.0008 (reused, 3% of its loss) and 0.0015 (decoupled),
+# smaller than the networks' seed error at n = 512 (0.0012 with 4 seeds). A solve of 2048 costs 0.18
+# (decoupled) and 0.28 (reused) CPU-s at the defaults on the shared machine below.
 LIMIT_PARTICLES = 2048
 LIMIT_SOLVES = 4
 
@@ -125,7 +128,8 @@ LIMIT_SOLVES = 4
 # the defaults a cold update takes a few CPU-seconds (the four solves of each limit about 1.8 of them; a width,
 # seeds or backward move reuses the solves); at these caps about 45 CPU-s with one-layer blocks, and the status
 # line says "computing" meanwhile. The networks' cost grows like n^2 L steps seeds: at n = 1024 an update took
-# two to five minutes, too long for a slider. A GPU gets 16x the width and 8x the depth of a CPU. ``M`` is the
+# two to five minutes, too long for a slider. A GPU's caps are 16x the width and 8x the depth of a
+# CPU's, but the sliders (nfdlib.widgets) stop at n = 4096 and L = 256: 8x and 4x the CPU's caps. ``M`` is the
 # particles per solve (:data:`LIMIT_PARTICLES` everywhere).
 CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=LIMIT_PARTICLES, K=16),
         "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=LIMIT_PARTICLES, K=32),
@@ -322,13 +326,14 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
             parts: tuple[str, ...] = PARTS, collapse_rules: tuple[str, ...] | None = None,
             solves: int = LIMIT_SOLVES) -> dict:
     """Everything the explorer draws for ``config``: ``networks``, ``limit`` (``{"decoupled", "reused"}``, each
-    from :func:`run_limit` with ``solves`` solves, or ``None`` for blocks the solver does not cover),
-    ``limit_applies`` (whether that limit is the networks' own: ``config.has_limit``; for another rule with
-    one-layer pre-activation blocks it is depth-muP's limit, drawn as a reference), ``collapse`` (``{rule: ...}``
-    for two-layer blocks, else ``None``), ``gap`` (the network-to-limit readout, only where the limit applies),
-    plus ``config`` (after caps), ``notes`` (caps applied), ``cached`` (which parts came from the memo),
-    ``device`` and ``seconds``. ``parts`` picks what to compute (a subset of :data:`PARTS`); ``collapse_rules``
-    overrides the rules of the collapse part (default: depth-muP, the correction, and ``config``'s own rule).
+    from :func:`run_limit` with ``solves`` solves, for one-layer blocks; ``None`` for two-layer ones),
+    ``limit_applies`` (whether that limit is the networks' own: ``config.has_limit``; for another rule or
+    post-activation blocks it is the depth-muP pre-activation limit, drawn as a reference), ``collapse``
+    (``{rule: ...}`` for two-layer blocks, else ``None``), ``gap`` (the network-to-limit readout, only where
+    the limit applies), plus ``config`` (after caps), ``notes`` (caps applied), ``cached`` (which parts came
+    from the memo), ``device`` and ``seconds``. ``parts`` picks what to compute (a subset of :data:`PARTS`);
+    ``collapse_rules`` overrides the rules of the collapse part (default: depth-muP, the correction, and
+    ``config``'s own rule).
 
     A part that fails carries ``{"error": ...}`` instead of its arrays; nothing is raised for a bad
     combination or a divergence.
@@ -347,7 +352,7 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
         if "networks" in parts:
             networks, cached["networks"] = memo.get(("networks", cfg.key(), dev_key),
                                                     lambda: _safe(lambda: run_networks(cfg, device)))
-        if "limit" in parts and cfg.block == "one" and cfg.preact:
+        if "limit" in parts and cfg.block == "one":
             M, K, solver_notes = solver_sizes(cfg, caps)
             notes = notes + solver_notes
             limit = {}
@@ -439,6 +444,42 @@ def limit_gap(config: ExploreConfig, networks: dict, limit: dict | None) -> dict
     return out
 
 
+def stream_growth(networks: dict) -> float:
+    """Panel (a)'s readout: rms of ``h_L`` over rms of ``h_0`` at initialization, each a mean over seeds."""
+    h = networks["h_rms_init"]
+    return float(h[:, -1].mean() / h[:, 0].mean())
+
+
+def feature_change(networks: dict) -> np.ndarray:
+    """Per seed, the rms change of ``h_L`` over training (panel (a)'s second readout; NaN for a diverged seed)."""
+    return np.asarray(networks["dh_rms"], float)[:, -1]
+
+
+def gap_verdict(gap: dict, coupling: str, tol: float) -> Verdict:
+    """"The networks' final loss equals the ``coupling`` limit's within ``tol`` times that limit's loss", judged
+    by :func:`nfdlib.stats.interval_verdict` on the 95% interval of the gap (:func:`limit_gap`)."""
+    check_choice("coupling", coupling, ("decoupled", "reused"))
+    check_float("tol", tol)
+    lo, hi = gap[f"gap_{coupling}_interval"]
+    bound = tol * abs(gap[coupling]) if np.isfinite(gap[coupling]) else float("nan")
+    if not np.isfinite(bound):
+        return interval_verdict(float("nan"), float("nan"), allowed=(-1.0, 1.0))
+    return interval_verdict(lo, hi, allowed=(-bound, bound))
+
+
+def particle_verdict(units, particles, tol: float) -> tuple[float, Verdict]:
+    """"A unit's coordinate has the law of a particle, within Kolmogorov-Smirnov distance ``tol``": the sample
+    distance and the verdict on the 95% interval of the distance between the two laws
+    (:func:`nfdlib.stats.ks_interval`, which accounts for both sample sizes). Non-finite values are dropped."""
+    check_float("tol", tol)
+    a, b = np.asarray(units, float).ravel(), np.asarray(particles, float).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        raise ValueError("units and particles must each hold at least one finite value")
+    distance, lo, hi = ks_interval(a, b)
+    return distance, interval_verdict(lo, hi, allowed=(-np.inf, tol))  # a distance is never negative
+
+
 def ks_distance(units, particles) -> float:
     """The Kolmogorov-Smirnov distance (largest gap between the two empirical distribution functions) between a
     network's unit coordinates and the solver's particles; non-finite values are dropped."""
@@ -453,5 +494,5 @@ def ks_distance(units, particles) -> float:
 
 __all__ = ["ks_distance", "ExploreConfig", "Caps", "CAPS", "caps_for", "apply_caps", "solver_sizes", "limit_key",
            "Memo", "MEMO", "explore", "run_networks", "run_solver", "run_limit", "run_collapse", "limit_gap",
-           "difference_interval", "task_for", "LIMIT_PARAMETRIZATIONS", "LIMIT_PARTICLES", "LIMIT_SOLVES", "PARTS",
-           "COLLAPSE_RULES"]
+           "difference_interval", "stream_growth", "feature_change", "gap_verdict", "particle_verdict",
+           "task_for", "LIMIT_PARAMETRIZATIONS", "LIMIT_PARTICLES", "LIMIT_SOLVES", "PARTS", "COLLAPSE_RULES"]

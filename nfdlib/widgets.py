@@ -387,7 +387,8 @@ def panel_c(ax, result: dict) -> None:
 
 def panel_d(ax, result: dict) -> None:
     """(d) histogram of the coordinates of ``h_T`` on the first training input: the network's units (pooled over
-    seeds) against the solver's particles for the matching coupling."""
+    seeds) against the solver's particles for the matching coupling (all solves; for networks outside the
+    solver's family, the particles of the depth-muP pre-activation limit as a reference)."""
     net, cfg, limit = result["networks"], result["config"], result.get("limit")
     ax.set_title(PANEL_TITLES["d"], fontsize=9)
     if "error" in net:
@@ -412,10 +413,11 @@ def panel_d(ax, result: dict) -> None:
     elif "error" not in solve:
         applies = result.get("limit_applies", True)
         # Every particle of every solve: a smooth reference; the interval below accounts for both sample sizes.
-        name = f"NFD particles ({match})" if applies else "depth-μP limit's particles (reference)"
+        name = f"NFD particles ({match})" if applies else "depth-μP pre-activation limit (reference)"
         ax.hist(particles, bins=bins, density=True, histtype="step", lw=2, color="k", label=name)
         ks, lo, hi = stats.ks_interval(units, particles)
-        whose = "" if applies else " of the depth-μP limit (a reference: this rule has no limit here)"
+        whose = ("" if applies else
+                 " of the depth-μP pre-activation limit (a reference: these networks have no limit here)")
         text += (f": {units.size} units ({int(kept.sum())} seeds) against {particles.size} particles{whose}, "
                  f"Kolmogorov-Smirnov distance {ks:.3f}; the two laws differ by {lo:.3f} to {hi:.3f} (95%)")
     ax.set_xlabel("coordinate of h_T(x₁)")
@@ -588,15 +590,21 @@ def served_by_voila() -> bool:
     return os.environ.get("SERVER_SOFTWARE", "").startswith("voila/")
 
 
-def on_demand_answer(compute: Callable[[], str], *, eager: bool | None = None, summary: str = "Answer"):
+def on_demand_answer(compute: Callable[[], str], *, eager: bool | None = None, summary: str = "Answer",
+                     hidden: bool = True):
     """A guided experiment's answer: ``compute()`` returns its markdown. With ``eager`` (default: not
-    :func:`served_by_voila`) it is computed now and returned as a :func:`hidden_answer`; otherwise a button
-    computes it when pressed and shows it below, so that a served app draws the explorer first."""
+    :func:`served_by_voila`) it is computed now and returned as a :func:`hidden_answer` (plain markdown when
+    ``hidden`` is false); otherwise a button computes it when pressed and shows it below, so that a served app
+    draws the explorer first."""
+    from IPython.display import Markdown, display
+
+    def shown(text: str):
+        return hidden_answer(text, summary) if hidden else Markdown(text)
+
     if eager is None:
         eager = not served_by_voila()
     if eager:
-        return hidden_answer(compute(), summary)
-    from IPython.display import display
+        return shown(compute())
 
     button = W.Button(description="Compute the answer", tooltip="runs the experiment (seconds to a minute)")
     out = W.Output()
@@ -606,9 +614,9 @@ def on_demand_answer(compute: Callable[[], str], *, eager: bool | None = None, s
         button.description = "computing…"
         with out:
             try:
-                display(hidden_answer(compute(), summary))
+                display(shown(compute()))
             except Exception as err:  # noqa: BLE001 - a callback must never raise into the front end
-                display(hidden_answer(f"The experiment failed: {type(err).__name__}: {err}", summary))
+                display(shown(f"The experiment failed: {type(err).__name__}: {err}"))
         button.layout.display = "none"
 
     button.on_click(press)

@@ -1,6 +1,8 @@
 """Head-less tests of the live widgets: set controls' values as a slider move would, and check what each panel
 computed, that failures are displayed rather than raised, and that revisited settings come from the cache."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -146,7 +148,165 @@ def test_caps_shrink_sizes_and_say_so(memo):
 
 def test_solver_particles_suffice_for_the_reused_terms():
     M, K, notes = ex.solver_sizes(ex.ExploreConfig(n=32, L=4, steps=10, P=8), ex.CAPS["cpu"])
-    assert M >= 3 * 11 * 8 and K == 4 and notes == []
+    assert M == ex.LIMIT_PARTICLES and K == 4 and notes == []
+    for caps in ex.CAPS.values():  # at every device's largest steps, M is three times the reused history or more
+        assert caps.M == ex.LIMIT_PARTICLES and caps.M >= 3 * (caps.steps + 1) * ex.ExploreConfig().P
+
+
+# Small sizes for the tests of the limit and the memo: 2 solves of 128 particles.
+TINY_CAPS = ex.Caps(n=512, L=16, steps=8, seeds=4, M=128, K=16)
+
+
+def test_the_limit_does_not_move_with_the_width():
+    """The limit beside a width-32 network is the one beside a width-256 network (not a solve of n particles)."""
+    caps = replace(TINY_CAPS, M=512)
+    narrow, wide = (ex.explore(ex.ExploreConfig(**{**SMALL, "n": n}), caps=caps, memo=ex.Memo(), solves=2)
+                    for n in (32, 256))
+    for coupling in ("decoupled", "reused"):
+        assert narrow["limit"][coupling]["M"] == wide["limit"][coupling]["M"] == 512
+        np.testing.assert_array_equal(narrow["limit"][coupling]["loss"], wide["limit"][coupling]["loss"])
+        np.testing.assert_array_equal(narrow["limit"][coupling]["h_T"], wide["limit"][coupling]["h_T"])
+
+
+def test_a_width_move_reuses_the_limit(memo):
+    ex.explore(ex.ExploreConfig(**SMALL), caps=TINY_CAPS, memo=memo, solves=2)
+    moved = ex.explore(ex.ExploreConfig(**{**SMALL, "n": 64}), caps=TINY_CAPS, memo=memo, solves=2)
+    assert moved["cached"] == {"networks": False, "NFD decoupled": True, "NFD reused": True}
+
+
+def test_the_limit_is_the_mean_of_independent_solves_with_its_standard_error():
+    cfg = ex.ExploreConfig(**SMALL)
+    limit = ex.run_limit(cfg, "reused", 128, 4, solves=3)
+    singles = [ex.run_solver(cfg, "reused", 128, 4, seed=seed)["loss"] for seed in range(3)]
+    np.testing.assert_allclose(limit["loss"], np.mean(singles, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(limit["loss_se"], np.std(singles, axis=0, ddof=1) / np.sqrt(3), rtol=1e-12)
+    assert limit["h_T"].shape == (3 * 128,) and limit["final"].shape == (3,)
+    assert np.all(limit["loss_se"][1:] > 0)  # the solves differ: each has its own seed
+    one = ex.run_limit(cfg, "reused", 128, 4, solves=1)
+    assert np.all(np.isnan(one["loss_se"]))  # one solve: no error estimate, never a zero one
+
+
+# Every field of a configuration, and another value for it. A memo key that leaves out a field the part depends
+# on serves a stale result when only that field changes.
+FIELD_CHANGES = [("n", 64), ("L", 8), ("T", 0.5), ("eta", 0.25), ("steps", 2), ("parametrization", "ntk"),
+                 ("preact", False), ("backward", "decoupled"), ("activation", "tanh"), ("seeds", 1), ("P", 6),
+                 ("d", 6)]
+
+
+def _parts(result: dict) -> dict:
+    """The arrays each part of an explore() result computed, by name."""
+    out = {}
+    if result["networks"] is not None:  # a part that failed carries its error message instead of arrays
+        out["networks loss"] = result["networks"].get("loss", result["networks"].get("error"))
+        out["networks h_T"] = result["networks"].get("h_T", result["networks"].get("error"))
+    for coupling, res in (result["limit"] or {}).items():
+        out[f"limit {coupling}"] = res.get("loss", res.get("error"))
+    for rule, res in (result["collapse"] or {}).items():
+        out[f"collapse {rule}"] = res.get("dz_own", res.get("error"))
+    return out
+
+
+@pytest.mark.parametrize("block", ["one", "two"])
+@pytest.mark.parametrize("field, value", FIELD_CHANGES, ids=[f for f, _ in FIELD_CHANGES])
+def test_the_memo_never_serves_a_stale_part(field, value, block):
+    """After a one-field move, what the memo serves equals a fresh computation, part by part (a key without
+    ``eta`` kept the previous rate's limit curves)."""
+    base = ex.ExploreConfig(**{**SMALL, "block": block})
+    moved = replace(base, **{field: value})
+    memo = ex.Memo()
+    ex.explore(base, caps=TINY_CAPS, memo=memo, solves=2)
+    served = _parts(ex.explore(moved, caps=TINY_CAPS, memo=memo, solves=2))
+    fresh = _parts(ex.explore(moved, caps=TINY_CAPS, memo=ex.Memo(), solves=2))
+    assert served.keys() == fresh.keys()
+    for name in fresh:
+        np.testing.assert_array_equal(served[name], fresh[name], err_msg=f"{name} is stale after a {field} move")
+
+
+def test_the_limit_key_names_what_a_solve_depends_on():
+    cfg = ex.ExploreConfig(**SMALL)
+    key = dict(ex.limit_key(cfg, 128, 4, 2))
+    assert key == {"T": 1.0, "eta": 0.5, "steps": 3, "activation": "relu", "P": 8, "d": 8, "M": 128, "K": 4,
+                   "solves": 2}
+    for field, value in FIELD_CHANGES:  # the fields that do not change a solve leave the key alone
+        same = ex.limit_key(replace(cfg, **{field: value}), 128, 4, 2) == ex.limit_key(cfg, 128, 4, 2)
+        assert same == (field not in key), field
+    assert ex.limit_key(cfg, 256, 4, 2) != ex.limit_key(cfg, 128, 4, 2)
+    assert ex.limit_key(cfg, 128, 8, 2) != ex.limit_key(cfg, 128, 4, 2)
+    assert ex.limit_key(cfg, 128, 4, 3) != ex.limit_key(cfg, 128, 4, 2)
+
+
+def test_the_gap_interval_covers_the_true_difference():
+    """Welch's interval for networks minus limit (4 seeds, 4 solves, unequal spreads) covers the true difference
+    in about 95% of simulated data sets with a known answer."""
+    rng = np.random.default_rng(7)
+    covered, trials = 0, 4000
+    for _ in range(trials):
+        a, b = rng.normal(1.0, 0.3, 4), rng.normal(0.8, 0.1, 4)
+        lo, hi = ex.difference_interval(a.mean(), a.std(ddof=1) / 2, 3, b.mean(), b.std(ddof=1) / 2, 3)
+        covered += lo <= 0.2 <= hi
+    assert 0.935 <= covered / trials <= 0.965
+    assert np.isnan(ex.difference_interval(1.0, float("nan"), 3, 0.5, 0.1, 3)).all()
+
+
+def test_gap_verdict_judges_the_interval_against_a_relative_tolerance():
+    def gap(lo, hi):
+        return {"reused": 0.02, "gap_reused_interval": (lo, hi), "decoupled": 0.04,
+                "gap_decoupled_interval": (-0.001, 0.001)}
+
+    assert ex.gap_verdict(gap(-0.001, 0.0015), "reused", 0.1).outcome == "agree"  # within +-0.002
+    assert ex.gap_verdict(gap(0.003, 0.004), "reused", 0.1).outcome == "disagree"  # 10% of 0.02, not 0.1
+    assert ex.gap_verdict(gap(0.001, 0.003), "reused", 0.1).outcome == "not resolved"
+    assert ex.gap_verdict(gap(0.003, 0.004), "decoupled", 0.1).outcome == "agree"  # the decoupled interval
+    assert ex.gap_verdict(gap(float("nan"), float("nan")), "reused", 0.1).outcome == "not resolved"
+    with pytest.raises(ValueError, match=r"^coupling must be one of 'decoupled', 'reused'"):
+        ex.gap_verdict(gap(0, 0), "gia", 0.1)
+
+
+def test_particle_verdict_tells_one_law_from_another():
+    rng = np.random.default_rng(3)
+    same = ex.particle_verdict(rng.normal(size=4000), rng.normal(size=8000), 0.1)[1]
+    wider = ex.particle_verdict(rng.normal(size=4000), 2 * rng.normal(size=8000), 0.1)[1]
+    few = ex.particle_verdict(rng.normal(size=30), rng.normal(size=8000), 0.1)[1]
+    assert (same.outcome, wider.outcome, few.outcome) == ("agree", "disagree", "not resolved")
+    with pytest.raises(ValueError, match=r"^units and particles must each hold"):
+        ex.particle_verdict([np.nan], [1.0], 0.1)
+
+
+def test_panels_show_the_limits_monte_carlo_error_and_the_gap_interval(memo):
+    result = ex.explore(ex.ExploreConfig(**SMALL), caps=TINY_CAPS, memo=memo, solves=2)
+    html = widgets.readout_html(widgets.draw_panels(result, "abd"))
+    se = result["gap"]["reused_se"]
+    assert f"± {se:.2g} (Monte Carlo SE)" in html and "mean of 2 solves of M = 128 particles" in html
+    lo, hi = result["gap"]["gap_interval"]
+    assert f"95% interval [{lo:+.2g}, {hi:+.2g}]" in html and "the two laws differ by" in html
+
+
+def test_another_rule_gets_depth_mup_particles_as_a_reference_but_no_gap(memo):
+    result = ex.explore(ex.ExploreConfig(**{**SMALL, "parametrization": "completep"}), caps=TINY_CAPS, memo=memo,
+                        solves=2)
+    assert result["limit_applies"] is False and result["gap"] is None and "reused" in result["limit"]
+    html = widgets.readout_html(widgets.draw_panels(result, "bd"))
+    assert "no NFD limit here" in html and "a reference: these networks have no limit here" in html
+
+
+def test_answers_compute_on_demand_under_voila(monkeypatch):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return "the answer is 42"
+
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.8")
+    assert widgets.served_by_voila()
+    box = widgets.on_demand_answer(compute)
+    assert calls == []  # nothing computed until the button is pressed
+    button, out = box.children
+    button.click()
+    assert calls == [1] and button.layout.display == "none"
+    monkeypatch.delenv("SERVER_SOFTWARE")
+    assert not widgets.served_by_voila()
+    shown = widgets.on_demand_answer(compute)  # in a notebook: computed at once, behind a <details>
+    assert calls == [1, 1] and "the answer is 42" in shown.data and "<details>" in shown.data
 
 
 @pytest.mark.parametrize("field, value, message", [
