@@ -73,6 +73,22 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+def check_seeds(seeds) -> list[int]:
+    """A non-empty list of distinct seeds: a repeated seed trains the same network twice, which would then count
+    as two independent samples in every interval."""
+    if isinstance(seeds, (str, bytes)) or np.ndim(seeds) != 1:
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0]
+    if bad:
+        raise ValueError(f"seeds must be non-negative integers, got {bad[0]!r} in {list(seeds)!r}")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must list at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat a seed (each one is an independent sample), got {seeds}")
+    return seeds
+
+
 def make_generator(seed: int) -> torch.Generator:
     """A CPU generator seeded with ``seed``.
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .config import check_seeds
 from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd
@@ -63,8 +64,7 @@ def coord_check(parametrization: str, sizes: Iterable[tuple[int, int]], *, steps
     steps = check_int("steps", steps, minimum=0)
     lr = check_float("lr", lr)
     loss = check_choice("loss", loss, LOSSES)
-    if len(seeds) == 0:
-        raise ValueError("seeds must list at least one seed")
+    seeds = check_seeds(seeds)
     records = Records()
     jobs = [(n, L, s) for n, L in sizes for s in seeds]
     for n, L, seed in tqdm(jobs, desc=f"coord check {parametrization}", disable=not progress, leave=False):

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from .activations import get_activation_derivative
 from .cache import register_kind
+from .config import check_seeds
 from .data import Dataset, make_teacher_task
 from .models import ResNet
 from .optim import make_sgd
@@ -69,10 +70,7 @@ def _check_model(model: ResNet) -> None:
 
 
 def _seeds(seeds) -> list[int]:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must list at least one seed")
-    return [check_int("seed", s, minimum=0) for s in seeds]
+    return check_seeds(seeds)
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:

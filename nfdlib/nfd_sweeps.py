@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .cache import cached, register_kind
+from .config import check_seeds
 from .data import Dataset, make_teacher_task
 from .nfd import layers_at, network_kernels, run_finite_network, simulate_nfd
 from .validation import check_bool, check_int
@@ -76,7 +77,7 @@ def network_runs(*, n: int, L: int, seeds: Sequence[int], task: dict | None = No
     """Finite ResNets of width ``n`` and depth ``L``, one per seed, trained by :func:`run_finite_network`
     (``steps=0``: initialization only). Returns the :data:`FIELDS` stacked over seeds (leading axis)."""
     task = dict(task or DEFAULT_TASK)
-    config = {"kind": "network", "n": check_int("n", n), "L": check_int("L", L), "seeds": [int(s) for s in seeds],
+    config = {"kind": "network", "n": check_int("n", n), "L": check_int("L", L), "seeds": check_seeds(seeds),
               "task": task, "T": T, "lr": lr, "steps": steps, "activation": activation, "backward": backward,
               "parametrization": parametrization, "layer_fractions": list(layer_fractions)}
 
@@ -108,7 +109,7 @@ def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = Non
     ``coupling="reused"`` solves the system with the reused-weight terms (notebook 04)."""
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
-              "seeds": [int(s) for s in seeds], "task": task, "T": T, "lr": lr, "steps": steps,
+              "seeds": check_seeds(seeds), "task": task, "T": T, "lr": lr, "steps": steps,
               "activation": activation, "noise_grid": noise_grid, "layer_fractions": list(layer_fractions)}
     if coupling != "decoupled":  # only then, so that the caches of decoupled solves keep their keys
         config["coupling"] = coupling
@@ -139,7 +140,7 @@ def init_moments(*, n: int, L: int, seeds: Sequence[int], task: dict | None = No
     """
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "init_moments", "n": check_int("n", n), "L": check_int("L", L),
-              "seeds": [int(s) for s in seeds], "task": task, "T": T, "activation": activation,
+              "seeds": check_seeds(seeds), "task": task, "T": T, "activation": activation,
               "backward": backward, "parametrization": parametrization, "layer_fractions": list(layer_fractions)}
 
     def compute():
@@ -234,7 +235,7 @@ def nondegeneracy_networks(*, ns: Sequence[int], L: int, seeds: Sequence[int], t
 
     task = dict(task or DEFAULT_TASK)
     ns = [check_int("n", n, minimum=2) for n in ns]
-    config = {"kind": "networks", "ns": ns, "L": check_int("L", L), "seeds": [int(s) for s in seeds], "task": task,
+    config = {"kind": "networks", "ns": ns, "L": check_int("L", L), "seeds": check_seeds(seeds), "task": task,
               "T": T, "lr": lr, "steps": check_int("steps", steps, minimum=0), "every": check_int("every", every),
               "backward": backward, "parametrization": parametrization}
 
@@ -269,7 +270,7 @@ def nondegeneracy_solver(*, M: int, K: int, seeds: Sequence[int], task: dict | N
 
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
-              "seeds": [int(s) for s in seeds], "task": task, "T": T, "lr": lr,
+              "seeds": check_seeds(seeds), "task": task, "T": T, "lr": lr,
               "steps": check_int("steps", steps, minimum=0), "every": check_int("every", every), "coupling": coupling}
 
     def compute():

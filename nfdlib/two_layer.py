@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache
+from .config import check_seeds
 from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd, scaling_table
@@ -296,8 +297,7 @@ def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, i
     sizes = [(check_int("n", n), check_int("L", L)) for n, L in sizes]
     if not rules or not sizes:
         raise ValueError("rules and sizes must each list at least one entry")
-    if len(seeds) == 0:
-        raise ValueError("seeds must list at least one seed")
+    seeds = check_seeds(seeds)
     records = Records()
     jobs = [(p, b, n, L, s) for p, b in rules for n, L in sizes for s in seeds]
     for p, b, n, L, seed in tqdm(jobs, desc="collapse scan", disable=not progress, leave=False):
@@ -346,7 +346,7 @@ def depth_and_width_scans(rules: Iterable[tuple[str, str]], *, depths: Sequence[
     ``steps``. Cached per rule as ``data/collapse_depth_*`` / ``data/collapse_width_*`` (both notebooks ask
     for the same files)."""
     record = sorted({0, 1, check_int("steps", steps)})
-    common = dict(lr=check_float("lr", lr), steps=steps, seeds=[int(s) for s in seeds], record_steps=record,
+    common = dict(lr=check_float("lr", lr), steps=steps, seeds=check_seeds(seeds), record_steps=record,
                   use_cache=use_cache, progress=progress)
     by_depth, by_width = Records(), Records()
     for p, b in rules:

@@ -41,6 +41,28 @@ def check_float(name: str, value, *, positive: bool = True, allow_zero: bool = F
     return out
 
 
+def check_grid(name: str, values, *, integer: bool = False) -> np.ndarray:
+    """A grid of positive, finite values in strictly increasing order (learning rates, depths, widths).
+
+    Code that reads a grid takes its first and last entries as the edges of what was tried and its entries as
+    distinct runs: an unsorted grid would misplace the edge, and a repeated entry would count one run twice."""
+    kind = "integers >= 1" if integer else "finite positive numbers"
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise ValueError(f"{name} must be a non-empty sequence of {kind}, got {values!r}")
+    if integer:
+        arr = np.asarray([check_int(name, v) for v in values], dtype=int)
+    else:
+        try:
+            arr = np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} must be a non-empty sequence of {kind}, got {values!r}") from err
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be a non-empty sequence of {kind}, got {values!r}")
+    if np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} must be in increasing order without repeats, got {list(arr.tolist())}")
+    return arr
+
+
 def check_batch(X, Y, d_in: int, d_out: int, labels=None):
     """Training inputs ``X`` of shape ``(P, d_in)`` and targets ``Y`` of shape ``(P, d_out)`` (optionally integer
     ``labels`` of shape ``(P,)``), all finite, as tensors (a NaN target would silently poison every update)."""

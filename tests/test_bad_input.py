@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import cache, data, gia, models, nfd, nfd_sweeps, two_layer
-from nfdlib.validation import check_bool
+from nfdlib import cache, data, diagnostics, gia, models, nfd, nfd_sweeps, sweeps, two_layer
+from nfdlib.config import check_seeds
+from nfdlib.validation import check_bool, check_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +62,61 @@ def test_boolean_arguments_refuse_strings_and_numbers(case, value):
     name, call = BOOLEAN_CASES[case]
     with pytest.raises(ValueError, match=rf"^{name} must be True or False, got {value!r}"):
         call(value)
+
+
+# -- grids: sorted and without repeats wherever a grid enters -----------------------------------------------------
+@pytest.mark.parametrize(("values", "message"), [
+    ([0.1, 0.4, 0.2], "increasing order"), ([0.1, 0.1, 0.2], "increasing order"), ([], "non-empty"),
+    (0.1, "non-empty sequence"), ("abc", "non-empty sequence"), ([0.1, -1.0], "finite positive"),
+    ([0.1, float("nan")], "finite positive"), (["a", "b"], "non-empty sequence"), ([[0.1, 0.2]], "non-empty"),
+])
+def test_check_grid_refuses_unsorted_repeated_and_malformed_grids(values, message):
+    with pytest.raises(ValueError, match=rf"^lrs must .*{message}"):
+        check_grid("lrs", values)
+
+
+def test_check_grid_of_integers_refuses_fractions_and_repeats():
+    assert check_grid("depths", [2, 4, 8], integer=True).tolist() == [2, 4, 8]
+    for bad in ([2, 2.5], [4, 2], [2, 2], [0, 2], [True, 2]):
+        with pytest.raises(ValueError, match="^depths must"):
+            check_grid("depths", bad, integer=True)
+
+
+@pytest.mark.parametrize("seeds", [[0, 0, 1], [3, 1, 3], [], 3, "012", [-1], [0.5]])
+def test_check_seeds_refuses_repeats_and_non_lists(seeds):
+    with pytest.raises(ValueError, match="^seeds must"):
+        check_seeds(seeds)
+
+
+def _tiny_task():
+    return {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}
+
+
+GRID_CASES = {
+    "best_lr unsorted rates": ("lrs", lambda: sweeps.best_lr([0.1, 0.4, 0.2], [1.0, 0.5, 0.7])),
+    "lr_sweep repeated rate": ("lrs", lambda: sweeps.lr_sweep(_tiny_task(), "depth-mup", "one", 4, 2, [0.1, 0.1],
+                                                               [0], 1, progress=False)),
+    "lr_sweep repeated seed": ("seeds", lambda: sweeps.lr_sweep(_tiny_task(), "depth-mup", "one", 4, 2, [0.1],
+                                                                 [0, 0], 1, progress=False)),
+    "depth_sweep unsorted depths": ("depths", lambda: sweeps.depth_sweep(_tiny_task(), "depth-mup", "one", 4, [4, 2],
+                                                                         [0.1], [0], 1, progress=False)),
+    "train_stacked repeated configuration": ("lrs and seeds", lambda: sweeps.train_stacked(
+        lambda s: models.ResNet(3, 1, 4, 2, seed=s), [0.1, 0.1], [0, 0], data.make_teacher_task(d=3, n_train=8), 1)),
+    "network_runs repeated seed": ("seeds", lambda: nfd_sweeps.network_runs(n=4, L=2, seeds=[1, 1], steps=0,
+                                                                            cache=False)),
+    "collapse_scan repeated seed": ("seeds", lambda: two_layer.collapse_scan([("depth-mup", "two")], [(4, 2)],
+                                                                             seeds=[0, 0], progress=False)),
+    "coord_check repeated seed": ("seeds", lambda: diagnostics.coord_check("depth-mup", [(4, 2)], seeds=[2, 2],
+                                                                           progress=False)),
+    "init_gap repeated seed": ("seeds", lambda: gia.init_gap([4], [2], seeds=[0, 0])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRID_CASES))
+def test_grids_and_seeds_are_checked_where_they_enter(case):
+    name, call = GRID_CASES[case]
+    with pytest.raises(ValueError, match=rf"^{name} (must|repeat)"):
+        call()
 
 
 # -- command lines: a selector that matches nothing, a missing notebook, a broken cell: exit 2, one line ----------
