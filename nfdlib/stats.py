@@ -100,8 +100,11 @@ def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | Non
 
     Give either ``allowed=(a, b)`` (the range the claim allows; ``a`` may be ``-inf``, ``b`` may be ``inf``) or
     ``prediction`` with ``tol`` (the range ``prediction +- tol``, an equivalence test). *agree* when
-    ``a <= lo`` and ``hi <= b``; *disagree* when ``hi < a`` or ``lo > b``; *not resolved* otherwise, and when
-    ``lo`` or ``hi`` is NaN or ``lo > hi`` (an undefined interval is never a verdict). An infinite end is a
+    ``a < lo`` and ``hi < b``; *disagree* when ``hi < a`` or ``lo > b``; *not resolved* otherwise, and when
+    ``lo`` or ``hi`` is NaN or ``lo > hi`` (an undefined interval is never a verdict). An interval end exactly on
+    a finite end of the range is *not resolved* from either side: the data cannot tell the claim's limit from
+    values just beyond it. A claim with a natural floor (a distance is never below 0) is therefore written
+    ``allowed=(-inf, b)``, not ``(0, b)``, so that an interval clipped at the floor can agree. An infinite end is a
     one-sided bound: ``[x, inf]`` says "at least x" (a run that diverged has the growth exponent ``[inf, inf]``).
     """
     if allowed is None:
@@ -125,7 +128,7 @@ def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | Non
     lo, hi = float(lo), float(hi)
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         outcome = "not resolved"
-    elif a <= lo and hi <= b:
+    elif (lo > a or a == -math.inf) and (hi < b or b == math.inf):
         outcome = "agree"
     elif hi < a or lo > b:
         outcome = "disagree"
