@@ -800,27 +800,77 @@ def plot_optima_by_depth(results: dict, tasks: dict, rules: Sequence, *, labels:
     return fig
 
 
+def robust_limits(values, *, log: bool = False, k: float = 3.0, pad: float = 0.05) -> tuple[float, float]:
+    """Axis limits set by the bulk of ``values``, not by one spike: the range of the values inside Tukey's far
+    fences (the quartiles -+ ``k`` interquartile ranges, on log10 values when ``log``), padded by ``pad`` of it.
+    Draw what falls outside with :func:`mark_outside`, so that a clipped point is shown, not hidden."""
+    v = np.asarray(values, float).ravel()
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if v.size == 0:
+        raise ValueError(f"values must hold at least one finite{' positive' if log else ''} value")
+    if log:
+        v = np.log10(v)
+    q1, q3 = np.percentile(v, [25, 75])
+    inside = v[(v >= q1 - k * (q3 - q1)) & (v <= q3 + k * (q3 - q1))]  # never empty: it holds the quartiles
+    lo, hi = inside.min(), inside.max()
+    span = hi - lo if hi > lo else max(abs(hi) * 0.1, 1e-12)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (10.0**lo, 10.0**hi) if log else (float(lo), float(hi))
+
+
+def mark_outside(ax, xs, ys, limits: tuple[float, float], *, color=None) -> int:
+    """Each point of ``(xs, ys)`` beyond ``limits`` drawn as an open triangle on the edge it crosses (pointing
+    out of the panel), with its value written beside it; returns how many points were outside."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    count = 0
+    for x, y in zip(xs, ys):
+        if not np.isfinite(y) or limits[0] <= y <= limits[1]:
+            continue
+        top = y > limits[1]
+        edge = limits[1] if top else limits[0]
+        ax.plot([x], [edge], "^" if top else "v", ms=7, mfc="none", mec=color or "k", mew=1.2, clip_on=False,
+                zorder=6)
+        ax.annotate(f"{y:.3g}", (x, edge), textcoords="offset points", xytext=(5, -9 if top else 3), fontsize=6,
+                    color=color or "k")
+        count += 1
+    return count
+
+
 def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequence, metrics: Sequence, *,
                        labels: dict, colors: dict, ylabel: str = "{label} at the best rate"):
     """Notebook 06: at each depth, each rule's metrics at its best rate (``best[(task, n, *rule)]``: rows of
-    :func:`nfdlib.sweeps.best_by_depth` with ``metric`` and ``metric_sem``), one panel per ``(metric, label)`` of
-    ``metrics``, one line per rule and width (widths drawn ``-``, ``:``), offset slightly along ``L``."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False, layout="constrained")
-    for ax, (metric, label) in zip(axes[0], metrics):
-        depths = []
-        for j, rule in enumerate(rules):
-            for n, ls in zip(widths, ("-", ":")):
-                if (task, n) + tuple(rule) not in best:
+    :func:`nfdlib.sweeps.best_by_depth` with ``metric`` and ``metric_sem``), one column per ``(metric, label)``
+    of ``metrics`` and one row per width that has results, one line per rule, offset slightly along ``L``. The
+    y-range of a panel is set by the bulk of its points (:func:`robust_limits`); a point outside is marked on the
+    edge (:func:`mark_outside`), so one noisy depth cannot flatten the others."""
+    shown = [n for n in widths if any((task, n) + tuple(rule) in best for rule in rules)]
+    if not shown:
+        raise ValueError(f"best holds no result for task {task!r} at widths {list(widths)}")
+    fig, axes = plt.subplots(len(shown), len(metrics), figsize=(4.6 * len(metrics), 3.3 * len(shown)),
+                             squeeze=False, layout="constrained")
+    for i, n in enumerate(shown):
+        for ax, (metric, label) in zip(axes[i], metrics):
+            depths, values, drawn = [], [], []
+            for j, rule in enumerate(rules):
+                rows = best.get((task, n) + tuple(rule))
+                if rows is None:
                     continue
-                rows = best[(task, n) + tuple(rule)]
-                L = np.array([r["L"] for r in rows], float)
-                ax.errorbar(L * 2 ** (0.03 * (j - 1.5)), [r[metric] for r in rows],
-                            yerr=[r[f"{metric}_sem"] for r in rows], ls=ls, marker=RULE_MARKERS[j % 5], ms=3,
-                            capsize=2, color=colors[rule], label=f"{labels[rule]}, n = {n}")
-                depths += list(L)
-        log2_axis(ax, depths, label="depth L (log2 scale)")
-        ax.set_ylabel(ylabel.format(label=label))
-        ax.grid(True, alpha=0.3)
+                L = np.array([r["L"] for r in rows], float) * 2 ** (0.04 * (j - 1.5))
+                mean = np.array([r[metric] for r in rows], float)
+                sem = np.nan_to_num(np.array([r[f"{metric}_sem"] for r in rows], float))
+                ax.errorbar(L, mean, yerr=sem, marker=RULE_MARKERS[j % 5], ms=4, capsize=2, color=colors[rule],
+                            label=labels[rule])
+                depths += [r["L"] for r in rows]
+                values += [*mean, *(mean - sem), *(mean + sem)]
+                drawn.append((L, mean, colors[rule]))
+            limits = robust_limits(values)
+            ax.set_ylim(*limits)
+            for L, mean, color in drawn:
+                mark_outside(ax, L, mean, limits, color=color)
+            log2_axis(ax, depths, label="depth L (log2 scale)")
+            ax.set_ylabel(ylabel.format(label=label))
+            ax.set_title(f"{task}, n = {n}", fontsize=9)
+            ax.grid(True, alpha=0.3)
     legend_outside(axes[0, -1])
     return fig
 
@@ -917,8 +967,10 @@ def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss"
     column per entry of ``sweeps_by_rule`` (rule -> depth sweep), one row per metric of ``keys`` (read after
     ``step`` steps, averaged over ``average`` evaluations), the y axis shared along each row. The top row is
     titled ``"<rule> · <where>"``, the first column carries the metric (with ``ylabel_suffix``), and the
-    legend of depths sits outside the last panel of the top row."""
-    from .sweeps import METRIC_LABELS, plot_transfer
+    legend of depths sits outside the last panel of the top row. Each row's range is set by the bulk of its
+    seed-mean points (:func:`robust_limits`); a rate whose mean lies outside (a run close to diverging) is marked
+    on the edge with its value (:func:`mark_outside`)."""
+    from .sweeps import METRIC_LABELS, final_metric, plot_transfer
 
     if not sweeps_by_rule:
         raise ValueError("sweeps_by_rule must hold at least one sweep")
@@ -931,7 +983,15 @@ def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss"
             plot_transfer(sweep, key, ax=ax, legend=False, step=step, average=average,
                           title=f"{labels[rule]} · {where}" if i == 0 else None)
             ax.set_ylabel(METRIC_LABELS[key] + ylabel_suffix if j == 0 else "")
-            readable_log_ticks(ax)
+    for i, key in enumerate(keys):  # one range per row, set by the bulk of the seed-mean curves
+        means = {rule: final_metric(sweep, key, step, average).reshape(-1, len(sweep["lr"]), len(sweep["seed"]))
+                 .mean(-1) for rule, sweep in sweeps_by_rule.items()}
+        limits = robust_limits(np.concatenate([m.ravel() for m in means.values()]), log=not key.endswith("_acc"))
+        for j, (rule, sweep) in enumerate(sweeps_by_rule.items()):
+            axes[i, j].set_ylim(*limits)
+            for curve in means[rule]:
+                mark_outside(axes[i, j], sweep["lr"], curve, limits)
+            readable_log_ticks(axes[i, j])
     legend_outside(axes[0, -1])
     return fig
 

@@ -1055,16 +1055,22 @@ class Drift:
         """The fitted slope with its interval, or ``"no fit"`` when too few optima were inside the grid."""
         return "no fit" if self.fit is None else str(self.fit)
 
-    def verdict(self, tol: float = TRANSFER_TOL) -> str:
-        """:meth:`transfers` in words, with the tolerance."""
+    def reading(self, tol: float = TRANSFER_TOL) -> str:
+        """:meth:`transfers` as the words a table shows: ``"flat"``, ``"drifts down"``, ``"drifts up"`` or ``"not
+        resolved"``. Plain words rather than *agree*/*disagree*, which read backwards for the opposite claim
+        (:meth:`moves`), for an edge rather than an optimum, and for an excess over a control (:meth:`minus`:
+        flat = moves like the control)."""
         v = self.transfers(tol)
         if v.agrees:
-            text = "flat (transfers)"
-        elif v.disagrees:
-            text = "drifts down" if self.slope < 0 else "drifts up"
-        else:
-            text = "not resolved"
-        return f"{text}: {v}"
+            return "flat"
+        if v.disagrees:
+            return "drifts down" if self.slope < 0 else "drifts up"
+        return "not resolved"
+
+    def verdict(self, tol: float = TRANSFER_TOL) -> str:
+        """:meth:`transfers` in words, with the tolerance."""
+        text = self.reading(tol)
+        return f"{'flat (transfers)' if text == 'flat' else text}: {self.transfers(tol)}"
 
     def __str__(self) -> str:
         if self.fit is None:

@@ -323,6 +323,47 @@ def test_pilot_marks_the_plateaus_and_the_budget():
     plt.close(fig)
 
 
+@pytest.mark.parametrize("log", [False, True])
+def test_robust_limits_leave_one_spike_out_and_mark_it_on_the_edge(log):
+    bulk = np.linspace(1.0, 1.3, 40)
+    lo, hi = plotting.robust_limits(np.r_[bulk, 50.0, np.nan], log=log)
+    assert lo < 1.0 and 1.3 < hi < 2.0  # the bulk sets the range, not the spike (nor the NaN)
+    assert plotting.robust_limits(bulk, log=log)[1] == pytest.approx(hi)  # so the range is the bulk's alone
+    lo2, hi2 = plotting.robust_limits(np.r_[bulk, 1.6], log=log)
+    assert lo2 < 1.0 and hi2 > 1.6  # a point near the bulk is never cut off
+    fig, ax = plt.subplots()
+    assert plotting.mark_outside(ax, [1, 2, 3], [1.1, 50.0, np.nan], (lo, hi)) == 1
+    (mark,) = ax.lines
+    assert mark.get_marker() == "^" and mark.get_ydata()[0] == pytest.approx(hi)  # on the top edge, pointing out
+    assert "50" in ax.texts[0].get_text()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="values"):
+        plotting.robust_limits([np.nan, -1.0], log=True)
+
+
+def test_transfer_grid_and_best_by_depth_ranges_are_not_set_by_one_spike():
+    spiked = _small_depth_sweep(0.0)
+    spiked["val_loss"] = spiked["val_loss"].copy()
+    spiked["val_loss"][1, -1] = 300.0  # one depth close to diverging at the top rate
+    fig = plotting.plot_transfer_grid({RULES6[0]: spiked, RULES6[2]: _small_depth_sweep(1.0)}, ("val_loss",),
+                                      labels=LABELS6, where="w", step=10)
+    assert fig.axes[0].get_ylim()[1] < 10 and fig.axes[1].get_ylim() == fig.axes[0].get_ylim()
+    assert sum(ln.get_marker() == "^" for ln in fig.axes[0].lines) == 1  # the spike, marked on the edge
+    assert not any(ln.get_marker() == "^" for ln in fig.axes[1].lines)
+    plt.close(fig)
+    rows = [{"L": L, "test_loss": v, "test_loss_sem": 0.01} for L, v in zip((2, 4, 8, 16), (0.05, 0.051, 0.9, 0.049))]
+    best = {("t", 64, *RULES6[0]): rows, ("t", 64, *RULES6[2]): [dict(r, test_loss=0.052) for r in rows]}
+    fig = plotting.plot_best_by_depth(best, "t", [64, 128], RULES6, [("test_loss", "test loss")], labels=LABELS6,
+                                      colors=COLORS6)
+    (ax,) = fig.axes[:1]
+    assert ax.get_ylim()[1] < 0.2 and ax.get_title() == "t, n = 64"  # one row: width 128 has no results
+    assert sum(ln.get_marker() == "^" for ln in ax.lines) == 1
+    plt.close(fig)
+    with pytest.raises(ValueError, match="best holds no result"):
+        plotting.plot_best_by_depth(best, "other", [64], RULES6, [("test_loss", "test loss")], labels=LABELS6,
+                                    colors=COLORS6)
+
+
 # -- figures of notebook 07 -------------------------------------------------------------------------------------
 def test_limit_extrapolation_draws_the_solver_and_the_fitted_limit():
     from nfdlib import scaling as sc

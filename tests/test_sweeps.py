@@ -368,6 +368,21 @@ def test_drift_transfers_and_verdict():
     edge = sweeps.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 16), 0, 0, 2, 16)
     assert edge.transfers().outcome == "not resolved" and "2 optima at the grid edge" in edge.verdict()
     assert sweeps.Drift(down.fit, 0, 0, 2, 16).transfers().disagrees  # edges never turn a drift into "flat"
+
+
+def test_drift_reading_names_the_direction_and_reads_an_excess_as_like_the_control():
+    """Notebook 06 prints these words instead of agree/disagree, which read backwards for 'moves' and excesses."""
+    from nfdlib.stats import SlopeFit
+
+    up = sweeps.Drift(SlopeFit(0.3, 0.2, 0.4, 0.0, 0.5, 18), 0, 0, 0, 18)
+    down = sweeps.Drift(SlopeFit(-0.3, -0.4, -0.2, 0.0, 0.5, 18), 0, 0, 0, 18)
+    flat = sweeps.Drift(SlopeFit(0.02, -0.05, 0.09, 0.0, 0.5, 18), 0, 0, 0, 18)
+    assert [d.reading() for d in (up, down, flat)] == ["drifts up", "drifts down", "flat"]
+    assert sweeps.Drift(SlopeFit(0.1, -0.1, 0.3, 0.0, 0.5, 18), 0, 0, 0, 18).reading() == "not resolved"
+    assert up.reading(tol=0.5) == "flat"  # the tolerance is the caller's
+    assert up.moves().agrees and up.reading() == "drifts up"  # the same interval, read both ways
+    assert up.minus(up).reading() == "flat"  # an excess of zero: it moves like the control
+    assert up.minus(flat).reading() == "drifts up"
     assert flat.transfers(tol=0.01).outcome == "not resolved"
     with pytest.raises(ValueError, match=r"^tol must be > 0"):
         flat.transfers(tol=-1)
