@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -622,19 +623,42 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     return out
 
 
-def _load_depth(path: Path) -> dict | None:
+def _depth_file_problem(part: Mapping, L: int, lrs, seeds) -> str | None:
+    """What is wrong with the stored result of one depth for the depth, rates and seeds asked (``None`` when
+    nothing is): a missing array, another depth (files written since the depth was stored in them: ``L``), or
+    another rate/seed grid. A file is never trusted by its name alone."""
+    need = [k for k in (*_SWEEP_ARRAYS[1:], "wall_seconds", "cpu_seconds") if k not in part]
+    if need:
+        return f"missing {need}"
+    if "L" in part and int(part["L"]) != int(L):
+        return f"holds depth {int(part['L'])}, not {int(L)}"
+    grid = (len(lrs), len(seeds))
+    if (np.shape(part["lr"]) != grid[:1] or not np.allclose(part["lr"], lrs)
+            or np.asarray(part["seed"]).tolist() != list(seeds) or np.shape(part["train_loss"])[:2] != grid):
+        return "its rates, seeds or shape are not the plan's"
+    return None
+
+
+def _load_depth(path: Path, L: int, lrs, seeds) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            part = {k: z[k] for k in z.files}
     except Exception as err:  # noqa: BLE001 - an unreadable partial result is recomputed, never trusted
         warnings.warn(f"partial sweep file {path} is unreadable ({type(err).__name__}); recomputing that depth",
                       stacklevel=3)
         return None
+    problem = _depth_file_problem(part, L, lrs, seeds)
+    if problem is not None:
+        warnings.warn(f"partial sweep file {path} is not depth {L} of this sweep ({problem}); recomputing that "
+                      "depth", stacklevel=3)
+        return None
+    return part
 
 
 def _save_depth(path: Path, part: Mapping) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    # A name of its own per writer, so that two processes on the same depth never write one temporary file.
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npz")
     np.savez(tmp, **{k: np.asarray(v) for k, v in part.items()})
     os.replace(tmp, path)
 
@@ -653,19 +677,19 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     import time
 
     depths = check_grid("depths", depths, integer=True).tolist()
-    if not depths:
-        raise ValueError("depths must list at least one depth")
+    grid_lrs, grid_seeds = _check_lrs(lrs), _check_seeds(seeds)
     data = load_task(task)
     parts, wall, cpu = [], [], []
     for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False):
         saved = Path(resume_dir) / f"L{L}.npz" if resume_dir is not None else None
-        part = _load_depth(saved) if saved is not None and saved.exists() else None
+        part = _load_depth(saved, L, grid_lrs, grid_seeds) if saved is not None and saved.exists() else None
         if part is not None and progress:
             tqdm.write(f"{parametrization}/{block} n={n} L={L}: finished earlier, read from {saved}")
         if part is None:
             w0, c0 = time.perf_counter(), time.process_time()
             part = lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs)
-            part = dict(part, wall_seconds=time.perf_counter() - w0, cpu_seconds=time.process_time() - c0)
+            part = dict(part, L=np.asarray(L), wall_seconds=time.perf_counter() - w0,
+                        cpu_seconds=time.process_time() - c0)
             if saved is not None:
                 _save_depth(saved, part)
         parts.append(part)
@@ -801,7 +825,6 @@ def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
                             "finished: delete it)")
             continue
         depths = {f"L{int(L)}.npz" for L in sweep["depths"]}
-        grid = (len(sweep["lrs"]), len(sweep["seeds"]))
         for path in sorted(p for p in folder.iterdir() if not p.name.endswith(".tmp.npz")):  # tmp: being written
             where = f"partial/{folder.name}/{path.name}"
             if path.name not in depths:
@@ -813,12 +836,9 @@ def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
             except Exception as err:  # noqa: BLE001 - report, do not raise
                 problems.append(f"{where}: unreadable ({type(err).__name__})")
                 continue
-            need = [k for k in (*_SWEEP_ARRAYS[1:], "wall_seconds", "cpu_seconds") if k not in part]
-            if need:
-                problems.append(f"{where}: missing {need}")
-            elif (not np.allclose(part["lr"], sweep["lrs"]) or list(part["seed"]) != list(sweep["seeds"])
-                  or part["train_loss"].shape[:2] != grid):
-                problems.append(f"{where}: its rates, seeds or shape are not the plan's")
+            problem = _depth_file_problem(part, int(path.stem[1:]), sweep["lrs"], sweep["seeds"])
+            if problem is not None:
+                problems.append(f"{where}: {problem}")
     return problems
 
 

@@ -229,7 +229,7 @@ def test_computation_only_options_do_not_change_the_key(tmp_path):
     ({"lrs": [0.1, -1.0]}, "lrs"),
     ({"lrs": []}, "lrs"),
     ({"seeds": []}, "seeds"),
-    ({"seeds": [-1]}, "seed"),
+    ({"seeds": [-1]}, "seeds"),
     ({"steps": -1}, "steps"),
     ({"block": "three"}, "block"),
     ({"parametrization": "nope"}, "parametrization"),

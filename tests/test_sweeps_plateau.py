@@ -330,9 +330,13 @@ def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(t
     (folder / "L5.npz").unlink()
     with np.load(folder / "L2.npz") as z:
         part = {k: z[k] for k in z.files}
-    np.savez(folder / "L3.npz", **dict(part, lr=np.array([0.1, 0.4])))
+    np.savez(folder / "L3.npz", **dict(part, L=np.asarray(3), lr=np.array([0.1, 0.4])))
     assert [m.split(": ")[1] for m in sweeps.check_partials(plans)] == ["its rates, seeds or shape are not the plan's"]
-    np.savez(folder / "L3.npz", **part)
+    np.savez(folder / "L3.npz", **part)  # depth 2's file under depth 3's name: the file says which depth it holds
+    assert [m.split(": ")[1] for m in sweeps.check_partials(plans)] == ["holds depth 2, not 3"]
+    with pytest.warns(UserWarning, match="is not depth 3 of this sweep"):
+        sweeps._load_depth(folder / "L3.npz", 3, part["lr"], part["seed"])
+    np.savez(folder / "L3.npz", **dict(part, L=np.asarray(3)))
     assert sweeps.check_partials([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
                                                                                        "delete it)")
     (tmp_path / "partial" / "stray.npz").write_bytes(b"")
