@@ -151,6 +151,17 @@ def test_result_structure_and_multi_output():
     np.testing.assert_allclose(r.two_time[4]["Phi"][10:, 10:], r.Phi[-1, 2], rtol=1e-10)
 
 
+def test_stored_kernels_are_particle_averages(task):
+    # Phi_T and G_0 are the averages over the M particles (the law of one neuron), not unbiased covariances
+    M = 16
+    r = simulate_nfd(task.X_train, task.Y_train, X_test=task.X_test, M=M, K=3, steps=2, lr=0.4, seed=4,
+                     return_particles=True, dtype=torch.float64)
+    phi_T = np.maximum(r.particles["h_T"], 0)
+    np.testing.assert_allclose(r.Phi[-1], np.einsum("smx,smy->sxy", phi_T, phi_T) / M, rtol=1e-10)
+    g_0 = r.particles["g_0"]
+    np.testing.assert_allclose(r.G[0], np.einsum("smx,smy->sxy", g_0, g_0) / M, rtol=1e-10)
+
+
 def test_zero_learning_rate_reuses_the_same_brownian_motion(task):
     # With lr = 0 nothing changes between steps: the conditional sampling must redraw the same noise.
     r = simulate_nfd(task.X_train, task.Y_train, X_test=task.X_test, M=256, K=8, steps=3, lr=0.0, seed=2,
@@ -296,6 +307,31 @@ def test_first_step_kernels_relu_closed_form(task, T):
     np.testing.assert_allclose(np.diag(k["Theta_nfd"]), q0 * math.exp(T / 2), rtol=1e-6)
     kd = first_step_kernels(X, T=T, K=64)
     np.testing.assert_allclose(kd["Theta_nfd"], k["Theta_nfd"], rtol=0.05)
+
+
+@pytest.mark.parametrize("K", [None, 1, 5])
+def test_first_step_kernels_identity_closed_form(task, K):
+    # With the identity (Psi = 1) every term has a closed form. Depth K, dtau = T / K, growth r = 1 + dtau:
+    # Phi_j = q0 r^j and G_l = r^(K - l), so the hidden-block sum over l = 1..K of dtau Phi_(l-1) G_l is
+    # T q0 r^(K-1) (true) and dtau q0 (r^K - 1) / dtau = q0 (r^K - 1) (NFD: Phi_(l-1) Psi_T); the continuum
+    # replaces r^K by e^T. A block read at the wrong layer (Phi_l for Phi_(l-1)) is off by a factor r.
+    from nfdlib.nfd_theory import first_step_kernels
+
+    X, T = task.X_train.numpy(), 1.5
+    q0 = X @ X.T / X.shape[1]
+    k = first_step_kernels(X, T=T, activation="identity", K=K, fine_steps=2048)
+    grow, grow_less_one = (math.exp(T), math.exp(T)) if K is None else ((1 + T / K) ** K, (1 + T / K) ** (K - 1))
+    tol = 1e-6 if K is None else 1e-12
+    np.testing.assert_allclose(k["hidden_nfd"], q0 * (grow - 1), rtol=tol)
+    np.testing.assert_allclose(k["hidden_true"], T * q0 * grow_less_one, rtol=tol)
+    np.testing.assert_allclose(k["readout"], q0 * grow, rtol=tol)
+    np.testing.assert_allclose(k["input_true"], q0 * grow, rtol=tol)
+    np.testing.assert_allclose(k["input_nfd"], q0, rtol=tol)
+
+
+def test_layers_at_rounds_to_the_nearest_grid_index():
+    assert layers_at(10, (0.26, 0.74)) == [3, 7]  # nearest, not the grid index below
+    assert layers_at(4) == [0, 1, 2, 3, 4]
 
 
 def test_first_step_of_solver_and_networks_follow_their_kernels(task):
