@@ -1152,3 +1152,64 @@ def plot_frontier(table, held, budgets, frontier: Sequence[dict], *, xlabel: str
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     return fig
+
+
+def plot_signed_bias(dev: dict, se, fits: dict, spread_fit: SlopeFit, *, title: str):
+    """Notebook 07, section 2.4, every size kept whatever its sign. Left: the seed-mean bias times the width,
+    ``n x bias`` (flat for a ``1/n`` bias), against ``n`` with two standard errors ``se`` (from
+    :func:`nfdlib.scaling.smoothed_se`), and the fitted ``a n^-p + d`` of each :class:`nfdlib.scaling.BiasFit` in
+    ``fits`` (label -> (fit, widths it was fitted on)). Right: one network's spread against ``n`` with its
+    ``spread_fit`` and slope guides ``-1/2`` and ``-1``."""
+    n, bias, se = np.asarray(dev["n"], float), np.asarray(dev["bias"], float), np.asarray(se, float)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    ax = axes[0]
+    jitter = np.exp(0.08 * (np.log2(np.asarray(dev["L"], float)) - 3.5))  # depths side by side at each width
+    ax.errorbar(n * jitter, n * bias, yerr=2 * n * se, fmt="s", ms=3, color="C3", ecolor="C3", alpha=0.6,
+                capsize=0, label="n x seed-mean bias (2 SE), one point per depth")
+    ax.axhline(0, color="k", lw=0.8)
+    for (label, (fit, widths)), style in zip(fits.items(), ("-", "--", ":")):
+        nn = np.geomspace(min(widths), max(widths), 50)
+        ax.plot(nn, nn * fit.predict(nn), "k" + style, lw=1.2, label=f"{label}: {fit}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width n (log2 scale)")
+    ax.set_ylabel("n x (seed mean - limit at its depth)")
+    ax.set_title(title, fontsize=8)
+    legend_outside(ax, where="below", fontsize=6)
+    ax = axes[1]
+    ok = np.isfinite(dev["spread"]) & (dev["spread"] > 0)
+    ax.scatter(n[ok], dev["spread"][ok], s=10, color="C0", label=f"one network's spread (seed sd): {spread_fit}")
+    nn = np.geomspace(n.min(), n.max(), 20)
+    top = np.exp(spread_fit.intercept) * nn[0] ** spread_fit.slope
+    for slope, style in ((-0.5, ":"), (-1.0, "--")):
+        ax.plot(nn, top * (nn / nn[0]) ** slope, "k" + style, lw=0.8, label=f"slope {slope}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width n (log2 scale)")
+    ax.set_ylabel("seed-to-seed sd of the loss")
+    legend_outside(ax, where="below", fontsize=6)
+    return fig
+
+
+def plot_rule_arms(trends: dict, labels: dict, *, widths_at: int, depths_at: int, thick: str):
+    """Notebook 07, section 3.4: each rule's seed-mean test loss along the width arm (at depth ``widths_at``) and
+    the depth arm (at width ``depths_at``), ``trends[(rule, "n" or "L")]`` from :func:`nfdlib.scaling.arm_trend`;
+    the rule ``thick`` drawn thick, a cross on each size where a run diverged (at the top of the panel), the
+    legend below the panels so that it hides no data."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for (rule, label), color in zip(labels.items(), plt.cm.tab10(np.arange(len(labels)))):
+        for ax, along in zip(axes, ("n", "L")):
+            tr = trends[(rule, along)]
+            ax.plot(tr["sizes"], tr["means"], "o-", ms=4, lw=2.4 if rule == thick else 1, color=color,
+                    label=label if along == "n" else None)
+            bad = np.asarray(tr["diverged"]) > 0
+            if bad.any():
+                ax.plot(np.asarray(tr["sizes"])[bad], np.full(bad.sum(), 0.97), "x", ms=8, color=color,
+                        transform=ax.get_xaxis_transform())
+    for ax, xl in zip(axes, (f"width n at L = {widths_at}", f"depth L at n = {depths_at}")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(xl + " (log2 scale)")
+        ax.set_ylabel("seed-mean test loss (x: a run diverged)")
+        ax.grid(True, alpha=0.3)
+    fig.legend(loc="outside lower center", ncol=3, fontsize=7)
+    return fig

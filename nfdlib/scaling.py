@@ -1115,7 +1115,7 @@ def arm_trend(runs: Mapping, along: str, where: Mapping, *, key: str = "test_los
     (:func:`nfdlib.stats.fit_loglog`, seeds pooled) over the ``last`` largest sizes. ``verdict`` applies
     :func:`nfdlib.stats.interval_verdict` to the claim "keeps improving" (slope below ``-tol``): ``"improves"``
     (agree), ``"stalls or worsens"`` (disagree), ``"not resolved"``; ``"diverges"`` when a run at the largest size
-    diverged."""
+    diverged. ``claim`` is that :class:`~nfdlib.stats.Verdict` (a divergence disagrees), for a claims table."""
     from .stats import fit_loglog, interval_verdict
 
     check_choice("along", along, ("n", "L"))
@@ -1136,14 +1136,14 @@ def arm_trend(runs: Mapping, along: str, where: Mapping, *, key: str = "test_los
     fit = None
     if len(np.unique(x[sel])) >= 2:
         fit = fit_loglog(x[sel], values[sel])
+    # a run that diverged at the largest size has the growth slope [inf, inf]: "keeps improving" is then disagreed
+    lo, hi = (math.inf, math.inf) if ndiv[-1] > 0 else (fit.lo, fit.hi) if fit is not None else (math.nan, math.nan)
+    claim = interval_verdict(lo, hi, allowed=(-math.inf, -tol))
     if ndiv[-1] > 0:
         verdict = "diverges"
-    elif fit is None:
-        verdict = "not resolved"
     else:
-        v = interval_verdict(fit.lo, fit.hi, allowed=(-math.inf, -tol))
-        verdict = {"agree": "improves", "disagree": "stalls or worsens", "not resolved": "not resolved"}[v.outcome]
-    return {"sizes": sizes, "means": means, "diverged": ndiv, "fit": fit, "verdict": verdict}
+        verdict = {"agree": "improves", "disagree": "stalls or worsens", "not resolved": "not resolved"}[claim.outcome]
+    return {"sizes": sizes, "means": means, "diverged": ndiv, "fit": fit, "verdict": verdict, "claim": claim}
 
 
 # -- the finite-size gap, one network at a time ------------------------------------------------------------------
@@ -1161,6 +1161,335 @@ def deviations(table: SizeTable, reference: Mapping[int, float]) -> dict[str, np
     rms = np.sqrt(np.nanmean(diff**2, axis=1))
     return {"n": table.n.astype(float), "L": table.L.astype(float), "bias": table.mean - ref, "bias_se": table.se,
             "spread": table.sd, "rms": rms, "count": table.count}
+
+
+# -- honest claims of notebook 07: the limit's Monte Carlo error, a signed bias fit, an n x L interaction ---------
+def _solver_config(shared: Mapping, **changes) -> dict:
+    """The cache key layout of one added solve of :func:`limit_reference` (same fields, same order)."""
+    keys = ("M", "seeds", "T", "lr", "steps", "noise_grid")
+    return dict({k: shared.get(k) for k in keys}, **changes, coupling=shared.get("coupling", "reused"))
+
+
+def limit_seeds(spec: Mapping, reference: Mapping, *, cache: bool = True, progress: bool = True) -> dict:
+    """The solves behind ``E_NFD`` with more seeds: ``reference`` (the return value of :func:`limit_reference`)
+    at the shared grids ``spec["shared"]["Ks"]``, joined by ``spec["more_seeds"]`` (a list of seed lists, each one
+    cached file ``scaling_limit_solver`` with the shared ``M``, grids and ``noise_grid``, so each seed shares its
+    Brownian paths across ``K``). Returns ``Ks`` and ``train_loss`` of shape ``(len(Ks), all seeds)`` (final step)."""
+    shared = dict(spec["shared"])
+    Ks = [int(K) for K in shared["Ks"]]
+    rows = [list(reference["Ks"]).index(K) for K in Ks]
+    parts = [np.asarray(reference["train_loss"], float)[rows, :, -1]]
+    for seeds in spec.get("more_seeds", []):
+        runs = _cached_solver("limit_solver", _solver_config(shared, seeds=[int(s) for s in seeds], Ks=Ks),
+                              cache, progress)
+        parts.append(np.asarray(runs["train_loss"], float)[:, :, -1])
+    return {"Ks": np.asarray(Ks), "train_loss": np.concatenate(parts, axis=1)}
+
+
+def particle_seeds(spec: Mapping, reference: Mapping, seeds: Mapping, *, cache: bool = True, progress: bool = True
+                   ) -> dict[int, np.ndarray]:
+    """Final training loss of every solver seed at each particle count ``M``, at the grid ``K`` of
+    ``spec["particles"]``: the smaller counts of :func:`limit_reference` (``reference``) plus
+    ``spec["particles"]["more_seeds"]`` (a list of ``[M, [seeds]]``, each one cached file
+    ``scaling_limit_particles``), and the shared count from ``seeds`` (the return value of :func:`limit_seeds`).
+    Returns ``{M: per-seed losses}`` sorted by ``M``."""
+    part, shared = dict(spec["particles"]), dict(spec["shared"])
+    K = int(part["K"])
+    out: dict[int, list] = {}
+    for M, losses in zip(reference["particles"]["Ms"], reference["particles"]["train_loss"]):
+        if int(M) != int(shared["M"]):
+            out.setdefault(int(M), []).extend(np.asarray(losses, float)[..., -1].ravel().tolist())
+    for M, more in part.get("more_seeds", []):
+        runs = _cached_solver("limit_particles", _solver_config(shared, M=int(M), seeds=[int(s) for s in more],
+                                                                Ks=[K]), cache, progress)
+        out.setdefault(int(M), []).extend(np.asarray(runs["train_loss"], float)[0, :, -1].tolist())
+    if K not in list(seeds["Ks"]):
+        raise ValueError(f"the particle grid K = {K} must be one of the shared grids {list(seeds['Ks'])}")
+    out[int(shared["M"])] = np.asarray(seeds["train_loss"])[list(seeds["Ks"]).index(K)].tolist()
+    return {M: np.asarray(out[M]) for M in sorted(out)}
+
+
+def limit_with_particles(Ks, values, particles: Mapping[int, Sequence[float]], *, K_min: int = 4,
+                         level: float = 0.95) -> dict:
+    """``E_NFD`` with an interval that holds its own Monte Carlo error: seeds, and the finite particle count.
+
+    ``values[K, seed]`` are solves at the largest particle count ``M2`` (shared Brownian paths within a seed, so
+    each seed is extrapolated on its own: ``y_s(K) = l_s + b_s / K`` over ``K >= K_min``, and the seed spread of
+    the ``l_s`` is the seed error, with ``seeds - 1`` degrees of freedom). ``particles`` maps each particle count
+    to per-seed losses at one grid ``K``; the two largest counts ``M1 < M2`` give the finite-``M`` bias of the
+    ``M2`` solves under a ``c / M`` bias, ``delta = M1 (mean_M1 - mean_M2) / (M2 - M1)`` (Richardson in ``1/M``),
+    which is subtracted. The standard error adds the seed part, ``delta``'s part and a Cauchy-Schwarz bound on
+    their covariance (the ``M2`` solves enter both); the t quantile uses Welch-Satterthwaite degrees of freedom.
+    Its coverage of a known limit is checked on synthetic solves (tests/test_scaling_claims.py).
+    Returns ``limit``, ``lo``, ``hi``, ``se``, ``df``, ``uncorrected`` (the mean of the ``l_s``), ``seed_se``,
+    ``delta``, ``delta_se``, ``per_seed``, ``b`` (the seed-mean ``1/K`` coefficient) and ``Ms`` (the two counts
+    used)."""
+    from scipy import stats as st
+
+    Ks = np.asarray(Ks, float)
+    values = np.asarray(values, float)
+    if values.ndim != 2 or values.shape[0] != Ks.size:
+        raise ValueError(f"values must have shape (len(Ks), seeds) = ({Ks.size}, R), got {values.shape}")
+    keep = Ks >= K_min
+    if keep.sum() < 3 or values.shape[1] < 2:
+        raise ValueError("limit_with_particles needs three or more grids K >= K_min and two or more seeds")
+    if len(particles) < 2 or any(len(np.asarray(v)) < 2 for v in particles.values()):
+        raise ValueError("particles must hold two or more particle counts with two or more seeds each")
+    level = check_float("level", level)
+    X = np.stack([np.ones(keep.sum()), 1.0 / Ks[keep]], axis=1)
+    per_seed, per_seed_b = np.linalg.lstsq(X, values[keep], rcond=None)[0]
+    R = per_seed.size
+    seed_se = float(np.std(per_seed, ddof=1) / math.sqrt(R))
+    M1, M2 = sorted(int(M) for M in particles)[-2:]
+    p1, p2 = np.asarray(particles[M1], float), np.asarray(particles[M2], float)
+    c = M1 / (M2 - M1)
+    delta = c * float(p1.mean() - p2.mean())
+    se1, se2 = (float(np.std(p, ddof=1) / math.sqrt(p.size)) for p in (p1, p2))
+    delta_se = c * math.hypot(se1, se2)
+    # the M2 solves enter both the seed part and delta: bound their covariance by Cauchy-Schwarz, so the seed part
+    # and delta's M2 part add as standard errors, (seed_se + c se2)^2, one component with the fewer seeds' dof
+    parts = [((seed_se + c * se2) ** 2, min(R, p2.size) - 1), ((c * se1) ** 2, p1.size - 1)]
+    var = sum(v for v, _ in parts)
+    df = var**2 / sum(v**2 / d for v, d in parts if v > 0) if var > 0 else float(R - 1)
+    se = math.sqrt(var)
+    half = float(st.t.ppf(0.5 + level / 2, max(df, 1.0))) * se
+    limit = float(per_seed.mean() - delta)
+    return {"limit": limit, "lo": limit - half, "hi": limit + half, "se": se, "df": float(df),
+            "uncorrected": float(per_seed.mean()), "seed_se": seed_se, "delta": delta, "delta_se": delta_se,
+            "per_seed": per_seed, "b": float(per_seed_b.mean()), "Ms": (M1, M2), "level": level}
+
+
+def limit_at(estimate: Mapping, K: float) -> float:
+    """The seed-mean ``n -> infinity`` loss at grid (depth) ``K`` implied by :func:`limit_with_particles`'s fit
+    ``l + b / K`` (at the largest particle count, not corrected for it): the reference of a depth without a solve."""
+    return float(estimate["uncorrected"] + estimate["b"] / check_float("K", K))
+
+
+@dataclass
+class BiasFit:
+    """``bias(n) = a n^-p + d`` fitted to signed values (:func:`fit_signed_bias`): the exponent ``p`` with its
+    ``level`` interval ``p_lo, p_hi``, the amplitude ``a``, the offset ``d`` (``0`` when not fitted) with its
+    interval, the weighted residual ``chi2`` per degree of freedom and the number of ``points``."""
+
+    p: float
+    p_lo: float
+    p_hi: float
+    a: float
+    d: float
+    d_lo: float
+    d_hi: float
+    chi2_dof: float
+    points: int
+    level: float
+
+    @property
+    def slope(self) -> tuple[float, float, float]:
+        """The log-log slope ``-p`` and its interval, for comparing with :func:`nfdlib.stats.fit_loglog`."""
+        return -self.p, -self.p_hi, -self.p_lo
+
+    def predict(self, n) -> np.ndarray:
+        return self.a * np.asarray(n, float) ** -self.p + self.d
+
+    def __str__(self) -> str:
+        text = f"bias = a n^-p: p = {self.p:.2f} [{self.p_lo:.2f}, {self.p_hi:.2f}]"
+        if self.d_lo == self.d_lo and (self.d, self.d_lo, self.d_hi) != (0.0, 0.0, 0.0):
+            text += f", offset d = {self.d:+.2e} [{self.d_lo:+.2e}, {self.d_hi:+.2e}]"
+        return text + f" ({self.points} sizes, chi2/dof {self.chi2_dof:.2f})"
+
+
+def fit_signed_bias(n, bias, se, *, offset: bool = True, level: float = 0.95, p_range=(0.05, 4.0)) -> BiasFit:
+    """Fit ``bias = a n^-p (+ d)`` to signed values at every size, weighted by ``1/se^2`` (no size is left out
+    for its sign). The offset ``d`` absorbs an error of the reference the biases were measured from (it is common
+    to all sizes). ``p`` is found by profiling (the model is linear in ``a`` and ``d`` at fixed ``p``); the
+    intervals are t intervals from the Gauss-Newton covariance scaled by the residual ``chi2`` per degree of
+    freedom when that exceeds one (so a misfit widens them, a small one never narrows them below the stated
+    errors). Raises ``ValueError`` for non-finite input, ``se <= 0`` or too few distinct widths."""
+    from scipy import stats as st
+    from scipy.optimize import minimize_scalar as _min
+
+    n, y, s = (np.asarray(v, float).ravel() for v in (n, bias, se))
+    if not (n.size == y.size == s.size):
+        raise ValueError(f"n, bias and se must have the same size, got {n.size}, {y.size}, {s.size}")
+    if not (np.all(np.isfinite(n)) and np.all(n > 0) and np.all(np.isfinite(y)) and np.all(np.isfinite(s))):
+        raise ValueError("n must be finite and > 0, bias and se finite")
+    if np.any(s <= 0):
+        raise ValueError("se must be > 0 at every size")
+    k = 3 if offset else 2
+    if len(np.unique(n)) < k or n.size <= k:
+        raise ValueError(f"fit_signed_bias needs more than {k} sizes over {k} or more distinct widths")
+    level = check_float("level", level)
+    w = 1.0 / s
+
+    def linear(p):
+        cols = [n**-p] + ([np.ones_like(n)] if offset else [])
+        A = np.stack(cols, axis=1) * w[:, None]
+        coef = np.linalg.lstsq(A, y * w, rcond=None)[0]
+        r = A @ coef - y * w
+        return float(r @ r), coef
+
+    lo, hi = (check_float("p_range", v) for v in p_range)
+    grid = np.linspace(lo, hi, 80)
+    best = grid[int(np.argmin([linear(p)[0] for p in grid]))]
+    step = grid[1] - grid[0]
+    res = _min(lambda p: linear(p)[0], bounds=(max(lo, best - step), min(hi, best + step)), method="bounded")
+    p = float(res.x)
+    chi2, coef = linear(p)
+    a = float(coef[0])
+    d = float(coef[1]) if offset else 0.0
+    J = np.stack([n**-p, -a * np.log(n) * n**-p] + ([np.ones_like(n)] if offset else []), axis=1) * w[:, None]
+    dof = n.size - k
+    scale = max(1.0, chi2 / dof)
+    cov = scale * np.linalg.pinv(J.T @ J)
+    t = float(st.t.ppf(0.5 + level / 2, dof))
+    hp = t * math.sqrt(cov[1, 1])
+    hd = t * math.sqrt(cov[2, 2]) if offset else 0.0
+    return BiasFit(p, p - hp, p + hp, a, d, d - hd, d + hd, chi2 / dof, int(n.size), level)
+
+
+def smoothed_se(table: SizeTable, spread_fit) -> np.ndarray:
+    """The standard error of each size's seed mean from the pooled spread law ``spread_fit``
+    (:func:`nfdlib.stats.fit_loglog` of the seed standard deviation against ``n``) and the size's number of
+    seeds: a two-seed size's own standard deviation is too noisy to weight a fit by."""
+    sd = math.exp(spread_fit.intercept) * table.n.astype(float) ** spread_fit.slope
+    return sd / np.sqrt(table.count)
+
+
+#: The law with an ``n x L`` interaction: ``E + A n^-alpha + B L^-beta + C (L/n)^gamma``. The last term grows with
+#: depth at a fixed width and fades with width, so depth can hurt a narrow network and help a wide one.
+INTERACTION_PARAMS = ("E", "A", "alpha", "B", "beta", "C", "gamma")
+
+
+def _interaction_params(theta, has_E: bool, e_fixed) -> dict[str, float]:
+    out = {"E": float(math.exp(theta[0])) if has_E else float(math.exp(e_fixed))}
+    i = 1 if has_E else 0
+    for j, (c, e) in enumerate((("A", "alpha"), ("B", "beta"), ("C", "gamma"))):
+        out[c] = float(math.exp(theta[i + 2 * j]))
+        out[e] = float(theta[i + 2 * j + 1])
+    return out
+
+
+def fit_interaction_law(table: SizeTable, *, boot: int = 200, level: float = 0.95, delta: float = 0.05,
+                        seed: int = 0, E: float | None = None) -> LawFit:
+    """Fit the law with an ``n x L`` interaction (:data:`INTERACTION_PARAMS`) to the seed means of ``table``, the
+    same way :func:`fit_law` fits its forms (Huber loss on log residuals from a grid of starts; ``boot`` refits on
+    seeds resampled within strata; the same interval rule); ``E`` holds the floor fixed. Returns a
+    :class:`LawFit` of form ``"nL"`` whose ``params`` and ``boot`` also hold ``C`` and ``gamma`` (its ``predict``
+    ignores them: use :func:`interaction_predict`)."""
+    _check_points(table, "nL", E_fixed=E is not None)
+    if len(table) <= 7 - int(E is not None):
+        raise ValueError(f"the interaction law needs more than {7 - int(E is not None)} sizes, got {len(table)}")
+    boot = check_int("boot", boot, minimum=0)
+    e_fixed = None if E is None else math.log(check_float("E", E))
+    has_E = e_fixed is None
+    n, L = table.var("n"), table.var("L")
+    logx = np.log(np.stack([n, L, n / L]))
+    logy = np.log(table.mean)
+    sols = _minimize(_starts(logx, logy, has_E, e_fixed), logx, logy, has_E, delta, e_fixed=e_fixed)
+    obj, theta = sols[0]
+    params = _interaction_params(theta, has_E, e_fixed)
+    resid = _log_pred(theta, logx, has_E, e_fixed)[0] - logy
+    rng = np.random.default_rng(seed)
+    reps = {k: [] for k in params}
+    for _ in range(boot):
+        y = _resampled_means(table, rng)
+        ok = np.isfinite(y) & (y > 0)
+        b_theta = _minimize([theta], logx[:, ok], np.log(y[ok]), has_E, delta, max_iter=40, e_fixed=e_fixed)[0][1]
+        for k, v in _interaction_params(b_theta, has_E, e_fixed).items():
+            reps[k].append(v)
+    boot_arr = {k: np.asarray(v) for k, v in reps.items()} if boot else {}
+    seeds = _min_seeds(table)
+
+    def interval(k):  # a coefficient the fit sends to zero has replicates over hundreds of decades
+        try:
+            return _interval(params[k], boot_arr[k], level, seeds, positive=k in ("E", "A", "B", "C"))
+        except OverflowError:
+            return 0.0, math.inf
+
+    intervals = {k: interval(k) if boot else (float("nan"), float("nan")) for k in params}
+    return LawFit("nL", params, intervals, boot_arr, table, obj, level, delta, float(np.sqrt(np.mean(resid**2))),
+                  extras={"E_fixed": not has_E, "interaction": True})
+
+
+def interaction_predict(p: Mapping, n, L) -> np.ndarray:
+    """The interaction law with parameters ``p`` (a fit's ``params``, or one bootstrap replicate) at ``(n, L)``."""
+    n, L = np.asarray(n, float), np.asarray(L, float)
+    return p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * L ** -p["beta"] + p["C"] * (L / n) ** p["gamma"]
+
+
+def depth_pays_width(p: Mapping, L1: float, L2: float) -> float:
+    """The width above which going from depth ``L1`` to ``L2 > L1`` lowers the interaction law ``p``: there
+    ``B (L1^-beta - L2^-beta)`` (what depth gains) exceeds ``C n^-gamma (L2^gamma - L1^gamma)`` (what it costs).
+    ``0`` when depth pays at every width, ``inf`` when at none."""
+    if not L2 > L1 > 0:
+        raise ValueError(f"need 0 < L1 < L2, got L1={L1!r}, L2={L2!r}")
+    gain = p["B"] * (L1 ** -p["beta"] - L2 ** -p["beta"])
+    cost = p["C"] * (L2 ** p["gamma"] - L1 ** p["gamma"])
+    if cost <= 0 or p["gamma"] <= 0:
+        return 0.0 if gain > 0 else math.inf
+    if gain <= 0:
+        return math.inf
+    return float((cost / gain) ** (1.0 / p["gamma"]))
+
+
+def depth_threshold(fit: LawFit, L1: float, L2: float) -> dict:
+    """:func:`depth_pays_width` for a fit of :func:`fit_interaction_law` and each of its bootstrap replicates:
+    ``n`` (the estimate) and the percentile interval ``lo, hi`` of the replicates at the fit's level (``0`` and
+    ``inf`` are kept: an interval reaching ``0`` says depth may pay at every width)."""
+    est = depth_pays_width(fit.params, L1, L2)
+    reps = np.array([depth_pays_width({k: v[b] for k, v in fit.boot.items()}, L1, L2)
+                     for b in range(len(fit.boot["E"]))]) if fit.boot else np.array([])
+    if reps.size == 0:
+        return {"n": est, "lo": float("nan"), "hi": float("nan")}
+    lo, hi = np.percentile(reps, [(0.5 - fit.level / 2) * 100, (0.5 + fit.level / 2) * 100])
+    return {"n": est, "lo": float(lo), "hi": float(hi), "replicates": reps}
+
+
+def slopes_along(table: SizeTable, along: str = "L", *, min_sizes: int = 3) -> dict[float, object]:
+    """For each value of the other variable (each width when ``along="L"``), the log-log slope of the loss against
+    ``along`` over every size on that line, seeds pooled (:func:`nfdlib.stats.fit_loglog`); lines with fewer than
+    ``min_sizes`` sizes are left out. Returns ``{width or depth: SlopeFit}``."""
+    from .stats import fit_loglog
+
+    along = check_choice("along", along, ("n", "L"))
+    other = "L" if along == "n" else "n"
+    min_sizes = check_int("min_sizes", min_sizes, minimum=2)
+    out = {}
+    for v in np.unique(table.var(other)):
+        rows = np.flatnonzero(table.var(other) == v)
+        if rows.size < min_sizes:
+            continue
+        x = np.repeat(table.var(along)[rows], table.values.shape[1])
+        out[float(v)] = fit_loglog(x, table.values[rows].ravel())
+    return out
+
+
+def distinct_budgets(budgets, rel: float = 0.1) -> np.ndarray:
+    """The budgets with near-duplicates merged: within each run of budgets less than ``rel`` apart (relative), the
+    largest is kept. Sorted ascending."""
+    rel = check_float("rel", rel)
+    b = np.sort(np.asarray(budgets, float))[::-1]
+    if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b <= 0):
+        raise ValueError("budgets must be a non-empty sequence of finite values > 0")
+    kept = [b[0]]
+    for v in b[1:]:
+        if v < kept[-1] / (1 + rel):
+            kept.append(v)
+    return np.asarray(kept[::-1])
+
+
+def nearest_size(table: SizeTable, n: float, L: float) -> int:
+    """The index of the measured size of ``table`` nearest to ``(n, L)`` in ``log n`` and ``log L``."""
+    n, L = check_float("n", n), check_float("L", L)
+    d = np.log(table.var("n") / n) ** 2 + np.log(table.var("L") / L) ** 2
+    return int(np.argmin(d))
+
+
+def floor_identified(fit: LawFit, *, max_ratio: float = 2.0) -> bool:
+    """Whether a fit pins its floor ``E``: the interval is finite and spans less than a factor ``max_ratio``.
+    A floor whose interval runs from near zero to the smallest measured loss is *not identified* by the data."""
+    lo, hi = fit.interval("E")
+    max_ratio = check_float("max_ratio", max_ratio)
+    return bool(math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi / lo < max_ratio)
 
 
 # -- figures -------------------------------------------------------------------------------------------------------
@@ -1244,6 +1573,9 @@ def run_plan(plan: Mapping, *, parts: Sequence[str] = ("limit", "solver", "real"
     if "limit" in parts:
         lim = plan["limit"]
         out["limit_reference"] = limit_reference(plan["limit_solver"], cache=cache, progress=progress)
+        out["limit_seeds"] = limit_seeds(plan["limit_solver"], out["limit_reference"], cache=cache, progress=progress)
+        out["particle_seeds"] = particle_seeds(plan["limit_solver"], out["limit_reference"], out["limit_seeds"],
+                                               cache=cache, progress=progress)
         out["limit_runs"] = size_grid("limit", lim["family"], lim["task"], grid_sizes(lim["widths"], lim["depths"],
                                       lim.get("max_cost")), lim["seeds"], lim["steps"], lr=lim["lr"],
                                       T=lim.get("T", 1.0), eval_every=lim.get("eval_every"), cache=cache,
