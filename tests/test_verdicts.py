@@ -260,3 +260,14 @@ def test_bootstrap_interval():
         bootstrap_interval(np.mean, x, boot=1)
     with pytest.raises(ValueError, match=r"^data must have at least two rows"):
         bootstrap_interval(np.mean, x[:1])
+
+
+def test_bootstrap_interval_is_the_central_level_of_the_resamples():
+    # The mean of three rows drawn with replacement from (0, 0, 1) is 1 with probability 1/27 = 3.7%: the
+    # 97.5th percentile of the resampled means is 1, the 95th would be 2/3; symmetrically for (0, 1, 1).
+    _, lo, hi = bootstrap_interval(np.mean, np.array([0.0, 0.0, 1.0]), boot=4000, seed=1)
+    assert (lo, hi) == pytest.approx((0.0, 1.0))
+    _, lo, hi = bootstrap_interval(np.mean, np.array([0.0, 1.0, 1.0]), boot=4000, seed=1)
+    assert (lo, hi) == pytest.approx((0.0, 1.0))
+    _, lo, hi = bootstrap_interval(np.mean, np.array([0.0, 0.0, 1.0]), boot=4000, level=0.9, seed=1)
+    assert (lo, hi) == pytest.approx((0.0, 2 / 3))
