@@ -854,11 +854,48 @@ def _min_seeds(table: SizeTable) -> int:
     return int(min(finite[table.strata == st].any(0).sum() for st in np.unique(table.strata)))
 
 
-def _interval(estimate: float, reps: np.ndarray, level: float, seeds: int, positive: bool = False
-              ) -> tuple[float, float]:
+def _seed_dof(table: SizeTable, theta, logx, has_E: bool, delta: float, e_fixed=None) -> tuple[np.ndarray, ...]:
+    """For each fitted parameter (``theta``, log scale for ``E``, ``A``, ``B``): the degrees of freedom of its seed
+    variance and the factor that turns the bootstrap variance into an unbiased one.
+
+    With one stratum of ``R`` seeds these are ``R - 1`` and ``R / (R - 1)`` for every parameter. With strata of
+    ``R_s`` seeds (for example many seeds at small widths, two at the largest) each stratum adds its own share
+    ``v_s`` to the variance, found by linearizing the fit in the seed means (``d theta / d log mean`` from the
+    reweighted normal equations at the optimum); the bootstrap sees ``v_s (R_s - 1) / R_s`` of each, and the
+    degrees of freedom are Welch-Satterthwaite's, ``(sum v_s)^2 / sum v_s^2 / (R_s - 1)``. So a parameter fixed by
+    the well-seeded widths is not judged by the two seeds of the widest one, and one that rests on them is."""
+    logy = np.log(table.mean)
+    r, J = _residuals(theta, logx, logy, has_E, e_fixed)
+    JW = J * np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))[:, None]  # the Huber weights
+    G = np.linalg.pinv(J.T @ JW) @ JW.T  # (parameters, sizes): d theta / d log mean
+    finite = np.isfinite(table.values)
+    mean, count = table.mean, finite.sum(1)
+    # each seed's share of each size's relative deviation of the mean
+    dev = np.where(finite, (table.values - mean[:, None]) / (mean * np.maximum(count, 1))[:, None], 0.0)
+    seen, unbiased, terms = np.zeros(theta.size), np.zeros(theta.size), np.zeros(theta.size)
+    for s in np.unique(table.strata):
+        rows = table.strata == s
+        R = int(finite[rows].any(0).sum())
+        if R < 2:
+            return np.full(theta.size, np.nan), np.full(theta.size, np.nan)
+        u = G[:, rows] @ dev[rows]  # (parameters, seeds)
+        b = (u**2).sum(1)  # what the bootstrap sees of this stratum
+        seen += b
+        unbiased += b * R / (R - 1)
+        terms += (b * R / (R - 1)) ** 2 / (R - 1)
+    R = _min_seeds(table)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dof = np.where(terms > 0, unbiased**2 / terms, R - 1)
+        factor = np.where(seen > 0, unbiased / seen, R / (R - 1))
+    return dof, factor
+
+
+def _interval(estimate: float, reps: np.ndarray, level: float, seeds: int, positive: bool = False, *,
+              dof: float | None = None, factor: float | None = None) -> tuple[float, float]:
     """Student-t interval on the bootstrap standard error: ``estimate +- t se`` with
     ``se = sqrt(R / (R - 1)) sd(reps)`` and ``t`` the ``(1 + level) / 2`` quantile of Student's t with ``R - 1``
-    degrees of freedom, for ``R`` seeds.
+    degrees of freedom, for ``R`` seeds (``dof`` and ``factor``, when given, replace ``R - 1`` and
+    ``R / (R - 1)``: :func:`_seed_dof` gives them for a table with strata).
 
     Why not the percentile interval: a bootstrap over ``R`` seeds sees the seed variance times ``(R - 1) / R``, and
     its replicates spread like a normal law whose variance is known, while the variance here is itself estimated
@@ -868,11 +905,14 @@ def _interval(estimate: float, reps: np.ndarray, level: float, seeds: int, posit
     logarithm, so they stay positive. NaN with fewer than two seeds or two usable replicates."""
     reps = np.asarray(reps, float)
     reps = reps[np.isfinite(reps) & ((reps > 0) if positive else True)]
-    if reps.size < 2 or seeds < 2 or not math.isfinite(estimate) or (positive and estimate <= 0):
+    dof = seeds - 1 if dof is None else dof
+    factor = seeds / (seeds - 1) if factor is None and seeds >= 2 else factor
+    bad = reps.size < 2 or seeds < 2 or not (math.isfinite(dof) and dof > 0 and math.isfinite(factor))
+    if bad or not math.isfinite(estimate) or (positive and estimate <= 0):
         return float("nan"), float("nan")
     centre, values = (math.log(estimate), np.log(reps)) if positive else (estimate, reps)
-    se = math.sqrt(seeds / (seeds - 1)) * float(np.std(values, ddof=1))
-    half = float(student_t.ppf(0.5 + level / 2, seeds - 1)) * se
+    se = math.sqrt(factor) * float(np.std(values, ddof=1))
+    half = float(student_t.ppf(0.5 + level / 2, dof)) * se
     lo, hi = centre - half, centre + half
     return (float(math.exp(lo)), float(math.exp(hi))) if positive else (float(lo), float(hi))
 
@@ -888,8 +928,9 @@ def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float
     ``delta = 0.05`` is quadratic for the seed noise of a seed mean (a few percent) and linear beyond, so one bad
     size cannot drag the fit. Exponents are bounded to ``[0, 6]``. Intervals: ``boot`` refits on seed means
     resampled over seeds (within the table's strata), started from the best solutions of the full fit; from their
-    standard error, a Student-t interval at ``level`` with ``R - 1`` degrees of freedom for ``R`` seeds (the fewest
-    of any stratum; :func:`_interval`). How many seeds: at least 2 (fewer gives NaN intervals); at 3 to 5 seeds the
+    standard error, a Student-t interval at ``level`` with ``R - 1`` degrees of freedom for ``R`` seeds (with strata
+    of different seed counts, each stratum weighted by its share of the variance: :func:`_seed_dof`; the degrees of
+    freedom are in ``extras["dof"]``). How many seeds: at least 2 (fewer gives NaN intervals); at 3 to 5 seeds the
     t quantile (4.3 and 2.8 at 95%) makes them wide but calibrated, and 5 or more are needed for intervals narrow
     enough to decide much. Measured at five seeds, 2% noise, a 6 x 5 grid of ``(n, L)``, 200 synthetic data sets:
     each parameter of a known law is covered in 93-96% of them, free or with ``E`` held (the percentile interval
@@ -936,11 +977,15 @@ def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float
         for k, v in _theta_to_params(b_theta, has_E, len(names), e_fixed).items():
             reps[k].append(v)
     boot_arr = {k: np.asarray(v) for k, v in reps.items()} if boot else {}
-    intervals = {k: _interval(params[k], v, level, _min_seeds(table), positive=k in ("E", "A", "B"))
+    fitted = [k for k in params if k != "E" or has_E]  # the order of theta
+    dof, factor = (dict(zip(fitted, a.tolist())) for a in _seed_dof(table, theta, logx, has_E, delta, e_fixed))
+    seeds = _min_seeds(table)
+    intervals = {k: _interval(params[k], v, level, seeds, positive=k in ("E", "A", "B"), dof=dof.get(k),
+                              factor=factor.get(k))
                  for k, v in boot_arr.items()} if boot else \
         {k: (float("nan"), float("nan")) for k in params}
     return LawFit(form, params, intervals, boot_arr, table, obj, level, delta, float(np.sqrt(np.mean(resid**2))),
-                  extras={"E_fixed": e_fixed is not None})
+                  extras={"E_fixed": e_fixed is not None, "dof": dof, "factor": factor})
 
 
 # -- model comparison by extrapolation ---------------------------------------------------------------------------
@@ -1080,8 +1125,12 @@ def compute_optimal(fit: LawFit, budget: float, compute: Callable, *, n_range=(1
         reps = np.array([_optimum_on_grid({k: v[b] for k, v in fit.boot.items()}, budget, compute, logn)[:3]
                          for b in range(len(fit.boot["E"]))])
         for j, name in enumerate(("n", "L", "loss")):
+            # a derived quantity mixes the parameters: the most cautious of their degrees of freedom
+            dof = min(fit.extras.get("dof", {}).values(), default=None)
+            factor = max(fit.extras.get("factor", {}).values(), default=None)
             out[f"{name}_lo"], out[f"{name}_hi"] = _interval(out[name], reps[:, j], fit.level,
-                                                             _min_seeds(fit.table), positive=True)
+                                                             _min_seeds(fit.table), positive=True, dof=dof,
+                                                             factor=factor)
     return out
 
 
