@@ -830,8 +830,8 @@ def mark_outside(ax, xs, ys, limits: tuple[float, float], *, color=None) -> int:
         edge = limits[1] if top else limits[0]
         ax.plot([x], [edge], "^" if top else "v", ms=7, mfc="none", mec=color or "k", mew=1.2, clip_on=False,
                 zorder=6)
-        ax.annotate(f"{y:.3g}", (x, edge), textcoords="offset points", xytext=(5, -9 if top else 3), fontsize=6,
-                    color=color or "k")
+        ax.annotate(f"{y:.3g}", (x, edge), textcoords="offset points", xytext=(-6, -9 if top else 3), fontsize=6,
+                    ha="right", color=color or "k")
         count += 1
     return count
 
@@ -863,7 +863,7 @@ def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequ
                 depths += [r["L"] for r in rows]
                 values += [*mean, *(mean - sem), *(mean + sem)]
                 drawn.append((L, mean, colors[rule]))
-            limits = robust_limits(values)
+            limits = robust_limits(values, k=1.5)  # Tukey's inner fences: a long error bar runs off the panel
             ax.set_ylim(*limits)
             for L, mean, color in drawn:
                 mark_outside(ax, L, mean, limits, color=color)
