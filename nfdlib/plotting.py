@@ -820,20 +820,18 @@ def robust_limits(values, *, log: bool = False, k: float = 3.0, pad: float = 0.0
 
 def mark_outside(ax, xs, ys, limits: tuple[float, float], *, color=None) -> int:
     """Each point of ``(xs, ys)`` beyond ``limits`` drawn as an open triangle on the edge it crosses (pointing
-    out of the panel), with its value written beside it; returns how many points were outside."""
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    count = 0
-    for x, y in zip(xs, ys):
-        if not np.isfinite(y) or limits[0] <= y <= limits[1]:
-            continue
-        top = y > limits[1]
+    out of the panel), with its value written beside it (points at one ``x`` beyond one edge share a triangle and
+    list their values); returns how many points were outside."""
+    xs, ys = np.asarray(xs, float).ravel(), np.asarray(ys, float).ravel()
+    out = np.isfinite(ys) & ((ys < limits[0]) | (ys > limits[1]))
+    for x, top in sorted({(float(x), bool(y > limits[1])) for x, y in zip(xs[out], ys[out])}):
+        values = sorted(ys[out & (xs == x) & ((ys > limits[1]) == top)], reverse=top)
         edge = limits[1] if top else limits[0]
         ax.plot([x], [edge], "^" if top else "v", ms=7, mfc="none", mec=color or "k", mew=1.2, clip_on=False,
                 zorder=6)
-        ax.annotate(f"{y:.3g}", (x, edge), textcoords="offset points", xytext=(-6, -9 if top else 3), fontsize=6,
-                    ha="right", color=color or "k")
-        count += 1
-    return count
+        ax.annotate(", ".join(f"{y:.3g}" for y in values), (x, edge), textcoords="offset points",
+                    xytext=(-6, -9 if top else 3), fontsize=6, ha="right", color=color or "k")
+    return int(out.sum())
 
 
 def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequence, metrics: Sequence, *,
@@ -989,8 +987,8 @@ def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss"
         limits = robust_limits(np.concatenate([m.ravel() for m in means.values()]), log=not key.endswith("_acc"))
         for j, (rule, sweep) in enumerate(sweeps_by_rule.items()):
             axes[i, j].set_ylim(*limits)
-            for curve in means[rule]:
-                mark_outside(axes[i, j], sweep["lr"], curve, limits)
+            lrs = np.broadcast_to(np.asarray(sweep["lr"], float), means[rule].shape)
+            mark_outside(axes[i, j], lrs, means[rule], limits)
             readable_log_ticks(axes[i, j])
     legend_outside(axes[0, -1])
     return fig

@@ -337,6 +337,10 @@ def test_robust_limits_leave_one_spike_out_and_mark_it_on_the_edge(log):
     assert mark.get_marker() == "^" and mark.get_ydata()[0] == pytest.approx(hi)  # on the top edge, pointing out
     assert "50" in ax.texts[0].get_text()
     plt.close(fig)
+    fig, ax = plt.subplots()  # two points beyond the top at one x share a triangle and list both values
+    assert plotting.mark_outside(ax, [4, 4, 1], [60.0, 50.0, 0.1], (lo, hi)) == 3
+    assert [ln.get_marker() for ln in ax.lines] == ["v", "^"] and ax.texts[1].get_text() == "60, 50"
+    plt.close(fig)
     with pytest.raises(ValueError, match="values"):
         plotting.robust_limits([np.nan, -1.0], log=True)
 
