@@ -2,7 +2,7 @@
 #   make lab    create .venv if needed, install nfdlib with its notebook extras, open JupyterLab on notebooks/
 #   make test   create .venv if needed, install, run every test (unit tests, notebooks in quick mode, pairs, lint,
 #               the explorer in a headless browser)
-#   make explore  serve the explorer (notebook 08) as a web app with Voila
+#   make explore  serve the explorer (notebook 08) alone as a web app with Voila (answers on demand)
 # Installing happens again only when pyproject.toml changes (the stamp file records the last install).
 
 PYTHON ?= python3
@@ -38,7 +38,9 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
-# The explorer as a web app on 127.0.0.1 with a login token (printed in the address); Ctrl-C stops it.
+# The explorer as a web app on 127.0.0.1 with a login token (printed in the address); Ctrl-C stops it. Voila runs
+# notebook 08 with its code hidden; there the guided experiments' answers compute only when their button is pressed
+# (nfdlib.widgets.on_demand_answer), so the app shows the explorer after its first update, not after every answer.
 explore: $(STAMP)
 	$(BIN)/voila notebooks/08_explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(EXPLORE_PORT) --token \
 		$(VOILA_ARGS)

@@ -58,7 +58,8 @@ def moves(base: ex.ExploreConfig) -> list[ex.ExploreConfig]:
 
 def part_times(configs, device, caps) -> dict[str, list[float]]:
     """Seconds per part for each configuration, each computed cold (no memo)."""
-    times: dict[str, list[float]] = {"networks": [], "NFD decoupled": [], "NFD reused": [], "collapse (two rules)": [],
+    times: dict[str, list[float]] = {"networks": [], f"NFD decoupled ({ex.LIMIT_SOLVES} solves)": [],
+                                     f"NFD reused ({ex.LIMIT_SOLVES} solves)": [], "collapse (two rules)": [],
                                      "drawing (4 panels)": []}
     for cfg in configs:
         cfg, _ = ex.apply_caps(cfg, caps)
@@ -66,8 +67,9 @@ def part_times(configs, device, caps) -> dict[str, list[float]]:
         with ex.one_thread_on_cpu(device):
             times["networks"].append(_timed(lambda c=cfg: ex.run_networks(c, device), device))
             for coupling in ("decoupled", "reused"):
-                times[f"NFD {coupling}"].append(
-                    _timed(lambda c=cfg, k=coupling, m=M, kk=K: ex.run_solver(c, k, m, kk, device), device))
+                times[f"NFD {coupling} ({ex.LIMIT_SOLVES} solves)"].append(
+                    _timed(lambda c=cfg, k=coupling, m=M, kk=K: ex.run_limit(c, k, m, kk, ex.LIMIT_SOLVES, device),
+                           device))
             two = replace(cfg, block="two", steps=1)
             times["collapse (two rules)"].append(_timed(
                 lambda c=two: [ex.run_collapse(c, r, device) for r in ex.COLLAPSE_RULES], device))

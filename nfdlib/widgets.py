@@ -12,7 +12,7 @@ slider move does.
   depth-muP against the corrected rate, and (d) one coordinate of ``h_T`` across units against the solver's
   particles.
 * :func:`coord_check_widget` (notebook 00), :func:`limit_widget` (02), :func:`collapse_widget` (05, 06) and
-  :func:`transfer_widget` (05) are small views of the same machinery.
+  :func:`transfer_widget` (06) are small views of the same machinery.
 
 Each update runs in :func:`nfdlib.explore.explore`, on the GPU when there is one; sizes beyond the device's
 caps are shrunk and the status line says so. Results and rendered figures are memoized per configuration, so

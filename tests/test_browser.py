@@ -1,9 +1,10 @@
-"""The explorer in a real browser: `make explore` (Voila) driven by headless Chromium through Playwright, and
-notebook 08 opened in JupyterLab until its kernel is idle.
+"""The explorer in a real browser, driven by headless Chromium through Playwright: served alone by `make explore`
+(Voila), and run as most readers run it, in JupyterLab. In both a keyboard move of the depth slider must redraw
+the figure.
 
 Run by `make test-browser` (part of `make test`). Skipped, with the reason printed, only where Chromium or
-Playwright is missing; `.ci/run` installs both. Screenshots of the app before and after a slider move are
-written to build/.
+Playwright is missing; `.ci/run` installs both. Screenshots before and after each slider move are written to
+build/.
 """
 
 from __future__ import annotations
@@ -91,6 +92,29 @@ def _error_texts(page) -> list[str]:
     return [t for t in texts if t.strip()]
 
 
+def _move_depth_slider_and_check_redraw(page, image, shot: str) -> None:
+    """Press the right arrow on the depth slider's handle (L doubles) and assert that the figure changed."""
+    before_src = image.get_attribute("src")
+    before_png = image.screenshot()
+    page.screenshot(path=str(BUILD / f"{shot}-before.png"), full_page=True)
+    depth = page.locator(".widget-slider", has=page.get_by_text("depth L", exact=True)).first
+    readout_before = depth.locator(".widget-readout").inner_text()
+    handle = depth.locator(".noUi-handle").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("src => document.querySelector('.nfd-live img').src !== src", arg=before_src,
+                           timeout=120_000)
+    page.wait_for_timeout(500)  # let the new image decode
+    readout_after = depth.locator(".widget-readout").inner_text()
+    after_png = image.screenshot()
+    page.screenshot(path=str(BUILD / f"{shot}-after.png"), full_page=True)
+    assert int(readout_after) == 2 * int(readout_before), (readout_before, readout_after)
+    assert before_png != after_png, "the figure did not change after the slider move"
+    status = page.locator(".nfd-live").first.inner_text()
+    assert f"L = {readout_after}" in status and "last update" in status, status
+    assert _error_texts(page) == [], _error_texts(page)
+
+
 def test_explorer_app_redraws_after_a_keyboard_slider_move():
     sync_api = _require_browser()
     BUILD.mkdir(exist_ok=True)
@@ -100,34 +124,23 @@ def test_explorer_app_redraws_after_a_keyboard_slider_move():
     p, context, user_data = _browser(sync_api)
     try:
         page = context.new_page()
+        start = time.time()
         page.goto(server.url, timeout=START_TIMEOUT * 1000)
         image = page.locator(".nfd-live img").first
         image.wait_for(state="visible", timeout=START_TIMEOUT * 1000)
         page.wait_for_function("() => document.querySelector('.nfd-live img').naturalWidth > 100",
                                timeout=START_TIMEOUT * 1000)
+        print(f"Voila showed the explorer {time.time() - start:.1f} s after the request")
         status = page.locator(".nfd-live").first.inner_text()
         assert "device" in status and "last update" in status, status
-        before_src = image.get_attribute("src")
-        before_png = image.screenshot()
-        page.screenshot(path=str(BUILD / "explorer-before.png"), full_page=True)
-
-        # The depth slider: focus its handle and press the right arrow once (L doubles).
-        depth = page.locator(".widget-slider", has=page.get_by_text("depth L", exact=True)).first
-        readout_before = depth.locator(".widget-readout").inner_text()
-        handle = depth.locator(".noUi-handle").first
-        handle.focus()
-        page.keyboard.press("ArrowRight")
-        page.wait_for_function("src => document.querySelector('.nfd-live img').src !== src", arg=before_src,
-                               timeout=120_000)
-        page.wait_for_timeout(500)  # let the new image decode
-        readout_after = depth.locator(".widget-readout").inner_text()
-        after_png = image.screenshot()
-        page.screenshot(path=str(BUILD / "explorer-after.png"), full_page=True)
-
-        assert readout_before != readout_after, (readout_before, readout_after)
-        assert int(readout_after) == 2 * int(readout_before)
-        assert before_png != after_png, "the figure did not change after the slider move"
-        assert _error_texts(page) == [], _error_texts(page)
+        # The app computes no answer before it is asked: every experiment shows a button instead.
+        buttons = page.get_by_role("button", name="Compute the answer")
+        assert buttons.count() >= 6, buttons.count()
+        assert page.get_by_text("Under depth-μP, rms").count() == 0
+        _move_depth_slider_and_check_redraw(page, image, "explorer")
+        buttons.first.click()  # experiment 1's answer, computed on demand
+        page.get_by_text("Answer", exact=True).first.wait_for(state="attached", timeout=120_000)
+        assert buttons.count() >= 5 and _error_texts(page) == [], _error_texts(page)
     finally:
         context.close()
         p.stop()
@@ -135,25 +148,41 @@ def test_explorer_app_redraws_after_a_keyboard_slider_move():
         server.stop()
 
 
-def test_notebook_08_opens_in_jupyterlab_and_its_kernel_goes_idle():
+def test_notebook_08_explorer_runs_and_redraws_in_jupyterlab():
+    """Open notebook 08 in JupyterLab, run the cells up to the explorer, move the depth slider there."""
     sync_api = _require_browser()
     port = _free_port()
     workspaces = tempfile.mkdtemp(prefix="nfd-lab-workspaces-")
+    # expose_app_in_browser: window.jupyterapp, to run cells through JupyterLab's own commands.
     lab = [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--notebook-dir=notebooks", f"--LabApp.workspaces_dir={workspaces}"]
+           "--notebook-dir=notebooks", f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         lab.append("--allow-root")
     server = Server(lab, rf"http://127\.0\.0\.1:{port}/lab\?token=[0-9a-f]+", env={"NFD_QUICK": "1"})
     p, context, user_data = _browser(sync_api)
     try:
+        BUILD.mkdir(exist_ok=True)
         page = context.new_page()
         url = server.url.replace("/lab?", "/lab/tree/08_explorer.ipynb?")
         page.goto(url, timeout=START_TIMEOUT * 1000)
         # The kernel's state in the status bar ("Python 3 (ipykernel) | Idle"); attached, not necessarily visible.
         kernel = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\(ipykernel\) \| Idle"))
         kernel.first.wait_for(state="attached", timeout=START_TIMEOUT * 1000)
-        BUILD.mkdir(exist_ok=True)
-        page.screenshot(path=str(BUILD / "lab-08-idle.png"))
+        # Select the explorer's cell, run every cell above it, then the cell itself.
+        index = page.evaluate("""() => {
+            const notebook = window.jupyterapp.shell.currentWidget.content;
+            const i = notebook.widgets.findIndex(c => c.model.sharedModel.getSource().includes("widgets.explorer("));
+            notebook.activeCellIndex = i;
+            return i;
+        }""")
+        assert index > 0, "no cell of notebook 08 creates the explorer"
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-above')")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+        image = page.locator(".nfd-live img").first
+        image.wait_for(state="visible", timeout=START_TIMEOUT * 1000)
+        page.wait_for_function("() => document.querySelector('.nfd-live img').naturalWidth > 100",
+                               timeout=START_TIMEOUT * 1000)
+        _move_depth_slider_and_check_redraw(page, image, "lab-08")
     finally:
         context.close()
         p.stop()
