@@ -93,7 +93,11 @@ def _jsonable(obj):
 
 def config_key(name: str, config: dict, version: str) -> str:
     """A short hash of everything that determines a cached result."""
-    blob = json.dumps({"name": name, "config": _jsonable(config), "version": str(version)}, sort_keys=True)
+    try:
+        blob = json.dumps({"name": name, "config": _jsonable(config), "version": str(version)}, sort_keys=True)
+    except TypeError as err:  # a set, a tensor, a function: nothing that keys a file reproducibly
+        raise ValueError(f"config must hold only numbers, strings, lists and dicts (JSON), got {config!r}: {err}") \
+            from err
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -14,6 +14,7 @@ the same training and test examples as before the option existed.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import torch
 
 from .cache import register_kind
 from .config import check_seed
-from .validation import check_bool, check_int
+from .validation import check_bool, check_float, check_int
 
 Tensor = torch.Tensor
 
@@ -210,6 +211,7 @@ def make_teacher_task(d: int = 16, n_train: int = 64, n_test: int = 256, outputs
     d, n_train, n_test = check_int("d", d), check_int("n_train", n_train), check_int("n_test", n_test)
     outputs, teacher_width = check_int("outputs", outputs), check_int("teacher_width", teacher_width)
     n_val = check_int("n_val", n_val, minimum=0)
+    noise = check_float("noise", noise, allow_zero=True)
     rng = np.random.default_rng(check_seed(seed))
     B = rng.standard_normal((teacher_width, d))
     a = rng.standard_normal((teacher_width, outputs))
@@ -295,4 +297,8 @@ def load_dataset(name: str, **kwargs) -> Dataset:
                "cifar10": load_cifar10}
     if name not in loaders:
         raise ValueError(f"name must be one of {DATASETS}; got {name!r}")
+    allowed = [k for k in inspect.signature(loaders[name]).parameters]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"{name} takes no argument {', '.join(unknown)}; its arguments are {', '.join(allowed)}")
     return loaders[name](**kwargs)

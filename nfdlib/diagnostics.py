@@ -30,7 +30,7 @@ from .optim import make_sgd
 from .records import Records
 from .stats import SlopeFit, Verdict, describe_slope, fit_loglog, interval_verdict
 from .training import LOSSES, loss_fn
-from .validation import check_choice, check_float, check_int
+from .validation import check_choice, check_float, check_grid, check_int, check_sizes
 
 LAYER_QUANTITIES = ("h_rms", "dh_rms", "z_rms", "dz_rms")
 OUTPUT_QUANTITIES = ("f_rms", "df_rms")
@@ -60,7 +60,7 @@ def coord_check(parametrization: str, sizes: Iterable[tuple[int, int]], *, steps
     registry's group rates. A run that goes non-finite records ``inf``/``nan`` for the remaining steps and
     the column ``diverged=True``; it never raises.
     """
-    sizes = [(check_int("n", n), check_int("L", L)) for n, L in sizes]
+    sizes = check_sizes("sizes", sizes)
     steps = check_int("steps", steps, minimum=0)
     lr = check_float("lr", lr)
     loss = check_choice("loss", loss, LOSSES)
@@ -125,12 +125,12 @@ def _run_one(model: ResNet, X: torch.Tensor, Y: torch.Tensor, lr: float, steps: 
 
 def coord_check_width(parametrization: str, widths: Iterable[int], L: int, **kwargs) -> Records:
     """:func:`coord_check` over widths at a fixed depth ``L``."""
-    return coord_check(parametrization, [(n, L) for n in widths], **kwargs)
+    return coord_check(parametrization, [(n, L) for n in check_grid("widths", widths, integer=True)], **kwargs)
 
 
 def coord_check_depth(parametrization: str, depths: Iterable[int], n: int, **kwargs) -> Records:
     """:func:`coord_check` over depths at a fixed width ``n``."""
-    return coord_check(parametrization, [(n, L) for L in depths], **kwargs)
+    return coord_check(parametrization, [(n, L) for L in check_grid("depths", depths, integer=True)], **kwargs)
 
 
 def layer_at(L: int, fraction: float) -> int:

@@ -47,7 +47,7 @@ from .optim import make_sgd
 from .records import Records
 from .stats import mean_interval
 from .training import LOSSES, loss_fn, train
-from .validation import check_batch, check_bool, check_choice, check_float, check_int
+from .validation import check_batch, check_bool, check_choice, check_float, check_grid, check_int
 
 Tensor = torch.Tensor
 
@@ -220,8 +220,8 @@ def init_gap(widths: Iterable[int], depths: Iterable[int], *, seeds: Sequence[in
     The *bias* of GIA (its error in expectation; the paper's ``O(1/n)``) is the seed mean of
     ``G0_true - G0_gia``; :func:`init_gap_summary` computes it with a confidence interval.
     """
-    widths = [check_int("n", n) for n in widths]
-    depths = [check_int("L", L) for L in depths]
+    widths = check_grid("widths", widths, integer=True).tolist()
+    depths = check_grid("depths", depths, integer=True).tolist()
     seeds = _seeds(seeds)
     P, d = check_int("P", P), check_int("d", d)
     X = make_teacher_task(d=d, n_train=P, n_test=1, seed=data_seed, dtype=dtype).X_train
@@ -526,8 +526,8 @@ def coupling_sweep(widths: Iterable[int], depths: Iterable[int], *, seeds: Seque
                    device=None, dtype=torch.float32, progress: bool = True) -> Records:
     """:func:`coupling_trajectory` for every width, depth, seed and backward mode, on a teacher task of ``P``
     inputs (``data_seed``); rows carry ``n, L, T, seed, backward, parametrization``."""
-    widths = [check_int("n", n) for n in widths]
-    depths = [check_int("L", L) for L in depths]
+    widths = check_grid("widths", widths, integer=True).tolist()
+    depths = check_grid("depths", depths, integer=True).tolist()
     seeds = _seeds(seeds)
     backwards = [check_choice("backward", b, ("true", "decoupled")) for b in backwards]
     task = make_teacher_task(d=check_int("d", d), n_train=check_int("P", P), n_test=1, seed=data_seed, dtype=dtype)

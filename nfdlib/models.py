@@ -119,6 +119,8 @@ class ResNet(nn.Module):
         self.preact = check_bool("preact", preact)
         self.skip = check_bool("skip", skip)
         self.seed = check_seed(seed)
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}")
         self.phi = get_activation(activation)
 
         p = get_parametrization(self.parametrization)
@@ -214,6 +216,8 @@ class ResNet(nn.Module):
         how :mod:`nfdlib.sweeps` trains many configurations in one autograd pass. ``offsets`` (same layout as
         ``layers``) switches on the decoupled backward pass for unbatched weights; ``None`` is true backprop.
         """
+        if not isinstance(x, Tensor):
+            raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.ndim < 2:
             raise ValueError(f"x must have shape (batch, d_in={self.d_in}) (or leading configuration axes before it), "
                              f"got shape {tuple(x.shape)}; use x[None] for a single input")

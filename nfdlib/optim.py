@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .parametrization import ROLES, get_parametrization
-from .validation import check_choice, check_float, check_int
+from .validation import check_choice, check_float, check_int, check_module
 
 
 def scaling_table(model: nn.Module, parametrization: str | None = None, *, roles: Mapping[str, str] | None = None,
@@ -35,12 +35,18 @@ def scaling_table(model: nn.Module, parametrization: str | None = None, *, roles
     For a :class:`nfdlib.models.ResNet` the roles, sizes and parametrization come from the model; any of them
     can be overridden. For another module ``roles``, ``n`` and ``L`` are required.
     """
+    check_module("model", model)
+    if roles is not None and not isinstance(roles, Mapping):
+        raise ValueError(f"roles must be a dict mapping each parameter name to one of {ROLES}, got "
+                         f"{type(roles).__name__}")
     own_roles = model.param_roles() if hasattr(model, "param_roles") else None
     own_sizes = model.sizes() if hasattr(model, "sizes") else {}
     roles = dict(roles) if roles is not None else own_roles
     if roles is None:
         raise ValueError("roles must map each parameter name to one of "
                          f"{ROLES} for a module that is not an nfdlib ResNet")
+    for name, role in roles.items():
+        check_choice(f"roles[{name!r}]", role, ROLES)
     if parametrization is None:
         parametrization = getattr(model, "parametrization", None)
     if parametrization is None:
@@ -67,7 +73,6 @@ def scaling_table(model: nn.Module, parametrization: str | None = None, *, roles
         raise ValueError(f"roles must give a role for every parameter; missing: {missing}")
     table = {}
     for name, role in roles.items():
-        check_choice(f"roles[{name!r}]", role, ROLES)
         s = p.scales(role, **sizes)
         table[name] = {"role": role, "init_std": s.init_std, "multiplier": s.multiplier, "lr_scale": s.lr_scale}
     return table

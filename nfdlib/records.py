@@ -15,7 +15,13 @@ class Records(list):
     """A list of dict rows with ``where``, ``unique`` and ``column``."""
 
     def where(self, **conditions) -> Records:
-        """Rows whose columns equal the given values; a list, tuple or set value means 'one of'."""
+        """Rows whose columns equal the given values; a list, tuple or set value means 'one of'. A column that no
+        row has is an error (a misspelt column would otherwise select nothing, silently)."""
+        columns = {key for row in self for key in row}
+        unknown = sorted(set(conditions) - columns)
+        if unknown and self:
+            raise ValueError(f"column {', '.join(unknown)} is in no row; the columns are {', '.join(sorted(columns))}")
+
         def keep(row):
             for key, want in conditions.items():
                 have = row.get(key)

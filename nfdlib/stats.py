@@ -125,7 +125,7 @@ def interval_verdict(lo: float, hi: float, *, allowed: tuple[float, float] | Non
         if math.isnan(a) or math.isnan(b) or a > b:
             raise ValueError(f"allowed must be a pair (a, b) with a <= b, got {allowed!r}")
         claim = _describe_range(a, b)
-    lo, hi = float(lo), float(hi)
+    lo, hi = _number("lo", lo), _number("hi", hi)
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         outcome = "not resolved"
     elif (lo > a or a == -math.inf) and (hi < b or b == math.inf):
@@ -159,6 +159,24 @@ def combine_verdicts(*verdicts: Verdict) -> Verdict:
     return Verdict(outcome, float("nan"), float("nan"), (float("nan"), float("nan")), claim, tuple(verdicts))
 
 
+def _numbers(name: str, values) -> np.ndarray:
+    """``values`` as a flat float array, or a ``ValueError`` that names the argument (not numpy's "could not
+    convert string to float")."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be numbers (a number or a sequence of numbers), got {values!r}")
+    try:
+        return np.asarray(values, float).ravel()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers (a number or a sequence of numbers), got {values!r}") from err
+
+
+def _number(name: str, value) -> float:
+    arr = _numbers(name, value)
+    if arr.size != 1:
+        raise ValueError(f"{name} must be one number, got {value!r}")
+    return float(arr[0])
+
+
 def _check_level(level) -> float:
     try:
         level = float(level)
@@ -175,7 +193,7 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     NaN when there is no finite value; the interval is NaN (undefined, never zero width) with a single value.
     """
     level = _check_level(level)
-    v = np.asarray(values, float).ravel()
+    v = _numbers("values", values)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
@@ -255,7 +273,7 @@ def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:
     a perfect fit through three or more points has a zero-width interval. The number of points is reported.
     """
     level = _check_level(level)
-    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    x, y = _numbers("x", x), _numbers("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same size, got {x.size} and {y.size}")
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .config import make_generator
 from .data import Dataset
 from .optim import make_sgd
-from .validation import check_choice, check_float, check_int
+from .validation import check_choice, check_float, check_int, check_module
 
 LOSSES = ("mse", "xent")
 
@@ -72,6 +72,10 @@ def train(model: torch.nn.Module, data: Dataset, lr: float, steps: int, *, batch
     at every evaluation and on the minibatch loss of every step (``diverged_at`` is the first step that fails).
     ``callback(step, model)`` runs after every evaluation, for diagnostics.
     """
+    check_module("model", model)
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be an nfdlib.data.Dataset (see nfdlib.data.load_dataset), got "
+                         f"{type(data).__name__}")
     lr = check_float("lr", lr)
     steps = check_int("steps", steps, minimum=0)
     eval_every = check_int("eval_every", eval_every)

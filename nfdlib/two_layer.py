@@ -46,7 +46,7 @@ from .optim import make_sgd, scaling_table
 from .records import Records
 from .stats import SlopeFit, fit_loglog
 from .training import LOSSES, loss_fn
-from .validation import check_batch, check_bool, check_choice, check_float, check_int
+from .validation import check_batch, check_bool, check_choice, check_float, check_int, check_sizes
 
 Tensor = torch.Tensor
 
@@ -292,10 +292,13 @@ def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, i
     from the seed. Returns tidy :class:`~nfdlib.records.Records` with columns ``parametrization, block, n, L,
     seed, step, layer, tau, quantity, value``; ``summarize`` keeps only the rms over blocks
     (:func:`summarize_layers`)."""
+    if isinstance(rules, (str, bytes)) or any(not isinstance(r, (tuple, list)) or len(r) != 2 for r in rules):
+        raise ValueError(f"rules must be a list of (parametrization, block) pairs such as [('depth-mup', 'two')], "
+                         f"got {rules!r}")
     rules = [(p, check_choice("block", b, ("one", "two"))) for p, b in rules]
     kernel, summarize = check_bool("kernel", kernel), check_bool("summarize", summarize)
-    sizes = [(check_int("n", n), check_int("L", L)) for n, L in sizes]
-    if not rules or not sizes:
+    sizes = check_sizes("sizes", sizes)
+    if not rules:
         raise ValueError("rules and sizes must each list at least one entry")
     seeds = check_seeds(seeds)
     records = Records()

@@ -27,7 +27,7 @@ def check_bool(name: str, value) -> bool:
 
 def check_float(name: str, value, *, positive: bool = True, allow_zero: bool = False) -> float:
     """A finite real number; by default strictly positive."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):  # "0.1" is refused like True: a number must come as a number
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     try:
         out = float(value)
@@ -61,6 +61,22 @@ def check_grid(name: str, values, *, integer: bool = False) -> np.ndarray:
     if np.any(np.diff(arr) <= 0):
         raise ValueError(f"{name} must be in increasing order without repeats, got {list(arr.tolist())}")
     return arr
+
+
+def check_sizes(name: str, sizes) -> list[tuple[int, int]]:
+    """A non-empty list of ``(n, L)`` pairs of positive integers (widths and depths of networks to build)."""
+    if isinstance(sizes, (str, bytes)) or np.ndim(sizes) != 2 or np.shape(sizes)[1:] != (2,) or len(sizes) == 0:
+        raise ValueError(f"{name} must be a non-empty list of (n, L) pairs, got {sizes!r}")
+    return [(check_int("n", n), check_int("L", L)) for n, L in sizes]
+
+
+def check_module(name: str, value):
+    """A ``torch.nn.Module`` (a model), so that a wrong object fails here and not deep inside torch."""
+    import torch
+
+    if not isinstance(value, torch.nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
 
 
 def check_batch(X, Y, d_in: int, d_out: int, labels=None):

@@ -13,7 +13,21 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import cache, data, diagnostics, gia, models, nfd, nfd_sweeps, sweeps, two_layer
+from nfdlib import (
+    cache,
+    data,
+    diagnostics,
+    gia,
+    models,
+    nfd,
+    nfd_sweeps,
+    optim,
+    records,
+    stats,
+    sweeps,
+    training,
+    two_layer,
+)
 from nfdlib.config import check_seeds
 from nfdlib.validation import check_bool, check_grid
 
@@ -117,6 +131,68 @@ def test_grids_and_seeds_are_checked_where_they_enter(case):
     name, call = GRID_CASES[case]
     with pytest.raises(ValueError, match=rf"^{name} (must|repeat)"):
         call()
+
+
+# -- messages that name the argument and what it expects ---------------------------------------------------------
+def _net(**kw):
+    return models.ResNet(3, 2, 8, 2, **kw)
+
+
+def _task():
+    return data.make_teacher_task(d=3, n_train=8, n_test=4, outputs=2)
+
+
+MESSAGE_CASES = {
+    "ResNet T as a string": ("T must be a finite number", lambda: _net(T="1.0")),
+    "ResNet dtype as a string": ("dtype must be a floating torch.dtype", lambda: _net(dtype="float32")),
+    "ResNet dtype integer": ("dtype must be a floating torch.dtype", lambda: _net(dtype=torch.int64)),
+    "forward on a list": ("x must be a torch.Tensor", lambda: _net()([[1.0, 2.0, 3.0]])),
+    "param_groups rate as a string": ("lr must be a finite number", lambda: optim.param_groups(_net(), "0.1")),
+    "param_groups without a model": ("model must be a torch.nn.Module", lambda: optim.param_groups(None, 0.1)),
+    "make_sgd on a string": ("model must be a torch.nn.Module", lambda: optim.make_sgd("model", 0.1)),
+    "param_groups roles as a list": ("roles must be a dict", lambda: optim.param_groups(
+        torch.nn.Linear(2, 2), 0.1, "mup", roles=["input"], n=2, L=1)),
+    "param_groups unknown role": ("roles['weight'] must be one of", lambda: optim.param_groups(
+        torch.nn.Linear(2, 2), 0.1, "mup", roles={"weight": "x", "bias": "readout"})),
+    "train rate as a string": ("lr must be a finite number", lambda: training.train(_net(), _task(), "0.1", 2)),
+    "train without data": ("data must be an nfdlib.data.Dataset", lambda: training.train(_net(), None, 0.1, 2)),
+    "train on a dict": ("data must be an nfdlib.data.Dataset", lambda: training.train(_net(), {"X": 1}, 0.1, 2)),
+    "train without a model": ("model must be a torch.nn.Module", lambda: training.train(None, _task(), 0.1, 2)),
+    "load_dataset unknown argument": ("digits takes no argument bogus; its arguments are n_train",
+                                      lambda: data.load_dataset("digits", bogus=1)),
+    "teacher negative noise": ("noise must be >= 0", lambda: data.make_teacher_task(noise=-1.0)),
+    "mean_interval of a string": ("values must be numbers", lambda: stats.mean_interval("abc")),
+    "fit_loglog of a string": ("x must be numbers", lambda: stats.fit_loglog("abc", [1, 2, 3])),
+    "interval_verdict of a string": ("lo must be numbers", lambda: stats.interval_verdict("a", 1, allowed=(0, 1))),
+    "interval_verdict of a pair": ("lo must be one number", lambda: stats.interval_verdict([0, 1], 1, allowed=(0, 1))),
+    "init_gap depths as an int": ("depths must be a non-empty sequence", lambda: gia.init_gap([4], 2)),
+    "coord_check sizes as an int": ("sizes must be a non-empty list of (n, L) pairs",
+                                    lambda: diagnostics.coord_check("mup", 4)),
+    "coord_check sizes flat": ("sizes must be a non-empty list of (n, L) pairs",
+                               lambda: diagnostics.coord_check("mup", [4, 2])),
+    "coord_check_width widths as an int": ("widths must be a non-empty sequence",
+                                           lambda: diagnostics.coord_check_width("mup", 4, 2)),
+    "collapse_scan rules as a string": ("rules must be a list of (parametrization, block) pairs",
+                                        lambda: two_layer.collapse_scan("depth-mup", [(4, 2)], progress=False)),
+    "collapse_scan sizes as an int": ("sizes must be a non-empty list of (n, L) pairs",
+                                      lambda: two_layer.collapse_scan([("depth-mup", "two")], 4, progress=False)),
+    "Records.where misspelt column": ("column b is in no row; the columns are a",
+                                      lambda: records.Records([{"a": 1}]).where(b=1)),
+    "cache config with a set": ("config must hold only numbers, strings, lists and dicts",
+                                lambda: cache.cached("x", {"a": {1, 2}}, dict, version="1")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MESSAGE_CASES))
+def test_bad_input_message_names_the_argument_and_what_it_expects(case):
+    message, call = MESSAGE_CASES[case]
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value).startswith(message) or message in str(err.value), str(err.value)
+
+
+def test_records_where_on_no_rows_selects_nothing_without_error():
+    assert records.Records().where(anything=1) == []
 
 
 # -- command lines: a selector that matches nothing, a missing notebook, a broken cell: exit 2, one line ----------

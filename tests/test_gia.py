@@ -159,7 +159,7 @@ def test_extrapolation_recovers_a_known_limit():
 
 
 @pytest.mark.parametrize("call, arg", [
-    (lambda: gia.init_gap([0], [2], progress=False), "n"),
+    (lambda: gia.init_gap([0], [2], progress=False), "widths"),
     (lambda: gia.init_gap([8], [2], seeds=(), progress=False), "seeds"),
     (lambda: gia.init_statistics(ResNet(3, 1, 8, 2), torch.randn(2, 3)),
      "init_statistics needs a model built with backward='decoupled'"),

@@ -217,7 +217,7 @@ def test_coord_check_width_records_and_divergence():
     assert "UNSTABLE" in verdict.text and verdict.diverged_at and verdict.unstable
     # a divergence is an exponent of +inf: it agrees with "blows up" and disagrees with "flat"
     assert verdict.growth.agrees and verdict.flatness.disagrees and not verdict.flat
-    with pytest.raises(ValueError, match=r"^n"):
+    with pytest.raises(ValueError, match=r"^widths must"):
         coord_check_width("sp", [0], L=2, progress=False)
 
 
