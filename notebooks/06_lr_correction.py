@@ -600,27 +600,21 @@ def claim_over_cases(table, judge, text=lambda d: d.fit_text()):  # (measured, v
             combine_verdicts(*(judge(d) for d in table.values())))
 
 
-row_fit = {(q, r): f for q, r, _, f, _ in collapse_rows}
-row_verdict = {(q, r): v for q, r, _, _, v in collapse_rows}
-SUMMARY = {  # id -> (claim, measured, verdict): sections 2 and 3, the collapse and the kernel
-    "own_corr": ("correction: the first internal layer's own update is flat in L (step 1)",
-                 str(row_fit[("dz_own", CORR)]), row_verdict[("dz_own", CORR)]),
-    "second_corr": ("correction: the second internal layer's own update stays ~ L^-1/2 (step 1)",
-                    str(row_fit[("du_own", CORR)]), row_verdict[("du_own", CORR)]),
-    "own_cp": ("CompleteP: both internal layers' own updates are flat in L (step 1)",
-               f"{row_fit[('dz_own', CP)]}; {row_fit[('du_own', CP)]}",
-               combine_verdicts(row_verdict[("dz_own", CP)], row_verdict[("du_own", CP)])),
-    "df_corr": (f"correction: the per-step output change grows with L (power count: up to L^1/2; steps 1 and "
-                f"{COLLAPSE['steps']})", f"{kf[(CORR, 'df')]}; {kf[(CORR, 'dfK')]}",
-                combine_verdicts(kernel_verdict(CORR, "df"), kernel_verdict(CORR, "dfK"))),
-    "odds_corr": ("correction: the first internal layers' kernel odds grow like L^1/2", str(kf[(CORR, "odds")]),
-                  kernel_verdict(CORR, "odds")),
-    "lambda_corr": ("correction: the kernel's λ_max grows with L", str(kf[(CORR, "lambda")]),
-                    kernel_verdict(CORR, "lambda")),
-    "lambda_flat": ("CompleteP and depth-μP two-layer: the kernel's λ_max is flat in L",
-                    f"{kf[(CP, 'lambda')]}; {kf[(TWO, 'lambda')]}",
-                    combine_verdicts(kernel_verdict(CP, "lambda"), kernel_verdict(TWO, "lambda"))),
-}
+ROWS = {(q, r): (f, v) for q, r, _, f, v in collapse_rows}  # sections 2 and 3: each slope with its verdict
+ROWS.update({(q, r): (kf[(r, q)], kernel_verdict(r, q)) for r, q in kf})  # the kernel's "df" replaces section 2's
+SUMMARY = {}  # id -> (claim, measured, verdict)
+for key, claim, parts in [
+    ("own_corr", "correction: the first internal layer's own update is flat in L (step 1)", [("dz_own", CORR)]),
+    ("second_corr", "correction: the second internal layer's own update stays ~ L^-1/2 (step 1)", [("du_own", CORR)]),
+    ("own_cp", "CompleteP: both internal layers' own updates are flat in L (step 1)", [("dz_own", CP), ("du_own", CP)]),
+    ("df_corr", f"correction: the per-step output change grows with L (power count: up to L^1/2; steps 1 and "
+     f"{COLLAPSE['steps']})", [("df", CORR), ("dfK", CORR)]),
+    ("odds_corr", "correction: the first internal layers' kernel odds grow like L^1/2", [("odds", CORR)]),
+    ("lambda_corr", "correction: the kernel's λ_max grows with L", [("lambda", CORR)]),
+    ("lambda_flat", "CompleteP and depth-μP two-layer: the kernel's λ_max is flat in L", [("lambda", CP), ("lambda", TWO)]),
+]:
+    fits, verdicts = zip(*(ROWS[p] for p in parts))
+    SUMMARY[key] = (claim, "; ".join(map(str, fits)), verdicts[0] if len(parts) == 1 else combine_verdicts(*verdicts))
 
 # %%
 TRANSFER_CLAIMS = {  # the claim about each rule's optimum, and its test
@@ -691,7 +685,7 @@ resolved_val = [LABELS[r] for r in RULES if SUMMARY.get(f"transfer_val_loss_{r}"
                 and SUMMARY[f"transfer_val_loss_{r}"][2].resolved]
 display(Markdown("\n".join([
     f"* **The collapse is undone.** Under the correction the first internal layer's own update scales like "
-    f"{fit_of(CORR, 'dz_own', 1)} in `L` ({outcome('own_corr')} with flat), against {fit_of(TWO, 'dz_own', 1)} "
+    f"{fit_of(CORR, 'dz_own', 1)} in `L` (flat: {outcome('own_corr')}), against {fit_of(TWO, 'dz_own', 1)} "
     f"under depth-μP; CompleteP keeps both internal layers flat ({outcome('own_cp')}).",
     f"* **The kernel grows under the correction.** Its first internal layers' odds grow like {kf[(CORR, 'odds')]} "
     f"(predicted +1/2: {outcome('odds_corr')}); λ_max grows more slowly, {kf[(CORR, 'lambda')]}, because the rest "
