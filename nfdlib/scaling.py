@@ -1219,60 +1219,44 @@ def _solver_config(shared: Mapping, **changes) -> dict:
     return dict({k: shared.get(k) for k in keys}, **changes, coupling=shared.get("coupling", "reused"))
 
 
-def limit_seeds(spec: Mapping, reference: Mapping, *, cache: bool = True, progress: bool = True) -> dict:
-    """The solves behind ``E_NFD`` with more seeds: ``reference`` (the return value of :func:`limit_reference`)
-    at the shared grids ``spec["shared"]["Ks"]``, joined by ``spec["more_seeds"]`` (a list of seed lists, each one
-    cached file ``scaling_limit_solver`` with the shared ``M``, grids and ``noise_grid``, so each seed shares its
-    Brownian paths across ``K``). Returns ``Ks`` and ``train_loss`` of shape ``(len(Ks), all seeds)`` (final step)."""
-    shared = dict(spec["shared"])
-    Ks = [int(K) for K in shared["Ks"]]
-    rows = [list(reference["Ks"]).index(K) for K in Ks]
-    parts = [np.asarray(reference["train_loss"], float)[rows, :, -1]]
-    for seeds in spec.get("more_seeds", []):
-        runs = _cached_solver("limit_solver", _solver_config(shared, seeds=[int(s) for s in seeds], Ks=Ks),
-                              cache, progress)
-        parts.append(np.asarray(runs["train_loss"], float)[:, :, -1])
-    return {"Ks": np.asarray(Ks), "train_loss": np.concatenate(parts, axis=1)}
-
-
-def particle_seeds(spec: Mapping, reference: Mapping, seeds: Mapping, *, cache: bool = True, progress: bool = True
+def particle_seeds(spec: Mapping, reference: Mapping, *, cache: bool = True, progress: bool = True
                    ) -> dict[int, np.ndarray]:
     """Final training loss of every solver seed at each particle count ``M``, at the grid ``K`` of
-    ``spec["particles"]``: the smaller counts of :func:`limit_reference` (``reference``) plus
-    ``spec["particles"]["more_seeds"]`` (a list of ``[M, [seeds]]``, each one cached file
-    ``scaling_limit_particles``), and the shared count from ``seeds`` (the return value of :func:`limit_seeds`).
-    Returns ``{M: per-seed losses}`` sorted by ``M``."""
+    ``spec["particles"]``: the solves of :func:`limit_reference` (``reference``, its return value: the smaller
+    counts and the shared one) plus ``spec["particles"]["more_seeds"]`` (a list of ``[M, [seeds]]``, each one
+    cached file ``scaling_limit_particles`` keyed like the first ones). Returns ``{M: per-seed losses}`` sorted by
+    ``M``, the seeds of :func:`limit_reference` first."""
     part, shared = dict(spec["particles"]), dict(spec["shared"])
-    K = int(part["K"])
     out: dict[int, list] = {}
     for M, losses in zip(reference["particles"]["Ms"], reference["particles"]["train_loss"]):
-        if int(M) != int(shared["M"]):
-            out.setdefault(int(M), []).extend(np.asarray(losses, float)[..., -1].ravel().tolist())
+        out.setdefault(int(M), []).extend(np.asarray(losses, float)[..., -1].ravel().tolist())
     for M, more in part.get("more_seeds", []):
         runs = _cached_solver("limit_particles", _solver_config(shared, M=int(M), seeds=[int(s) for s in more],
-                                                                Ks=[K]), cache, progress)
+                                                                Ks=[int(part["K"])]), cache, progress)
         out.setdefault(int(M), []).extend(np.asarray(runs["train_loss"], float)[0, :, -1].tolist())
-    if K not in list(seeds["Ks"]):
-        raise ValueError(f"the particle grid K = {K} must be one of the shared grids {list(seeds['Ks'])}")
-    out[int(shared["M"])] = np.asarray(seeds["train_loss"])[list(seeds["Ks"]).index(K)].tolist()
     return {M: np.asarray(out[M]) for M in sorted(out)}
 
 
-def limit_with_particles(Ks, values, particles: Mapping[int, Sequence[float]], *, K_min: int = 4,
+def limit_with_particles(Ks, values, particles: Mapping[int, Sequence[float]], *, K_ref: int, K_min: int = 4,
                          level: float = 0.95) -> dict:
     """``E_NFD`` with an interval that holds its own Monte Carlo error: seeds, and the finite particle count.
 
-    ``values[K, seed]`` are solves at the largest particle count ``M2`` (shared Brownian paths within a seed, so
-    each seed is extrapolated on its own: ``y_s(K) = l_s + b_s / K`` over ``K >= K_min``, and the seed spread of
-    the ``l_s`` is the seed error, with ``seeds - 1`` degrees of freedom). ``particles`` maps each particle count
-    to per-seed losses at one grid ``K``; the two largest counts ``M1 < M2`` give the finite-``M`` bias of the
-    ``M2`` solves under a ``c / M`` bias, ``delta = M1 (mean_M1 - mean_M2) / (M2 - M1)`` (Richardson in ``1/M``),
-    which is subtracted. The standard error adds the seed part, ``delta``'s part and a Cauchy-Schwarz bound on
-    their covariance (the ``M2`` solves enter both); the t quantile uses Welch-Satterthwaite degrees of freedom.
-    Its coverage of a known limit is checked on synthetic solves (tests/test_scaling_claims.py).
-    Returns ``limit``, ``lo``, ``hi``, ``se``, ``df``, ``uncorrected`` (the mean of the ``l_s``), ``seed_se``,
-    ``delta``, ``delta_se``, ``per_seed``, ``b`` (the seed-mean ``1/K`` coefficient) and ``Ms`` (the two counts
-    used)."""
+    ``values[K, seed]`` are solves at the largest particle count ``M2`` on the grids ``Ks`` (a seed shares its
+    Brownian paths across ``K``). Each seed is extrapolated on its own, ``y_s(K) = l_s + b_s / K`` over
+    ``K >= K_min``, and ``g_s = y_s(K_ref) - l_s`` is its extrapolation step from the grid ``K_ref``: nearly the
+    same for every seed, so a few seeds measure it well. ``particles`` maps each particle count to per-seed losses
+    at ``K_ref``, those at ``M2`` starting with ``values[K_ref]`` (more seeds are cheap at one grid). Then
+
+    ``E_NFD = mean_M2 - mean(g) - delta``, with ``delta = M1 (mean_M1 - mean_M2) / (M2 - M1)``
+
+    the finite-``M`` bias of the ``M2`` solves under a ``c / M`` bias, from the two largest counts ``M1 < M2``
+    (Richardson in ``1/M``). Its standard error bounds the covariance of the terms that share solves by
+    Cauchy-Schwarz; the t quantile uses Welch-Satterthwaite degrees of freedom. Coverage of a known limit is
+    checked on synthetic solves (tests/test_scaling_claims.py). Returns ``limit``, ``lo``, ``hi``, ``se``,
+    ``df``, ``uncorrected`` (the mean of the ``l_s``), ``step`` (mean ``g``), ``delta``, ``delta_se``, ``shift``
+    (the mean of every ``M2`` seed at ``K_ref`` minus that of the grid's seeds: add it to a grid's seed mean),
+    ``per_seed``, ``b`` (the seed-mean ``1/K`` coefficient), ``Ms`` (the two counts used) and ``seeds`` (at
+    ``M2``, at ``M1``, with the full grid)."""
     from scipy import stats as st
 
     Ks = np.asarray(Ks, float)
@@ -1282,36 +1266,44 @@ def limit_with_particles(Ks, values, particles: Mapping[int, Sequence[float]], *
     keep = Ks >= K_min
     if keep.sum() < 3 or values.shape[1] < 2:
         raise ValueError("limit_with_particles needs three or more grids K >= K_min and two or more seeds")
+    if int(K_ref) not in Ks.astype(int).tolist():
+        raise ValueError(f"K_ref must be one of the grids {Ks.astype(int).tolist()}, got {K_ref!r}")
     if len(particles) < 2 or any(len(np.asarray(v)) < 2 for v in particles.values()):
         raise ValueError("particles must hold two or more particle counts with two or more seeds each")
     level = check_float("level", level)
+    M1, M2 = sorted(int(M) for M in particles)[-2:]
+    p1, p2 = np.asarray(particles[M1], float), np.asarray(particles[M2], float)
+    y_ref = values[Ks.astype(int).tolist().index(int(K_ref))]
+    if p2.size < y_ref.size or not np.allclose(p2[: y_ref.size], y_ref):
+        raise ValueError(f"particles[{M2}] must start with the solves values[K_ref] of the same seeds")
     X = np.stack([np.ones(keep.sum()), 1.0 / Ks[keep]], axis=1)
     per_seed, per_seed_b = np.linalg.lstsq(X, values[keep], rcond=None)[0]
     R = per_seed.size
-    seed_se = float(np.std(per_seed, ddof=1) / math.sqrt(R))
-    M1, M2 = sorted(int(M) for M in particles)[-2:]
-    p1, p2 = np.asarray(particles[M1], float), np.asarray(particles[M2], float)
+    g = y_ref - per_seed
     c = M1 / (M2 - M1)
     delta = c * float(p1.mean() - p2.mean())
-    se1, se2 = (float(np.std(p, ddof=1) / math.sqrt(p.size)) for p in (p1, p2))
-    delta_se = c * math.hypot(se1, se2)
-    # the M2 solves enter both the seed part and delta: bound their covariance by Cauchy-Schwarz, so the seed part
-    # and delta's M2 part add as standard errors, (seed_se + c se2)^2, one component with the fewer seeds' dof
-    parts = [((seed_se + c * se2) ** 2, min(R, p2.size) - 1), ((c * se1) ** 2, p1.size - 1)]
+    se1, se2, se_g = (float(np.std(v, ddof=1) / math.sqrt(v.size)) for v in (p1, p2, g))
+    # E = (1 + c) mean_M2 - c mean_M1 - mean(g): mean(g) shares seeds with mean_M2, so their covariance is bounded
+    # by Cauchy-Schwarz and counted with mean(g), the part with the fewest degrees of freedom
+    parts = [(((1 + c) * se2) ** 2, p2.size - 1), (se_g**2 + 2 * (1 + c) * se2 * se_g, R - 1),
+             ((c * se1) ** 2, p1.size - 1)]
     var = sum(v for v, _ in parts)
     df = var**2 / sum(v**2 / d for v, d in parts if v > 0) if var > 0 else float(R - 1)
     se = math.sqrt(var)
     half = float(st.t.ppf(0.5 + level / 2, max(df, 1.0))) * se
-    limit = float(per_seed.mean() - delta)
+    limit = float(p2.mean() - g.mean() - delta)
     return {"limit": limit, "lo": limit - half, "hi": limit + half, "se": se, "df": float(df),
-            "uncorrected": float(per_seed.mean()), "seed_se": seed_se, "delta": delta, "delta_se": delta_se,
-            "per_seed": per_seed, "b": float(per_seed_b.mean()), "Ms": (M1, M2), "level": level}
+            "uncorrected": float(per_seed.mean()), "step": float(g.mean()), "delta": delta,
+            "shift": float(p2.mean() - y_ref.mean()),
+            "delta_se": c * math.hypot(se1, se2), "per_seed": per_seed, "b": float(per_seed_b.mean()),
+            "Ms": (M1, M2), "seeds": (p2.size, p1.size, R), "level": level}
 
 
 def limit_at(estimate: Mapping, K: float) -> float:
     """The seed-mean ``n -> infinity`` loss at grid (depth) ``K`` implied by :func:`limit_with_particles`'s fit
-    ``l + b / K`` (at the largest particle count, not corrected for it): the reference of a depth without a solve."""
-    return float(estimate["uncorrected"] + estimate["b"] / check_float("K", K))
+    ``l + b / K`` and its ``shift`` (at the largest particle count, not corrected for it): the reference of a depth
+    without a solve."""
+    return float(estimate["uncorrected"] + estimate["b"] / check_float("K", K) + estimate["shift"])
 
 
 @dataclass
@@ -1622,9 +1614,8 @@ def run_plan(plan: Mapping, *, parts: Sequence[str] = ("limit", "solver", "real"
     if "limit" in parts:
         lim = plan["limit"]
         out["limit_reference"] = limit_reference(plan["limit_solver"], cache=cache, progress=progress)
-        out["limit_seeds"] = limit_seeds(plan["limit_solver"], out["limit_reference"], cache=cache, progress=progress)
-        out["particle_seeds"] = particle_seeds(plan["limit_solver"], out["limit_reference"], out["limit_seeds"],
-                                               cache=cache, progress=progress)
+        out["particle_seeds"] = particle_seeds(plan["limit_solver"], out["limit_reference"], cache=cache,
+                                               progress=progress)
         out["limit_runs"] = size_grid("limit", lim["family"], lim["task"], grid_sizes(lim["widths"], lim["depths"],
                                       lim.get("max_cost")), lim["seeds"], lim["steps"], lr=lim["lr"],
                                       T=lim.get("T", 1.0), eval_every=lim.get("eval_every"), cache=cache,

@@ -73,9 +73,8 @@ LIMIT = dict(family="depth-mup", task=dict(TEACHER, name="teacher"), lr=0.5, T=1
 LIMIT_SOLVER = dict(  # "shared" is notebook 04's configuration: full mode reads its cached solves
     shared=dict(Ks=[4, 8, 16] if q else [4, 8, 16, 32, 64], M=256 if q else 16384, seeds=[0, 1] if q else [0, 1, 2],
                 T=1.0, lr=0.5, steps=GD_STEPS, noise_grid=16 if q else 64, coupling="reused"),
-    extra_Ks=[2], more_seeds=[[2, 3]] if q else [],
-    particles=dict(K=4, Ms=[128], more_seeds=[[128, [2, 3]]]) if q else
-    dict(K=16, Ms=[4096, 8192], more_seeds=[[8192, [3, 4, 5]], [8192, [6, 7, 8]]]))
+    extra_Ks=[2], particles=dict(K=4, Ms=[128], more_seeds=[[128, [2, 3]], [256, [2, 3]]]) if q else
+    dict(K=16, Ms=[4096, 8192], more_seeds=[[M, s] for M in (8192, 16384) for s in ([3, 4, 5], [6, 7, 8])]))
 SOLVER_SWEEPS = dict(
     base=dict(Ks=[2, 4] if q else [8, 16], M=256 if q else 4096, seeds=[0] if q else [0, 1], task=TEACHER,
               T=1.0, lr=0.5, steps=GD_STEPS, noise_grid=4 if q else 16),
@@ -182,22 +181,22 @@ for block in ("one", "two"):
 # of a depth-`L` true network is the reused solver on `K = L` grid steps; as `K` grows it converges (like `1/K`,
 # notebook 04) to the joint limit `E_NFD`. The solver is itself a Monte Carlo method over `M` particles, so
 # `E_NFD` carries two errors of its own: the seed-to-seed noise, and a bias because `M` is finite.
-# `nfdlib.scaling.limit_with_particles` measures both: each seed (whose Brownian paths are shared across `K`) is
-# extrapolated in `1/K` on its own, and the seed spread of those limits is the seed error; the finite-`M` bias is
-# read from the two largest particle counts at `K = 16` (a bias `c/M` halves when `M` doubles), subtracted, and
-# its standard error added. Full mode: notebook 04's solves (`M = 16384`, three seeds) joined by six more seeds,
-# `K = 2` added, and nine seeds at `M = 8192`.
+# `nfdlib.scaling.limit_with_particles` measures both. Each seed of notebook 04's solves (`M = 16384`, three seeds,
+# Brownian paths shared across `K`) is extrapolated in `1/K` on its own; its step from `K = 16` to the limit is
+# nearly the same for every seed, so three seeds measure it well, while the level at `K = 16` is averaged over
+# nine seeds (cheap: one grid). The finite-`M` bias comes from nine seeds at `M = 8192` against those at `16384` (a
+# bias `c/M` halves when `M` doubles); it is subtracted and its error added. `K = 2` is added for the shallowest
+# networks.
 #
 # **Predict:** will the limit lie above or below the loss of a width-2048 network?
 
 # %%
 ref = sc.limit_reference(LIMIT_SOLVER, cache=CACHE)
-seeds_ = sc.limit_seeds(LIMIT_SOLVER, ref, cache=CACHE)
-particles = sc.particle_seeds(LIMIT_SOLVER, ref, seeds_, cache=CACHE)
-Ks, sol_loss = seeds_["Ks"], seeds_["train_loss"]  # (K, seeds): training loss after the last GD step
-E_NFD = sc.limit_with_particles(Ks, sol_loss, particles, K_min=K_MIN)
+particles = sc.particle_seeds(LIMIT_SOLVER, ref, cache=CACHE)
+Ks, sol_loss = ref["Ks"], ref["train_loss"][..., -1]  # (K, seeds): training loss after the last GD step
+E_NFD = sc.limit_with_particles(Ks, sol_loss, particles, K_ref=LIMIT_SOLVER["particles"]["K"], K_min=K_MIN)
 draw = sc.limit_estimate(Ks, sol_loss, K_min=K_MIN)  # the 1/K line through every seed, for the figure
-old = sc.limit_estimate(ref["Ks"], ref["train_loss"][..., -1], K_min=K_MIN)  # before: three seeds pooled over K
+old = sc.limit_estimate(Ks, sol_loss, K_min=K_MIN)  # the estimate before this section: three seeds pooled over K
 pm_old = [float(np.mean(v[..., -1])) for v in ref["particles"]["train_loss"]]  # M = 4096, 8192, 16384
 old_pe = abs(pm_old[-1] - pm_old[-2])
 limit_band = (E_NFD["limit"], E_NFD["lo"], E_NFD["hi"])
@@ -206,9 +205,9 @@ fig = nplt.plot_limit_extrapolation(Ks, sol_loss, dict(draw, **{k: E_NFD[k] for 
                                     M=LIMIT_SOLVER["shared"]["M"], K_min=K_MIN, steps=LIMIT["steps"],
                                     particles=part, particle_means=[v.mean() for v in particles.values()])
 show(fig, f"Left: the reused solver's train loss against its grid K (log2 axis), seed means with two-standard-error bars, the 1/K fit and the limit E_NFD = {E_NFD['limit']:.4g} with its interval (red). Right: the seed-mean loss against the number of particles M at K = {part['K']}.")
-print(f"E_NFD = {E_NFD['limit']:.5f}, 95% interval {ci(E_NFD['lo'], E_NFD['hi'], 4)} (t with "
-      f"{E_NFD['df']:.0f} degrees of freedom): {sol_loss.shape[1]} seeds extrapolated one by one give "
-      f"{E_NFD['uncorrected']:.5f} +- {E_NFD['seed_se']:.1e} (1 SE); the finite-M bias at M = {E_NFD['Ms'][1]} is "
+print(f"E_NFD = {E_NFD['limit']:.5f}, 95% interval {ci(E_NFD['lo'], E_NFD['hi'], 4)} (+- {E_NFD['se']:.1e} "
+      f"(1 SE), t with {E_NFD['df']:.0f} degrees of freedom); the step from K = {part['K']} to the limit "
+      f"{E_NFD['step']:.2e} ({E_NFD['seeds'][2]} seeds); the finite-M bias at M = {E_NFD['Ms'][1]}: "
       f"{E_NFD['delta']:+.1e} +- {E_NFD['delta_se']:.1e}, subtracted")
 print(f"particles at K = {part['K']}: " + ", ".join(f"M = {M}: {v.mean():.5f} +- {v.std(ddof=1) / np.sqrt(v.size):.1e}"
                                                     f" ({v.size} seeds)" for M, v in particles.items()))
@@ -283,8 +282,8 @@ print(f"fitted E = {fit1.describe('E')} against E_NFD {E_NFD['limit']:.4g} {ci(E
 # than the limit's residual.
 
 # %%
-ref_by_L = {int(K): float(sol_loss[i].mean()) for i, K in enumerate(Ks)}
-ref_by_L.update({int(K): float(v[..., -1].mean()) for K, v in zip(ref["Ks"], ref["train_loss"]) if K not in Ks})
+# each depth's limit: the solves' seed mean moved to the level of every seed at K_ref (section 2.1)
+ref_by_L = {int(K): float(sol_loss[i].mean() + E_NFD["shift"]) for i, K in enumerate(Ks)}
 for L in np.unique(lim_table.L):  # a depth without a solve (L = 128): the 1/K fit of section 2.1
     ref_by_L.setdefault(int(L), sc.limit_at(E_NFD, float(L)))
 dev = sc.deviations(lim_table, ref_by_L)

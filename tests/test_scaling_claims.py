@@ -14,27 +14,34 @@ from nfdlib.cache import config_key
 KS = np.array([4, 8, 16, 32, 64])
 
 
-def synthetic_solves(rng, *, E=0.005, b=0.006, c=4.0, seeds=6, seed_sd=1.5e-4, grid_sd=2e-5,
+def synthetic_solves(rng, *, E=0.005, b=0.006, c=4.0, seeds=3, seed_sd=1.5e-4, grid_sd=2e-5,
                      particle_sd=(1.2e-3, 5e-4), particle_seeds=9):
     """Solves at the largest particle count M2 = 16384 on the grids KS (a seed effect shared across K, as shared
-    Brownian paths give, plus a small per-grid noise), and particle series at K = 16 for M1 = 4096, 8192. Every
-    solve carries the finite-M bias c / M; the limit is E."""
+    Brownian paths give, plus a small per-grid noise), and particle series at K = 16: M1 = 4096, 8192, and M2 with
+    the grid's seeds first and more seeds after them. Every solve carries the finite-M bias c / M; the limit is E."""
     M2 = 16384
-    u = seed_sd * rng.standard_normal(seeds)
-    values = E + b / KS[:, None] + c / M2 + u[None, :] + grid_sd * rng.standard_normal((KS.size, seeds))
+    u = seed_sd * rng.standard_normal(seeds + particle_seeds)
+    values = E + b / KS[:, None] + c / M2 + u[None, :seeds] + grid_sd * rng.standard_normal((KS.size, seeds))
     particles = {M: E + b / 16 + c / M + sd * rng.standard_normal(particle_seeds)
                  for M, sd in zip((4096, 8192), particle_sd)}
-    particles[M2] = values[list(KS).index(16)]
+    more = E + b / 16 + c / M2 + u[seeds:] + grid_sd * rng.standard_normal(particle_seeds)
+    particles[M2] = np.concatenate([values[list(KS).index(16)], more])
     return values, particles
 
 
 def test_limit_with_particles_recovers_a_known_limit_without_noise():
     rng = np.random.default_rng(0)
     values, particles = synthetic_solves(rng, seed_sd=1e-12, grid_sd=0.0, particle_sd=(1e-12, 1e-12))
-    est = sc.limit_with_particles(KS, values, particles)
+    est = sc.limit_with_particles(KS, values, particles, K_ref=16)
     assert est["limit"] == pytest.approx(0.005, abs=1e-9)
     assert est["delta"] == pytest.approx(4.0 / 16384, rel=1e-5)
     assert est["lo"] <= est["limit"] <= est["hi"]
+    for K in (8, 128):  # each depth's own limit, at the solves' particle count
+        assert sc.limit_at(est, K) == pytest.approx(0.005 + 0.006 / K + 4.0 / 16384, abs=1e-9)
+    values, particles = synthetic_solves(np.random.default_rng(5), seed_sd=5e-4)  # every seed's level at K_ref
+    est = sc.limit_with_particles(KS, values, particles, K_ref=16)
+    assert abs(particles[16384].mean() - values[2].mean()) > 1e-4  # the three seeds' level is off
+    assert sc.limit_at(est, 16) == pytest.approx(particles[16384].mean(), abs=3e-5)
 
 
 @pytest.mark.parametrize("particle_sd", [(1.2e-3, 5e-4), (2e-4, 1e-4)])
@@ -46,7 +53,7 @@ def test_limit_with_particles_covers_the_limit(particle_sd):
     hits = []
     for _ in range(400):
         values, particles = synthetic_solves(rng, particle_sd=particle_sd)
-        est = sc.limit_with_particles(KS, values, particles)
+        est = sc.limit_with_particles(KS, values, particles, K_ref=16)
         hits.append(est["lo"] <= 0.005 <= est["hi"])
     assert 0.93 <= np.mean(hits) <= 0.995, np.mean(hits)
 
@@ -55,9 +62,13 @@ def test_limit_with_particles_bad_input():
     rng = np.random.default_rng(0)
     values, particles = synthetic_solves(rng)
     with pytest.raises(ValueError, match="values must have shape"):
-        sc.limit_with_particles(KS[:-1], values, particles)
+        sc.limit_with_particles(KS[:-1], values, particles, K_ref=16)
     with pytest.raises(ValueError, match="particles must hold"):
-        sc.limit_with_particles(KS, values, {16384: particles[16384]})
+        sc.limit_with_particles(KS, values, {16384: particles[16384]}, K_ref=16)
+    with pytest.raises(ValueError, match="must start with"):
+        sc.limit_with_particles(KS, values, {**particles, 16384: particles[16384][::-1]}, K_ref=16)
+    with pytest.raises(ValueError, match="K_ref"):
+        sc.limit_with_particles(KS, values, particles, K_ref=12)
 
 
 def test_added_solves_share_the_cache_key_layout_of_limit_reference():
