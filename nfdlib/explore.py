@@ -124,10 +124,12 @@ class Caps:
 LIMIT_PARTICLES = 2048
 LIMIT_SOLVES = 4
 
-# Measured with benchmarks/widgets.py on a shared two-core machine about 3x slower than a laptop, one thread: at
-# the defaults a cold update takes a few CPU-seconds (the four solves of each limit about 1.8 of them; a width,
-# seeds or backward move reuses the solves); at these caps about 45 CPU-s with one-layer blocks, and the status
-# line says "computing" meanwhile. The networks' cost grows like n^2 L steps seeds: at n = 1024 an update took
+# Measured with benchmarks/widgets.py on a shared two-core machine about 3x slower than a laptop, one thread: a
+# cold update one slider move from the defaults takes 1.3 CPU-s (median; 0.46 when the limit was one solve of
+# max(n, 168) particles), 4.1 at worst (L = 16, whose solves run on K = 16 Euler steps); the four solves of each
+# limit are most of it, and a width, seeds, rule or backward move reuses them. At these caps an update takes
+# about 40 CPU-s with one-layer blocks (networks 14, the two limits 25), and the status line says "computing"
+# meanwhile. The networks' cost grows like n^2 L steps seeds: at n = 1024 an update took
 # two to five minutes, too long for a slider. A GPU's caps are 16x the width and 8x the depth of a
 # CPU's, but the sliders (nfdlib.widgets) stop at n = 4096 and L = 256: 8x and 4x the CPU's caps. ``M`` is the
 # particles per solve (:data:`LIMIT_PARTICLES` everywhere).

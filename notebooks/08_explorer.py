@@ -36,10 +36,11 @@
 # particles on $K$ Euler steps in layer-time), notebooks 03 and 04 (the decoupled and the reused limit), and
 # for panel (c) notebooks 05 and 06 (two-layer blocks and the correction).
 #
-# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 30 s; full mode about 70 s,
-# all of it computed on the spot (no cache: every number comes from the sliders' own code). One explorer update
-# at the starting sizes takes one to two seconds on this machine (about three times slower than a laptop);
-# `benchmarks/widgets.py` times every part.
+# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 35 s; full mode about 90 s,
+# all of it computed on the spot (no cache: every number comes from the sliders' own code). A cold explorer
+# update one slider move from the start takes about 1.3 CPU-seconds on this machine (median; about three times
+# slower than a laptop), most of it the limit's solves, which a width move reuses; `benchmarks/widgets.py`
+# times every part.
 #
 # **Symbols.** Width $n$, depth $L$ (residual blocks), horizon $T$ and layer-time $\tau=\ell T/L$, base rate
 # $\eta$, activation $\phi$, residual stream $h_\ell$ (its value on the first training input after training,
@@ -124,9 +125,10 @@ T0 = time.time()
 # The task is small on purpose (8 Gaussian inputs, a random teacher, mean-squared error, full-batch SGD): the
 # solver's cost grows with the square of (steps x inputs), and a slider has to keep up. The status line says
 # which device computed the update, how long it took, what came from the memo (a revisited setting, or the
-# limit after a width move, is not computed again), and which sizes were capped. On a CPU the sliders go up
-# to $n=512$ and $L=64$ (an update there takes tens of seconds); on a GPU they reach $n=4096$ and $L=256$,
-# 8 times wider and 4 times deeper.
+# limit after a width move, is not computed again), and which sizes were capped. On a CPU the sizes are capped
+# at $n=512$ and $L=64$ (a larger request is shrunk and the status line says so; an update at the caps takes
+# tens of seconds); on a GPU the sliders reach their ends, $n=4096$ and $L=256$: 8 times wider and 4 times
+# deeper than a CPU.
 
 # %%
 app = widgets.explorer(**START)

@@ -390,3 +390,10 @@ def test_explore_runs_on_one_cpu_thread_and_restores_the_setting(memo, monkeypat
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_gpu_reaches_the_slider_ends_8x_wider_and_4x_deeper_than_a_cpu():
+    """Notebook 08 says so; the caps of a GPU (16x and 8x a CPU's) are not what a reader can reach."""
+    cpu, cuda = ex.CAPS["cpu"], ex.CAPS["cuda"]
+    assert max(widgets.POWERS_N) == 8 * cpu.n and max(widgets.POWERS_L) == 4 * cpu.L
+    assert cuda.n >= max(widgets.POWERS_N) and cuda.L >= max(widgets.POWERS_L)
