@@ -4,7 +4,8 @@ Modules (each introduced in the notebook that first needs it):
 
 * :mod:`nfdlib.parametrization`  the one registry of scaling rules (notebook 00)
 * :mod:`nfdlib.models`           ``ResNet``: one- and two-layer blocks, true or decoupled backward (00)
-* :mod:`nfdlib.optim`            SGD parameter groups from the registry, also for your own modules (00)
+* :mod:`nfdlib.optim`            SGD/Adam/AdamW parameter groups from the registry, also for your own modules (00)
+* :mod:`nfdlib.parametrize`      ``parametrize``: apply a registry rule to any ``nn.Module`` (roles, init, hooks)
 * :mod:`nfdlib.training`         SGD training with divergence detection (00)
 * :mod:`nfdlib.diagnostics`      coord checks over width and depth (00)
 * :mod:`nfdlib.plotting`         coord-check and convergence figures (00)
@@ -26,8 +27,9 @@ from .config import get_device, quick_mode, seed_everything
 from .models import ResNet
 from .optim import make_sgd, param_groups
 from .parametrization import get_parametrization, registry_table
+from .parametrize import parametrize
 
 __version__ = "0.1.0"
 
-__all__ = ["ResNet", "param_groups", "make_sgd", "get_parametrization", "registry_table", "get_device",
+__all__ = ["ResNet", "param_groups", "make_sgd", "parametrize", "get_parametrization", "registry_table", "get_device",
            "quick_mode", "seed_everything", "__version__"]
