@@ -1026,12 +1026,13 @@ def plot_pilot(pilot: dict, plateaus: dict, widths: dict, *, labels: dict, color
 # Figures of notebook 07 (scaling laws against the computed limit)
 # ----------------------------------------------------------------------------------------------------------
 def plot_limit_extrapolation(Ks, losses, estimate: dict, *, M: int, K_min: int, steps: int, particles: dict,
-                             particle_means):
+                             particle_means, particle_se=None, curve=None, curve_label: str = "fit E_NFD + b/K"):
     """Notebook 07, section 2.1: the limit ``E_NFD`` and its two checks. Left: the reused solver's loss
     ``losses[K, seed]`` against its grid ``Ks`` (seed mean, two standard errors), the fit ``E_NFD + b/K`` from
     ``estimate`` (:func:`nfdlib.scaling.limit_estimate`: ``fit``, ``limit``, ``lo``, ``hi``) drawn from ``K_min`` to
     four times the largest grid, and the limit with its interval. Right: the seed-mean loss ``particle_means``
-    against the particle counts ``particles["Ms"]`` at grid ``particles["K"]``."""
+    against the particle counts ``particles["Ms"]`` at grid ``particles["K"]``, with two standard errors
+    ``particle_se`` when given. ``curve`` (a function of ``K``, labelled ``curve_label``) replaces the fit's line."""
     Ks, losses = np.asarray(Ks), np.asarray(losses, float)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     ax = axes[0]
@@ -1039,7 +1040,8 @@ def plot_limit_extrapolation(Ks, losses, estimate: dict, *, M: int, K_min: int, 
     se = losses.std(1, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros(len(Ks))
     ax.errorbar(Ks, losses.mean(1), yerr=2 * se, fmt="ko", capsize=3, label=f"reused solver, M = {M} (2 SE)")
     KK = np.geomspace(K_min, Ks.max() * 4, 50)
-    ax.plot(KK, [estimate["fit"].predict(L=k) for k in KK], "k--", lw=1, label="fit E_NFD + b/K")
+    line = curve if curve is not None else (lambda k: estimate["fit"].predict(L=k))
+    ax.plot(KK, [line(k) for k in KK], "k--", lw=1, label=curve_label)
     ax.axhline(estimate["limit"], color="C3", label="E_NFD (K -> infinity)")
     ax.axhspan(estimate["lo"], estimate["hi"], color="C3", alpha=0.2, lw=0)
     ax.set_xscale("log", base=2)
@@ -1048,10 +1050,14 @@ def plot_limit_extrapolation(Ks, losses, estimate: dict, *, M: int, K_min: int, 
     ax.set_title(f"the limit of true networks ({seeds} seeds)", fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[1]
-    ax.plot(particles["Ms"], particle_means, "o-", color="k")
+    if particle_se is None:
+        ax.plot(particles["Ms"], particle_means, "o-", color="k")
+    else:
+        ax.errorbar(particles["Ms"], particle_means, yerr=2 * np.asarray(particle_se, float), fmt="o-", color="k",
+                    capsize=3)
     ax.set_xscale("log", base=2)
     ax.set_xlabel(f"particles M at K = {particles['K']} (log2 scale)")
-    ax.set_ylabel("seed-mean train loss")
+    ax.set_ylabel("seed-mean train loss" + (" (2 SE)" if particle_se is not None else ""))
     ax.set_title("particle check", fontsize=9)
     return fig
 

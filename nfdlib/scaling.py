@@ -914,7 +914,9 @@ def _interval(estimate: float, reps: np.ndarray, level: float, seeds: int, posit
     se = math.sqrt(factor) * float(np.std(values, ddof=1))
     half = float(student_t.ppf(0.5 + level / 2, dof)) * se
     lo, hi = centre - half, centre + half
-    return (float(math.exp(lo)), float(math.exp(hi))) if positive else (float(lo), float(hi))
+    if positive:  # an interval over hundreds of decades (two seeds, a coefficient sent to zero) ends at infinity
+        return float(math.exp(min(lo, 709.0))), (float(math.exp(hi)) if hi < 709.0 else math.inf)
+    return float(lo), float(hi)
 
 
 def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float = 0.95, delta: float = 0.05,

@@ -195,15 +195,17 @@ ref = sc.limit_reference(LIMIT_SOLVER, cache=CACHE)
 particles = sc.particle_seeds(LIMIT_SOLVER, ref, cache=CACHE)
 Ks, sol_loss = ref["Ks"], ref["train_loss"][..., -1]  # (K, seeds): training loss after the last GD step
 E_NFD = sc.limit_with_particles(Ks, sol_loss, particles, K_ref=LIMIT_SOLVER["particles"]["K"], K_min=K_MIN)
-draw = sc.limit_estimate(Ks, sol_loss, K_min=K_MIN)  # the 1/K line through every seed, for the figure
 old = sc.limit_estimate(Ks, sol_loss, K_min=K_MIN)  # the estimate before this section: three seeds pooled over K
 pm_old = [float(np.mean(v[..., -1])) for v in ref["particles"]["train_loss"]]  # M = 4096, 8192, 16384
 old_pe = abs(pm_old[-1] - pm_old[-2])
 limit_band = (E_NFD["limit"], E_NFD["lo"], E_NFD["hi"])
 part = {"K": LIMIT_SOLVER["particles"]["K"], "Ms": list(particles)}
-fig = nplt.plot_limit_extrapolation(Ks, sol_loss, dict(draw, **{k: E_NFD[k] for k in ("limit", "lo", "hi")}),
-                                    M=LIMIT_SOLVER["shared"]["M"], K_min=K_MIN, steps=LIMIT["steps"],
-                                    particles=part, particle_means=[v.mean() for v in particles.values()])
+fig = nplt.plot_limit_extrapolation(Ks, sol_loss, E_NFD, M=LIMIT_SOLVER["shared"]["M"], K_min=K_MIN,
+                                    steps=LIMIT["steps"], particles=part,
+                                    particle_means=[v.mean() for v in particles.values()],
+                                    particle_se=[v.std(ddof=1) / np.sqrt(v.size) for v in particles.values()],
+                                    curve=lambda K: sc.limit_at(E_NFD, K),
+                                    curve_label=f"1/K fit at the level of all M = {E_NFD['Ms'][1]} seeds")
 show(fig, f"Left: the reused solver's train loss against its grid K (log2 axis), seed means with two-standard-error bars, the 1/K fit and the limit E_NFD = {E_NFD['limit']:.4g} with its interval (red). Right: the seed-mean loss against the number of particles M at K = {part['K']}.")
 print(f"E_NFD = {E_NFD['limit']:.5f}, 95% interval {ci(E_NFD['lo'], E_NFD['hi'], 4)} (+- {E_NFD['se']:.1e} "
       f"(1 SE), t with {E_NFD['df']:.0f} degrees of freedom); the step from K = {part['K']} to the limit "
@@ -217,11 +219,9 @@ print(f"before this estimate: {old['limit']:.5f} {ci(old['lo'] - old_pe, old['hi
 # %% [markdown]
 # ### 2.2 True networks against the limit
 #
-# Depth-muP networks with true backpropagation on a grid of widths and depths, every size with `L n^2 <= 2^27`
-# (so `n = 2048` runs to `L = 32` and `n = 1024` to `L = 128`: the CPU budget), many seeds where `n` is small (one
-# network's loss fluctuates a lot there) and two or three at the largest widths. `nfdlib.scaling.size_grid` trains
-# each width's sizes with the batched SGD of `nfdlib.sweeps`, caching one file per width. Below: the seed-mean loss
-# against parameters and against compute, along lines of constant aspect ratio `L/n`, with the computed limit.
+# Depth-muP networks with true backpropagation, every size with `L n^2 <= 2^27` (the CPU budget: `n = 2048` to
+# `L = 32`), many seeds where `n` is small and two or three at the largest widths (`nfdlib.scaling.size_grid`, one
+# cached file per width). Below: the seed-mean loss against parameters and compute, per aspect ratio `L/n`.
 
 # %%
 lim_runs = sc.size_grid("limit", LIMIT["family"], LIMIT["task"],
@@ -239,18 +239,17 @@ show(fig, f"Seed-mean train loss of true networks against parameters, compute an
 # %% [markdown]
 # ### 2.3 The fitted law against the computed limit
 #
-# `nfdlib.scaling.fit_law` fits `E + A n^-alpha + B L^-beta` to the seed means (Huber loss on log residuals from a
-# grid of starts; intervals from refits on seeds resampled within each width). Two fits: a **free** one, as a
-# practitioner without the limit would make it, whose floor `E` is then set against `E_NFD`; and one with the
-# floor **held at** `E_NFD` (`fit_law(..., E=...)`), whose exponents measure how the gap to the computed limit
-# closes. The pinned fit is repeated at both ends of `E_NFD`'s interval, and the reported interval of each
-# exponent is the union of the three: the limit's own error travels into every row that uses it.
+# `nfdlib.scaling.fit_law` fits `E + A n^-alpha + B L^-beta` to the seed means (Huber loss on log residuals;
+# intervals from refits on seeds resampled within each width). A **free** fit, whose floor `E` is set against
+# `E_NFD`, and fits with the floor **held at** `E_NFD` and at both ends of its interval: the reported interval of
+# each exponent is the union of the three, so the limit's own error travels into every row that uses it.
 #
 # **Predict:** which rate should `alpha` be, `1` (the seed-mean bias) or `1/2` (one network's fluctuation)?
 
 # %%
 fit1 = sc.fit_law(lim_table, "nL", boot=BOOT, seed=0)
-pins = {end: sc.fit_law(lim_table, "nL", boot=BOOT, seed=0, E=E_NFD[end]) for end in ("limit", "lo", "hi")}
+pins = {end: sc.fit_law(lim_table, "nL", boot=BOOT, seed=0, E=max(E_NFD[end], 1e-12))  # a loss floor is > 0
+        for end in ("limit", "lo", "hi")}
 fit1_pin = pins["limit"]
 pin_iv = {k: (min(f.interval(k)[0] for f in pins.values()), max(f.interval(k)[1] for f in pins.values()))
           for k in ("alpha", "beta")}
@@ -404,18 +403,15 @@ print(f"steps: limit train loss {lim_steps[GD_STEPS]:.2e} after {GD_STEPS} steps
       f"{steps_ax[-1]}")
 
 # %% [markdown]
-# Read the panels with the grid of section 2.2 in mind: the networks approach `E_NFD`, and no width or depth enters
-# these solves. What moves the limit is the learning problem itself: the data, the number of steps, the rate and
-# the horizon of the dynamics (the printed lines give each one's effect). Two cautions: more data is not the same as
-# a lower *training* loss (with a fixed number of steps there is more to fit), and the 8 held-out inputs are drawn
-# anew for each training-set size, so the test curve of the first panel mixes data size with test set.
+# No width or depth enters these solves: what moves the limit is the learning problem itself (data, steps, rate,
+# horizon; the printed lines give each effect). Two cautions: more data is not a lower *training* loss (with fixed
+# steps there is more to fit), and the held-out inputs are drawn anew per training-set size.
 #
 # ## 3. A realistic budget
 #
-# MNIST-1D generated large (`nfdlib.data.load_mnist1d`: 20000 training and 4000 test examples), cross-entropy,
-# SGD with batch 64 for 2000 steps: 6.4 passes over the data, a budget rather than memorization. Depth-muP with
-# one-layer blocks; the base rate tuned once on a small model (`n = 64`, `L = 4`, half-octave grid, two seeds)
-# and transferred to every size. No solver reaches 20000 inputs, so here the floor `E` is only a fitted number.
+# MNIST-1D (20000 training and 4000 test examples), cross-entropy, SGD with batch 64 for 2000 steps (6.4 passes:
+# a budget, not memorization). Depth-muP, one-layer blocks, the rate tuned on `n = 64`, `L = 4` (half-octave grid,
+# two seeds) and transferred. No solver reaches 20000 inputs: here the floor `E` is only a fitted number.
 #
 # **Cut to fit the CPU budget:** every size with `L n^2 <= 2^19` (`n = 512` only at `L = 2`, `n = 256` to `L = 8`,
 # `n = 128` to `L = 32`), three seeds; the other rules on a "cross" (widths at `L = 4`, depths at `n = 32`), two seeds.
@@ -521,6 +517,8 @@ budgets = sc.distinct_budgets(flops_all[held], rel=0.1)
 ranges = dict(n_range=(min(REAL["widths"]), max(REAL["widths"])), L_range=(min(REAL["depths"]), max(REAL["depths"])))
 front = sc.frontier(fit2_small, budgets, compute2, **ranges)
 emp = sc.empirical_frontier(real_table, budgets)
+feasible = [k for k, f_ in enumerate(front) if np.isfinite(f_["n"])]  # a budget no grid size can spend: none
+front, emp = [front[k] for k in feasible], [emp[k] for k in feasible]
 rows = []
 for f_, e_ in zip(front, emp):
     i = sc.nearest_size(real_table, f_["n"], f_["L"])
@@ -554,12 +552,10 @@ print(f"at the largest budget the law predicts {top['loss']:.3f} {ci(top['loss_l
 #
 # ### 3.2 Does depth pay only above some width?
 #
-# The realistic grid suggests that deepening helps the wide networks and barely moves the narrow ones. Two
-# measurements: model-free, the log-log slope of the test loss against depth at each width (every depth on that
-# width, seeds pooled; "depth pays" when the slope lies below `-TOL_SLOPE`); and the law with an `n x L`
-# interaction, `E + A n^-alpha + B L^-beta + C (L/n)^gamma`, whose last term makes depth cost more at small width.
-# From that law, depth `L -> 2L` lowers the loss only above the width `n*(L)` where `B (L^-beta - (2L)^-beta)`
-# exceeds `C ((2L)^gamma - L^gamma) n^-gamma` (`nfdlib.scaling.depth_threshold`).
+# The grid suggests that deepening helps wide networks and barely moves narrow ones. Model-free: the log-log slope
+# of the test loss against depth at each width ("depth pays" when it lies below `-TOL_SLOPE`). And the law with an
+# `n x L` interaction, `E + A n^-alpha + B L^-beta + C (L/n)^gamma`: depth `L -> 2L` lowers it only above the width
+# `n*(L)` where `B (L^-beta - (2L)^-beta)` exceeds `C ((2L)^gamma - L^gamma) n^-gamma` (`sc.depth_threshold`).
 
 # %%
 depth_slopes = sc.slopes_along(real_table, "L")
@@ -647,7 +643,7 @@ widths_pay = [f"{n:.0f}" for n, v in pays.items() if v.agrees]
 takeaways = [
     f"E_NFD = {E_NFD['limit']:.4g} {ci(E_NFD['lo'], E_NFD['hi'])} once its own Monte Carlo error (seeds and "
     f"particles) is counted; the fitted floor {fit1.describe('E')} is {v_E.outcome} with it at {TOL_E:.0%}.",
-    f"Over widths 16 to 2048 the seed-mean gap falls like n^-{bias_all.p:.2f} [{bias_all.p_lo:.2f}, "
+    f"Over widths {min(LIMIT['widths'])} to {max(LIMIT['widths'])} the seed-mean gap falls like n^-{bias_all.p:.2f} [{bias_all.p_lo:.2f}, "
     f"{bias_all.p_hi:.2f}] (every size kept), as steep as the law's alpha = {fit1_pin.describe('alpha')}; on "
     f"n >= {N_WIDE} the exponent is {bias_wide.p:.2f} [{bias_wide.p_lo:.2f}, {bias_wide.p_hi:.2f}] "
     f"({v_bias_wide.outcome} with 1/n). The interaction term leaves alpha at {inter1.describe('alpha')}.",
@@ -671,10 +667,9 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 #
 # <details><summary>Answer</summary>
 #
-# `E_NFD` is computed, not fitted: its error comes from seeds, particles and a `1/K` extrapolation whose residuals
-# are visible, and section 2.1 measures each. The fitted `E` depends on the form of the law: if the true gap is not
-# a sum of two power laws (for example an `n x L` cross term, or an exponent that changes with size, as section
-# 2.4 finds), the fit moves its floor to absorb the misfit. A disagreement is first evidence against the form.
+# `E_NFD` is computed, not fitted: section 2.1 measures each of its errors (seeds, particles, the `1/K` step). The
+# fitted `E` depends on the form: if the gap is not a sum of two power laws (an `n x L` term, an exponent that
+# changes with size), the fit moves its floor to absorb the misfit. A disagreement is first evidence against the form.
 # </details>
 #
 # 2. Section 2.4 printed how the spread and the bias fall with `n`, and the median ratio `rho` of spread to bias.
@@ -708,7 +703,7 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 tune_seconds = sum(float(np.sum(sw["seconds"])) for sw, _ in rates.values())
 solver_seconds = sum(float(np.sum(v["seconds"])) for v in sweeps_.values())
 accounting = [("regime 1 networks (scaling_limit_*)", lim_runs["seconds"].sum()),
-              ("solves added to notebook 04's (scaling_limit_solver, scaling_limit_particles)", ref["seconds"]),
+              ("solves added to notebook 04's (scaling_limit_*; not the particle seeds of 2.1)", ref["seconds"]),
               ("what moves the limit (scaling_solver_*)", solver_seconds), ("rate tuning (scaling_tune_*)", tune_seconds),
               ("realistic grid (scaling_real_depth-mup_*)", real_runs["seconds"].sum()),
               ("other rules (scaling_real_*)", sum(float(r["seconds"].sum()) for r in fam_runs.values()))]

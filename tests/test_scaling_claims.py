@@ -196,3 +196,34 @@ def test_frontier_helpers_and_floor_identification():
     assert sc.floor_identified(fit)
     fit.intervals["E"] = (0.01, 0.3)
     assert not sc.floor_identified(fit)
+
+
+def test_limit_figure_draws_the_particle_errors_and_the_given_curve():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nfdlib import plotting
+
+    Ks = np.array([4, 8, 16])
+    losses = 0.2 + 0.4 / Ks[:, None] + np.array([[0.0, 0.002, -0.002]])
+    est = {"limit": 0.19, "lo": 0.18, "hi": 0.2}
+    fig = plotting.plot_limit_extrapolation(Ks, losses, est, M=64, K_min=4, steps=10,
+                                            particles={"Ms": [32, 64], "K": 4}, particle_means=[0.31, 0.30],
+                                            particle_se=[0.01, 0.005], curve=lambda K: 0.19 + 0.4 / K,
+                                            curve_label="moved fit")
+    left, right = fig.axes
+    seg = right.containers[0].lines[2][0].get_segments()
+    np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in seg], [0.04, 0.02])  # two standard errors each side
+    line = [ln for ln in left.lines if ln.get_label() == "moved fit"][0]
+    np.testing.assert_allclose(line.get_ydata(), 0.19 + 0.4 / line.get_xdata())
+    plt.close(fig)
+
+
+def test_a_positive_interval_over_hundreds_of_decades_ends_at_infinity():
+    """Two seeds (t quantile 12.7) and replicates of a coefficient spread over many decades: notebook 07's quick
+    mode overflowed here; the interval must end at infinity instead of raising."""
+    reps = np.exp(np.array([-200.0, 0.0, 200.0]))
+    lo, hi = sc._interval(1.0, reps, 0.95, 2, positive=True)
+    assert hi == math.inf and 0 <= lo < 1
