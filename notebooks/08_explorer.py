@@ -188,17 +188,20 @@ def answer_horizon():
         _, lo, hi = stats.mean_interval(ratio / np.exp(T / 4))
         growth = stats.interval_verdict(lo, hi, prediction=1.0, tol=GROWTH_TOL)
         limit = r["limit"]["reused"]
-        rows.append([f"{T:g}", f"{ratio.mean():.3g}", f"{np.exp(T / 4):.3g}", growth.outcome,
+        at_L = (1 + T / (2 * START["L"])) ** (START["L"] / 2)  # L ReLU blocks at infinite width
+        rows.append([f"{T:g}", f"{ratio.mean():.3g}", f"{np.exp(T / 4):.3g}", growth.outcome, f"{at_L:.3g}",
                      f"{limit['loss'][-1]:.3g} ± {limit['loss_se'][-1]:.2g}",
                      f"{gap['net_mean']:.3g} ± {gap['net_se']:.2g}",
                      explore.gap_verdict(gap, "reused", MATCH_TOL).outcome])
-    header = ["T", "rms h_L / rms h_0 (init)", "e^(T/4)", f"ratio within {GROWTH_TOL:.0%}",
+    header = ["T", "rms h_L / rms h_0 (init)", "e^(T/4)", f"ratio within {GROWTH_TOL:.0%}", "(1 + T/2L)^(L/2)",
               "reused limit, final loss", f"networks (n = {START['n']})", f"gap within {MATCH_TOL:.0%}"]
     return (f"At $L={START['L']}$, $n={START['n']}$, after {START['steps']} steps:\n\n"
             + stats.markdown_table(header, rows) + "\n\n"
             "The horizon is the limit's depth: $T$ sets how far the stream diffuses, $q_T=q_0e^{T/2}$, and how "
             "much every step can move the features, while $L$ only sets how finely the network discretizes "
-            "$[0,T]$. Read the verdict columns for whether the ratio follows $e^{T/4}$ and whether the networks "
+            "$[0,T]$. The fifth column is what $L$ ReLU blocks give at infinite width, $q_L=q_0(1+T/2L)^L$, "
+            "which tends to $q_0e^{T/2}$ as $L$ grows: their difference is the depth discretization, largest "
+            "when $T/L$ is large. Read the verdict columns for whether the ratio follows $e^{T/4}$ and whether the networks "
             "match the reused limit at each $T$ (± are standard errors: seeds for the networks, solves for the "
             "limit).")
 
