@@ -147,8 +147,9 @@ def test_result_structure_and_multi_output():
     np.testing.assert_allclose(f[:, :3], r.f_train, rtol=1e-4, atol=1e-6)
     Y = task.Y_train.numpy()
     np.testing.assert_allclose(r.train_loss, 0.5 * ((r.f_train - Y) ** 2).sum(-1).mean(-1), rtol=1e-6)
-    # the equal-time kernel is the diagonal block of the two-time kernel
-    np.testing.assert_allclose(r.two_time[4]["Phi"][10:, 10:], r.Phi[-1, 2], rtol=1e-10)
+    # the equal-time kernel is the diagonal block of the two-time kernel (float32: the particle average is
+    # symmetric only up to round-off, so the block and its transpose agree to about 1e-7)
+    np.testing.assert_allclose(r.two_time[4]["Phi"][10:, 10:], r.Phi[-1, 2], rtol=1e-5, atol=1e-7)
 
 
 def test_stored_kernels_are_particle_averages(task):

@@ -178,6 +178,17 @@ def test_input_and_readout_updates_by_brute_force(solved):
     assert len(s.log["upd"]) == s.S
 
 
+def test_terminal_gradient_is_the_readout_times_phi_prime_of_h_T(solved):
+    # g_K(mu, c, k) = v_c(k) phi'(h_K(mu, k)): the layer-K features, not the layer below (for ReLU at
+    # initialization both give the same law, so the closed forms at init cannot tell them apart)
+    s = solved
+    P, PC, M = s.P, s.PC, s.M
+    for k, _, (_, v_before), _, hK in s.log["upd"]:
+        expected = (v_before[:, None, :] * (hK[:, :P] > 0)[:, :, None]).reshape(M, PC)
+        np.testing.assert_allclose(s.g_hist[s.K][:, k * PC:(k + 1) * PC].numpy(), expected.numpy(), rtol=1e-12)
+    assert len(s.log["upd"]) == s.S
+
+
 def test_chi_is_the_mse_derivative_over_P(solved):
     s = solved
     Y = s.Y_train.numpy()
