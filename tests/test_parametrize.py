@@ -1,4 +1,6 @@
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -310,3 +312,16 @@ def test_bad_optimizer_arguments():
     assert q.param_groups(0.1)[0]["lr"] == pytest.approx(0.1)
     with pytest.raises(ValueError, match=r"^optimizer='adamw' has no rule in parametrization 'ntk'"):
         q.param_groups(0.1, optimizer="adamw")
+
+
+def test_readme_example_runs():
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("### Your own model"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 5, "the README promises five lines"
+    net = PreLNNet(n=256, L=16)
+    scope = {"net": net}
+    exec(code.replace("print(", "str("), scope)
+    assert isinstance(scope["opt"], torch.optim.AdamW)
+    assert scope["p"].table()["blocks.0.fc1.weight"]["role"] == "internal1"
+    assert net(torch.randn(2, D)).shape == (2, C)
