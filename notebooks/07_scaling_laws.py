@@ -36,10 +36,10 @@
 # notebook 00 (the verdict rule). One outside idea: the scaling-law literature's parametric fits (Kaplan et al.
 # 2020; Hoffmann et al. 2022), which we use as measuring instruments.
 #
-# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) under a minute; full mode from the
-# caches under `data/` (files `scaling_*` and notebook 04's `gia_limit_solver`) about 1.5 minutes; from scratch
-# about 4 hours of wall time on two shared cores (`python -m nfdlib.scaling notebooks/07_scaling_laws.py`; the
-# appendix prints the time stored with each cache).
+# **Run time** on 2 CPU cores (shared machine, measured): quick mode (`NFD_QUICK=1`) about 50 s; full mode from
+# the caches under `data/` (files `scaling_*` and notebook 04's `gia_limit_solver`) about 80 s; from scratch about
+# 3.5 hours of wall time on two shared cores, plus notebook 04's solves (`python -m nfdlib.scaling
+# notebooks/07_scaling_laws.py`; the appendix prints the time stored with each cache).
 #
 # **Symbols and forms.** `n` width, `L` depth (residual blocks), `N` the parameter count, `C` the training compute
 # in FLOPs, `K` the solver's depth grid and `M` its number of particles. The law `loss(n, L) = E + A n^-alpha +
