@@ -92,6 +92,10 @@ def _error_texts(page) -> list[str]:
     return [t for t in texts if t.strip()]
 
 
+def _contents(paths) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in paths}
+
+
 def _move_depth_slider_and_check_redraw(page, image, shot: str) -> None:
     """Press the right arrow on the depth slider's handle (L doubles) and assert that the figure changed."""
     before_src = image.get_attribute("src")
@@ -153,9 +157,13 @@ def test_notebook_08_explorer_runs_and_redraws_in_jupyterlab():
     sync_api = _require_browser()
     port = _free_port()
     workspaces = tempfile.mkdtemp(prefix="nfd-lab-workspaces-")
+    # A copy: JupyterLab saves a notebook whose cells ran, and the committed one must stay without outputs.
+    folder = tempfile.mkdtemp(prefix="nfd-lab-notebooks-")
+    shutil.copy(ROOT / "notebooks" / "08_explorer.ipynb", folder)
+    committed = _contents([ROOT / "notebooks" / "08_explorer.ipynb", ROOT / "notebooks" / "08_explorer.py"])
     # expose_app_in_browser: window.jupyterapp, to run cells through JupyterLab's own commands.
     lab = [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--notebook-dir=notebooks", f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True"]
+           f"--notebook-dir={folder}", f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         lab.append("--allow-root")
     server = Server(lab, rf"http://127\.0\.0\.1:{port}/lab\?token=[0-9a-f]+", env={"NFD_QUICK": "1"})
@@ -183,9 +191,11 @@ def test_notebook_08_explorer_runs_and_redraws_in_jupyterlab():
         page.wait_for_function("() => document.querySelector('.nfd-live img').naturalWidth > 100",
                                timeout=START_TIMEOUT * 1000)
         _move_depth_slider_and_check_redraw(page, image, "lab-08")
+        assert _contents(committed) == committed, "the test changed the committed notebook"
     finally:
         context.close()
         p.stop()
         shutil.rmtree(user_data, ignore_errors=True)
         shutil.rmtree(workspaces, ignore_errors=True)
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
