@@ -297,6 +297,7 @@ def test_bootstrap_resamples_within_strata():
         assert 1.0 <= m[0] <= 4.0 and 5.0 <= m[1] <= 7.0
     assert table.count.tolist() == [4, 2]
     assert table.mean.tolist() == [2.5, 6.0]
+    assert sc._min_seeds(table) == 2  # the stratum with the fewest seeds decides whether an interval exists
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------
