@@ -610,6 +610,11 @@ should_fail = ["sp", "mup", "postact", "two"]
 v_stop = combine_verdicts(*[keeps[f].negated("stops paying on an arm") for f in should_fail])
 print("stops paying on an arm: " + "; ".join(f"{labels[f]}: {keeps[f].negated('stops').outcome}"
                                              for f in should_fail))
+flat = [trends[(f, "L")]["fit"] for f in all_fams if trends[(f, "L")]["verdict"] == "not resolved"]
+if flat:  # what a stall verdict would need: an interval that lies wholly above -TOL_SLOPE
+    print(f"{len(flat)} depth arms not resolved: the lower ends of their slope intervals lie between "
+          f"{min(f_.lo for f_ in flat):+.2f} and {max(f_.lo for f_ in flat):+.2f} with {len(FC['seeds'])} seeds per "
+          f"size; a stall needs the whole interval above -{TOL_SLOPE}")
 CLAIMS.add("scaling keeps paying under depth-muP one-layer blocks, in width and in depth",
            f"width: {trends[(REAL['family'], 'n')]['fit']}, depth: {trends[(REAL['family'], 'L')]['fit']}",
            keeps[REAL["family"]])
