@@ -17,8 +17,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/08_explorer.ipynb)
 #
 # The earlier notebooks each measured one claim at sizes fixed in advance. Here every size is a slider. Each
-# move trains small residual networks, solves their NFD limit with the particle solver, and redraws four
-# panels; nothing is precomputed. The explorer also runs alone as a web page: `make explore` serves it with
+# move trains small residual networks, solves their NFD limit with the particle solver (unless the move leaves
+# the limit as it was: a width, seeds, rule or backward-pass move), and redraws four panels; nothing is
+# precomputed. The explorer also runs alone as a web page: `make explore` serves it with
 # Voila (code hidden) on `127.0.0.1`, where each guided experiment's answer is computed only when you press its
 # button.
 #
@@ -43,8 +44,8 @@
 # times every part.
 #
 # **Symbols.** Width $n$, depth $L$ (residual blocks), horizon $T$ and layer-time $\tau=\ell T/L$, base rate
-# $\eta$, activation $\phi$, residual stream $h_\ell$ (its value on the first training input after training,
-# $h_T(x_1)=h_L(x_1)$, is the network's last layer). In a two-layer block
+# $\eta$, activation $\phi$, residual stream $h_\ell$ with last layer $h_T=h_L$ (panel (d) reads it on the first
+# training input $x_1$). In a two-layer block
 # $z_\ell=m_1W^{(1)}_\ell\phi(h_{\ell-1})$, $h_\ell=h_{\ell-1}+\sqrt{T/L}\,m_2W^{(2)}_\ell\phi(z_\ell)$, where
 # $m_1$ and $m_2$ are the two matrices' multipliers ($1/\sqrt n$ under depth-μP; notebook 05).
 
