@@ -1034,7 +1034,7 @@ def plot_limit_extrapolation(Ks, losses, estimate: dict, *, M: int, K_min: int, 
     against the particle counts ``particles["Ms"]`` at grid ``particles["K"]``, with two standard errors
     ``particle_se`` when given. ``curve`` (a function of ``K``, labelled ``curve_label``) replaces the fit's line."""
     Ks, losses = np.asarray(Ks), np.asarray(losses, float)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), layout="constrained")
     ax = axes[0]
     seeds = losses.shape[1]
     se = losses.std(1, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros(len(Ks))
