@@ -1442,10 +1442,13 @@ def fit_interaction_law(table: SizeTable, *, boot: int = 200, level: float = 0.9
             reps[k].append(v)
     boot_arr = {k: np.asarray(v) for k, v in reps.items()} if boot else {}
     seeds = _min_seeds(table)
+    fitted = [k for k in params if k != "E" or has_E]  # the order of theta; strata weighed as in fit_law
+    dof, factor = (dict(zip(fitted, a.tolist())) for a in _seed_dof(table, theta, logx, has_E, delta, e_fixed))
 
     def interval(k):  # a coefficient the fit sends to zero has replicates over hundreds of decades
         try:
-            return _interval(params[k], boot_arr[k], level, seeds, positive=k in ("E", "A", "B", "C"))
+            return _interval(params[k], boot_arr[k], level, seeds, positive=k in ("E", "A", "B", "C"),
+                             dof=dof.get(k), factor=factor.get(k))
         except OverflowError:
             return 0.0, math.inf
 
