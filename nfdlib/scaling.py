@@ -1398,15 +1398,16 @@ def smoothed_se(table: SizeTable, spread_fit) -> np.ndarray:
     return sd / np.sqrt(table.count)
 
 
-#: The law with an ``n x L`` interaction: ``E + A n^-alpha + B L^-beta + C (L/n)^gamma``. The last term grows with
-#: depth at a fixed width and fades with width, so depth can hurt a narrow network and help a wide one.
-INTERACTION_PARAMS = ("E", "A", "alpha", "B", "beta", "C", "gamma")
+#: The law with an ``n x L`` interaction: ``E + A n^-alpha + B L^-beta + D (L/n)^gamma`` (``D``, not ``C``, which is
+#: the compute). The last term grows with depth at a fixed width and fades with width, so depth can hurt a narrow
+#: network and help a wide one.
+INTERACTION_PARAMS = ("E", "A", "alpha", "B", "beta", "D", "gamma")
 
 
 def _interaction_params(theta, has_E: bool, e_fixed) -> dict[str, float]:
     out = {"E": float(math.exp(theta[0])) if has_E else float(math.exp(e_fixed))}
     i = 1 if has_E else 0
-    for j, (c, e) in enumerate((("A", "alpha"), ("B", "beta"), ("C", "gamma"))):
+    for j, (c, e) in enumerate((("A", "alpha"), ("B", "beta"), ("D", "gamma"))):
         out[c] = float(math.exp(theta[i + 2 * j]))
         out[e] = float(theta[i + 2 * j + 1])
     return out
@@ -1417,7 +1418,7 @@ def fit_interaction_law(table: SizeTable, *, boot: int = 200, level: float = 0.9
     """Fit the law with an ``n x L`` interaction (:data:`INTERACTION_PARAMS`) to the seed means of ``table``, the
     same way :func:`fit_law` fits its forms (Huber loss on log residuals from a grid of starts; ``boot`` refits on
     seeds resampled within strata; the same interval rule); ``E`` holds the floor fixed. Returns a
-    :class:`LawFit` of form ``"nL"`` whose ``params`` and ``boot`` also hold ``C`` and ``gamma`` (its ``predict``
+    :class:`LawFit` of form ``"nL"`` whose ``params`` and ``boot`` also hold ``D`` and ``gamma`` (its ``predict``
     ignores them: use :func:`interaction_predict`)."""
     _check_points(table, "nL", E_fixed=E is not None)
     if len(table) <= 7 - int(E is not None):
@@ -1447,7 +1448,7 @@ def fit_interaction_law(table: SizeTable, *, boot: int = 200, level: float = 0.9
 
     def interval(k):  # a coefficient the fit sends to zero has replicates over hundreds of decades
         try:
-            return _interval(params[k], boot_arr[k], level, seeds, positive=k in ("E", "A", "B", "C"),
+            return _interval(params[k], boot_arr[k], level, seeds, positive=k in ("E", "A", "B", "D"),
                              dof=dof.get(k), factor=factor.get(k))
         except OverflowError:
             return 0.0, math.inf
@@ -1460,17 +1461,17 @@ def fit_interaction_law(table: SizeTable, *, boot: int = 200, level: float = 0.9
 def interaction_predict(p: Mapping, n, L) -> np.ndarray:
     """The interaction law with parameters ``p`` (a fit's ``params``, or one bootstrap replicate) at ``(n, L)``."""
     n, L = np.asarray(n, float), np.asarray(L, float)
-    return p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * L ** -p["beta"] + p["C"] * (L / n) ** p["gamma"]
+    return p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * L ** -p["beta"] + p["D"] * (L / n) ** p["gamma"]
 
 
 def depth_pays_width(p: Mapping, L1: float, L2: float) -> float:
     """The width above which going from depth ``L1`` to ``L2 > L1`` lowers the interaction law ``p``: there
-    ``B (L1^-beta - L2^-beta)`` (what depth gains) exceeds ``C n^-gamma (L2^gamma - L1^gamma)`` (what it costs).
+    ``B (L1^-beta - L2^-beta)`` (what depth gains) exceeds ``D n^-gamma (L2^gamma - L1^gamma)`` (what it costs).
     ``0`` when depth pays at every width, ``inf`` when at none."""
     if not L2 > L1 > 0:
         raise ValueError(f"need 0 < L1 < L2, got L1={L1!r}, L2={L2!r}")
     gain = p["B"] * (L1 ** -p["beta"] - L2 ** -p["beta"])
-    cost = p["C"] * (L2 ** p["gamma"] - L1 ** p["gamma"])
+    cost = p["D"] * (L2 ** p["gamma"] - L1 ** p["gamma"])
     if cost <= 0 or p["gamma"] <= 0:
         return 0.0 if gain > 0 else math.inf
     if gain <= 0:

@@ -27,7 +27,7 @@
 # 1. count the parameters and the training compute of a ResNet and check both against the model itself;
 # 2. fit a scaling law with a bootstrap over seeds, and tell the fitted floor from the computed limit `E_NFD`;
 # 3. measure how the gap to the limit closes with width and depth, at every size (no point dropped for its sign),
-#    and tell an asymptotic rate from a pre-asymptotic one;
+#    and ask whether a measured rate is the asymptotic one;
 # 4. read a compute-optimal frontier for what it can and cannot say, and test a rule's "scaling stops paying"
 #    with a stated tolerance.
 #
@@ -155,9 +155,9 @@ def ci(lo, hi, digits=3):
 #
 # A scaling law needs an honest `x` axis. `nfdlib.scaling` counts both from the architecture:
 #
-# * parameters `N = d n + k L n^2 + n C` (input, `k` matrices per block, readout; no biases);
-# * matrix-multiply FLOPs per training example: forward `2 (d n + k L n^2 + n C)`, backward the weight gradient of
-#   every matrix plus the input gradient of every matrix but the first, `2 d n + 4 (k L n^2 + n C)`. Per SGD step
+# * parameters `N = d n + k L n^2 + n c` (`d` inputs, `k` matrices per block, `c` classes; no biases);
+# * matrix-multiply FLOPs per training example: forward `2 (d n + k L n^2 + n c)`, backward the weight gradient of
+#   every matrix plus the input gradient of every matrix but the first, `2 d n + 4 (k L n^2 + n c)`. Per SGD step
 #   multiply by the batch, per run by the steps; that is the compute `C` of the fits (evaluations not counted).
 #
 # Both are checked against the model itself: the parameter count against its tensors, the FLOPs against torch's
@@ -322,7 +322,7 @@ print(f"median spread / |bias| over sizes: {ratio:.1f} ({'spread' if ratio > 1 e
 #
 # The additive fits of section 2.3 put `alpha` well above 1. Three explanations can be tested:
 #
-# 1. **the additive form** (no `n x L` interaction): add `C (L/n)^gamma` (`nfdlib.scaling.fit_interaction_law`,
+# 1. **the additive form** (no `n x L` interaction): add `D (L/n)^gamma` (`nfdlib.scaling.fit_interaction_law`,
 #    floor held at `E_NFD`) and see whether `alpha` moves;
 # 2. **pre-asymptotic widths**: refit the pinned law on `n >= N_WIDE` only, beside the bias fits of section 2.4;
 # 3. **the floor**: the pinned fit at both ends of `E_NFD`'s interval.
@@ -334,7 +334,7 @@ print(f"median spread / |bias| over sizes: {ratio:.1f} ({'spread' if ratio > 1 e
 # %%
 inter1 = sc.fit_interaction_law(lim_table, boot=BOOT, seed=0, E=E_NFD["limit"])
 wide_pin = sc.fit_law(lim_table.select(lim_table.n >= N_WIDE), "nL", boot=BOOT, seed=0, E=E_NFD["limit"])
-print(f"1. with the interaction term: alpha = {inter1.describe('alpha')}, C = {inter1.describe('C')}, "
+print(f"1. with the interaction term: alpha = {inter1.describe('alpha')}, D = {inter1.describe('D')}, "
       f"gamma = {inter1.describe('gamma')} (additive: alpha = {fit1_pin.describe('alpha')})")
 print(f"2. additive law on n >= {N_WIDE}: alpha = {wide_pin.describe('alpha')}, beta = {wide_pin.describe('beta')}; "
       f"bias exponent over every width {bias_all.p:.2f} [{bias_all.p_lo:.2f}, {bias_all.p_hi:.2f}], over n >= "
@@ -554,8 +554,8 @@ print(f"at the largest budget the law predicts {top['loss']:.3f} {ci(top['loss_l
 #
 # The grid suggests that deepening helps wide networks and barely moves narrow ones. Model-free: the log-log slope
 # of the test loss against depth at each width ("depth pays" when it lies below `-TOL_SLOPE`). And the law with an
-# `n x L` interaction, `E + A n^-alpha + B L^-beta + C (L/n)^gamma`: depth `L -> 2L` lowers it only above the width
-# `n*(L)` where `B (L^-beta - (2L)^-beta)` exceeds `C ((2L)^gamma - L^gamma) n^-gamma` (`sc.depth_threshold`).
+# `n x L` interaction, `E + A n^-alpha + B L^-beta + D (L/n)^gamma`: depth `L -> 2L` lowers it only above the width
+# `n*(L)` where `B (L^-beta - (2L)^-beta)` exceeds `D ((2L)^gamma - L^gamma) n^-gamma` (`sc.depth_threshold`).
 
 # %%
 depth_slopes = sc.slopes_along(real_table, "L")

@@ -130,7 +130,7 @@ def interaction_table(p, *, seeds=4, noise=0.01, rng_seed=0):
     return sc.size_table(n, L, s, y)
 
 
-INTERACTION = {"E": 0.3, "A": 6.0, "alpha": 0.8, "B": 0.4, "beta": 0.5, "C": 0.05, "gamma": 0.7}
+INTERACTION = {"E": 0.3, "A": 6.0, "alpha": 0.8, "B": 0.4, "beta": 0.5, "D": 0.05, "gamma": 0.7}
 
 
 def test_fit_interaction_law_recovers_a_known_law():
@@ -152,7 +152,7 @@ def test_depth_pays_width_is_where_the_law_turns():
             diff = sc.interaction_predict(INTERACTION, factor * n_star, 2 * L) - \
                 sc.interaction_predict(INTERACTION, factor * n_star, L)
             assert np.sign(diff) == sign, (L, factor)
-    assert sc.depth_pays_width(dict(INTERACTION, C=0.0), 2, 4) == 0.0
+    assert sc.depth_pays_width(dict(INTERACTION, D=0.0), 2, 4) == 0.0
     assert sc.depth_pays_width(dict(INTERACTION, B=0.0), 2, 4) == math.inf
     with pytest.raises(ValueError, match="L1 < L2"):
         sc.depth_pays_width(INTERACTION, 4, 2)
