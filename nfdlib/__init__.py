@@ -6,6 +6,7 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.models`           ``ResNet``: one- and two-layer blocks, true or decoupled backward (00)
 * :mod:`nfdlib.optim`            SGD/Adam/AdamW parameter groups from the registry, also for your own modules (00)
 * :mod:`nfdlib.parametrize`      ``parametrize``: apply a registry rule to any ``nn.Module`` (roles, init, hooks)
+* :mod:`nfdlib.coord_any`        coord checks of any model: each module's output size per step, over sizes
 * :mod:`nfdlib.training`         SGD training with divergence detection (00)
 * :mod:`nfdlib.diagnostics`      coord checks over width and depth (00)
 * :mod:`nfdlib.plotting`         coord-check and convergence figures (00)
