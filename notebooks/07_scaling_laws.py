@@ -273,7 +273,8 @@ print(f"fitted E = {fit1.describe('E')} against E_NFD {E_NFD['limit']:.4g} {ci(E
 # The bias is fitted at **every** size, whatever its sign (`nfdlib.scaling.fit_signed_bias`: `bias = a n^-p + d`,
 # weighted by each seed mean's standard error from the pooled spread law, `nfdlib.scaling.smoothed_se`). Keeping
 # only the sizes two standard errors *above* zero, as an earlier version did, keeps the small widths and the
-# upward fluctuations. The offset `d` takes up an error common to every size: the reference solves' finite `M`.
+# upward fluctuations. The offset `d` takes up an error common to every size, for example the reference solves'
+# finite `M` (printed beside it; an offset beyond that is a gap between networks and solver no power of `n` closes).
 #
 # **Predict** with notebook 02 in mind: one network's *output* fluctuates around the limit like `n^-1/2`. But the
 # loss is a square: with residual `r` in the limit and a fluctuation `delta` of the output,
