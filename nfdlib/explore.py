@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from .parametrization import names as parametrization_names
 from .stats import Verdict, interval_verdict, ks_interval
 from .training import train
 from .two_layer import block_updates
-from .validation import check_choice, check_float, check_int
+from .validation import check_bool, check_choice, check_float, check_int
 
 # Parametrizations whose one-layer, pre-activation networks have the NFD limit that the solver computes.
 LIMIT_PARAMETRIZATIONS = ("depth-mup", "depth-mup-corrected")
@@ -69,6 +69,17 @@ class ExploreConfig:
     P: int = 8
     d: int = 8
 
+    def __new__(cls, *args, **kwargs):
+        # The generated __init__ would say only "unexpected keyword argument"; a user needs the field names.
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field {', '.join(unknown)}; its fields are {', '.join(allowed)}")
+        if len(args) > len(allowed):
+            raise ValueError(f"{cls.__name__} takes at most {len(allowed)} values ({', '.join(allowed)}), "
+                             f"got {len(args)}")
+        return super().__new__(cls)
+
     def __post_init__(self):
         check_int("n", self.n, minimum=2)
         check_int("L", self.L)
@@ -77,8 +88,7 @@ class ExploreConfig:
         check_int("steps", self.steps, minimum=0)
         check_choice("parametrization", self.parametrization, parametrization_names())
         check_choice("block", self.block, BLOCKS)
-        if not isinstance(self.preact, (bool, np.bool_)):
-            raise ValueError(f"preact must be True or False, got {self.preact!r}")
+        check_bool("preact", self.preact)
         check_choice("backward", self.backward, BACKWARDS)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_int("seeds", self.seeds)
@@ -105,10 +115,23 @@ class Caps:
     seeds: int
     M: int  # solver particles
     K: int  # solver Euler steps in layer-time
+    # The task's training inputs and their dimension, the same on every device. The solver's cost grows like
+    # ((steps + 1) P)^2 and its particles must outnumber that history (solver_sizes): at P = 32 and the CPU's
+    # 20 steps, 3 (steps + 1) P = 2016 is just under LIMIT_PARTICLES. d enters the solver only through the inputs'
+    # Gram matrix and the networks through their first layer (n d weights).
+    P: int = 32
+    d: int = 1024
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            check_int(f"caps.{name}", value, minimum=2 if name == "n" else 1)
 
     def scaled(self, factor: int) -> Caps:
-        """Every size multiplied by ``factor`` (steps and seeds too): what benchmarks time on a GPU."""
-        return Caps(*(int(v * factor) for v in asdict(self).values()))
+        """Every network and solver size multiplied by ``factor`` (steps and seeds too; the task's ``P`` and ``d``
+        kept): what benchmarks time on a GPU."""
+        check_int("factor", factor)
+        return replace(self, **{name: int(getattr(self, name) * factor)
+                                for name in ("n", "L", "steps", "seeds", "M", "K")})
 
 
 # The limit's particles per solve and its number of independent solves (solver seeds 0, 1, ...). The same on
@@ -145,8 +168,12 @@ def caps_for(device: torch.device | str | None = None) -> Caps:
 
 def apply_caps(config: ExploreConfig, caps: Caps) -> tuple[ExploreConfig, list[str]]:
     """``config`` shrunk to ``caps``, and one note per size that was shrunk (``"n 4096 -> 1024"``)."""
+    if not isinstance(config, ExploreConfig):
+        raise ValueError(f"config must be an ExploreConfig, got {type(config).__name__}")
+    if not isinstance(caps, Caps):
+        raise ValueError(f"caps must be a Caps (for instance explore.CAPS['cpu']), got {type(caps).__name__}")
     changes, notes = {}, []
-    for name in ("n", "L", "steps", "seeds"):
+    for name in ("n", "L", "steps", "seeds", "P", "d"):
         want, limit = getattr(config, name), getattr(caps, name)
         if want > limit:
             changes[name] = limit
@@ -341,11 +368,20 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
     combination or a divergence.
     """
     start = time.perf_counter()
-    for part in parts:
-        check_choice("parts", part, PARTS)
+    if not isinstance(config, ExploreConfig):
+        raise ValueError(f"config must be an ExploreConfig (ExploreConfig(**values) builds one from a dict), "
+                         f"got {type(config).__name__}")
+    check_names("parts", parts, PARTS)
+    if collapse_rules is not None:
+        check_names("collapse_rules", collapse_rules, parametrization_names())
+    check_int("solves", solves)
     device = get_device(device)
-    caps = caps or caps_for(device)
+    caps = caps_for(device) if caps is None else caps
+    if not isinstance(caps, Caps):
+        raise ValueError(f"caps must be a Caps (for instance explore.CAPS['cpu']) or None, got {type(caps).__name__}")
     memo = MEMO if memo is None else memo
+    if not isinstance(memo, Memo):
+        raise ValueError(f"memo must be an explore.Memo or None, got {type(memo).__name__}")
     cfg, notes = apply_caps(config, caps)
     dev_key = str(device)
     cached = {}
@@ -379,6 +415,17 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
             "limit_applies": cfg.has_limit,
             "collapse": collapse, "gap": gap, "cached": cached, "device": dev_key,
             "seconds": time.perf_counter() - start}
+
+
+def check_names(name: str, values, allowed) -> tuple[str, ...]:
+    """A non-empty list or tuple of names from ``allowed`` (a bare string would be read letter by letter)."""
+    allowed = tuple(allowed)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{name} must be a non-empty list or tuple of names from {', '.join(allowed)}; "
+                         f"got {values!r}")
+    for value in values:
+        check_choice(name, value, allowed)
+    return tuple(values)
 
 
 @contextmanager

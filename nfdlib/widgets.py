@@ -32,7 +32,7 @@ import os
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import ipywidgets as W
 import numpy as np
@@ -44,6 +44,7 @@ from . import stats
 from .activations import ACTIVATIONS
 from .config import get_device
 from .parametrization import names as parametrization_names
+from .validation import check_bool, check_choice, check_int
 
 POWERS_N = [2**k for k in range(4, 13)]  # 16 .. 4096
 POWERS_L = [2**k for k in range(1, 9)]  # 2 .. 256
@@ -60,6 +61,35 @@ FIGURE_DPI = 80
 def _rate_label(eta: float) -> str:
     k = math.log2(eta)
     return f"2^{k:g} = {eta:g}" if k < 0 else f"{eta:g}"
+
+
+def _on_grid(name: str, value, grid) -> tuple[list, object, str | None]:
+    """A slider's options and starting value for a requested ``value``, and a note when they differ from the
+    grid's. On the grid: as it is. Beyond either end: the grid is extended to ``value``, so that what is computed
+    is what was asked (the device's caps may still shrink it, and their note then shows ``value``). Between two
+    grid values: the nearest on a log scale (every grid here is geometric), and the note says from what to what."""
+    grid = list(grid)
+    if value in grid:
+        return grid, value, None
+    if value < grid[0] or value > grid[-1]:
+        return (sorted([*grid, value]), value,
+                f"{name} = {value:g} is beyond the slider's {grid[0]:g} to {grid[-1]:g}: the slider was extended to it")
+    nearest = min(grid, key=lambda g: abs(math.log(g) - math.log(value)))
+    return grid, nearest, (f"{name} = {value:g} is not on the slider's grid ({', '.join(f'{g:g}' for g in grid)}): "
+                           f"snapped to {nearest:g}")
+
+
+def _int_slider(name: str, description: str, value: int, minimum: int, maximum: int) -> tuple[W.IntSlider,
+                                                                                               str | None]:
+    """An integer slider from ``minimum`` to ``maximum``, extended to ``value`` beyond it (ipywidgets would clamp
+    it silently), with a note when it was."""
+    note = None
+    if value > maximum:
+        note = f"{name} = {value} is beyond the slider's {minimum} to {maximum}: the slider was extended to it"
+        maximum = value
+    slider = W.IntSlider(value=value, min=minimum, max=maximum, description=description, continuous_update=False,
+                         style={"description_width": "90px"}, layout=W.Layout(width="330px"))
+    return slider, note
 
 
 def _slider(description: str, options, value, fmt=str) -> W.SelectionSlider:
@@ -88,12 +118,20 @@ class LiveFigure:
     ``compute(values) -> result`` (a dict; may carry ``notes``, ``cached`` and ``device``) and
     ``draw(result) -> Figure``. The rendered PNG is memoized per ``values``, so a revisited setting skips both.
     After each update ``result`` holds the last result, ``error`` the last failure (or ``None``) and
-    ``updates`` counts updates; ``computed`` counts those that were not served from the figure memo.
+    ``updates`` counts updates; ``computed`` counts those that were not served from the figure memo. ``notes``
+    (what the widget changed in the requested start) are shown in the message line until a control moves.
     """
 
     def __init__(self, controls: Mapping[str, W.ValueWidget], compute: Callable[[dict], dict],
-                 draw: Callable[[dict], Figure], *, columns: int = 2, title: str = "", cache_size: int = 64):
+                 draw: Callable[[dict], Figure], *, columns: int = 2, title: str = "", cache_size: int = 64,
+                 notes: Sequence[str] = ()):
+        if not isinstance(controls, Mapping):
+            raise ValueError(f"controls must be a mapping of names to widgets, got {type(controls).__name__}")
+        check_int("columns", columns)
         self.controls = dict(controls)
+        # What was changed in the requested start (a value off a slider's grid, a slider extended): shown until a
+        # control moves, when the controls themselves say what is computed.
+        self.notes = list(notes)
         self._compute, self._draw = compute, draw
         self._pngs = ex.Memo(cache_size)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
@@ -118,7 +156,13 @@ class LiveFigure:
         return {name: widget.value for name, widget in self.controls.items()}
 
     def _on_change(self, change) -> None:
+        self.notes = []
         self.update()
+
+    def _notes_html(self) -> str:
+        if not self.notes:
+            return ""
+        return "<span class='nfd-note' style='color:#a60'>" + _escape("; ".join(self.notes)) + "</span><br>"
 
     def _render(self, values: dict) -> tuple[bytes, dict, str]:
         result = self._compute(values)
@@ -137,8 +181,9 @@ class LiveFigure:
             (png, result, readout), from_memo = self._pngs.get(key, lambda: self._render(values))
         except Exception as err:  # noqa: BLE001 - a widget callback must never raise into the front end
             self.error = f"{type(err).__name__}: {err}"
-            self.message.value = (f"<span class='nfd-error' style='color:#b00'>This setting could not be computed: "
-                                  f"{_escape(self.error)}. The figure shows the previous setting.</span>")
+            self.message.value = self._notes_html() + (
+                f"<span class='nfd-error' style='color:#b00'>This setting could not be computed: "
+                f"{_escape(self.error)}. The figure shows the previous setting.</span>")
             seconds = time.perf_counter() - start
             self.status.value = f"<span style='color:#666'>update failed after {seconds:.2f} s</span>"
             return
@@ -148,7 +193,7 @@ class LiveFigure:
         self.image.value = png
         self.readout.value = readout
         self.last_seconds = time.perf_counter() - start
-        self.message.value = _messages(result)
+        self.message.value = self._notes_html() + _messages(result)
         self.status.value = _status(result, self.last_seconds, from_memo)
 
     def _repr_mimebundle_(self, **kwargs):
@@ -439,6 +484,8 @@ def _log_if_wide(ax, values) -> None:
 
 def draw_panels(result: dict, panels: str = "abcd", title: str | None = None) -> Figure:
     """A figure of the given panels (letters of :data:`PANELS`) for one :func:`nfdlib.explore.explore` result."""
+    if not isinstance(panels, str) or not panels:
+        raise ValueError(f"panels must be a non-empty string of letters from {''.join(PANELS)!r}, got {panels!r}")
     for p in panels:
         if p not in PANELS:
             raise ValueError(f"panels must be letters from {''.join(PANELS)!r}, got {panels!r}")
@@ -457,17 +504,15 @@ def draw_panels(result: dict, panels: str = "abcd", title: str | None = None) ->
 # -------------------------------------------------------------------------------------------------------------
 # The widgets
 # -------------------------------------------------------------------------------------------------------------
-def _config_controls(config: ex.ExploreConfig, which: Sequence[str]) -> dict[str, W.ValueWidget]:
-    makers = {
-        "n": lambda: _slider("width n", POWERS_N, config.n),
-        "L": lambda: _slider("depth L", POWERS_L, config.L),
-        "T": lambda: _slider("horizon T", HORIZONS, config.T, lambda v: f"{v:g}"),
-        "eta": lambda: _slider("rate η", RATES, config.eta, _rate_label),
-        "steps": lambda: W.IntSlider(value=config.steps, min=0, max=40, description="SGD steps",
-                                     continuous_update=False, style={"description_width": "90px"},
-                                     layout=W.Layout(width="330px")),
-        "seeds": lambda: W.IntSlider(value=config.seeds, min=1, max=6, description="seeds", continuous_update=False,
-                                     style={"description_width": "90px"}, layout=W.Layout(width="330px")),
+GRIDS = {"n": ("width n", POWERS_N, str), "L": ("depth L", POWERS_L, str),
+         "T": ("horizon T", HORIZONS, lambda v: f"{v:g}"), "eta": ("rate η", RATES, _rate_label)}
+INT_SLIDERS = {"steps": ("SGD steps", 0, 40), "seeds": ("seeds", 1, 6)}
+
+
+def _config_controls(config: ex.ExploreConfig, which: Sequence[str]) -> tuple[dict[str, W.ValueWidget], list[str]]:
+    """The controls named in ``which``, set to ``config``, and a note for each value that a slider could not show
+    as it is (:func:`_on_grid`, :func:`_int_slider`)."""
+    others = {
         "parametrization": lambda: _dropdown("rule", [(RULE_LABELS.get(p, p), p) for p in parametrization_names()],
                                              config.parametrization),
         "activation": lambda: _dropdown("activation φ", list(ACTIVATIONS), config.activation),
@@ -475,22 +520,56 @@ def _config_controls(config: ex.ExploreConfig, which: Sequence[str]) -> dict[str
         "preact": lambda: _toggle("activation at", [("pre", True), ("post", False)], config.preact),
         "backward": lambda: _toggle("backward", [("true", "true"), ("decoupled", "decoupled")], config.backward),
     }
+    allowed = sorted([*GRIDS, *INT_SLIDERS, *others])
     for name in which:
-        if name not in makers:
-            raise ValueError(f"controls must be names from {sorted(makers)}, got {name!r}")
-    return {name: makers[name]() for name in which}
+        if name not in allowed:
+            raise ValueError(f"controls must be names from {allowed}, got {name!r}")
+    controls, notes = {}, []
+    for name in which:
+        note = None
+        if name in GRIDS:
+            description, grid, fmt = GRIDS[name]
+            options, value, note = _on_grid(name, getattr(config, name), grid)
+            controls[name] = _slider(description, options, value, fmt)
+        elif name in INT_SLIDERS:
+            description, lowest, highest = INT_SLIDERS[name]
+            controls[name], note = _int_slider(name, description, getattr(config, name), lowest, highest)
+        else:
+            controls[name] = others[name]()
+        if note:
+            notes.append(note)
+    return controls, notes
+
+
+def _start(widget: str, config: Mapping, defaults: Mapping | None = None) -> ex.ExploreConfig:
+    """The starting configuration of ``widget`` from its keyword arguments; a name that is neither a field of
+    :class:`nfdlib.explore.ExploreConfig` nor ``device``/``memo`` is refused with the list of both."""
+    allowed = [f.name for f in fields(ex.ExploreConfig)]
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(f"{widget} takes no argument {', '.join(unknown)}; it takes device, memo and the fields of "
+                         f"ExploreConfig: {', '.join(allowed)}")
+    return ex.ExploreConfig(**{**(defaults or {}), **config})
+
+
+def _check_memo(memo) -> None:
+    if memo is not None and not isinstance(memo, ex.Memo):
+        raise ValueError(f"memo must be an explore.Memo or None, got {type(memo).__name__}")
 
 
 def _config_widget(config: ex.ExploreConfig, controls: Sequence[str], panels: str, *, parts: Sequence[str],
                    device=None, memo: ex.Memo | None = None, collapse_rules=None, title: str = "",
                    columns: int = 2) -> LiveFigure:
+    _check_memo(memo)
+    get_device(device)  # an unknown device is refused here, not inside the first update
+
     def compute(values: dict) -> dict:
         cfg = replace(config, **values)
         rules = collapse_rules(values) if callable(collapse_rules) else collapse_rules
         return ex.explore(cfg, device=device, memo=memo, parts=parts, collapse_rules=rules)
 
-    return LiveFigure(_config_controls(config, controls), compute, lambda r: draw_panels(r, panels),
-                      title=title, columns=columns)
+    widgets, notes = _config_controls(config, controls)
+    return LiveFigure(widgets, compute, lambda r: draw_panels(r, panels), title=title, columns=columns, notes=notes)
 
 
 EXPLORER_CONTROLS = ("n", "L", "T", "eta", "steps", "seeds", "parametrization", "activation", "block", "preact",
@@ -499,8 +578,10 @@ EXPLORER_CONTROLS = ("n", "L", "T", "eta", "steps", "seeds", "parametrization", 
 
 def explorer(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
     """The full explorer (notebook 08): every control and panels (a) to (d). Keyword arguments set the starting
-    configuration (fields of :class:`nfdlib.explore.ExploreConfig`); ``device`` overrides the automatic choice."""
-    return _config_widget(ex.ExploreConfig(**config), EXPLORER_CONTROLS, "abcd",
+    configuration (fields of :class:`nfdlib.explore.ExploreConfig`); ``device`` overrides the automatic choice.
+    A value between two stops of a slider starts at the nearest stop, one beyond a slider's end extends the
+    slider; the message line says which (``LiveFigure.notes``)."""
+    return _config_widget(_start("explorer", config), EXPLORER_CONTROLS, "abcd",
                           parts=("networks", "limit", "collapse"), device=device, memo=memo,
                           title="NFD explorer: move depth and width and watch the limit hold or fail")
 
@@ -508,25 +589,32 @@ def explorer(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigur
 def coord_check_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
     """Notebook 00: a depth slider, a parametrization choice and a rate on the coord check: panel (a) and the
     feature change over training."""
-    config = {"n": 128, "steps": 4, "eta": 0.25, **config}
-    return _config_widget(ex.ExploreConfig(**config), ("L", "parametrization", "eta"), "au", parts=("networks",),
-                          device=device, memo=memo)
+    base = _start("coord_check_widget", config, {"n": 128, "steps": 4, "eta": 0.25})
+    return _config_widget(base, ("L", "parametrization", "eta"), "au", parts=("networks",), device=device,
+                          memo=memo)
 
 
 def limit_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
     """Notebook 02: width and depth sliders on the networks against the NFD solves, panels (b) and (d)."""
-    return _config_widget(ex.ExploreConfig(**config), ("n", "L", "backward", "steps"), "bd",
+    return _config_widget(_start("limit_widget", config), ("n", "L", "backward", "steps"), "bd",
                           parts=("networks", "limit"), device=device, memo=memo)
 
 
 def collapse_widget(*, device=None, memo: ex.Memo | None = None, **config) -> LiveFigure:
     """Notebooks 05 and 06: a depth slider on the collapse profile of two-layer blocks, with the correction
-    switched on or off (panel (c) only)."""
-    config = {"block": "two", "n": 128, **config}
-    base = ex.ExploreConfig(**config)
-    controls = _config_controls(base, ("L",))
+    switched on or off (panel (c) only). ``parametrization`` starts the switch (default: on)."""
+    # The widget shows two-layer blocks under depth-muP with the correction on or off, nothing else: another
+    # block or rule would be silently replaced, so it is refused.
+    if "block" in config:
+        check_choice("block", config["block"], ("two",))
+    if "parametrization" in config:
+        check_choice("parametrization", config["parametrization"], ex.COLLAPSE_RULES)
+    _check_memo(memo)
+    get_device(device)
+    base = _start("collapse_widget", config, {"block": "two", "n": 128, "parametrization": "depth-mup-corrected"})
+    controls, notes = _config_controls(base, ("L",))
     controls["parametrization"] = _toggle("correction", [("off", "depth-mup"), ("on", "depth-mup-corrected")],
-                                          "depth-mup-corrected")
+                                          base.parametrization)
 
     def compute(values: dict) -> dict:
         rules = ("depth-mup",) if values["parametrization"] == "depth-mup" else ex.COLLAPSE_RULES
@@ -534,7 +622,8 @@ def collapse_widget(*, device=None, memo: ex.Memo | None = None, **config) -> Li
                           collapse_rules=rules)
 
     return LiveFigure(controls, compute, lambda r: draw_panels(r, "c", title=(
-        f"two-layer blocks, n = {r['config'].n}, η = {r['config'].eta:g}, seeds 0-{r['config'].seeds - 1}")))
+        f"two-layer blocks, n = {r['config'].n}, η = {r['config'].eta:g}, seeds 0-{r['config'].seeds - 1}")),
+        notes=notes)
 
 
 def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_loss") -> LiveFigure:
@@ -543,8 +632,10 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
     best over the grid. ``sweeps_by_label`` maps a label to one :func:`nfdlib.sweeps.depth_sweep` result."""
     from . import sweeps
 
-    if not sweeps_by_label:
-        raise ValueError("sweeps_by_label must hold at least one sweep")
+    if not isinstance(sweeps_by_label, Mapping) or not sweeps_by_label:
+        got = "an empty mapping" if isinstance(sweeps_by_label, Mapping) else type(sweeps_by_label).__name__
+        raise ValueError(f"sweeps_by_label must hold at least one sweep (a mapping of labels to sweeps), got {got}")
+    check_choice("key", key, sweeps.METRICS)
     labels = list(sweeps_by_label)
     lrs = sorted({float(v) for s in sweeps_by_label.values() for v in np.asarray(s["lr"], float)})
     controls = {"label": _dropdown("sweep", labels, labels[0]),
@@ -597,6 +688,12 @@ def on_demand_answer(compute: Callable[[], str], *, eager: bool | None = None, s
     ``hidden`` is false); otherwise a button computes it when pressed and shows it below, so that a served app
     draws the explorer first."""
     from IPython.display import Markdown, display
+
+    if not callable(compute):
+        raise ValueError(f"compute must be a function returning the answer's markdown, got {type(compute).__name__}")
+    if eager is not None and not isinstance(eager, (bool, np.bool_)):
+        raise ValueError(f"eager must be True, False or None (computed at once unless served by Voila), got {eager!r}")
+    check_bool("hidden", hidden)
 
     def shown(text: str):
         return hidden_answer(text, summary) if hidden else Markdown(text)
