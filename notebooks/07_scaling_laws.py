@@ -627,10 +627,8 @@ CLAIMS.add("scaling stops paying (on the width or the depth arm) under each rule
 # %% [markdown]
 # ## 4. The claims, measured
 #
-# Verdicts follow one rule (`nfdlib.stats.interval_verdict`): *agree* only when the whole interval lies inside
-# the stated tolerance, *disagree* when it lies wholly outside, *not resolved* otherwise; a claim made of parts
-# agrees only when every part does. None of these laws is from the paper; R12 is our reading of its abstract's
-# scaling claim.
+# One rule (`nfdlib.stats.interval_verdict`): *agree* when the whole interval lies inside the tolerance, *disagree*
+# when wholly outside, else *not resolved*; a claim of parts agrees when every part does. R12 is our reading.
 
 # %%
 display(Markdown(CLAIMS.markdown()))
@@ -639,8 +637,7 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 # %% [markdown]
 # ## Takeaways
 #
-# Computed from the measurements above (they change if the caches are recomputed); the appendix lists the caches
-# and the compute behind them.
+# Computed from the measurements above; the appendix lists the caches and the compute behind them.
 
 # %%
 improving = [labels[f] for f in all_fams if trends[(f, "n")]["verdict"] == "improves"]
@@ -705,8 +702,7 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 #
 # ## Appendix: the caches and the compute behind them
 #
-# Full mode reads every result from `data/`; the wall time stored with each cache (two shared cores, niced) says
-# what recomputing it costs.
+# The wall time stored with each cache under `data/` (two shared cores, niced): what recomputing it costs.
 
 # %%
 tune_seconds = sum(float(np.sum(sw["seconds"])) for sw, _ in rates.values())
