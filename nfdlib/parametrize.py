@@ -133,8 +133,7 @@ class Parametrized:
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
-        if _APPLIED.get(self.model) is self:
-            del _APPLIED[self.model]
+        _APPLIED.pop(self.model, None)
 
 
 def _owner(name: str) -> str:
@@ -311,7 +310,7 @@ def parametrize(model: nn.Module, rule: str, *, roles: Mapping[str, str] | None 
     if beta != 1.0:
         for b in branch_names:
             result.handles.append(modules[b].register_forward_hook(partial(_scale_output, m=beta)))
-    _APPLIED[model] = result
+    _APPLIED[model] = True  # not the result: it refers to the model, which would then never be freed
     return result
 
 

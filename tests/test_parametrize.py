@@ -1,5 +1,7 @@
+import gc
 import math
 import re
+import weakref
 from pathlib import Path
 
 import pytest
@@ -325,3 +327,12 @@ def test_readme_example_runs():
     assert isinstance(scope["opt"], torch.optim.AdamW)
     assert scope["p"].table()["blocks.0.fc1.weight"]["role"] == "internal1"
     assert net(torch.randn(2, D)).shape == (2, C)
+
+
+def test_a_parametrized_model_can_be_freed():
+    net = PlainResMLP(8, 2)
+    p = parametrize(net, "completep", branches="blocks.*", n=8, L=2)
+    alive = weakref.ref(net)
+    del net, p
+    gc.collect()
+    assert alive() is None, "the bookkeeping of parametrized models keeps them alive"
