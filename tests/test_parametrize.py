@@ -336,3 +336,36 @@ def test_a_parametrized_model_can_be_freed():
     del net, p
     gc.collect()
     assert alive() is None, "the bookkeeping of parametrized models keeps them alive"
+
+
+class ConvNet(nn.Module):
+    """A small convolutional ResNet: the input layer is a Conv2d, each branch one Conv2d, the readout a Linear."""
+
+    def __init__(self, n=8, L=2):
+        super().__init__()
+        self.stem = nn.Conv2d(1, n, 3, padding=1)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.ReLU(), nn.Conv2d(n, n, 3, padding=1)) for _ in range(L))
+        self.head = nn.Linear(n, C)
+
+    def forward(self, x):
+        h = self.stem(x)
+        for b in self.blocks:
+            h = h + b(h)
+        return self.head(torch.relu(h).mean((-2, -1)))
+
+
+def test_convolutional_model_defaults_and_multipliers():
+    net = ConvNet()
+    p = parametrize(net, "depth-mup", branches="blocks.*", n=8, L=2)
+    t = p.table()
+    assert p.sizes["d"] == 9  # the stem's fan-in: 1 channel x 3 x 3
+    assert t["stem.weight"]["role"] == "input" and t["stem.weight"]["multiplier"] == pytest.approx(1 / 3)
+    assert t["blocks.0.1.weight"]["role"] == "hidden" and t["blocks.0.1.bias"]["role"] == "block_vector"
+    assert t["head.bias"]["role"] == "output_bias"
+    x = torch.randn(2, 8, 5, 5)
+    conv = net.blocks[1][1]
+    with torch.no_grad():
+        conv.bias.fill_(0.25)
+    raw = torch.nn.functional.conv2d(x, conv.weight, None, padding=1)
+    torch.testing.assert_close(conv(x), raw / math.sqrt(8) + 0.25)
+    assert net(torch.randn(2, 1, 6, 6)).shape == (2, C)
