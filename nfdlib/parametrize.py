@@ -27,6 +27,10 @@ covers (a third matrix in a branch, a matrix between blocks) needs a pattern.
 
 The scaling metadata is a plain table keyed by parameter name (:meth:`Parametrized.table`); nothing is stored on
 the parameters.
+
+The package re-exports the function under this module's name, so ``nfdlib.parametrize`` (and even
+``import nfdlib.parametrize as m``) is the function; reach the module's other names with
+``from nfdlib.parametrize import Parametrized, default_roles``.
 """
 
 from __future__ import annotations
