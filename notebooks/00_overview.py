@@ -464,7 +464,8 @@ print(f"test loss, post - pre at each form's best rate: {loss_gap[0]:+.4f} [{los
 #
 # * **agree** only when the *whole* interval lies inside the allowed range (an equivalence test);
 # * **disagree** when the whole interval lies outside it;
-# * **not resolved** otherwise: the interval holds values on both sides, or it is undefined (too few points).
+# * **not resolved** otherwise: the interval holds values on both sides, ends exactly on the edge of the range
+#   (the data cannot tell the edge from values just beyond it), or is undefined (too few points).
 #
 # So a wide interval never agrees just because it contains the prediction, and the tolerance is printed beside
 # every verdict. A run that diverged counts as infinite growth. Exact identities (a recursion against autograd)
