@@ -115,11 +115,12 @@ class Caps:
     seeds: int
     M: int  # solver particles
     K: int  # solver Euler steps in layer-time
-    # The task's training inputs and their dimension, the same on every device. The solver's cost grows like
-    # ((steps + 1) P)^2 and its particles must outnumber that history (solver_sizes): at P = 32 and the CPU's
-    # 20 steps, 3 (steps + 1) P = 2016 is just under LIMIT_PARTICLES. d enters the solver only through the inputs'
-    # Gram matrix and the networks through their first layer (n d weights).
-    P: int = 32
+    # The solver's history (steps + 1) P: each particle is regressed on that many noise coordinates, so its cost
+    # grows like its square, and P = 2000 inputs took over a minute at 6 steps. P is capped so that the history
+    # stays within what the caps above were measured at (their steps at the default P = 8): an update at P = 32
+    # and 6 steps already took 9.7 CPU-s against 3.4 at P = 8. d, the inputs' dimension, enters the solver only
+    # through their Gram matrix and the networks through their first layer (n d weights).
+    history: int = 168
     d: int = 1024
 
     def __post_init__(self):
@@ -127,7 +128,7 @@ class Caps:
             check_int(f"caps.{name}", value, minimum=2 if name == "n" else 1)
 
     def scaled(self, factor: int) -> Caps:
-        """Every network and solver size multiplied by ``factor`` (steps and seeds too; the task's ``P`` and ``d``
+        """Every network and solver size multiplied by ``factor`` (steps and seeds too; the history and ``d``
         kept): what benchmarks time on a GPU."""
         check_int("factor", factor)
         return replace(self, **{name: int(getattr(self, name) * factor)
@@ -154,11 +155,13 @@ LIMIT_SOLVES = 4
 # about 40 CPU-s with one-layer blocks (networks 14, the two limits 25), and the status line says "computing"
 # meanwhile. The networks' cost grows like n^2 L steps seeds: at n = 1024 an update took
 # two to five minutes, too long for a slider. A GPU's caps are 16x the width and 8x the depth of a
-# CPU's, but the sliders (nfdlib.widgets) stop at n = 4096 and L = 256: 8x and 4x the CPU's caps. ``M`` is the
-# particles per solve (:data:`LIMIT_PARTICLES` everywhere).
-CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=LIMIT_PARTICLES, K=16),
-        "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=LIMIT_PARTICLES, K=32),
-        "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=LIMIT_PARTICLES, K=128)}
+# CPU's, but the sliders (nfdlib.widgets) stop at n = 4096 and L = 256: 8x and 4x the CPU's caps (a start value
+# beyond extends them). ``M`` is the particles per solve (:data:`LIMIT_PARTICLES` everywhere). ``history`` is
+# (steps + 1) P at each device's steps cap and the default P = 8, so more inputs at fewer steps cost no more than
+# the caps measured (at 6 steps, up to P = 24 on a CPU).
+CAPS = {"cpu": Caps(n=512, L=64, steps=20, seeds=4, M=LIMIT_PARTICLES, K=16, history=21 * 8),
+        "mps": Caps(n=2048, L=128, steps=30, seeds=4, M=LIMIT_PARTICLES, K=32, history=31 * 8),
+        "cuda": Caps(n=8192, L=512, steps=40, seeds=8, M=LIMIT_PARTICLES, K=128, history=41 * 8)}
 
 
 def caps_for(device: torch.device | str | None = None) -> Caps:
@@ -167,17 +170,23 @@ def caps_for(device: torch.device | str | None = None) -> Caps:
 
 
 def apply_caps(config: ExploreConfig, caps: Caps) -> tuple[ExploreConfig, list[str]]:
-    """``config`` shrunk to ``caps``, and one note per size that was shrunk (``"n 4096 -> 1024"``)."""
+    """``config`` shrunk to ``caps``, and one note per size that was shrunk (``"n 4096 -> 1024"``). ``P`` is
+    capped after ``steps``, at the most inputs whose history ``(steps + 1) P`` is within ``caps.history``."""
     if not isinstance(config, ExploreConfig):
         raise ValueError(f"config must be an ExploreConfig, got {type(config).__name__}")
     if not isinstance(caps, Caps):
         raise ValueError(f"caps must be a Caps (for instance explore.CAPS['cpu']), got {type(caps).__name__}")
     changes, notes = {}, []
-    for name in ("n", "L", "steps", "seeds", "P", "d"):
+    for name in ("n", "L", "steps", "seeds", "d"):
         want, limit = getattr(config, name), getattr(caps, name)
         if want > limit:
             changes[name] = limit
             notes.append(f"{name} {want} -> {limit}")
+    steps = changes.get("steps", config.steps)
+    most_inputs = max(1, caps.history // (steps + 1))
+    if config.P > most_inputs:
+        changes["P"] = most_inputs
+        notes.append(f"P {config.P} -> {most_inputs} (the solver's (steps + 1) P is capped at {caps.history})")
     return replace(config, **changes), notes
 
 

@@ -17,6 +17,7 @@ from nfdlib import (
     cache,
     data,
     diagnostics,
+    explore,
     gia,
     models,
     nfd,
@@ -27,6 +28,7 @@ from nfdlib import (
     sweeps,
     training,
     two_layer,
+    widgets,
 )
 from nfdlib.config import check_seeds
 from nfdlib.validation import check_bool, check_grid
@@ -246,3 +248,71 @@ def test_scaling_command_line_refuses_a_notebook_without_a_plan(args, message):
     out = _cli("nfdlib.scaling", *args)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert message in out.stderr.strip().splitlines()[-1]
+
+
+# -- the explorer (issue 22, point 6): its config, explore() and the widgets refuse bad input before computing ----
+def _explorer_cases():
+    ex = explore
+    config = ex.ExploreConfig(n=16, L=2, steps=1, seeds=1)
+    rules = "sp, ntk, mup, depth-mup, depth-mup-corrected, completep"
+    return {
+        "ExploreConfig unknown field": ("ExploreConfig has no field foo; its fields are n, L, T, eta, steps,",
+                                        lambda: ex.ExploreConfig(foo=1)),
+        "ExploreConfig too many values": ("ExploreConfig takes at most 13 values (n, L, T,",
+                                          lambda: ex.ExploreConfig(*range(14))),
+        "ExploreConfig width as a string": ("n must be an integer >= 2, got '128'", lambda: ex.ExploreConfig(n="128")),
+        "ExploreConfig width None": ("n must be an integer >= 2, got None", lambda: ex.ExploreConfig(n=None)),
+        "ExploreConfig NaN horizon": ("T must be finite", lambda: ex.ExploreConfig(T=float("nan"))),
+        "ExploreConfig rate as a string": ("eta must be a finite number", lambda: ex.ExploreConfig(eta="0.5")),
+        "ExploreConfig negative inputs": ("P must be an integer >= 1", lambda: ex.ExploreConfig(P=-3)),
+        "ExploreConfig preact as a string": ("preact must be True or False", lambda: ex.ExploreConfig(preact="no")),
+        "Caps zero width": ("caps.n must be an integer >= 2", lambda: ex.Caps(n=0, L=8, steps=3, seeds=2, M=8, K=4)),
+        "Caps negative particles": ("caps.M must be an integer >= 1",
+                                    lambda: ex.Caps(n=64, L=8, steps=3, seeds=2, M=-5, K=4)),
+        "explore on a dict": ("config must be an ExploreConfig", lambda: ex.explore({"n": 16})),
+        "explore parts as a string": ("parts must be a non-empty list or tuple of names from networks, limit, "
+                                      "collapse; got 'networks'", lambda: ex.explore(config, parts="networks")),
+        "explore no parts": ("parts must be a non-empty list or tuple of names", lambda: ex.explore(config, parts=())),
+        "explore collapse_rules as a string": (f"collapse_rules must be a non-empty list or tuple of names from "
+                                               f"{rules}", lambda: ex.explore(config, collapse_rules="depth-mup")),
+        "explore unknown collapse rule": ("collapse_rules must be one of 'sp'",
+                                          lambda: ex.explore(config, collapse_rules=["bogus"])),
+        "explore zero solves": ("solves must be an integer >= 1", lambda: ex.explore(config, solves=0)),
+        "explore caps as a string": ("caps must be a Caps", lambda: ex.explore(config, caps="cpu")),
+        "explore memo as a dict": ("memo must be an explore.Memo or None", lambda: ex.explore(config, memo={})),
+        "apply_caps on a dict": ("config must be an ExploreConfig", lambda: ex.apply_caps({}, ex.CAPS["cpu"])),
+        "explorer unknown argument": ("explorer takes no argument foo; it takes device, memo and the fields of "
+                                      "ExploreConfig: n, L, T,", lambda: widgets.explorer(foo=1)),
+        "explorer memo as a number": ("memo must be an explore.Memo or None", lambda: widgets.explorer(memo=5)),
+        "explorer unknown device": ("device must be one of", lambda: widgets.explorer(device="tpu")),
+        "limit_widget misspelt field": ("limit_widget takes no argument step; it takes device, memo",
+                                        lambda: widgets.limit_widget(step=3)),
+        "collapse_widget another rule": ("parametrization must be one of 'depth-mup', 'depth-mup-corrected'",
+                                         lambda: widgets.collapse_widget(parametrization="sp")),
+        "collapse_widget one-layer blocks": ("block must be one of 'two'",
+                                             lambda: widgets.collapse_widget(block="one")),
+        "draw_panels no panels": ("panels must be a non-empty string of letters from 'aubcd'",
+                                  lambda: widgets.draw_panels({}, panels="")),
+        "on_demand_answer of text": ("compute must be a function", lambda: widgets.on_demand_answer("text")),
+        "on_demand_answer eager as a string": ("eager must be True, False or None",
+                                               lambda: widgets.on_demand_answer(lambda: "x", eager="no")),
+        "on_demand_answer hidden as a string": ("hidden must be True or False",
+                                                lambda: widgets.on_demand_answer(lambda: "x", hidden="no")),
+        "LiveFigure zero columns": ("columns must be an integer >= 1",
+                                    lambda: widgets.LiveFigure({}, dict, dict, columns=0)),
+        "transfer_widget of a list": ("sweeps_by_label must hold at least one sweep (a mapping of labels to sweeps), "
+                                      "got list", lambda: widgets.transfer_widget([1, 2])),
+        "transfer_widget unknown metric": ("key must be one of 'train_loss'",
+                                           lambda: widgets.transfer_widget({"a": {}}, key="loss")),
+    }
+
+
+EXPLORER_CASE_NAMES = sorted(_explorer_cases())
+
+
+@pytest.mark.parametrize("case", EXPLORER_CASE_NAMES)
+def test_explorer_bad_input_names_the_argument_and_what_it_allows(case):
+    message, call = _explorer_cases()[case]
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value).startswith(message), str(err.value)

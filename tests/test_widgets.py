@@ -397,3 +397,49 @@ def test_the_gpu_reaches_the_slider_ends_8x_wider_and_4x_deeper_than_a_cpu():
     cpu, cuda = ex.CAPS["cpu"], ex.CAPS["cuda"]
     assert max(widgets.POWERS_N) == 8 * cpu.n and max(widgets.POWERS_L) == 4 * cpu.L
     assert cuda.n >= max(widgets.POWERS_N) and cuda.L >= max(widgets.POWERS_L)
+
+
+
+# -- the explorer's start values: off a slider's grid, beyond its ends, beyond the caps (issue 22, point 6) -------
+@pytest.mark.parametrize(("name", "value", "shown"), [("n", 100, 128), ("L", 3, 4), ("T", 3.0, 4.0),
+                                                      ("eta", 0.3, 0.25), ("eta", 0.1, 0.125)])
+def test_a_start_value_off_the_grid_snaps_to_the_nearest_stop_and_says_so(name, value, shown):
+    controls, notes = widgets._config_controls(ex.ExploreConfig(**{name: value}), (name,))
+    assert controls[name].value == shown  # nearest on a log scale: T = 3 is nearer 4 than 2
+    assert len(notes) == 1 and notes[0].startswith(f"{name} = {value:g} is not on the slider's grid (")
+    assert notes[0].endswith(f"snapped to {shown:g}")
+
+
+@pytest.mark.parametrize(("name", "value"), [("n", 8192), ("L", 1), ("eta", 1e-3), ("steps", 100), ("seeds", 10)])
+def test_a_start_value_beyond_a_slider_extends_it_and_says_so(name, value):
+    controls, notes = widgets._config_controls(ex.ExploreConfig(**{name: value}), (name,))
+    assert controls[name].value == value  # never clamped to the slider's end
+    assert len(notes) == 1 and notes[0].startswith(f"{name} = {value:g} is beyond the slider's ")
+
+
+def test_start_values_on_the_grid_are_kept_without_a_note():
+    default = ex.ExploreConfig()
+    controls, notes = widgets._config_controls(default, widgets.EXPLORER_CONTROLS)
+    assert notes == [] and {k: w.value for k, w in controls.items()} == {k: getattr(default, k) for k in controls}
+
+
+def test_the_explorer_shows_its_start_notes_until_a_control_moves(memo):
+    app = widgets.explorer(memo=memo, **{**SMALL, "n": 24, "seeds": 9})
+    assert app.controls["n"].value == 32 and app.controls["seeds"].value == 9
+    assert "n = 24 is not on the slider's grid" in app.message.value
+    assert "seeds = 9 is beyond the slider's 1 to 6" in app.message.value
+    # the cap note shows the value asked for, not the slider's end
+    assert "seeds 9 -> 4" in app.status.value and app.result["requested"].seeds == 9
+    app.controls["seeds"].value = 2
+    assert app.notes == [] and "slider" not in app.message.value and "capped" not in app.status.value
+
+
+@pytest.mark.parametrize(("changes", "note"), [({"d": 100000}, "d 100000 -> 1024"),
+                                               ({"P": 2000}, "P 2000 -> 24 (the solver's (steps + 1) P is capped"),
+                                               ({"P": 2000, "steps": 100}, "P 2000 -> 8 ")])
+def test_task_sizes_are_capped_with_a_note(changes, note):
+    config, notes = ex.apply_caps(ex.ExploreConfig(**changes), ex.CAPS["cpu"])
+    assert any(n.startswith(note) for n in notes), notes
+    assert config.d <= 1024 and (config.steps + 1) * config.P <= ex.CAPS["cpu"].history
+    for caps in ex.CAPS.values():  # at its largest history, the reused solver still has three particles per term
+        assert caps.M >= 3 * caps.history
