@@ -5,8 +5,10 @@ subprocesses with bad arguments, asserting a nonzero exit and a one-line message
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from nfdlib import (
     nfd_sweeps,
     optim,
     records,
+    scaling,
     stats,
     sweeps,
     training,
@@ -195,6 +198,56 @@ def test_bad_input_message_names_the_argument_and_what_it_expects(case):
 
 def test_records_where_on_no_rows_selects_nothing_without_error():
     assert records.Records().where(anything=1) == []
+
+
+# -- fits that would return nonsense without a word ----------------------------------------------------------------
+def _law_table(loss_of, seeds=3):
+    rng = np.random.default_rng(0)
+    rows = [(n, L, s, loss_of(n, L) * (1 + 0.02 * rng.standard_normal()))
+            for n in (16, 32, 64, 128) for L in (2, 4, 8, 16) for s in range(seeds)]
+    return scaling.size_table(*zip(*rows))
+
+
+@pytest.fixture(scope="module")
+def law_fit():
+    return scaling.fit_law(_law_table(lambda n, L: 0.5 + 2 * n**-0.8 + L**-0.7), boot=5)
+
+
+def _compute():
+    return scaling.compute_model(40, 10, batch_size=64, steps=10)
+
+
+FIT_CASES = {
+    "floor held above the data": ("E must lie below the losses", lambda f: scaling.fit_law(f.table, boot=2, E=10.0)),
+    "floor held at the largest loss": ("E must lie below the losses",
+                                       lambda f: scaling.fit_law(f.table, boot=2, E=float(np.max(f.table.mean)))),
+    "predict at width 0": ("n must be finite and > 0", lambda f: f.predict(n=0, L=2)),
+    "predict at a negative depth": ("L must be finite and > 0", lambda f: f.predict(n=8, L=[2, -1])),
+    "FLOPs of a negative width": ("n must be > 0 and L >= 0", lambda f: _compute()(-16, 2)),
+    "compute_optimal inverted width range": ("n_range must be (low, high) with low < high",
+                                             lambda f: scaling.compute_optimal(f, 1e12, _compute(), n_range=(100, 10))),
+    "compute_optimal inverted depth range": ("L_range must be (low, high) with low < high",
+                                             lambda f: scaling.compute_optimal(f, 1e12, _compute(), L_range=(8, 8))),
+    "compute_optimal range of three": ("n_range must be a pair (low, high)",
+                                       lambda f: scaling.compute_optimal(f, 1e12, _compute(), n_range=(1, 10, 100))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIT_CASES))
+def test_fits_refuse_what_would_be_nonsense(case, law_fit):
+    message, call = FIT_CASES[case]
+    with pytest.raises(ValueError, match=rf"^{re.escape(message)}"):
+        call(law_fit)
+
+
+def test_a_fit_far_worse_than_the_seed_noise_warns_and_a_good_one_does_not(law_fit):
+    rising = _law_table(lambda n, L: 0.5 + 0.01 * n)  # grows with width: no decaying law describes it
+    with pytest.warns(UserWarning, match=r"law misses the seed means by .* in log \(median\)"):
+        scaling.fit_law(rising, boot=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaling.fit_law(law_fit.table, boot=0)
+        scaling.fit_law(_law_table(lambda n, L: 0.5 + 0.01 * n, seeds=1), boot=0)  # one seed: no noise to judge by
 
 
 # -- command lines: a selector that matches nothing, a missing notebook, a broken cell: exit 2, one line ----------
