@@ -374,7 +374,8 @@ def explore(config: ExploreConfig, *, device=None, caps: Caps | None = None, mem
     ``config``'s own rule).
 
     A part that fails carries ``{"error": ...}`` instead of its arrays; nothing is raised for a bad
-    combination or a divergence.
+    combination or a divergence. Arguments of the wrong kind (a dict for ``config``, a string for ``parts`` or
+    ``collapse_rules``, an unknown rule, ``solves < 1``) raise ``ValueError`` before anything is computed.
     """
     start = time.perf_counter()
     if not isinstance(config, ExploreConfig):

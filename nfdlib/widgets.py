@@ -15,9 +15,10 @@ slider move does.
   :func:`transfer_widget` (06) are small views of the same machinery.
 
 Each update runs in :func:`nfdlib.explore.explore`, on the GPU when there is one; sizes beyond the device's
-caps are shrunk and the status line says so. Results and rendered figures are memoized per configuration, so
-returning to a setting is instant. A failure (divergence, a bad combination) is shown in the panel or in the
-message line; it never raises out of a callback.
+caps are shrunk and the status line says so. A starting value between two stops of a slider starts at the nearest
+stop, one beyond a slider's end extends the slider; the message line says which until a control moves. Results
+and rendered figures are memoized per configuration, so returning to a setting is instant. A failure
+(divergence, a bad combination) is shown in the panel or in the message line; it never raises out of a callback.
 
 :func:`on_demand_answer` shows a guided experiment's answer: computed at once in a notebook, behind a button when
 the notebook is served as an app by Voila (:func:`served_by_voila`), so that the app shows the explorer without
