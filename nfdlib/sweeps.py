@@ -47,7 +47,7 @@ from .data import DATASETS, Dataset, load_dataset
 from .models import BLOCKS, ResNet
 from .optim import scaling_table
 from .parametrization import get_parametrization
-from .stats import SlopeFit, Verdict, fit_loglog, interval_verdict, slope_difference, slope_verdict
+from .stats import SlopeFit, Verdict, combine_verdicts, fit_loglog, interval_verdict, slope_difference, slope_verdict
 from .training import LOSSES, loss_fn, train
 from .validation import check_choice, check_float, check_grid, check_int
 
@@ -1087,6 +1087,12 @@ class Drift:
             return "drifts down" if self.slope < 0 else "drifts up"
         return "not resolved"
 
+    def cell(self, tol: float = TRANSFER_TOL) -> str:
+        """One cell of a markdown table of drifts: the fit, how many optima sat at the grid edge (they block
+        "flat") and the :meth:`reading` in bold."""
+        edge = f" ({self.censored} at the grid edge)" if self.censored else ""
+        return f"{self.fit_text()}{edge}: **{self.reading(tol)}**"
+
     def verdict(self, tol: float = TRANSFER_TOL) -> str:
         """:meth:`transfers` in words, with the tolerance."""
         text = self.reading(tol)
@@ -1323,6 +1329,26 @@ def excess_drifts(drifts: Mapping[tuple, Drift], control: tuple[str, str]) -> di
     control = tuple(control)
     return {key: d.minus(drifts[key[:2] + control + key[4:]]) for key, d in drifts.items()
             if tuple(key[2:4]) != control and key[:2] + control + key[4:] in drifts}
+
+
+def cases_of(table: Mapping[tuple, object], rule: tuple[str, str], kind: str | None = None) -> dict[tuple, object]:
+    """The entries of one ``rule`` in a table keyed ``(task, n, parametrization, block[, kind])`` as
+    :func:`run_plan` keys its results (a fifth part, e.g. the kind of optimum, must equal ``kind`` when given),
+    re-keyed by ``(task, n)``: the cases over which a claim about that rule is tested."""
+    rule = tuple(rule)
+    return {key[:2]: value for key, value in table.items()
+            if tuple(key[2:4]) == rule and (kind is None or key[4] == kind)}
+
+
+def claim_over_cases(cases: Mapping[tuple, object], judge: Callable[[object], Verdict],
+                     text: Callable[[object], str] = str) -> tuple[str, Verdict]:
+    """One claim tested on several ``(task, n)`` cases (:func:`cases_of`): the measured text of every case,
+    ``"task n=N: text(value)"`` joined by ``"; "``, and the verdicts of ``judge`` on every case combined by
+    :func:`nfdlib.stats.combine_verdicts` (*agree* only when every case agrees)."""
+    if not cases:
+        raise ValueError("cases must hold at least one (task, n) entry")
+    measured = "; ".join(f"{task} n={n}: {text(value)}" for (task, n), value in cases.items())
+    return measured, combine_verdicts(*(judge(value) for value in cases.values()))
 
 
 def transfer_outcomes(drifts: Mapping[tuple, Drift], rules: Sequence[tuple[str, str]],

@@ -1,6 +1,7 @@
 """Reading a sweep against hand-computed answers (nfdlib.sweeps): the censoring of the largest stable rate at the
 top of the grid, the bootstrap percentiles of a drift, optima of accuracies (maximized), the sweep cache key's
-batch size, and the small statistics of the tables of notebook 06. Each test was checked by planting the bug it
+batch size, and the small statistics and table helpers of notebook 06 (the cases of one rule, a claim
+over cases, a drift's table cell). Each test was checked by planting the bug it
 names in the library and seeing it fail."""
 
 import math
@@ -10,6 +11,7 @@ import pytest
 from scipy import stats as st
 
 from nfdlib import cache, sweeps
+from nfdlib.stats import fit_loglog, interval_verdict
 
 LRS = 2.0 ** np.arange(0, 6)  # 1, 2, 4, 8, 16, 32
 
@@ -152,3 +154,28 @@ def test_best_window_mean_excludes_the_start_of_its_window():
              "diverged": np.zeros((1, 1, 1), bool), "val_loss": np.array([[[[8.0, 4.0, 2.0, 1.0]]]])}
     # window 0.5 of step 100 is (50, 100]: the evaluations at 75 and 100
     assert sweeps.best_window_mean(sweep, 100, window=0.5) == pytest.approx([1.5])
+
+
+def test_cases_of_keeps_one_rule_and_one_kind_keyed_by_task_and_width():
+    table = {("mnist1d", 64, "completep", "two", "val_loss"): 1, ("mnist1d", 64, "completep", "two", "stable"): 2,
+             ("teacher", 64, "completep", "two", "val_loss"): 3, ("mnist1d", 64, "depth-mup", "two", "val_loss"): 4,
+             ("mnist1d", 64, "depth-mup", "one", "val_loss"): 5}  # same parametrization, other block
+    assert sweeps.cases_of(table, ("completep", "two"), "val_loss") == {("mnist1d", 64): 1, ("teacher", 64): 3}
+    assert sweeps.cases_of(table, ("depth-mup", "two")) == {("mnist1d", 64): 4}
+
+
+def test_claim_over_cases_agrees_only_when_every_case_agrees():
+    inside, outside = interval_verdict(-0.1, 0.1, allowed=(-1, 1)), interval_verdict(2, 3, allowed=(-1, 1))
+    cases = {("mnist1d", 64): inside, ("teacher", 64): outside}
+    measured, verdict = sweeps.claim_over_cases(cases, judge=lambda v: v, text=lambda v: v.outcome)
+    assert measured == "mnist1d n=64: agree; teacher n=64: disagree"
+    assert verdict.outcome == "disagree"
+    assert sweeps.claim_over_cases({("mnist1d", 64): inside}, judge=lambda v: v)[1].outcome == "agree"
+    with pytest.raises(ValueError, match="cases"):
+        sweeps.claim_over_cases({}, judge=lambda v: v)
+
+
+def test_drift_cell_names_the_optima_at_the_grid_edge():
+    fit = fit_loglog([2, 4, 8, 16, 2, 4, 8, 16], [1, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01])
+    assert sweeps.Drift(fit, 0, 0, 0, 8).cell(0.15) == f"{fit}: **flat**"
+    assert sweeps.Drift(fit, 0, 0, 2, 8).cell(0.15) == f"{fit} (2 at the grid edge): **not resolved**"
