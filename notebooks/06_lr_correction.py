@@ -17,16 +17,13 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nfd-notebooks/nfd-notebooks/blob/main/notebooks/06_lr_correction.ipynb)
 #
 # Notebook 05 measured the collapse of the first internal layer of two-layer blocks under depth-μP. The paper's
-# remedy is "a simple depth-aware learning-rate correction", $\eta_1=\eta\,n\sqrt L$ on that layer only ($\eta$
-# the base rate, $n$ the width, $L$ the number of residual blocks), which it says "restores depth-wise HP
-# transfer" and gives "stronger performance in deeper ResNets" (v1 abstract and a figure caption quoted by a
-# summary). Power counting raises a caution: the corrected layers' share of the tangent kernel grows with depth,
-# which could push the stable, and perhaps the best, learning rate down like $L^{-1/2}$. The literature's other
-# answer for multi-layer blocks is CompleteP (Dey et al. 2025; Chizat 2025): branch multiplier $T/L$ instead of
-# depth-μP's $\sqrt{T/L}$ ($T$ is the depth horizon of the limit, the "time" the residual stream runs for), and
-# hidden rates scaled by $L$. Here the four rules (depth-μP with one- and two-layer blocks, the correction,
-# CompleteP) are run side by side on real data (MNIST-1D) and a synthetic task, and the numbers decide which one
-# transfers across depth and which one trains the best deep model.
+# remedy, "a simple depth-aware learning-rate correction", puts the rate $\eta_1=\eta\,n\sqrt L$ on that layer only
+# ($\eta$ the base rate, $n$ the width, $L$ the number of residual blocks) and is said to "restore depth-wise HP
+# transfer" with "stronger performance in deeper ResNets" (v1 abstract and a figure caption, quoted by a summary).
+# Power counting raises a caution (the corrected layers' share of the tangent kernel grows with depth), and the
+# literature has another answer, CompleteP (Dey et al. 2025; Chizat 2025). Four rules (depth-μP with one- and
+# two-layer blocks, the correction, CompleteP) run side by side on real data (MNIST-1D) and a synthetic task, and
+# the numbers decide which one transfers across depth and which one trains the best deep model.
 #
 # **After this notebook you can**
 #
@@ -39,19 +36,16 @@
 # 4. say which of the paper's claims on the correction are reproduced here, after 200 steps and after a fixed
 #    budget of 6000 steps, and which are not.
 #
-# **Prerequisites.** Notebook 05 (two-layer blocks, the signal $g^z$ reaching a block's hidden layer, the own
-# update of a layer, the sweep machinery and its transfer plots) and notebook 00 (the registry, the verdict rule).
-# One outside idea: *hyperparameter transfer* (Tensor Programs V, Bordelon et al. 2023): a parametrization
-# transfers when the best learning rate found on a small model stays the best on a larger one; here "larger" is
-# deeper, and the test is the drift of the optimum per doubling of $L$.
+# **Prerequisites.** Notebook 05 (two-layer blocks, the signal $g^z$ reaching a block's hidden layer, a layer's
+# own update, the sweeps and their transfer plots) and notebook 00 (the registry, the verdict rule). One outside
+# idea, *hyperparameter transfer* (Tensor Programs V, Bordelon et al. 2023): the best learning rate found on a
+# small model stays the best on a larger one; here "larger" is deeper, tested by the optimum's drift per doubling.
 #
 # **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 2 min; full mode from the caches
 # under `data/` about 2 min; from scratch about 18 CPU-hours (the appendix prints what each cached sweep cost).
 #
-# **Where the main result is.** Sections 4 to 6 train for 200 steps: early training. Section 7 trains the same
-# four rules on 20000 examples for a fixed budget of 6000 steps (about 19 epochs of MNIST-1D; most runs are still
-# improving slowly there, and section 7 says by how much), chooses every rate on a validation split and reports
-# test accuracy. The summary table (section 8) has one row per claim.
+# **Where the main result is.** Sections 4 to 6 train for 200 steps (early training); section 7 trains for a fixed
+# budget of 6000 steps on 20000 examples, chooses every rate on a validation split and reports test accuracy.
 
 # %% tags=["parameters"]
 # Every size, one dictionary per experiment; full-mode sweeps: `python -m nfdlib.sweeps <this file> [--plan P]`.
@@ -59,8 +53,7 @@ import os
 
 QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
 SEEDS = (0, 1) if QUICK else (0, 1, 2)
-# Sections 2-3 (data/collapse_*, shared with 05): 32 synthetic inputs, full-batch SGD at base rate lr for `steps`
-# steps; a scan of depths at width n and a scan of widths at depth L.
+# Sections 2-3 (data/collapse_*, shared with 05): full-batch SGD on 32 synthetic inputs, depths at n, widths at L.
 COLLAPSE = {"n": 64 if QUICK else 256, "depths": (4, 16) if QUICK else (2, 4, 8, 16, 32, 64, 128),
             "widths": (32, 64) if QUICK else (128, 256, 512, 1024), "L": 4 if QUICK else 16,
             "lr": 0.5, "steps": 3 if QUICK else 20}
@@ -75,8 +68,7 @@ TASKS = {
 SWEEP = {"depths": [2, 8] if QUICK else [2, 4, 8, 16, 32, 64], "seeds": list(SEEDS), "steps": 20 if QUICK else 200,
          "lrs": [2.0**k for k in ((-1, 0, 1, 2, 3, 4) if QUICK else [x / 2 for x in range(-3, 9)])],  # log2 grid
          "batch_size": 64, "loss_bound": 1000.0}
-# Section 7, a fixed budget of 6000 steps on 20000 examples: a pilot at one depth (plan PILOT_), then the sweeps
-# (plan PLATEAU_: the plan and its cache files keep their first name; they promise a budget, not a plateau).
+# Section 7: a pilot at one depth (plan PILOT_), then sweeps at a fixed budget (plan PLATEAU_, an older name).
 BIG = {"n_train": 400, "n_val": 200, "n_test": 200} if QUICK else {"n_train": 20000, "n_val": 4000, "n_test": 4000}
 BIG_MNIST1D, BIG_TEACHER = {"name": "mnist1d", **BIG}, {"name": "teacher", "d": 16, **BIG}
 PILOT_TASKS = {"mnist1d": {"task": BIG_MNIST1D, "loss": "xent", "widths": [16] if QUICK else [64]},
@@ -116,12 +108,13 @@ if "google.colab" in sys.modules and not os.path.isdir("/content/nfd-notebooks")
 # %matplotlib inline
 import math
 import time
+from functools import partial
 
 from IPython.display import Markdown, display
 
 import nfdlib
 from nfdlib import plotting as nplt
-from nfdlib import stats, sweeps, two_layer
+from nfdlib import stats, sweeps, two_layer, widgets
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
 from nfdlib.stats import Claims, combine_verdicts, fit_loglog, slope_verdict
@@ -135,16 +128,11 @@ COLORS = dict(zip(RULES, ("tab:gray", "tab:blue", "tab:red", "tab:green")))
 ONE, TWO, CORR, CP = RULES  # the control, depth-muP two-layer, the correction, CompleteP
 
 # %% [markdown]
-# **The tolerance of each kind of claim**, stated once and used in every section and in the summary (the verdict
-# rule of notebook 00, section 6: *agree* when the whole 95% interval lies inside the allowed range, *disagree*
-# when wholly outside, otherwise *not resolved*):
-#
-# * a power-counting exponent: within ±`EXP_TOL` of its prediction;
-# * "the optimum transfers": its drift, in octaves of $\eta$ per doubling of $L$, within ±`TRANSFER_TOL` (and no
-#   optimum at the grid edge); "the optimum moves": the same test negated, the drift wholly outside ±`TRANSFER_TOL`;
-# * "deeper trains better": the log-log slope of the best loss against $L$ below `DEEPER_SLOPE`, a loss that falls
-#   by at least 3.4% per doubling of depth (a steady fall smaller than that is "disagree", not a win for depth);
-# * "rule A trains better than rule B": the whole interval of the difference on A's side of 0.
+# **The tolerance of each kind of claim**, stated once and used everywhere (verdict rule of notebook 00, section 6):
+# a power-counting exponent within ±`EXP_TOL` of its prediction; "the optimum transfers": its drift, in octaves of
+# $\eta$ per doubling of $L$, within ±`TRANSFER_TOL` with no optimum at the grid edge ("moves": wholly outside);
+# "deeper trains better": the log-log slope of the best loss against $L$ below `DEEPER_SLOPE` (a smaller steady
+# fall is "disagree", not a win for depth); "rule A trains better than B": the whole interval on A's side of 0.
 
 # %%
 EXP_TOL = 0.15
@@ -162,8 +150,9 @@ def deeper_verdict(fit):
 #
 # All three rules come from the one registry (`nfdlib.parametrization`); the models and the optimizer groups
 # read it, and so does this table. The correction changes *one* entry of depth-μP: the SGD rate of
-# `internal1` becomes $\eta n\sqrt L$. CompleteP changes the branch multiplier to $T/L$ and the rates of every
-# matrix inside the blocks to $\eta nL/T$; input and readout keep μP's $\eta n$.
+# `internal1` becomes $\eta n\sqrt L$. CompleteP changes the branch multiplier from $\sqrt{T/L}$ to $T/L$ ($T$ the
+# depth horizon of the limit, the "time" the residual stream runs for) and the rates of every matrix inside the
+# blocks to $\eta nL/T$; input and readout keep μP's $\eta n$.
 
 # %%
 print(registry_table(["depth-mup", "depth-mup-corrected", "completep"], roles=("input", "internal1", "internal2",
@@ -172,15 +161,13 @@ print()
 print(describe("completep"))
 
 # %% [markdown]
-# **Power counting** (derivations in the registry and in notebook 05). Block $\ell$ computes
-# $z_\ell=\frac1{\sqrt n}W^{(1)}_\ell\phi(h_{\ell-1})$ and adds $\beta\,\frac1{\sqrt n}W^{(2)}_\ell\phi(z_\ell)$ to the
-# residual stream $h_{\ell-1}$ ($\phi$ the activation, $\beta$ the branch multiplier); $\eta_1,\eta_2$ are the
-# rates of $W^{(1)}_\ell$ and $W^{(2)}_\ell$, $f$ the network's output. The signal reaching $z_\ell$ is
-# $g^z=O(\beta)$; the first layer's own update is $O(\frac{\eta_1}{n}\beta)$; the second layer's own output update
-# is $O(\frac{\eta_2}{n}\beta)$; a layer's contribution to the tangent kernel is (its own update) × (the path to the
-# output), so the first internal layers together contribute $L\cdot\frac{\eta_1}{n}\beta^2$ and the second ones
-# $L\cdot\frac{\eta_2}{n}\beta^2$. With the settings of the table above ($\beta=\sqrt{T/L}$ but $T/L$ for CompleteP),
-# the exponents of $L$ are:
+# **Power counting** (derived in
+# [docs/reconstruction.md, section 6](../docs/reconstruction.md#6-two-layer-blocks-and-the-correction)). Block $\ell$
+# computes $z_\ell=\frac1{\sqrt n}W^{(1)}_\ell\phi(h_{\ell-1})$ and adds $\beta\,\frac1{\sqrt n}W^{(2)}_\ell\phi(z_\ell)$
+# to the residual stream $h_{\ell-1}$ ($\phi$ the activation, $\beta$ the branch multiplier, $f$ the output);
+# $\eta_1,\eta_2$ are the rates of $W^{(1)}_\ell$ and $W^{(2)}_\ell$. The signal reaching $z_\ell$ is $g^z=O(\beta)$,
+# layer $i$'s own update $O(\frac{\eta_i}{n}\beta)$, and the $L$ layers $i$ give the tangent kernel $\Theta$ a part
+# $L\frac{\eta_i}{n}\beta^2$. With the table's settings the exponents of $L$ are:
 #
 # | per step, at initialization | depth-μP | corrected | CompleteP |
 # |---|---|---|---|
@@ -191,12 +178,9 @@ print(describe("completep"))
 # | rest of the kernel | $0$ | $0$ | $0$ |
 # | per-step output change $\Delta f$ | $0$ | between $0$ and $+1/2$ | $0$ |
 #
-# Under the correction $\Theta_1/\Theta_{\rm rest}$ grows exactly like $\sqrt L$ (same weights, same signals, only the rate
-# of $W^{(1)}$ is multiplied), so the kernel's *share* of the first internal layers tends to one, and the kernel
-# itself grows towards $\sqrt L$. For full-batch gradient descent on a squared loss over a batch of $P$ inputs the
-# step is stable while $\eta\,\lambda_{\max}(\Theta/P)<2$, so a kernel growing like $L^{a}$ predicts a largest
-# stable rate shrinking like $L^{-a}$, and since the best rate in short training sits close to that edge, the
-# optimum may follow.
+# Under the correction $\Theta_1/\Theta_{\rm rest}$ grows exactly like $\sqrt L$ (exercise 1), so $\Theta$ grows towards
+# $\sqrt L$. Full-batch descent on a squared loss over $P$ inputs is stable while $\eta\,\lambda_{\max}(\Theta/P)<2$:
+# a kernel growing like $L^{a}$ pushes the largest stable rate, and perhaps the optimum near it, down like $L^{-a}$.
 #
 # **Predict, then run.** Which entries of the table do you trust least? Which of the three rules do you expect to
 # keep its best learning rate fixed from $L=2$ to $L=64$?
@@ -206,7 +190,8 @@ print(describe("completep"))
 #
 # The same scans as notebook 05 (`two_layer.depth_and_width_scans`, cached under `data/collapse_*`): a
 # synthetic batch, full-batch SGD at base rate $\eta$ = `COLLAPSE["lr"]`, measured at the first step and after
-# `COLLAPSE["steps"]` steps, rms over blocks, one point per seed.
+# `COLLAPSE["steps"]` steps, rms over blocks, one point per seed; then the table's exponents against the measured
+# slopes (95% t-intervals, seeds pooled), at the first step and, for the own updates, accumulated over training.
 
 # %%
 by_depth, by_width = two_layer.depth_and_width_scans(RULES, **COLLAPSE, seeds=SEEDS, use_cache=not QUICK)
@@ -245,10 +230,6 @@ same = fit_of(TWO, "du_own", 1), fit_of(CORR, "du_own", 1)
 print(f"at the first step the corrected rule's second-layer update equals depth-muP's (same weights, same rate "
       f"eta_2): slopes {same[0].slope:+.3f} and {same[1].slope:+.3f}; their markers are drawn side by side")
 
-# %% [markdown]
-# The predicted exponents of the table against the measured slopes (95% t-intervals, seeds pooled), for the
-# first step and, for the own updates, accumulated over training (relative to the size of $z_\ell$):
-
 # %%
 def exponent_verdict(fit, expected):
     """The verdict on a predicted exponent (within EXP_TOL), or None where the table predicts no clean power law."""
@@ -277,18 +258,15 @@ for quantity, name, rule, expected, fit in cases:
     print(f"{name:22s} {LABELS[rule]:22s} {exp:>9s}  {str(fit):26s} {v.cell() if v else '-'}")
 
 # %% [markdown]
-# The one-step power counting says nothing about how the own updates *accumulate*: over many steps they also
-# depend on how fast the loss falls (which sets the size of the backward signal), and that itself depends on the
-# kernel. The accumulated rows are measurements of that, not tests of the table; a "disagree" there is a limit of
-# the one-step argument.
+# The accumulated rows measure more than the table predicts: over many steps an own update also depends on how
+# fast the loss falls, which sets the backward signal; a miss there marks the limit of the one-step argument.
 #
 # ## 3. The caution: does the kernel grow?
 #
-# `two_layer.kernel_summary` computes the learning-rate-weighted tangent kernel $\Theta$ on the batch in closed form
-# (per layer, a Hadamard product of the Gram matrices of backward signals and inputs; checked against per-sample
-# autograd gradients in the tests), its largest eigenvalue $\lambda_{\max}(\Theta/P)$ (which bounds the stable
-# full-batch rate, $\eta<2/\lambda_{\max}$ for a squared loss) and the share of each role. Under the correction the
-# odds $\Theta_1/\Theta_{\rm rest}$ = share/(1 − share) should grow exactly like $\sqrt L$.
+# `two_layer.kernel_summary` computes the learning-rate-weighted tangent kernel $\Theta$ of the batch in closed form
+# (checked against per-sample autograd gradients in the tests), its largest eigenvalue $\lambda_{\max}(\Theta/P)$
+# and the share of each role. Under the correction the odds $\Theta_1/\Theta_{\rm rest}$ = share/(1 − share) should
+# grow exactly like $\sqrt L$.
 
 # %%
 kernel_series, kf = two_layer.kernel_by_depth(by_depth, RULES, df_steps={"df": 1, "dfK": COLLAPSE["steps"]})
@@ -314,10 +292,9 @@ for what, name in (("lambda", "lambda_max"), ("odds", "kernel odds K1/K_rest"), 
 # %% [markdown]
 # ## 4. Learning-rate transfer across depth
 #
-# For each rule, task and width: a grid of base rates (half-octave steps), depths 2 to 64, 3 seeds, 200 SGD steps
-# at batch 64 (MNIST-1D with cross-entropy; the synthetic teacher with squared loss). `nfdlib.sweeps` trains all
-# rates × seeds of one architecture at once (stacked weights, batched matrix products); a diverged run is a
-# missing point. Full mode reads `data/sweep_05_*.npz` (the command is in the parameters cell).
+# For each rule, task and width: base rates in half octaves, depths 2 to 64, 3 seeds, 200 SGD steps at batch 64
+# (MNIST-1D with cross-entropy, the synthetic teacher with squared loss); a diverged run is a missing point.
+# `nfdlib.sweeps` trains all rates × seeds of one architecture at once; full mode reads `data/sweep_05_*.npz`.
 
 # %%
 results = sweeps.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
@@ -331,22 +308,18 @@ for task_key in TASKS:
 # %% [markdown]
 # ### Slide the rate
 #
-# A rate slider over the same sweeps (`nfdlib.widgets.transfer_widget`): on the left the transfer plot of the
-# sweep you pick, with the chosen rate dashed and each depth's optimum dotted; on the right the loss against depth
-# at the chosen rate, beside each depth's best loss over the grid. Where the curves meet, one rate serves every
-# depth; where they part, the best rate has moved with depth.
+# `nfdlib.widgets.transfer_widget`: left, the transfer plot of the sweep you pick with the chosen rate dashed;
+# right, the loss against depth at that rate beside each depth's best loss. Where the two curves meet, one rate
+# serves every depth; where they part, the best rate has moved with depth.
 
 # %%
-from nfdlib import widgets
-
 widgets.transfer_widget({f"{LABELS[(p, b)]} · {t}, n = {n}": res for (t, n, p, b), res in results.items()})
 
 # %% [markdown]
-# The optimum's drift, per rule, task and width: the slope of $\log_2\eta^*$ against $\log_2L$ (per-seed optima,
-# parabola-refined, pooled over seeds; 95% t-interval; bootstrap over seeds beside it), and the same for the
-# divergence boundary (the largest rate at which no run diverged; rates at the top of the grid are left out).
-# Each drift is read in words: *flat* (the optimum transfers) when its whole interval lies within
-# ±`TRANSFER_TOL`, *drifts up/down* when wholly outside, else *not resolved*.
+# The optimum's drift: the slope of $\log_2\eta^*$ against $\log_2L$ (per-seed optima, parabola-refined, pooled
+# over seeds; 95% t-interval), and the same for the divergence boundary (the largest rate at which no run
+# diverged; the top of the grid left out). *Flat* (transfers) when the whole interval lies within ±`TRANSFER_TOL`,
+# *drifts up/down* when wholly outside, else *not resolved*.
 
 # %%
 drift = {key: sweeps.optimum_drift(res, "train_loss") for key, res in results.items()}
@@ -369,27 +342,23 @@ nplt.show(fig, "The mean optimal log2 rate against depth for each rule, task and
 # %% [markdown]
 # ## 5. Did the kernel's growth move the boundary or the optimum?
 #
-# If the largest stable rate is set by $\lambda_{\max}$, it falls like $L^{-a}$ with $a$ the measured slope of
-# $\lambda_{\max}$ (section 3; not $1/2$, since at these depths the rest of the kernel is not yet negligible).
-# $\lambda_{\max}$ was measured at width `COLLAPSE["n"]` on a synthetic batch: for minibatch SGD on other data
-# this is a rough check.
+# If $\lambda_{\max}$ sets the largest stable rate, the rate falls like $L^{-a}$, $a$ the slope of $\lambda_{\max}$ in
+# section 3 (measured on a synthetic batch at width `COLLAPSE["n"]`: a rough check for minibatch SGD on other data).
 
 # %%
 for rule in RULES:
     lam = kf[(rule, "lambda")]
-    parts = "; ".join(f"{k[0]} n={k[1]}: {stab[k].fit_text()}" for k in stab if k[2:] == rule
-                      and stab[k].fit is not None)
+    parts = "; ".join(f"{t} n={n}: {d.fit_text()}" for (t, n), d in sweeps.cases_of(stab, rule).items()
+                      if d.fit is not None)
     print(f"{LABELS[rule]:22s} predicted boundary slope {-lam.slope:+.2f} [{-lam.hi:+.2f}, {-lam.lo:+.2f}]; "
           f"measured {parts or 'none (no run diverged inside the grid)'}")
 
 # %% [markdown]
 # ## 6. Does deeper get better, and which rule trains the best deep model?
 #
-# At each depth, the best learning rate (the optimum of the seed-averaged training-loss curve, at grid
-# resolution) and there the training loss, test loss and test accuracy, mean ± standard error over seeds. The
-# rate is chosen on the same seeds and the same loss that is reported, so the training loss shown is the best of
-# 12 rates and biased low; how much, and whether by the same amount for every rule, is not measured here. Section 7
-# avoids the bias: it chooses on a validation split and reports a separate test split.
+# At each depth, the rate with the lowest seed-averaged training loss, and there the training loss, test loss and
+# test accuracy (mean ± s.e. over seeds). The rate is chosen on the loss that is reported, so the training loss is
+# the best of 12 rates and biased low, by an amount not measured here; section 7 avoids the bias.
 
 # %%
 best = {key: sweeps.best_by_depth(res) for key, res in results.items()}
@@ -419,21 +388,16 @@ for task_key, n in dict.fromkeys(key[:2] for key in best):
 # %% [markdown]
 # ## 7. A fixed budget of 6000 steps: the main result
 #
-# After 200 steps on 2000 examples MNIST-1D test accuracy is 35 to 43%: that is *early training*, and it cannot
-# say whether the optimum moves once the networks are trained. Here the same four rules train 30 times longer, on
-# 20000 examples (a few epochs, so the networks do not simply memorize), with a **validation** split of 4000 that
-# chooses every rate and a **test** split of 4000 that is only reported (disjoint from the training examples).
+# 200 steps on 2000 examples is *early training* (MNIST-1D test accuracy 35 to 43%). Here the four rules train 30
+# times longer on 20000 examples (a few epochs, so they do not simply memorize), with a **validation** split of
+# 4000 that chooses every rate and a disjoint **test** split of 4000 that is only reported.
 #
-# **A fixed budget, not a plateau.** A pilot at one depth ($L=16$, width 64, octave rates, 8000 steps) records the
-# validation loss every 250 steps; `sweeps.best_curve` takes at every step $S$ the best loss over the rates (the
-# best model a budget of $S$ steps gives, since a run at a constant rate is the start of a longer one). A curve
-# has **settled** at $S$ when, from $S$ on, the mean of its last quarter of training is less than 1%
-# (`READING["settle_rel"]`) below the mean of the quarter before (`sweeps.plateau_step`). By that rule no pilot
-# curve has settled by 6000 steps (printed below): 6000 steps is a budget, where the pilot's best validation loss
-# is within 8% of its value at 8000 steps. Every result of this section is *at this budget*, and a figure reads
-# the same runs at shorter budgets to show how much the answer still moves with training. The sweeps: depths 2 to
-# 64, width 64 (and 128 on MNIST-1D once computed), rates $2^{-3}\ldots2^{3.5}$ in half octaves, 3 seeds, losses
-# read as the mean of the last `READING["average"]` evaluations (500 steps apart).
+# **A fixed budget, not a plateau.** A pilot at one depth ($L=16$, width 64, octave rates, 8000 steps) takes at
+# every step $S$ the best validation loss over the rates (`sweeps.best_curve`: the best model a budget of $S$
+# steps gives). A curve has **settled** from $S$ on when the mean of its last quarter is less than 1%
+# (`READING["settle_rel"]`) below the mean of the quarter before (`sweeps.plateau_step`). Every result below is
+# *at the budget*, and a figure reads the same runs at shorter budgets. The sweeps (plan `PLATEAU_`) read each
+# loss as the mean of the last `READING["average"]` evaluations, 500 steps apart.
 
 # %%
 # In full mode only the cached sweeps are read (cached_only): the appendix lists any still being computed.
@@ -462,10 +426,9 @@ for key, res in pilot.items():
           f"{int(res['steps'][-1])}: {at_end / at_budget - 1:+.1%}")
 
 # %% [markdown]
-# The sweeps at that budget. Top row: validation loss against the base rate, one curve per depth (mean over
-# seeds, min-max band, a dot at each optimum); bottom row: training loss (on 2000 training examples) at the same
-# step. A missing point is a rate at which a seed diverged; a triangle on the top edge is a rate whose mean loss
-# lies above the range (a run close to diverging), with its value beside it.
+# The sweeps at that budget: validation loss (top) and training loss on 2000 training examples (bottom) against
+# the rate, one curve per depth (mean, min-max band, a dot at each optimum). A missing point: a seed diverged; a
+# triangle on the top edge: a mean above the range, its value beside it.
 
 # %%
 budget_runs = sweeps.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU_SWEEP_PREFIX, use_cache=not QUICK,
@@ -488,49 +451,39 @@ print(f"the best validation loss of a depth has settled by the 1% rule within {B
 # %% [markdown]
 # ### Which optimum?
 #
-# "The optimum" can mean three rates, reported separately: the rate with the lowest **validation loss** (the best
-# trained model: what "restores depth-wise HP transfer" is about); the rate with the lowest **training loss after
-# a fixed number of steps** (the convention of the μP literature's transfer plots: Bordelon et al. plot the loss
-# after 20 epochs, this budget is about 19); and the **largest stable rate** (an edge, not an optimum; the kernel
-# argument of section 3 predicts where it goes). Each drift is measured and read as in section 4.
+# Three rates, reported separately: the lowest **validation loss** (the best trained model, what "restores
+# depth-wise HP transfer" is about); the lowest **training loss after a fixed number of steps** (the μP
+# literature's transfer plots: Bordelon et al. plot it after 20 epochs, this budget is about 19); the **largest
+# stable rate** (an edge, where section 3's kernel argument applies). Each drift is read as in section 4.
 
 # %%
 OPTIMA = (("val_loss", "validation-loss optimum"), ("train_loss", "training-loss optimum"),
           ("stable", "largest stable rate"))
 budget_drift = {key + (kind,): sweeps.drift_of(res, kind, step=BUDGET, average=AVG) for key, res in budget_runs.items()
                  for kind, _ in OPTIMA}
-
-
-def drift_cell(d):  # a drift with its reading, and how many optima sat at the grid edge (they block "flat")
-    return f"{d.fit_text()}{f' ({d.censored} at the grid edge)' if d.censored else ''}: **{d.reading(TRANSFER_TOL)}**"
-
-
 display(Markdown(stats.markdown_table(
     ["task", "n", "rule"] + [f"{label}: drift per doubling of L" for _, label in OPTIMA],
-    [[key[0], key[1], LABELS[key[2:]]] + [drift_cell(budget_drift[key + (kind,)]) for kind, _ in OPTIMA]
+    [[key[0], key[1], LABELS[key[2:]]] + [budget_drift[key + (kind,)].cell(TRANSFER_TOL) for kind, _ in OPTIMA]
      for key in budget_runs])))
 
 # %% [markdown]
 # ### Is the drift the collapse's?
 #
-# The one-layer control shares everything with depth-μP two-layer (the rule, the data, the budget, the rate
-# grid) except the collapse of section 2. If the two-layer optimum moves *because* its first internal layer stops
-# learning, it has to move more than the control's; if both move alike, depth moves the optimum for another
-# reason. The **excess drift** is the difference of the two slopes, with Welch's 95% interval (the sweeps are
-# independent runs), read in the same words: *flat* means the rule moves like the control (excess within
-# ±`TRANSFER_TOL`), *drifts up/down* that it moves more (less) than the control.
+# The one-layer control shares everything with depth-μP two-layer except the collapse of section 2. If the
+# two-layer optimum moves *because* its first internal layer stops learning, it moves more than the control's.
+# The **excess drift** is the difference of the two slopes (Welch's 95% interval, independent runs): *flat*, the
+# rule moves like the control (within ±`TRANSFER_TOL`); *drifts up/down*, more (less) than the control.
 
 # %%
 excess = sweeps.excess_drifts(budget_drift, control=ONE)  # each rule minus the one-layer control
 excess_keys = list(dict.fromkeys(k[:4] for k in excess))
 display(Markdown(stats.markdown_table(
     ["task", "n", "rule"] + [f"{label}: excess drift over the one-layer control" for _, label in OPTIMA],
-    [[key[0], key[1], LABELS[key[2:]]] + [drift_cell(excess[key + (kind,)]) for kind, _ in OPTIMA]
+    [[key[0], key[1], LABELS[key[2:]]] + [excess[key + (kind,)].cell(TRANSFER_TOL) for kind, _ in OPTIMA]
      for key in excess_keys])))
 
 # %%
-# How the answer depends on the budget: the drift of the optima read from the same runs after fewer steps (the
-# rightmost point is the budget above).
+# How the answer depends on the budget: the same runs read after fewer steps (the rightmost point: the budget).
 budgets = [b for b in READING["budgets"] if all(b in list(res["steps"]) for res in budget_runs.values())
            and b >= AVG * PLATEAU_SWEEP["eval_every"]]
 fig = nplt.plot_budget_drift(budget_runs, OPTIMA[:-1], budgets, lambda res, kind, b: sweeps.drift_of(
@@ -542,10 +495,9 @@ nplt.show(fig, "The drift of the validation-loss and training-loss optima per do
 # %% [markdown]
 # ### Does deeper get better, and does the correction train better networks?
 #
-# At each depth, the rate with the lowest seed-averaged validation loss (at grid resolution), and there the test
-# loss and test accuracy (mean ± standard error over seeds). The rate is chosen on validation data and reported
-# on test data, so the test numbers are not flattered by the choice. "Deeper trains better" is judged as in
-# section 6 (slope below `DEEPER_SLOPE`), "better" by the paired difference of two rules.
+# At each depth, the rate with the lowest seed-averaged validation loss, and there the test loss and accuracy
+# (mean ± s.e. over seeds): chosen on validation data, reported on test data, so not flattered by the choice.
+# "Deeper trains better" as in section 6, "better" by the paired difference of two rules.
 
 # %%
 report = ("train_loss", "val_loss", "test_loss", "test_acc")
@@ -586,20 +538,12 @@ for (task_key, n), shown in BUDGET_RULES.items():  # the best depth of each rule
 # %% [markdown]
 # ## 8. Summary: one row per claim
 #
-# Every verdict is computed from the measurements above with the tolerance of its kind (stated after the
-# imports). A claim tested on several tasks and widths agrees only when every case agrees; the measured column
-# lists the cases, the verdict column the outcome of each part.
+# Every verdict is computed from the measurements above with the tolerance of its kind. A claim tested on several
+# tasks and widths agrees only when every case agrees; the verdict column gives the outcome of each part.
 
 # %%
-def of_rule(table, rule, kind=None):  # the entries of one rule (and one kind of optimum), keyed (task, n)
-    return {k[:2]: d for k, d in table.items() if k[2:4] == rule and (kind is None or k[4] == kind)}
-
-
-def claim_over_cases(table, judge, text=lambda d: d.fit_text()):  # (measured, verdict) over tasks and widths
-    return ("; ".join(f"{t} n={n}: {text(d)}" for (t, n), d in table.items()),
-            combine_verdicts(*(judge(d) for d in table.values())))
-
-
+of_rule = sweeps.cases_of  # the entries of one rule (and one kind of optimum), keyed (task, n)
+claim_over_cases = partial(sweeps.claim_over_cases, text=sweeps.Drift.fit_text)  # (measured, verdict) over cases
 ROWS = {(q, r): (f, v) for q, r, _, f, v in collapse_rows}  # sections 2 and 3: each slope with its verdict
 ROWS.update({(q, r): (kf[(r, q)], kernel_verdict(r, q)) for r, q in kf})  # the kernel's "df" replaces section 2's
 SUMMARY = {}  # id -> (claim, measured, verdict)
@@ -631,12 +575,12 @@ SUMMARY["opt_200"] = ("caution: the correction's optimum falls like L^-1/2 (200 
 for rule, (claim, judge) in TRANSFER_CLAIMS.items():
     SUMMARY[f"transfer_200_{rule}"] = (f"{claim} (200 steps)", *claim_over_cases(of_rule(drift, rule), judge))
 SUMMARY["deeper_200"] = ("paper: with the correction, deeper trains better (200 steps, best training loss)",
-                         *claim_over_cases(of_rule(depth_trend, CORR), deeper_verdict, str))
+                         *claim_over_cases(of_rule(depth_trend, CORR), deeper_verdict, text=str))
 leads = {key: sweeps.lead(deepest[key + CORR], deepest[key + TWO], "train_loss") for key in of_rule(deepest, CORR)}
 SUMMARY["lead_200"] = (f"paper: the correction trains a better deep model than depth-μP two-layer (200 steps, "
                        f"L = {SWEEP['depths'][-1]}, training loss of depth-μP minus corrected)",
-                       *claim_over_cases(leads, lambda g: g[2], lambda g: f"{g[0]:+.4f} [{g[0] - 1.96 * g[1]:+.4f}, "
-                                         f"{g[0] + 1.96 * g[1]:+.4f}]"))
+                       *claim_over_cases(leads, lambda g: g[2], text=lambda g: f"{g[0]:+.4f} "
+                                         f"[{g[0] - 1.96 * g[1]:+.4f}, {g[0] + 1.96 * g[1]:+.4f}]"))
 
 # %%
 for kind, label in OPTIMA[:2]:  # the budget of section 7, read at each of the two optima
@@ -651,15 +595,16 @@ SUMMARY["edge_budget"] = (f"caution: the correction's stability edge falls with 
                           *claim_over_cases(of_rule(budget_drift, CORR, "stable"),
                                             lambda d: slope_verdict(d.fit, sign=-1)))
 SUMMARY["deeper_budget"] = (f"paper: with the correction, deeper trains better ({BUDGET} steps, test loss at the "
-                            "best validation rate)", *claim_over_cases(of_rule(deeper, CORR), deeper_verdict, str))
+                            "best validation rate)",
+                            *claim_over_cases(of_rule(deeper, CORR), deeper_verdict, text=str))
 for metric, name in (("test_loss", "test loss"), ("test_acc", "test accuracy")):
     cases_ = {(t, n): dv for (t, n, m), dv in versus.items() if m == metric}
     if cases_:
         SUMMARY[f"better_{metric}"] = (
             f"paper: the correction trains better networks than depth-μP two-layer ({BUDGET} steps, {name}, "
             "corrected minus depth-μP paired over depths and seeds)",
-            *claim_over_cases(cases_, lambda dv: dv[1], lambda dv: f"{dv[0]['mean']:+.4f} [{dv[0]['lo']:+.4f}, "
-                              f"{dv[0]['hi']:+.4f}]"))
+            *claim_over_cases(cases_, lambda dv: dv[1],
+                              text=lambda dv: f"{dv[0]['mean']:+.4f} [{dv[0]['lo']:+.4f}, {dv[0]['hi']:+.4f}]"))
 claims = Claims()
 for claim, measured, verdict in SUMMARY.values():
     claims.add(claim, measured, verdict, echo=False)
@@ -667,9 +612,7 @@ display(Markdown(claims.markdown()))
 print(f"{len(claims)} claims: {claims.counts()}; notebook ran in {time.time() - T0:.0f} s")
 
 # %% [markdown]
-# ## Takeaways
-#
-# Formatted from the measurements and the verdicts of the summary on every run:
+# ## Takeaways (formatted from the measurements and the summary's verdicts on every run)
 
 # %%
 def outcome(key):  # the verdict word of a summary row ("-" when the row is absent, e.g. a sweep not cached)
@@ -681,8 +624,7 @@ def per_rule(prefix):
                      for r in RULES)
 
 
-resolved_val = [LABELS[r] for r in RULES if SUMMARY.get(f"transfer_val_loss_{r}", (0, 0, None))[2] is not None
-                and SUMMARY[f"transfer_val_loss_{r}"][2].resolved]
+resolved_val = [LABELS[r] for r in RULES if outcome(f"transfer_val_loss_{r}") in ("agree", "disagree")]
 display(Markdown("\n".join([
     f"* **The collapse is undone.** Under the correction the first internal layer's own update scales like "
     f"{fit_of(CORR, 'dz_own', 1)} in `L` (flat: {outcome('own_corr')}), against {fit_of(TWO, 'dz_own', 1)} "
@@ -695,8 +637,8 @@ display(Markdown("\n".join([
     + f"; the caution that the corrected optimum falls like L^-1/2: {outcome('opt_200')}.",
     f"* **R11 after a budget of {BUDGET} steps** (a budget: the validation loss has settled in "
     f"{sum(p is not None for p in cells)} of {len(cells)} cells). Chosen by validation loss: "
-    f"{per_rule('transfer_val_loss_')} — resolved for {', '.join(resolved_val) if resolved_val else 'no rule'} over all tasks. Chosen by training "
-    f"loss: {per_rule('transfer_train_loss_')}.",
+    f"{per_rule('transfer_val_loss_')} — resolved for {', '.join(resolved_val) if resolved_val else 'no rule'} "
+    f"over all tasks. Chosen by training loss: {per_rule('transfer_train_loss_')}.",
     f"* **Is the two-layer drift the collapse's?** The excess over the one-layer control: "
     f"{outcome('collapse_val_loss')} for the validation optimum, {outcome('collapse_train_loss')} for the "
     "training-loss optimum (rows of the summary; the cases are in section 7).",
@@ -715,11 +657,10 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# Both rules share the weights, multipliers and branch factors, so the forward and backward signals at
-# initialization are identical. $\Theta_1=\eta_1\sum_\ell\cdots$ is linear in $\eta_1$, and $\Theta_{\rm rest}$ does
-# not involve it. Multiplying $\eta_1$ by $\sqrt L$ multiplies $\Theta_1$ by $\sqrt L$ and leaves $\Theta_{\rm rest}$
-# alone. The unit test `test_summary_shares_sum_to_one_and_correction_raises_the_first_internal_share` checks
-# exactly this.
+# Both rules share weights, multipliers and branch factors, so their signals at initialization are identical.
+# $\Theta_1=\eta_1\sum_\ell\cdots$ is linear in $\eta_1$ and $\Theta_{\rm rest}$ does not involve it, so only $\Theta_1$
+# gains the factor $\sqrt L$ (checked by the unit test
+# `test_summary_shares_sum_to_one_and_correction_raises_the_first_internal_share`).
 # </details>
 #
 # 2. Is there a choice of the two internal rates that keeps the first internal layer's own update $O(1)$ *and*
@@ -728,10 +669,9 @@ display(Markdown("\n".join([
 # <details><summary>Answer</summary>
 #
 # No. With $\beta=L^{-1/2}$, an $O(1)$ own update of $z_\ell$ needs $\eta_1\propto n\sqrt L$, and then
-# $\Theta_1\propto\sqrt L$ by itself; $\eta_2$ only changes the other part of the kernel, so it cannot cancel the
-# growth. Keeping every internal layer learning with an $O(1)$ kernel forces a smaller branch multiplier,
-# $\beta\propto1/L$ with rates $\propto L$: CompleteP (Chizat 2025 reaches the same $1/L$ scale for
-# two-layer-perceptron blocks).
+# $\Theta_1\propto\sqrt L$ by itself; $\eta_2$ only changes the rest of the kernel and cannot cancel it. An $O(1)$
+# kernel with every internal layer learning needs $\beta\propto1/L$ and rates $\propto L$: CompleteP (Chizat 2025
+# reaches the same $1/L$ scale for two-layer-perceptron blocks).
 # </details>
 #
 # 3. Rerun the sweeps with a longer budget (`SWEEP["steps"] = 800`, quick widths) for the corrected rule only
@@ -746,16 +686,15 @@ display(Markdown("\n".join([
 #
 # ## What comes next
 #
-# Notebook 07 asks what the limit is good for at scale: it fits scaling laws `loss = E + A n^-alpha + B L^-beta`
-# to trained networks and compares the fitted floor with the loss of the computed limit, and tests which of these
-# rules keep scaling worth it. Notebook 08, the explorer, puts every size of notebooks 00 to 06 on a slider.
+# Notebook 07 fits scaling laws `loss = E + A n^-alpha + B L^-beta` to trained networks, compares the fitted floor
+# with the computed limit and asks which rules keep scaling worth it; notebook 08 puts every size on a slider.
 
 # %% [markdown]
 # ## Appendix: the caches behind this notebook
 #
 # Full mode reads `data/collapse_*` (sections 2, 3), `data/sweep_05_*` (4 to 6), `data/pilot_05_*` and
-# `data/plateau_05_*` (7). A sweep longer than a working session keeps its finished depths in `data/partial/` and
-# resumes from them; until it is whole it is listed here and left out of every result above.
+# `data/plateau_05_*` (7). An unfinished sweep keeps its finished depths in `data/partial/`, is listed here and
+# is left out of every result above.
 
 # %%
 if not QUICK:
@@ -765,9 +704,8 @@ if not QUICK:
         print(f"{name} sweeps not finished yet: {len(unfinished) or 'none'}")
         for (task_key, n, *rule), done in unfinished.items():
             print(f"  {task_key} n={n} {LABELS[tuple(rule)]}: depths finished {done or 'none'} of {plan_['depths']}")
-# What the sweeps of section 7 cost, from the compute time stored with each cached result (process CPU time; the
-# wall time on the shared machine is longer). Width 128 takes about 2.5 CPU-hours per rule; the 200-step sweeps
-# about one CPU-hour in all.
+# The cost of section 7's sweeps, stored with each cached result (process CPU time; width 128 takes about 2.5
+# CPU-hours per rule, the 200-step sweeps about one in all).
 for name, done in (("pilot", pilot), ("sweeps at the budget", budget_runs)):
     cpu, wall, threads = sweeps.compute_time(done)
     print(f"{name}: {len(done)} depth sweeps, {cpu / 3600:.2f} CPU-hours ({wall / 3600:.2f} h wall) on "
