@@ -41,8 +41,8 @@
 # idea, *hyperparameter transfer* (Tensor Programs V, Bordelon et al. 2023): the best learning rate found on a
 # small model stays the best on a larger one; here "larger" is deeper, tested by the optimum's drift per doubling.
 #
-# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 2 min; full mode from the caches
-# under `data/` about 2 min; from scratch about 18 CPU-hours (the appendix prints what each cached sweep cost).
+# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 40 s; full mode from the caches
+# under `data/` 1 to 2 min; from scratch about 18 CPU-hours (the appendix prints what each cached sweep cost).
 #
 # **Where the main result is.** Sections 4 to 6 train for 200 steps (early training); section 7 trains for a fixed
 # budget of 6000 steps on 20000 examples, chooses every rate on a validation split and reports test accuracy.
@@ -148,11 +148,10 @@ def deeper_verdict(fit):
 # %% [markdown]
 # ## 1. Three ways to train a two-layer block
 #
-# All three rules come from the one registry (`nfdlib.parametrization`); the models and the optimizer groups
-# read it, and so does this table. The correction changes *one* entry of depth-μP: the SGD rate of
-# `internal1` becomes $\eta n\sqrt L$. CompleteP changes the branch multiplier from $\sqrt{T/L}$ to $T/L$ ($T$ the
-# depth horizon of the limit, the "time" the residual stream runs for) and the rates of every matrix inside the
-# blocks to $\eta nL/T$; input and readout keep μP's $\eta n$.
+# The models, the optimizers and this table all read one registry (`nfdlib.parametrization`). The correction
+# changes *one* entry of depth-μP: the SGD rate of `internal1` becomes $\eta n\sqrt L$. CompleteP changes the branch
+# multiplier from $\sqrt{T/L}$ to $T/L$ ($T$ the depth horizon of the limit, the "time" the residual stream runs
+# for) and the rates of every matrix inside the blocks to $\eta nL/T$; input and readout keep μP's $\eta n$.
 
 # %%
 print(registry_table(["depth-mup", "depth-mup-corrected", "completep"], roles=("input", "internal1", "internal2",
@@ -178,9 +177,10 @@ print(describe("completep"))
 # | rest of the kernel | $0$ | $0$ | $0$ |
 # | per-step output change $\Delta f$ | $0$ | between $0$ and $+1/2$ | $0$ |
 #
-# Under the correction $\Theta_1/\Theta_{\rm rest}$ grows exactly like $\sqrt L$ (exercise 1), so $\Theta$ grows towards
-# $\sqrt L$. Full-batch descent on a squared loss over $P$ inputs is stable while $\eta\,\lambda_{\max}(\Theta/P)<2$:
-# a kernel growing like $L^{a}$ pushes the largest stable rate, and perhaps the optimum near it, down like $L^{-a}$.
+# Under the correction $\Theta_1/\Theta_{\rm rest}$ grows exactly like $\sqrt L$ (exercise 1), so $\Theta$ grows
+# towards $\sqrt L$. Full-batch gradient descent on a squared loss over $P$ inputs is stable while
+# $\eta\,\lambda_{\max}(\Theta/P)<2$: a kernel growing like $L^{a}$ pushes the largest stable rate, and perhaps the
+# optimum near it, down like $L^{-a}$.
 #
 # **Predict, then run.** Which entries of the table do you trust least? Which of the three rules do you expect to
 # keep its best learning rate fixed from $L=2$ to $L=64$?
@@ -388,9 +388,9 @@ for task_key, n in dict.fromkeys(key[:2] for key in best):
 # %% [markdown]
 # ## 7. A fixed budget of 6000 steps: the main result
 #
-# 200 steps on 2000 examples is *early training* (MNIST-1D test accuracy 35 to 43%). Here the four rules train 30
-# times longer on 20000 examples (a few epochs, so they do not simply memorize), with a **validation** split of
-# 4000 that chooses every rate and a disjoint **test** split of 4000 that is only reported.
+# 200 steps is *early training* (MNIST-1D test accuracy 35 to 43%). Here the rules train 30 times longer on 20000
+# examples (a few epochs, so they do not simply memorize); a **validation** split of 4000 chooses every rate, a
+# disjoint **test** split of 4000 is only reported.
 #
 # **A fixed budget, not a plateau.** A pilot at one depth ($L=16$, width 64, octave rates, 8000 steps) takes at
 # every step $S$ the best validation loss over the rates (`sweeps.best_curve`: the best model a budget of $S$
