@@ -30,7 +30,7 @@ from .optim import make_sgd
 from .records import Records
 from .stats import SlopeFit, Verdict, describe_slope, fit_loglog, interval_verdict
 from .training import LOSSES, loss_fn
-from .validation import check_choice, check_float, check_grid, check_int, check_sizes
+from .validation import check_choice, check_float, check_grid, check_int, check_sizes, known_arguments
 
 LAYER_QUANTITIES = ("h_rms", "dh_rms", "z_rms", "dz_rms")
 OUTPUT_QUANTITIES = ("f_rms", "df_rms")
@@ -48,6 +48,7 @@ def _rms(t: torch.Tensor) -> float:
     return float(t.double().pow(2).mean().sqrt())
 
 
+@known_arguments
 def coord_check(parametrization: str, sizes: Iterable[tuple[int, int]], *, steps: int = 3,
                 seeds: Sequence[int] = (0, 1, 2), lr: float = 0.05, block: str = "one",
                 activation: str = "relu", T: float = 1.0, preact: bool = True, skip: bool = True,

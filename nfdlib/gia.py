@@ -47,7 +47,7 @@ from .optim import make_sgd
 from .records import Records
 from .stats import mean_interval
 from .training import LOSSES, loss_fn, train
-from .validation import check_batch, check_bool, check_choice, check_float, check_grid, check_int
+from .validation import check_batch, check_bool, check_choice, check_float, check_grid, check_int, known_arguments
 
 Tensor = torch.Tensor
 
@@ -199,6 +199,7 @@ def _diag_off(M: Tensor) -> tuple[float, float]:
     return diag, off
 
 
+@known_arguments
 def init_gap(widths: Iterable[int], depths: Iterable[int], *, seeds: Sequence[int] = tuple(range(8)),
              parametrization: str = "depth-mup", T: float = 1.0, activation: str = "relu", skip: bool = True,
              P: int = 4, d: int = 16, data_seed: int = 0, device=None, dtype=torch.float32,

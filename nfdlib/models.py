@@ -35,7 +35,7 @@ from torch import nn
 from .activations import ACTIVATIONS, get_activation
 from .config import check_seed, get_device, make_generator
 from .parametrization import get_parametrization
-from .validation import check_bool, check_choice, check_float, check_int
+from .validation import check_bool, check_choice, check_float, check_int, known_arguments
 
 Tensor = torch.Tensor
 
@@ -102,6 +102,7 @@ class ResNet(nn.Module):
         the forward weights do not depend on ``backward``.
     """
 
+    @known_arguments
     def __init__(self, d_in: int, d_out: int, n: int, L: int, *, block: str = "one",
                  parametrization: str = "depth-mup", activation: str = "relu", T: float = 1.0,
                  preact: bool = True, skip: bool = True, backward: str = "true", seed: int = 0,

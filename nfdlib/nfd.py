@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 from .activations import ACTIVATIONS, get_activation, get_activation_derivative
 from .config import check_seed, get_device, make_generator
-from .validation import check_bool, check_choice, check_float, check_int
+from .validation import check_bool, check_choice, check_float, check_int, known_arguments
 
 Tensor = torch.Tensor
 
@@ -320,6 +320,7 @@ class NFDSolver:
 
     coupling = "decoupled"
 
+    @known_arguments
     def __init__(self, X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K: int = 32, T: float = 1.0,
                  steps: int = 10, lr: float = 0.5, activation: str = "relu", loss: str = "mse", seed: int = 0,
                  kernel_layers=None, two_time_layers=(), return_particles: bool = False,
@@ -674,6 +675,7 @@ def run_finite_network(X_train, Y_train, *, X_test=None, Y_test=None, n: int = 2
                      config=config, seconds=seconds)
 
 
+@known_arguments
 def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K: int = 32, T: float = 1.0,
                  steps: int = 10, lr: float = 0.5, activation: str = "relu", loss: str = "mse", seed: int = 0,
                  coupling: str = "decoupled", kernel_layers=None, two_time_layers=(),

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from .cache import cached, register_kind
 from .models import BLOCKS, ResNet
 from .parametrization import get_parametrization
-from .validation import check_choice, check_float, check_int
+from .validation import check_choice, check_float, check_int, known_arguments
 
 #: Bumped by hand whenever code that produces a cached ``scaling_*`` result changes its numbers.
 VERSION = "1"
@@ -942,6 +942,7 @@ def _warn_if_misfit(table: SizeTable, form: str, resid: np.ndarray) -> None:
                       "floor held fixed) does not describe these data", stacklevel=3)
 
 
+@known_arguments
 def fit_law(table: SizeTable, form: str = "nL", *, boot: int = 200, level: float = 0.95, delta: float = 0.05,
             seed: int = 0, E: float | None = None, progress: bool = False) -> LawFit:
     """Fit ``form`` (one of :data:`FORMS`) to the seed means of ``table``.

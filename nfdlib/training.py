@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .config import make_generator
 from .data import Dataset
 from .optim import make_sgd
-from .validation import check_choice, check_float, check_int, check_module
+from .validation import check_choice, check_float, check_int, check_module, known_arguments
 
 LOSSES = ("mse", "xent")
 
@@ -60,6 +60,7 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, labels: t
     return value, acc
 
 
+@known_arguments
 def train(model: torch.nn.Module, data: Dataset, lr: float, steps: int, *, batch_size: int | None = None,
           loss: str = "mse", parametrization: str | None = None, eval_every: int = 1, seed: int = 0,
           loss_bound: float = 1e6, progress: bool = False,

@@ -46,7 +46,7 @@ from .optim import make_sgd, scaling_table
 from .records import Records
 from .stats import SlopeFit, fit_loglog
 from .training import LOSSES, loss_fn
-from .validation import check_batch, check_bool, check_choice, check_float, check_int, check_sizes
+from .validation import check_batch, check_bool, check_choice, check_float, check_int, check_sizes, known_arguments
 
 Tensor = torch.Tensor
 
@@ -282,6 +282,7 @@ def summarize_layers(rows: Iterable[dict]) -> list[dict]:
     return out
 
 
+@known_arguments
 def collapse_scan(rules: Iterable[tuple[str, str]], sizes: Iterable[tuple[int, int]], *, lr: float = 0.05,
                   steps: int = 1, seeds: Sequence[int] = (0, 1, 2), d: int = 16, batch: int = 32, T: float = 1.0,
                   activation: str = "relu", loss: str = "mse", kernel: bool = True,

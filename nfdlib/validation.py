@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Iterable
 
 import numpy as np
+
+
+def known_arguments(func):
+    """Decorate a public function (or ``__init__``) so that an unknown keyword or too many positional values raise
+    a ``ValueError`` that lists the arguments it takes, instead of Python's bare ``TypeError``."""
+    signature = inspect.signature(func)
+    names = [p for p in signature.parameters if p != "self"]
+    where = func.__qualname__.removesuffix(".__init__")
+
+    @functools.wraps(func)
+    def checked(*args, **kwargs):
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"{where}: {err}; it takes {', '.join(names)}") from None
+        return func(*args, **kwargs)
+
+    return checked
 
 
 def check_int(name: str, value, *, minimum: int = 1) -> int:

@@ -200,6 +200,32 @@ def test_records_where_on_no_rows_selects_nothing_without_error():
     assert records.Records().where(anything=1) == []
 
 
+UNKNOWN_ARGUMENT_CASES = {
+    "ResNet": (lambda: models.ResNet(3, 2, 8, 2, bogus=1), "ResNet: got an unexpected keyword argument 'bogus'; "
+                                                             "it takes d_in, d_out, n, L, block"),
+    "ResNet positional": (lambda: models.ResNet(3, 2, 8, 2, "one"), "ResNet: too many positional arguments"),
+    "simulate_nfd": (lambda: nfd.simulate_nfd(*_teacher_batch(), M=8, K=2, steps_=1), "simulate_nfd: got an "
+                     "unexpected keyword argument 'steps_'; it takes X_train, Y_train, X_test, Y_test, M, K, T, steps"),
+    "NFDSolver": (lambda: nfd.NFDSolver(*_teacher_batch(), m=8), "NFDSolver: got an unexpected keyword argument 'm'"),
+    "train": (lambda: training.train(_net(), _task(), 0.1, 2, batchsize=4), "train: got an unexpected keyword "
+                                                                             "argument 'batchsize'; it takes model"),
+    "coord_check": (lambda: diagnostics.coord_check("mup", [(4, 2)], seed=[0]), "coord_check: got an unexpected "
+                                                                                "keyword argument 'seed'"),
+    "collapse_scan": (lambda: two_layer.collapse_scan([("depth-mup", "two")], [(4, 2)], eta=0.1),
+                      "collapse_scan: got an unexpected keyword argument 'eta'; it takes rules, sizes, lr"),
+    "init_gap": (lambda: gia.init_gap([4], [2], width=4), "init_gap: got an unexpected keyword argument 'width'"),
+    "fit_law": (lambda: scaling.fit_law(None, floor=0.1), "fit_law: got an unexpected keyword argument 'floor'; it "
+                                                          "takes table, form, boot"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_ARGUMENT_CASES))
+def test_an_unknown_argument_lists_the_ones_the_function_takes(case):
+    call, message = UNKNOWN_ARGUMENT_CASES[case]
+    with pytest.raises(ValueError, match=rf"^{re.escape(message)}"):
+        call()
+
+
 # -- fits that would return nonsense without a word ----------------------------------------------------------------
 def _law_table(loss_of, seeds=3):
     rng = np.random.default_rng(0)
