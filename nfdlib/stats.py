@@ -276,6 +276,10 @@ def fit_loglog(x, y, level: float = 0.95) -> SlopeFit:
     x, y = _numbers("x", x), _numbers("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same size, got {x.size} and {y.size}")
+    if np.any(np.isfinite(x) & (x <= 0)):
+        # y may hold NaN or 0 for runs that diverged (they are left out and counted in ``points``); an x of 0 or
+        # below is a size that has no logarithm: a mistake, not a missing run
+        raise ValueError(f"x must be > 0 (a log-log fit), got {x[np.isfinite(x) & (x <= 0)].tolist()}")
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     lx, ly = np.log(x[ok]), np.log(y[ok])
     if len(np.unique(lx)) < 2:

@@ -78,6 +78,10 @@ def train(model: torch.nn.Module, data: Dataset, lr: float, steps: int, *, batch
         raise ValueError(f"data must be an nfdlib.data.Dataset (see nfdlib.data.load_dataset), got "
                          f"{type(data).__name__}")
     lr = check_float("lr", lr)
+    d_in = getattr(model, "d_in", None)
+    if d_in is not None and data.X_train.shape[-1] != d_in:
+        raise ValueError(f"data must have inputs of the model's dimension d_in={d_in}; {data.name!r} has "
+                         f"{data.X_train.shape[-1]}")
     steps = check_int("steps", steps, minimum=0)
     eval_every = check_int("eval_every", eval_every)
     loss = check_choice("loss", loss, LOSSES)
