@@ -104,9 +104,16 @@ def notebook_sources(folder: str | Path | None = None) -> list[Path]:
 
 
 def _main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    folder = argv[0] if argv else None
-    for path in notebook_sources(folder):
+    """Rewrite the Colab badge and set-up cell of every notebook source (``notebooks/NN_name.py``) in a folder."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m nfdlib.colab", description=_main.__doc__)
+    ap.add_argument("folder", nargs="?", help="folder of the notebook sources (default: the repository's notebooks/)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    sources = notebook_sources(args.folder)
+    if not sources:
+        ap.error(f"folder {args.folder!r} holds no notebook source named NN_name.py")
+    for path in sources:
         print(f"{path.name}: {'rewritten' if sync_notebook(path) else 'already in sync'}")
     print("now run `make sync` to regenerate the .ipynb files")
 

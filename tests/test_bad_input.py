@@ -323,6 +323,12 @@ def test_sweeps_command_line_names_the_failing_line(broken_notebook):
     assert "fails at line 6: NameError" in out.stderr.strip().splitlines()[-1]
 
 
+def test_colab_command_line_refuses_a_folder_without_notebooks(tmp_path):
+    out = _cli("nfdlib.colab", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "holds no notebook source named NN_name.py" in out.stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["notebooks/06_lr_correction.py"], "does not define PLAN; it defines "),
     (["notebooks/nope.py"], "cannot be read"),
