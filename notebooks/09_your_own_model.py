@@ -324,7 +324,9 @@ axes[0].set_ylabel(f"training loss after {TRANSFER['steps']} steps")
 nplt.show(fig, "Training loss against the AdamW base rate, one curve per depth, for depth-muP and CompleteP, "
           "with each depth's optimum marked by a dotted line and the optimum's drift with depth in the title.")
 for rule, drift in DRIFTS.items():
-    claims.add(f"(ours) {rule}, adamw: the best rate transfers across depth", drift.cell(TOL), drift.transfers(TOL))
+    edge = f", {drift.censored} optima at the grid edge" if drift.censored else ""
+    claims.add(f"(ours) {rule}, adamw: the best rate transfers across depth", f"drift {drift.fit_text()}{edge}",
+               drift.transfers(TOL))
 
 # %% [markdown]
 # ## 5. Summary
