@@ -5,8 +5,10 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.parametrization`  the one registry of scaling rules (notebook 00)
 * :mod:`nfdlib.models`           ``ResNet``: one- and two-layer blocks, true or decoupled backward (00)
 * :mod:`nfdlib.optim`            SGD/Adam/AdamW parameter groups from the registry, also for your own modules (00)
-* :mod:`nfdlib.parametrize`      ``parametrize``: apply a registry rule to any ``nn.Module`` (roles, init, hooks)
-* :mod:`nfdlib.coord_any`        coord checks of any model: each module's output size per step, over sizes
+* :mod:`nfdlib.parametrize`      ``parametrize``: apply a registry rule to any ``nn.Module`` (roles, init, hooks) (09)
+* :mod:`nfdlib.coord_any`        coord checks of any model: each module's output size per step, over sizes (09)
+* :mod:`nfdlib.collapse_any`     the first internal layer's own update in any parametrized model, SGD or Adam (09)
+* :mod:`nfdlib.transfer_any`     learning-rate sweeps over depth of any parametrized model (09)
 * :mod:`nfdlib.training`         SGD training with divergence detection (00)
 * :mod:`nfdlib.diagnostics`      coord checks over width and depth (00)
 * :mod:`nfdlib.plotting`         coord-check and convergence figures (00)
@@ -18,10 +20,12 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.nfd_reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
 * :mod:`nfdlib.two_layer`        diagnostics of two-layer blocks: own updates, backward signal, kernel shares (04, 05)
 * :mod:`nfdlib.sweeps`           batched learning-rate x seed sweeps with divergence detection (04, 05)
-* :mod:`nfdlib.scaling`          FLOP counts, scaling-law fits, extrapolation, compute-optimal sizes (06)
+* :mod:`nfdlib.scaling`          FLOP counts, scaling-law fits, extrapolation, compute-optimal sizes (07)
 * :mod:`nfdlib.data`             offline datasets: digits, MNIST-1D, synthetic teachers; CIFAR-10 where online (00)
 * :mod:`nfdlib.cache`            results cached under ``data/`` keyed by their configuration
 * :mod:`nfdlib.config`           quick mode (``NFD_QUICK``), device choice (``NFD_DEVICE``), seeding
+* :mod:`nfdlib.validation`       argument checks: a ``ValueError`` that names the argument and what it allows
+* :mod:`nfdlib.explore`, :mod:`nfdlib.widgets`  the explorer's computations and the live widgets (02, 05, 06, 08)
 """
 
 from .config import get_device, quick_mode, seed_everything

@@ -318,8 +318,9 @@ register(Parametrization(
     (1/sqrt(n)) dW1_l phi = (eta_1/n) chi Phi g^z shrinks like L^-1/2 (collapse). Multiplying only this layer's rate
     by sqrt(L) restores an O(1) update. Every other rule is depth-muP's; for one-layer blocks the two coincide.
     Under Adam the same factor sqrt(L) multiplies depth-muP's Adam rate of this layer, which makes the layer's
-    own Adam update O(1) by power counting (inferred, not from the paper; whether Adam collapses at all is an
-    open question, docs/reconstruction.md section 10).""",
+    own Adam update O(1) by power counting (inferred, not from the paper). Under Adam depth-muP's first internal
+    layer collapses too, through its rate rather than its gradient: measured in notebook 09 (docs/reconstruction.md
+    section 10).""",
 ))
 
 register(Parametrization(
