@@ -34,16 +34,12 @@ from torch.nn import functional as F
 from .config import check_seeds
 from .parametrize import Parametrized
 from .records import Records
-from .stats import SlopeFit, fit_loglog
+from .stats import SlopeFit, fit_loglog, rms
 from .training import loss_fn
 from .validation import check_choice, check_float, check_int
 
 # The optimizers whose first step is measured (AdamW's first step is Adam's plus the decay).
 OPTIMIZERS = ("sgd", "adam")
-
-
-def _rms(t: torch.Tensor) -> float:
-    return float(t.detach().double().pow(2).mean().sqrt())
 
 
 def first_internal_layers(p: Parametrized) -> list[tuple[str, nn.Linear]]:
@@ -99,7 +95,7 @@ def own_updates(p: Parametrized, X: torch.Tensor, Y: torch.Tensor, *, lr: float,
     loss_fn(f, Y, None, "mse").backward()
     opt.step()
     with torch.no_grad():
-        return [_rms(F.linear(inputs[name], module.weight - W0)) for (name, module), W0 in zip(layers, before)]
+        return [rms(F.linear(inputs[name], module.weight - W0)) for (name, module), W0 in zip(layers, before)]
 
 
 def depth_scan(build: Callable[[str, int], Parametrized], rules: Iterable[str], depths: Sequence[int], data, *,

@@ -25,14 +25,11 @@ from .config import check_seeds
 from .parametrization import OPTIMIZERS
 from .parametrize import Parametrized
 from .records import Records
+from .stats import rms
 from .training import LOSSES, loss_fn
 from .validation import check_choice, check_float, check_int
 
 STATISTICS = ("rms", "delta_rms")
-
-
-def _rms(t: torch.Tensor) -> float:
-    return float(t.detach().double().pow(2).mean().sqrt())
 
 
 def _size_columns(size, size_name: str | Sequence[str]) -> dict:
@@ -114,9 +111,9 @@ def _run(built, X, Y, steps: int, optimizer: str, lr: float, loss: str, weight_d
             diverged = diverged or not bool(torch.isfinite(value))
             for name, out in outputs.items():
                 label = name or "(model)"
-                stats = {"rms": _rms(out)}
+                stats = {"rms": rms(out)}
                 if name in previous:
-                    stats["delta_rms"] = _rms(out - previous[name])
+                    stats["delta_rms"] = rms(out - previous[name])
                 for statistic, v in stats.items():
                     rows.append({"module": label, "step": step, "statistic": statistic,
                                  "value": float("nan") if diverged else v, "diverged": diverged})

@@ -28,7 +28,7 @@ from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd
 from .records import Records
-from .stats import SlopeFit, Verdict, describe_slope, fit_loglog, interval_verdict
+from .stats import SlopeFit, Verdict, describe_slope, fit_loglog, interval_verdict, rms
 from .training import LOSSES, loss_fn
 from .validation import check_choice, check_float, check_grid, check_int, check_sizes, known_arguments
 
@@ -42,10 +42,6 @@ QUANTITY_LABELS = {
     "f_rms": "rms of the output f",
     "df_rms": "rms per-step change of f",
 }
-
-
-def _rms(t: torch.Tensor) -> float:
-    return float(t.double().pow(2).mean().sqrt())
 
 
 @known_arguments
@@ -100,17 +96,17 @@ def _run_one(model: ResNet, X: torch.Tensor, Y: torch.Tensor, lr: float, steps: 
         finite = bool(torch.isfinite(f).all())
         diverged = diverged or not finite
         for l, h in enumerate(feats.h):
-            add(step, l, "h_rms", _rms(h))
+            add(step, l, "h_rms", rms(h))
             if prev is not None:
-                add(step, l, "dh_rms", _rms(h - prev[0][l]))
+                add(step, l, "dh_rms", rms(h - prev[0][l]))
         if feats.z is not None:
             for l, z in enumerate(feats.z, start=1):
-                add(step, l, "z_rms", _rms(z))
+                add(step, l, "z_rms", rms(z))
                 if prev is not None:
-                    add(step, l, "dz_rms", _rms(z - prev[1][l - 1]))
-        add(step, None, "f_rms", _rms(f))
+                    add(step, l, "dz_rms", rms(z - prev[1][l - 1]))
+        add(step, None, "f_rms", rms(f))
         if prev is not None:
-            add(step, None, "df_rms", _rms(f - prev[2]))
+            add(step, None, "df_rms", rms(f - prev[2]))
         prev = (feats.h, feats.z, f)
         if step == steps:
             break

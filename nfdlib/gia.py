@@ -45,7 +45,7 @@ from .data import Dataset, make_teacher_task
 from .models import ResNet
 from .optim import make_sgd
 from .records import Records
-from .stats import mean_interval
+from .stats import mean_interval, rms
 from .training import LOSSES, loss_fn, train
 from .validation import check_batch, check_bool, check_choice, check_float, check_grid, check_int, known_arguments
 
@@ -67,10 +67,6 @@ def _check_model(model: ResNet) -> None:
         raise ValueError(f"model.block must be 'one' for the GIA measurements, got {model.block!r}")
     if model.skip and not model.preact:
         raise ValueError("model must use pre-activation blocks (preact=True) or no skips (skip=False)")
-
-
-def _seeds(seeds) -> list[int]:
-    return check_seeds(seeds)
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -223,7 +219,7 @@ def init_gap(widths: Iterable[int], depths: Iterable[int], *, seeds: Sequence[in
     """
     widths = check_grid("widths", widths, integer=True).tolist()
     depths = check_grid("depths", depths, integer=True).tolist()
-    seeds = _seeds(seeds)
+    seeds = check_seeds(seeds)
     P, d = check_int("P", P), check_int("d", d)
     X = make_teacher_task(d=d, n_train=P, n_test=1, seed=data_seed, dtype=dtype).X_train
     records = Records()
@@ -365,10 +361,6 @@ def _explained(E: Tensor, Y: Tensor, x: Tensor) -> tuple[Tensor, int]:
     return U @ (coef.mT @ x.double()), U.shape[1]
 
 
-def _rms(t: Tensor) -> float:
-    return float(t.double().pow(2).mean().sqrt())
-
-
 class _LayerHistory:
     """What one ``W_l(0)`` has produced: forward inputs ``F`` and products ``m W F``, backward vectors ``E`` and
     products ``m W^T E``, and the reused-weight part carried by each stored column (``Zd``, ``Zdb``)."""
@@ -465,8 +457,8 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
                 fl_sq = rank * (beta * m * sigma) ** 2 * float(perp.pow(2).sum(0).mean()) / n
                 vec = {"coupling": beta * r, "total": beta * Zd_k, "drift": beta * m * (dWl @ phi_k.double()),
                        "noise": beta * Z_k.double()}
-                cpl = _rms(vec["coupling"])
-                rows.extend_rows([{"quantity": q, "value": _rms(v)} for q, v in vec.items()]
+                cpl = rms(vec["coupling"])
+                rows.extend_rows([{"quantity": q, "value": rms(v)} for q, v in vec.items()]
                                  + [{"quantity": "floor", "value": math.sqrt(fl_sq)},
                                     {"quantity": "excess", "value": math.sqrt(max(0.0, cpl ** 2 - fl_sq))}],
                                  step=k, layer=l)
@@ -481,13 +473,13 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
                 rb, rank_b = _explained(F_all, Z_all, e_perp)
                 Zdb_k = rb if cb is None else H.cat(H.Zdb) @ cb + rb
                 scale = beta * dphi(h[l - 1]).mT.double()
-                e_rms = _rms(e_k)
+                e_rms = rms(e_k)
                 bfl_sq = (rank_b * (m * sigma) ** 2 * float(e_perp.pow(2).sum(0).mean()) / n
                           * float(scale.pow(2).mean())) / e_rms ** 2
                 vec = {"bwd_coupling": scale * rb / e_rms, "bwd_total": scale * Zdb_k / e_rms,
                        "bwd_drift": scale * (m * (dWl.mT @ e_k.double())) / e_rms}
-                bc = _rms(vec["bwd_coupling"])
-                rows.extend_rows([{"quantity": q, "value": _rms(v)} for q, v in vec.items()]
+                bc = rms(vec["bwd_coupling"])
+                rows.extend_rows([{"quantity": q, "value": rms(v)} for q, v in vec.items()]
                                  + [{"quantity": "bwd_floor", "value": math.sqrt(bfl_sq)},
                                     {"quantity": "bwd_excess", "value": math.sqrt(max(0.0, bc ** 2 - bfl_sq))}],
                                  step=k, layer=l)
@@ -503,9 +495,9 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
         for prefix, active in (("", k >= 1), ("bwd_", backward)):
             if not active:
                 continue
-            c_sum = _rms(sums[prefix + "coupling"])
+            c_sum = rms(sums[prefix + "coupling"])
             fl = floor_sq[prefix + "coupling"]
-            rows.extend_rows([{"quantity": f"{prefix}{q}_sum", "value": _rms(sums[prefix + q])}
+            rows.extend_rows([{"quantity": f"{prefix}{q}_sum", "value": rms(sums[prefix + q])}
                               for q in (("coupling", "total", "drift", "noise") if not prefix
                                         else ("coupling", "total", "drift"))]
                              + [{"quantity": f"{prefix}floor_sum", "value": math.sqrt(fl)},
@@ -529,7 +521,7 @@ def coupling_sweep(widths: Iterable[int], depths: Iterable[int], *, seeds: Seque
     inputs (``data_seed``); rows carry ``n, L, T, seed, backward, parametrization``."""
     widths = check_grid("widths", widths, integer=True).tolist()
     depths = check_grid("depths", depths, integer=True).tolist()
-    seeds = _seeds(seeds)
+    seeds = check_seeds(seeds)
     backwards = [check_choice("backward", b, ("true", "decoupled")) for b in backwards]
     task = make_teacher_task(d=check_int("d", d), n_train=check_int("P", P), n_test=1, seed=data_seed, dtype=dtype)
     records = Records()
@@ -662,7 +654,7 @@ def paired_training(data: Dataset, *, n: int, L: int, seeds: Sequence[int] = (0,
     A diverged run gives NaN gaps from the step it diverged.
     """
     n, L = check_int("n", n), check_int("L", L)
-    seeds = _seeds(seeds)
+    seeds = check_seeds(seeds)
     probe = check_int("probe", probe)
     records = Records()
     Xp = data.X_test[:probe]

@@ -54,11 +54,11 @@ from tqdm.auto import tqdm
 
 from .activations import ACTIVATIONS, get_activation, get_activation_derivative
 from .config import check_seed, get_device, make_generator
+from .training import LOSSES
 from .validation import check_bool, check_choice, check_float, check_int, known_arguments
 
 Tensor = torch.Tensor
 
-LOSSES = ("mse", "xent")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -724,4 +724,4 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
 
 
 __all__ = ["ConditionalGaussian", "NFDResult", "NFDSolver", "COUPLINGS", "register_coupling", "simulate_nfd",
-           "run_finite_network", "network_kernels", "loss_and_chi", "layers_at", "LOSSES"]
+           "run_finite_network", "network_kernels", "loss_and_chi", "layers_at"]

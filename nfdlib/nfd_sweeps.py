@@ -22,6 +22,7 @@ from .cache import cached, register_kind
 from .config import check_seeds
 from .data import Dataset, make_teacher_task
 from .nfd import layers_at, network_kernels, run_finite_network, simulate_nfd
+from .stats import rms
 from .validation import check_bool, check_int
 
 # Bumped by hand whenever the code that produces a cached result changes.
@@ -302,11 +303,6 @@ def nondegeneracy_solver(*, M: int, K: int, seeds: Sequence[int], task: dict | N
 # ---------------------------------------------------------------------------------------------------------
 # Errors: fluctuation and bias
 # ---------------------------------------------------------------------------------------------------------
-def rms(x) -> float:
-    x = np.asarray(x, float)
-    return float(np.sqrt(np.mean(x**2)))
-
-
 def error_parts(samples, reference, scale: float | None = None, reference_noise: float = 0.0) -> dict[str, float]:
     """Distance of per-seed ``samples`` (leading axis = seeds) from ``reference``, split in two.
 
@@ -444,7 +440,7 @@ def init_kernel_networks(X, P: int, *, n: int, L: int, seeds: Sequence[int], T: 
     return {key: np.array(value) for key, value in out.items()}
 
 
-__all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts", "rms",
+__all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts",
            "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
            "bias_from_moments", "init_kernel_networks", "errors_by_size",
            "distance_in_noise_units", "first_steps",

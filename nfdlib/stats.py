@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 from scipy import stats as _st
 
 OUTCOMES = ("agree", "disagree", "not resolved")
@@ -430,6 +431,14 @@ class Checks:
         return len(self.rows)
 
 
+def rms(x) -> float:
+    """Root mean square of every entry of a tensor (in double precision, detached) or of an array."""
+    if isinstance(x, torch.Tensor):
+        return float(x.detach().double().pow(2).mean().sqrt())
+    x = np.asarray(x, float)
+    return float(np.sqrt(np.mean(x**2)))
+
+
 __all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
            "slope_difference", "bootstrap_interval", "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope",
-           "markdown_table", "Claims", "Checks"]
+           "markdown_table", "Claims", "Checks", "rms"]

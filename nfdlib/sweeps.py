@@ -77,10 +77,6 @@ def _check_lrs(lrs) -> np.ndarray:
     return check_grid("lrs", lrs)
 
 
-def _check_seeds(seeds) -> list[int]:
-    return check_seeds(seeds)
-
-
 def _check_configurations(lrs, seeds) -> tuple[np.ndarray, np.ndarray]:
     """The flat ``(lr, seed)`` pairs of a batch of runs: positive rates and seeds, one of each per run, no pair
     twice (a repeated pair trains the same network twice)."""
@@ -599,7 +595,7 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     ``diverged`` and ``diverged_at`` of shape ``(len(lrs), len(seeds))``.
     """
     data = task if isinstance(task, Dataset) else load_task(task)
-    lrs, seeds = _check_lrs(lrs), _check_seeds(seeds)
+    lrs, seeds = _check_lrs(lrs), check_seeds(seeds)
     get_parametrization(parametrization)
     check_choice("block", block, BLOCKS)
     n, L = check_int("n", n), check_int("L", L)
@@ -677,7 +673,7 @@ def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths:
     import time
 
     depths = check_grid("depths", depths, integer=True).tolist()
-    grid_lrs, grid_seeds = _check_lrs(lrs), _check_seeds(seeds)
+    grid_lrs, grid_seeds = _check_lrs(lrs), check_seeds(seeds)
     data = load_task(task)
     parts, wall, cpu = [], [], []
     for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False):
@@ -718,7 +714,7 @@ def depth_sweep_config(task: Mapping, parametrization: str, block: str, n: int, 
     default (so a new argument can never be served another configuration's file)."""
     config = {"task": _check_task(task), "parametrization": parametrization, "block": block, "n": check_int("n", n),
               "depths": [int(L) for L in depths], "lrs": [float(x) for x in _check_lrs(lrs)],
-              "seeds": _check_seeds(seeds), "steps": check_int("steps", steps, minimum=0)}
+              "seeds": check_seeds(seeds), "steps": check_int("steps", steps, minimum=0)}
     for key, value in kwargs.items():
         if key in NOT_KEYED or (key in KEYED_UNLESS_DEFAULT and value == KEYED_UNLESS_DEFAULT[key]):
             continue

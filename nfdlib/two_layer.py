@@ -44,7 +44,7 @@ from .data import make_teacher_task
 from .models import ResNet
 from .optim import make_sgd, scaling_table
 from .records import Records
-from .stats import SlopeFit, fit_loglog
+from .stats import SlopeFit, fit_loglog, rms
 from .training import LOSSES, loss_fn
 from .validation import check_batch, check_bool, check_choice, check_float, check_int, check_sizes, known_arguments
 
@@ -67,10 +67,6 @@ BLOCK_QUANTITIES = {
 # For one-layer blocks the block's matrix W plays the part of W2 (its output goes straight to the stream) and
 # the only nonlinearity input in the block is h_{l-1}: 'dz_*' and 'gz' are not recorded.
 OUTPUT_QUANTITIES = {"df": "per-step change of the output f", "f_rms": "rms of the output f"}
-
-
-def _rms(t: Tensor) -> float:
-    return float(t.double().pow(2).mean().sqrt())
 
 
 def _check_model(model: ResNet) -> ResNet:
@@ -205,7 +201,7 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
         return [sig["h"][l] - sig["h"][l - 1] for l in range(1, L + 1)]
 
     def own(name, l, inputs, dW):
-        return _rms(mult[name] * inputs @ dW[l - 1].T)
+        return rms(mult[name] * inputs @ dW[l - 1].T)
 
     def needed(t):
         # the state at t is needed to report step t, or the per-step change from t to t + 1
@@ -216,16 +212,16 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
     for step in range(steps + 1):
         if step in record:
             # State at step `step`: rms sizes, backward signals, cumulative own updates, kernel.
-            add(step, None, "f_rms", _rms(sig["f"]))
+            add(step, None, "f_rms", rms(sig["f"]))
             bt = branch_outputs(sig)
             with torch.no_grad():
                 dW = {k: getattr(model, k).detach() - W0[k] for k in names}
                 for l in range(1, L + 1):
-                    add(step, l, "gh", _rms(sig["gh"][l]))
-                    add(step, l, "dbranch_cum", _rms(bt[l - 1] - b0[l - 1]))
+                    add(step, l, "gh", rms(sig["gh"][l]))
+                    add(step, l, "dbranch_cum", rms(bt[l - 1] - b0[l - 1]))
                     if two:
-                        add(step, l, "gz", _rms(sig["gz"][l - 1]))
-                        add(step, l, "z_rms", _rms(sig["z"][l - 1]))
+                        add(step, l, "gz", rms(sig["gz"][l - 1]))
+                        add(step, l, "z_rms", rms(sig["z"][l - 1]))
                         add(step, l, "dz_own_cum", own("W1", l, phi(sig["h"][l - 1]), dW["W1"]))
                         add(step, l, "du_own_cum", own("W2", l, phi(sig["z"][l - 1]), dW["W2"]))
                     else:
@@ -250,14 +246,14 @@ def block_updates(model: ResNet, X: Tensor, Y: Tensor, lr: float, steps: int = 1
         if step + 1 in record:
             with torch.no_grad():
                 dW = {k: getattr(model, k).detach() - before[k] for k in names}
-                add(step + 1, None, "df", _rms(new["f"] - sig["f"]))
+                add(step + 1, None, "df", rms(new["f"] - sig["f"]))
                 bt, bn = branch_outputs(sig), branch_outputs(new)
                 for l in range(1, L + 1):
-                    add(step + 1, l, "dh", _rms(new["h"][l] - sig["h"][l]))
-                    add(step + 1, l, "dbranch", _rms(bn[l - 1] - bt[l - 1]))
+                    add(step + 1, l, "dh", rms(new["h"][l] - sig["h"][l]))
+                    add(step + 1, l, "dbranch", rms(bn[l - 1] - bt[l - 1]))
                     if two:
                         add(step + 1, l, "dz_own", own("W1", l, phi(sig["h"][l - 1]), dW["W1"]))
-                        add(step + 1, l, "dz", _rms(new["z"][l - 1] - sig["z"][l - 1]))
+                        add(step + 1, l, "dz", rms(new["z"][l - 1] - sig["z"][l - 1]))
                         add(step + 1, l, "du_own", own("W2", l, phi(sig["z"][l - 1]), dW["W2"]))
                     else:
                         add(step + 1, l, "du_own", own("W", l, phi(sig["h"][l - 1]), dW["W"]))

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -195,7 +197,8 @@ widgets.limit_widget(**WIDGET)
 # standard error of the same ratio.
 
 # %%
-from nfdlib.nfd_sweeps import first_steps, mean_and_noise, paired_gap, rms
+from nfdlib.nfd_sweeps import first_steps, mean_and_noise, paired_gap
+from nfdlib.stats import rms
 
 g_cmp = paired_gap(cmp["true"], cmp["decoupled"])
 m_nfd, se_nfd = mean_and_noise(cmp["NFD"])
