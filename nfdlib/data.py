@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .cache import register_kind
+from .cache import cached, register_kind
 from .config import check_seed
 from .validation import check_bool, check_float, check_int
 
@@ -186,8 +186,6 @@ def load_mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, dtype=t
     if num_samples == 5000:
         data = dict(_mnist1d_generated(5000))
     elif cache:
-        from .cache import cached
-
         data = cached("mnist1d_arrays", {"num_samples": num_samples, "train_split": _MNIST1D_SPLIT},
                       lambda: _mnist1d_arrays(num_samples), version=MNIST1D_VERSION, fmt="npz")
     else:

@@ -323,8 +323,6 @@ def cached_collapse_scan(name: str, rule: tuple[str, str], sizes: Iterable[tuple
     """:func:`collapse_scan` of one rule with ``summarize=True``, cached as JSON under ``data/`` (keyed by the
     whole configuration and :data:`COLLAPSE_VERSION`); ``use_cache=False`` computes without reading or
     writing a file (quick mode)."""
-    from . import cache
-
     sizes = [[check_int("n", n), check_int("L", L)] for n, L in sizes]
     p, b = rule
     if not check_bool("use_cache", use_cache):
