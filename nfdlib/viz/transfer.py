@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..records import Records
+
 # METRIC_LABELS and plot_transfer come from sweeps until they move to the end of this module
 from ..sweeps import METRIC_LABELS, best_curve, best_lr, final_metric, mean_curve_optima, plot_transfer
 from ..two_layer import fit_against, pooled_series
