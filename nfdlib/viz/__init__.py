@@ -17,7 +17,7 @@ from .base import (
     ReadableLogLocator,
     figure_bundle,
     legend_outside,
-                   log2_axis,
+    log2_axis,
     mark_outside,
     plot_band,
     plot_loglog_fit,
