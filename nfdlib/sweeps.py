@@ -619,7 +619,7 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     return out
 
 
-def _depth_file_problem(part: Mapping, L: int, lrs, seeds) -> str | None:
+def depth_file_problem(part: Mapping, L: int, lrs, seeds) -> str | None:
     """What is wrong with the stored result of one depth for the depth, rates and seeds asked (``None`` when
     nothing is): a missing array, another depth (files written since the depth was stored in them: ``L``), or
     another rate/seed grid. A file is never trusted by its name alone."""
@@ -643,7 +643,7 @@ def _load_depth(path: Path, L: int, lrs, seeds) -> dict | None:
         warnings.warn(f"partial sweep file {path} is unreadable ({type(err).__name__}); recomputing that depth",
                       stacklevel=3)
         return None
-    problem = _depth_file_problem(part, L, lrs, seeds)
+    problem = depth_file_problem(part, L, lrs, seeds)
     if problem is not None:
         warnings.warn(f"partial sweep file {path} is not depth {L} of this sweep ({problem}); recomputing that "
                       "depth", stacklevel=3)
@@ -756,157 +756,6 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
 def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: int) -> str:
     """The cache file name of one depth sweep, e.g. ``sweep_05_mnist1d_depth-mup-corrected_two_n128``."""
     return f"{prefix}_{task_key}_{parametrization}_{block}_n{n}"
-
-
-def _plan_jobs(rules, tasks, sweep, only):
-    required = ("depths", "lrs", "seeds", "steps")
-    missing = [k for k in required if k not in sweep]
-    if missing:
-        raise ValueError(f"sweep must give {required}; missing {missing}")
-    extra = {k: sweep[k] for k in ("batch_size", "loss_bound", "T", "activation", "eval_every", "train_eval")
-             if k in sweep}
-    jobs = [(n, key, p, b) for key, spec in tasks.items() for n in spec["widths"] for p, b in rules
-            if only is None or (p, b) in only]
-    jobs.sort(key=lambda job: job[0])  # narrow networks first: the cheap results are ready soonest
-    for n, key, p, b in jobs:
-        spec = tasks[key]
-        args = (spec["task"], p, b, n, sweep["depths"], sweep["lrs"], sweep["seeds"], sweep["steps"])
-        yield (key, n, p, b), args, dict(extra, loss=spec.get("loss", "mse"))
-
-
-def _plan_files(rules, tasks, sweep, prefix, directory):
-    """Each job of a plan with the cache file its sweep is (or will be) written to."""
-    for job, args, kw in _plan_jobs(rules, tasks, sweep, None):
-        key, n, p, b = job
-        yield job, cache.cache_path(sweep_name(prefix, key, p, b, n), depth_sweep_config(*args, **kw),
-                                    SWEEP_VERSION, "npz", directory)
-
-
-def missing_from_cache(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-                       prefix: str = "sweep", directory=None) -> list[tuple]:
-    """The sweeps of a plan (as :func:`run_plan` keys them) that have no file in the cache yet."""
-    return [job for job, final in _plan_files(rules, tasks, sweep, prefix, directory) if not final.exists()]
-
-
-def partial_depths(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-                   prefix: str = "sweep", directory=None) -> dict[tuple, list[int]]:
-    """For each sweep of a plan that has no cache file yet (:func:`missing_from_cache`), the depths already
-    finished in its partial folder (:func:`partial_dir`), in the plan's order; ``[]`` when none is."""
-    return {job: [int(L) for L in sweep["depths"] if (partial_dir(final) / f"L{int(L)}.npz").exists()]
-            for job, final in _plan_files(rules, tasks, sweep, prefix, directory) if not final.exists()}
-
-
-def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
-    """Problems of the folders of finished depths (:func:`partial_dir`; an empty list when there are none): a folder
-    that belongs to no unfinished sweep of the given plans (its configuration or :data:`SWEEP_VERSION` changed, or the
-    sweep has finished), a file that is not a depth of its plan, unreadable, or missing an array or the plan's
-    grid of rates and seeds. ``plans`` holds ``(rules, tasks, sweep, prefix)``, as :func:`run_plan` takes them.
-    How ``tests/test_cache.py`` keeps the committed finished depths of long sweeps honest."""
-    root = (Path(directory) if directory is not None else cache.data_dir()) / "partial"
-    if not root.exists():
-        return []
-    wanted = {}
-    for rules, tasks, sweep, prefix in plans:
-        for _job, final in _plan_files(rules, tasks, sweep, prefix, directory):
-            if not final.exists():
-                wanted[partial_dir(final).name] = sweep
-    problems = []
-    for folder in sorted(root.iterdir()):
-        sweep = wanted.get(folder.name)
-        if not folder.is_dir():
-            problems.append(f"partial/{folder.name}: a file where only folders of finished depths belong")
-            continue
-        if sweep is None:
-            problems.append(f"partial/{folder.name}: no unfinished sweep of the plans has this key (stale or "
-                            "finished: delete it)")
-            continue
-        depths = {f"L{int(L)}.npz" for L in sweep["depths"]}
-        for path in sorted(p for p in folder.iterdir() if not p.name.endswith(".tmp.npz")):  # tmp: being written
-            where = f"partial/{folder.name}/{path.name}"
-            if path.name not in depths:
-                problems.append(f"{where}: not a depth of its plan ({sorted(depths)})")
-                continue
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    part = {k: z[k] for k in z.files}
-            except Exception as err:  # noqa: BLE001 - report, do not raise
-                problems.append(f"{where}: unreadable ({type(err).__name__})")
-                continue
-            problem = _depth_file_problem(part, int(path.stem[1:]), sweep["lrs"], sweep["seeds"])
-            if problem is not None:
-                problems.append(f"{where}: {problem}")
-    return problems
-
-
-def run_plan(rules: Sequence[tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-             prefix: str = "sweep", use_cache: bool = True, progress: bool = True,
-             only: Sequence[tuple[str, str]] | None = None, cached_only: bool = False) -> dict[tuple, dict]:
-    """Every depth sweep of a notebook's plan: one per task, width and rule.
-
-    ``rules`` lists ``(parametrization, block)``; ``tasks`` maps a key to ``{"task": task dict, "loss": ...,
-    "widths": [...]}``; ``sweep`` holds ``depths, lrs, seeds, steps`` and optional ``batch_size, loss_bound,
-    T, activation, eval_every, train_eval``. Results are keyed ``(task_key, n, parametrization, block)``. With
-    ``use_cache`` each sweep is read from / written to ``data/<prefix>_...-<hash>.npz``; otherwise it is
-    computed directly (quick mode). ``only`` restricts to some ``(parametrization, block)`` rules.
-    ``cached_only`` (with ``use_cache``) returns only the sweeps already in the cache and computes nothing: how a
-    notebook shows a plan whose long sweeps are still being precomputed (:func:`missing_from_cache` lists the
-    others).
-    """
-    out = {}
-    jobs = list(_plan_jobs(rules, tasks, sweep, only))
-    for job, args, kw in tqdm(jobs, desc="sweeps", disable=not progress or len(jobs) < 2):
-        key, n, p, b = job
-        name = sweep_name(prefix, key, p, b, n)
-        if use_cache:
-            config = depth_sweep_config(*args, **kw)
-            if cached_only and not cache.cache_path(name, config, SWEEP_VERSION, "npz").exists():
-                continue
-            out[job] = cached_depth_sweep(name, *args, progress=progress, **kw)
-        else:
-            out[job] = depth_sweep(*args, progress=progress, **kw)
-    return out
-
-
-def parameters_cell(path: str) -> dict:
-    """Execute the cell tagged ``parameters`` of a percent-format notebook source in full mode
-    (``NFD_QUICK=0``) and return its variables: how the sweeps of a notebook are precomputed in the background
-    with exactly the notebook's configuration (``python -m nfdlib.sweeps notebooks/06_lr_correction.py``).
-
-    A missing file, a source without a parameters cell, or a cell that fails raises ``ValueError`` with the file
-    and the line of the notebook source where it failed."""
-    import os
-    import re
-    import traceback
-
-    try:
-        with open(path) as fh:
-            text = fh.read()
-    except OSError as err:
-        raise ValueError(f"notebook {path!r} cannot be read ({err.strerror or err})") from err
-    starts = [m.start() for m in re.finditer(r"^# %%", text, flags=re.M)]
-    cells = [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
-    params = [(a, c) for a, c in zip(starts, cells) if re.match(r"[^\n]*tags=\[[^\]]*\"parameters\"", c)]
-    if not params:
-        raise ValueError(f"notebook {path!r} has no cell tagged parameters")
-    start, cell = params[0]
-    # Pad with the lines above the cell's body, so that an error names the line of the notebook source.
-    body = "\n" * (text.count("\n", 0, start) + 1) + cell.split("\n", 1)[1]
-    old = os.environ.get("NFD_QUICK")
-    os.environ["NFD_QUICK"] = "0"
-    try:
-        scope: dict = {}
-        exec(compile(body, path, "exec"), scope)  # noqa: S102 - our own notebook source
-    except Exception as err:  # noqa: BLE001 - any failure of the cell is reported with its line
-        line = err.lineno if isinstance(err, SyntaxError) else next(
-            (f.lineno for f in reversed(traceback.extract_tb(err.__traceback__)) if f.filename == path), "?")
-        raise ValueError(f"the parameters cell of {path} fails at line {line}: {type(err).__name__}: {err}") \
-            from err
-    finally:
-        if old is None:
-            os.environ.pop("NFD_QUICK", None)
-        else:
-            os.environ["NFD_QUICK"] = old
-    return {k: v for k, v in scope.items() if not k.startswith("__")}
 
 
 # -- reading a sweep ---------------------------------------------------------------------------------------
@@ -1499,70 +1348,10 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
     return ax
 
 
-def notebook_plan(parser, notebook: str, names: Sequence[str]) -> dict:
-    """The variables ``names`` of a notebook's parameters cell, for a command line: every failure (no such file,
-    no parameters cell, a cell that fails, a variable it does not define) ends the program through
-    ``parser.error`` with one line that says what is wrong and, for a missing variable, which plans exist."""
-    try:
-        params = parameters_cell(notebook)
-    except ValueError as err:
-        parser.error(str(err))
-    missing = [k for k in names if k not in params]
-    if missing:
-        plans = sorted({k[: -len("SWEEP_PREFIX")] or "(default)" for k in params if k.endswith("SWEEP_PREFIX")})
-        sweep_plan = any(k.endswith("TASKS") for k in missing)
-        defined = (f"its sweep plans (--plan): {', '.join(plans) or 'none'}" if sweep_plan
-                   else f"it defines {', '.join(k for k in params if k.isupper()) or 'nothing in capitals'}")
-        parser.error(f"the parameters cell of {notebook} does not define {', '.join(missing)}; {defined}")
-    return params
-
-
-def _select(parser, what: str, asked, available) -> None:
-    """A command-line selector that matches nothing is an error listing what exists (never a silent no-op)."""
-    unknown = [a for a in asked or () if a not in available]
-    if unknown:
-        parser.error(f"{what} {', '.join(map(str, unknown))} matches nothing; this plan has "
-                     f"{', '.join(map(str, available))}")
-
-
-def _main(argv: Sequence[str] | None = None) -> None:
-    """Precompute (and cache under ``data/``) every sweep of a notebook's plan, in full mode."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m nfdlib.sweeps", description=_main.__doc__)
-    ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES and, for "
-                                     "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX")
-    ap.add_argument("--plan", default="", help="name of the plan: the prefix of its variables (default: the "
-                                               "plain TASKS, SWEEP, SWEEP_PREFIX; e.g. PLATEAU_ reads "
-                                               "PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)")
-    ap.add_argument("--task", action="append", help="only this task key (repeatable)")
-    ap.add_argument("--width", action="append", type=int, help="only this width (repeatable)")
-    ap.add_argument("--rule", action="append", help="only this rule, as parametrization/block (repeatable)")
-    args = ap.parse_args(argv)
-    names = {k: args.plan + k for k in ("TASKS", "SWEEP", "SWEEP_PREFIX")}
-    params = notebook_plan(ap, args.notebook, ["RULES", *names.values()])
-    all_tasks = params[names["TASKS"]]
-    _select(ap, "--task", args.task, list(all_tasks))
-    tasks = {k: dict(v) for k, v in all_tasks.items() if not args.task or k in args.task}
-    _select(ap, "--width", args.width, sorted({n for v in tasks.values() for n in v["widths"]}))
-    if args.width:
-        tasks = {k: dict(v, widths=[n for n in v["widths"] if n in args.width]) for k, v in tasks.items()}
-    rules = [tuple(r) for r in params["RULES"]]
-    _select(ap, "--rule", args.rule, ["/".join(r) for r in rules])
-    only = None if not args.rule else [tuple(r.split("/")) for r in args.rule]
-    run_plan(rules, tasks, params[names["SWEEP"]], prefix=params[names["SWEEP_PREFIX"]], use_cache=True, only=only)
-
-
 __all__ = ["SWEEP_VERSION", "ENGINES", "log2_grid", "batch_indices", "train_stacked", "train_loop", "Rule", "RULES",
            "load_task", "lr_sweep", "depth_sweep", "cached_depth_sweep", "final_metric", "Optimum", "best_lr",
            "optima", "mean_curve_optima", "Drift", "optimum_drift", "max_stable_lr", "stability_drift",
-           "best_by_depth", "best_rate", "sweep_name", "run_plan", "parameters_cell", "METRIC_LABELS",
-           "plot_transfer", "SWEEP_ARRAYS", "METRICS", "fused_supported", "best_curve", "plateau_step",
-           "plateau_budget", "paired_difference", "missing_from_cache", "partial_depths", "partial_dir",
-           "check_partials", "notebook_plan", "drift_of", "excess_drifts", "transfer_outcomes", "depth_trend",
-           "lead", "leader",
-           "best_row", "best_window_mean", "paired_verdicts", "compute_time"]
-
-
-if __name__ == "__main__":
-    _main()
+           "best_by_depth", "best_rate", "sweep_name", "METRIC_LABELS", "plot_transfer", "SWEEP_ARRAYS", "METRICS",
+           "fused_supported", "best_curve", "plateau_step", "plateau_budget", "paired_difference", "partial_dir",
+           "drift_of", "excess_drifts", "transfer_outcomes", "depth_trend", "lead", "leader", "best_row",
+           "best_window_mean", "paired_verdicts", "compute_time"]

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -41,7 +43,7 @@
 # **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 40 s; full mode from the caches
 # under `data/` (files `collapse_*` and `sweep_05_*`) about 50 s, most of it the per-block profiles and the live
 # widget, computed on the spot; from scratch about one CPU-hour more for the sweeps, which notebook 06's plan
-# computes (`python -m nfdlib.sweeps notebooks/06_lr_correction.py`), and a few minutes for the collapse scans.
+# computes (`python -m nfdlib.plans notebooks/06_lr_correction.py`), and a few minutes for the collapse scans.
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
@@ -75,7 +77,7 @@ SWEEP = {
     "batch_size": 64,
     "loss_bound": 1000.0,
 }
-SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.sweeps notebooks/06_lr_correction.py
+SWEEP_PREFIX = "sweep_05"  # full-mode sweeps are precomputed: python -m nfdlib.plans notebooks/06_lr_correction.py
 # the live collapse profile at the end of section 2 (each slider move trains these networks again)
 WIDGET = {"n": 32, "L": 4, "seeds": 1} if QUICK else {"n": 256, "L": 16, "seeds": 2}
 
@@ -106,8 +108,8 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import plans, sweeps, two_layer
 from nfdlib import plotting as nplt
-from nfdlib import sweeps, two_layer
 from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
@@ -335,7 +337,7 @@ widgets.collapse_widget(**WIDGET)
 # configuration stacked along a new axis, one batched forward and backward pass per step); a run whose loss
 # goes non-finite is recorded as diverged and drawn as a missing point.
 # Full-mode results come from the cache files of notebook 06's plan (`data/sweep_05_*.npz`, computed by
-# `python -m nfdlib.sweeps notebooks/06_lr_correction.py`, about an hour on one CPU core); quick mode computes
+# `python -m nfdlib.plans notebooks/06_lr_correction.py`, about an hour on one CPU core); quick mode computes
 # a tiny version. Seeds change the initial weights and the minibatch order.
 #
 # **Predict, then run.** Under depth-μP, one-layer blocks are known to transfer (Bordelon et al.; TP VI). For
@@ -343,7 +345,7 @@ widgets.collapse_widget(**WIDGET)
 # stay?
 
 # %%
-results = sweeps.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
+results = plans.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
 labels = {("depth-mup", "one"): "depth-μP, one-layer", ("depth-mup", "two"): "depth-μP, two-layer"}
 n_show = max(TASKS["mnist1d"]["widths"])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharey=True, layout="constrained")

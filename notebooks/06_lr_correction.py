@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -48,7 +50,7 @@
 # budget of 6000 steps on 20000 examples, chooses every rate on a validation split and reports test accuracy.
 
 # %% tags=["parameters"]
-# Every size, one dictionary per experiment; full-mode sweeps: `python -m nfdlib.sweeps <this file> [--plan P]`.
+# Every size, one dictionary per experiment; full-mode sweeps: `python -m nfdlib.plans <this file> [--plan P]`.
 import os
 
 QUICK = os.environ.get("NFD_QUICK", "0").strip().lower() in ("1", "true", "yes", "on")
@@ -113,8 +115,8 @@ from functools import partial
 from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import plans, stats, sweeps, two_layer, widgets
 from nfdlib import plotting as nplt
-from nfdlib import stats, sweeps, two_layer, widgets
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
 from nfdlib.stats import Claims, combine_verdicts, fit_loglog, slope_verdict
@@ -297,7 +299,7 @@ for what, name in (("lambda", "lambda_max"), ("odds", "kernel odds K1/K_rest"), 
 # `nfdlib.sweeps` trains all rates × seeds of one architecture at once; full mode reads `data/sweep_05_*.npz`.
 
 # %%
-results = sweeps.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
+results = plans.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
 for task_key in TASKS:
     n_show = max(TASKS[task_key]["widths"])
     fig = nplt.plot_transfer_grid({r: results[(task_key, n_show) + r] for r in RULES}, ("train_loss",),
@@ -401,8 +403,8 @@ for task_key, n in dict.fromkeys(key[:2] for key in best):
 
 # %%
 # In full mode only the cached sweeps are read (cached_only): the appendix lists any still being computed.
-pilot = sweeps.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREFIX, use_cache=not QUICK,
-                        cached_only=not QUICK, progress=QUICK)
+pilot = plans.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREFIX, use_cache=not QUICK,
+                       cached_only=not QUICK, progress=QUICK)
 BUDGET = PLATEAU_SWEEP["steps"]
 pilot_rows = {key: sweeps.plateau_budget(res, rel=READING["settle_rel"])[0] for key, res in pilot.items()}
 fig = nplt.plot_pilot(pilot, pilot_rows, {t: spec["widths"][0] for t, spec in PILOT_TASKS.items()}, labels=LABELS,
@@ -431,8 +433,8 @@ for key, res in pilot.items():
 # triangle on the top edge: a mean above the range, its value beside it.
 
 # %%
-budget_runs = sweeps.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU_SWEEP_PREFIX, use_cache=not QUICK,
-                          cached_only=not QUICK, progress=QUICK)
+budget_runs = plans.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU_SWEEP_PREFIX, use_cache=not QUICK,
+                             cached_only=not QUICK, progress=QUICK)
 BUDGET_RULES = {key[:2]: [r for r in RULES if key[:2] + r in budget_runs] for key in budget_runs}  # per (task, n)
 AVG = READING["average"]
 for (task_key, n), shown in BUDGET_RULES.items():
@@ -675,7 +677,7 @@ display(Markdown("\n".join([
 # </details>
 #
 # 3. Rerun the sweeps with a longer budget (`SWEEP["steps"] = 800`, quick widths) for the corrected rule only
-#    (`sweeps.run_plan(..., only=[("depth-mup-corrected", "two")], use_cache=False)`). Does the optimum move
+#    (`plans.run_plan(..., only=[("depth-mup-corrected", "two")], use_cache=False)`). Does the optimum move
 #    away from the divergence boundary, and does its drift with depth change?
 #
 # <details><summary>Answer</summary>
@@ -700,7 +702,7 @@ display(Markdown("\n".join([
 if not QUICK:
     for name, (tasks_, plan_, prefix_) in {"pilot": (PILOT_TASKS, PILOT_SWEEP, PILOT_SWEEP_PREFIX),
                                            "budget": (PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)}.items():
-        unfinished = sweeps.partial_depths(RULES, tasks_, plan_, prefix=prefix_)  # the depths done of each
+        unfinished = plans.partial_depths(RULES, tasks_, plan_, prefix=prefix_)  # the depths done of each
         print(f"{name} sweeps not finished yet: {len(unfinished) or 'none'}")
         for (task_key, n, *rule), done in unfinished.items():
             print(f"  {task_key} n={n} {LABELS[tuple(rule)]}: depths finished {done or 'none'} of {plan_['depths']}")

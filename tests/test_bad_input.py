@@ -23,7 +23,6 @@ from nfdlib import (
     gia,
     models,
     nfd,
-    nfd_sweeps,
     optim,
     records,
     scaling,
@@ -33,6 +32,7 @@ from nfdlib import (
     two_layer,
     widgets,
 )
+from nfdlib.nfd import runs as nfd_runs
 from nfdlib.config import check_seeds
 from nfdlib.validation import check_bool, check_grid
 
@@ -65,7 +65,7 @@ BOOLEAN_CASES = {
     "load_mnist1d cache": ("cache", lambda v: data.load_mnist1d(40, 10, cache=v)),
     "load_cifar10 download": ("download", lambda v: data.load_cifar10(10, 10, root="/nonexistent", download=v)),
     "cache.cached refresh": ("refresh", lambda v: cache.cached("x", {}, dict, version="1", refresh=v)),
-    "network_runs cache": ("cache", lambda v: nfd_sweeps.network_runs(n=4, L=2, seeds=[0], steps=0, cache=v)),
+    "network_runs cache": ("cache", lambda v: nfd_runs.network_runs(n=4, L=2, seeds=[0], steps=0, cache=v)),
     "tangent_kernel per_layer": ("per_layer", lambda v: two_layer.tangent_kernel(
         models.ResNet(3, 2, 8, 2, block="two"), torch.randn(4, 3), per_layer=v)),
     "collapse_scan summarize": ("summarize", lambda v: two_layer.collapse_scan(
@@ -121,7 +121,7 @@ GRID_CASES = {
                                                                          [0.1], [0], 1, progress=False)),
     "train_stacked repeated configuration": ("lrs and seeds", lambda: sweeps.train_stacked(
         lambda s: models.ResNet(3, 1, 4, 2, seed=s), [0.1, 0.1], [0, 0], data.make_teacher_task(d=3, n_train=8), 1)),
-    "network_runs repeated seed": ("seeds", lambda: nfd_sweeps.network_runs(n=4, L=2, seeds=[1, 1], steps=0,
+    "network_runs repeated seed": ("seeds", lambda: nfd_runs.network_runs(n=4, L=2, seeds=[1, 1], steps=0,
                                                                             cache=False)),
     "collapse_scan repeated seed": ("seeds", lambda: two_layer.collapse_scan([("depth-mup", "two")], [(4, 2)],
                                                                              seeds=[0, 0], progress=False)),
@@ -310,15 +310,15 @@ SWEEP_CLI_CASES = [
 
 @pytest.mark.parametrize(("args", "message"), SWEEP_CLI_CASES, ids=lambda a: " ".join(a) if isinstance(a, list) else "")
 def test_sweeps_command_line_refuses_what_matches_nothing(args, message):
-    out = _cli("nfdlib.sweeps", *args)
+    out = _cli("nfdlib.plans", *args)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2, out.stderr
     assert message in lines[-1] and "Traceback" not in out.stderr
-    assert lines[-1].startswith("python -m nfdlib.sweeps: error:")
+    assert lines[-1].startswith("python -m nfdlib.plans: error:")
 
 
 def test_sweeps_command_line_names_the_failing_line(broken_notebook):
-    out = _cli("nfdlib.sweeps", broken_notebook)
+    out = _cli("nfdlib.plans", broken_notebook)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "fails at line 6: NameError" in out.stderr.strip().splitlines()[-1]
 

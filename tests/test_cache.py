@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfdlib import cache, data, gia, nfd_sweeps, scaling, sweeps, two_layer
+from nfdlib import cache, data, gia, scaling, sweeps, two_layer
+from nfdlib.nfd import runs as nfd_runs
+from nfdlib.plans import check_partials, parameters_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "caches.json"
@@ -43,18 +45,18 @@ GOLDEN = {
     "sweep": (lambda: sweeps.SWEEP_VERSION, lambda: _arrays(sweeps.depth_sweep(
         {"name": "teacher", **{k: TINY[k] for k in ("d", "n_train", "n_test")}}, "depth-mup", "two", 8, [2, 3],
         [0.1, 0.4], [0, 1], 3, progress=False), ("train_loss", "test_loss", "diverged_at"))),
-    "nfd_net_": (lambda: nfd_sweeps.VERSION, lambda: _arrays(nfd_sweeps.network_runs(
+    "nfd_net_": (lambda: nfd_runs.VERSION, lambda: _arrays(nfd_runs.network_runs(
         n=16, L=2, seeds=[0, 1], task=TINY, steps=2, cache=False, progress=False), ("f_train", "f_test", "Phi", "G"))),
-    "nfd_solver": (lambda: nfd_sweeps.VERSION, lambda: {
-        c: _arrays(nfd_sweeps.solver_runs(M=32, K=2, seeds=[0], task=TINY, steps=2, coupling=c, cache=False,
+    "nfd_solver": (lambda: nfd_runs.VERSION, lambda: {
+        c: _arrays(nfd_runs.solver_runs(M=32, K=2, seeds=[0], task=TINY, steps=2, coupling=c, cache=False,
                                           progress=False), ("f_train", "G"))["f_train"]
         for c in ("decoupled", "reused")}),
-    "nfd_init_moments_": (lambda: nfd_sweeps.VERSION, lambda: _arrays(nfd_sweeps.init_moments(
+    "nfd_init_moments_": (lambda: nfd_runs.VERSION, lambda: _arrays(nfd_runs.init_moments(
         n=8, L=2, seeds=range(3), task=TINY, cache=False, progress=False), ("Phi_mean", "Phi_var", "G_mean"))),
-    "nfd_nondeg_": (lambda: nfd_sweeps.VERSION, lambda: {
-        "net": _arrays(nfd_sweeps.nondegeneracy_networks(ns=[48], L=2, seeds=[0], task=TINY, steps=2, every=1,
+    "nfd_nondeg_": (lambda: nfd_runs.VERSION, lambda: {
+        "net": _arrays(nfd_runs.nondegeneracy_networks(ns=[48], L=2, seeds=[0], task=TINY, steps=2, every=1,
                                                          cache=False, progress=False), ("lam_min",))["lam_min"],
-        "solver": _arrays(nfd_sweeps.nondegeneracy_solver(M=64, K=2, seeds=[0], task=TINY, steps=2, every=1,
+        "solver": _arrays(nfd_runs.nondegeneracy_solver(M=64, K=2, seeds=[0], task=TINY, steps=2, every=1,
                                                           cache=False, progress=False), ("lam_min",))["lam_min"]}),
     "gia_": (lambda: gia.VERSION, lambda: {
         **{f"init_{k}": v for k, v in _records(gia.run_experiment(
@@ -131,7 +133,7 @@ def _notebook_sweep_plans() -> list[tuple]:
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
         if "SWEEP_PREFIX" not in path.read_text():
             continue
-        params = sweeps.parameters_cell(str(path))
+        params = parameters_cell(str(path))
         for var in (v for v in params if v.endswith("SWEEP_PREFIX")):
             plan = var[: -len("SWEEP_PREFIX")]
             plans.append((params["RULES"], params[plan + "TASKS"], params[plan + "SWEEP"], params[var]))
@@ -145,7 +147,7 @@ def test_committed_finished_depths_belong_to_an_unfinished_sweep_of_a_notebook()
         pytest.skip("NFD_DATA_DIR points elsewhere")
     plans = _notebook_sweep_plans()
     assert {p[3] for p in plans} >= {"sweep_05", "pilot_05", "plateau_05"}, "the notebooks' plans were not found"
-    problems = sweeps.check_partials(plans)
+    problems = check_partials(plans)
     assert not problems, "\n".join(problems)
 
 

@@ -401,7 +401,7 @@ def test_notebook_full_plan_is_cached(monkeypatch):
     from pathlib import Path
 
     import nfdlib.cache as cache
-    from nfdlib.sweeps import parameters_cell
+    from nfdlib.plans import parameters_cell
 
     root = Path(__file__).resolve().parent.parent
     monkeypatch.delenv("NFD_DATA_DIR", raising=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import sweeps
+from nfdlib import plans, sweeps
 from nfdlib.data import load_digits, make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.optim import make_sgd
@@ -260,7 +260,7 @@ def test_mismatched_configurations_raise():
     with pytest.raises(ValueError, match=r"^make_model must build networks with backward='true'"):
         sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s, backward="decoupled"), [0.1], [0], data, 1)
     with pytest.raises(ValueError, match=r"^sweep must give"):
-        sweeps.run_plan([("depth-mup", "two")], {}, {"depths": [2]})
+        plans.run_plan([("depth-mup", "two")], {}, {"depths": [2]})
 
 
 # -- reading a sweep ---------------------------------------------------------------------------------------
@@ -321,10 +321,10 @@ def test_parameters_cell_is_read_in_full_mode(tmp_path):
     src = tmp_path / "99_x.py"
     src.write_text('# %% [markdown]\n# hi\n\n# %% tags=["parameters"]\nimport os\n'
                    'QUICK = os.environ.get("NFD_QUICK", "0") == "1"\nSIZE = 2 if QUICK else 64\n\n# %%\nSIZE = 0\n')
-    assert sweeps.parameters_cell(str(src))["SIZE"] == 64
+    assert plans.parameters_cell(str(src))["SIZE"] == 64
     (tmp_path / "98_y.py").write_text("# %%\nx = 1\n")
     with pytest.raises(ValueError, match=r"^notebook '.*98_y.py' has no cell tagged parameters"):
-        sweeps.parameters_cell(str(tmp_path / "98_y.py"))
+        plans.parameters_cell(str(tmp_path / "98_y.py"))
 
 
 @pytest.mark.parametrize("block", ["one", "two"])
@@ -347,8 +347,8 @@ def test_forward_with_batched_weights_matches_each_network(block):
 def test_notebooks_05_and_06_share_one_sweep_plan():
     """Notebook 05 reads the learning-rate sweeps that notebook 06's plan precomputes: same tasks, grid and cache."""
     root = Path(__file__).resolve().parent.parent / "notebooks"
-    p05 = sweeps.parameters_cell(str(root / "05_two_layer_collapse.py"))
-    p06 = sweeps.parameters_cell(str(root / "06_lr_correction.py"))
+    p05 = plans.parameters_cell(str(root / "05_two_layer_collapse.py"))
+    p06 = plans.parameters_cell(str(root / "06_lr_correction.py"))
     for key in ("TASKS", "SWEEP", "SWEEP_PREFIX"):
         assert p05[key] == p06[key], f"{key} differs between notebooks 05 and 06"
 

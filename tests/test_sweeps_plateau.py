@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import sweeps
+from nfdlib import plans, sweeps
 from nfdlib.data import load_digits, load_mnist1d, make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.training import evaluate
@@ -233,11 +233,11 @@ def test_main_runs_one_plan_filtered(tmp_path, monkeypatch, capsys):
         'TINY_SWEEP = {"depths": [2], "lrs": [0.1], "seeds": [0], "steps": 2, "train_eval": 4}\n'
         'TINY_SWEEP_PREFIX = "tiny"\n')
     monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
-    sweeps._main([str(src), "--plan", "TINY_", "--task", "a", "--width", "6", "--rule", "completep/two"])
+    plans.main([str(src), "--plan", "TINY_", "--task", "a", "--width", "6", "--rule", "completep/two"])
     files = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.npz"))
     assert files == ["tiny_a_completep_two_n6"]
     with pytest.raises(SystemExit) as stop:
-        sweeps._main([str(src), "--plan", "NOPE_"])
+        plans.main([str(src), "--plan", "NOPE_"])
     assert stop.value.code == 2 and "NOPE_TASKS" in capsys.readouterr().err
 
 
@@ -285,15 +285,15 @@ def test_run_plan_cached_only_reads_what_exists_and_lists_the_rest(tmp_path, mon
     rules = [("depth-mup", "two"), ("completep", "two")]
     tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
     plan = {"depths": [2], "lrs": [0.1], "seeds": [0], "steps": 2}
-    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *r) for r in rules]
-    done = sweeps.run_plan(rules, tasks, plan, prefix="p", only=[rules[0]], progress=False)
-    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[1])]
+    assert plans.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *r) for r in rules]
+    done = plans.run_plan(rules, tasks, plan, prefix="p", only=[rules[0]], progress=False)
+    assert plans.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[1])]
 
     def refuse(*args, **kwargs):
         raise AssertionError("cached_only must not compute")
 
     monkeypatch.setattr(sweeps, "depth_sweep", refuse)
-    got = sweeps.run_plan(rules, tasks, plan, prefix="p", cached_only=True, progress=False)
+    got = plans.run_plan(rules, tasks, plan, prefix="p", cached_only=True, progress=False)
     assert list(got) == [("t", 4, *rules[0])]
     np.testing.assert_array_equal(got[("t", 4, *rules[0])]["train_loss"], done[("t", 4, *rules[0])]["train_loss"])
 
@@ -303,9 +303,9 @@ def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(t
     rules = [("depth-mup", "two")]
     tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
     plan = {"depths": [2, 3, 4], "lrs": [0.1, 0.2], "seeds": [0, 1], "steps": 2}
-    plans = [(rules, tasks, plan, "p")]
-    assert sweeps.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): []}
-    assert sweeps.check_partials(plans) == []  # no partial folder at all
+    todo = [(rules, tasks, plan, "p")]
+    assert plans.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): []}
+    assert plans.check_partials(todo) == []  # no partial folder at all
     real, calls = sweeps.lr_sweep, []
 
     def interrupted(data, p, b, n, L, *args, **kwargs):  # the session ends while depth 4 trains
@@ -316,39 +316,39 @@ def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(t
 
     monkeypatch.setattr(sweeps, "lr_sweep", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sweeps.run_plan(rules, tasks, plan, prefix="p", progress=False)
-    assert sweeps.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[0])]
-    assert sweeps.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2, 3]}
-    assert sweeps.check_partials(plans) == []
+        plans.run_plan(rules, tasks, plan, prefix="p", progress=False)
+    assert plans.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[0])]
+    assert plans.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2, 3]}
+    assert plans.check_partials(todo) == []
     folder = next((tmp_path / "partial").iterdir())
     # what a committed folder can go wrong with: a file that is no depth of the plan, one that is truncated, one
     # from another grid, and a folder whose configuration is no longer any plan's
     (folder / "L5.npz").write_bytes((folder / "L2.npz").read_bytes())
     np.savez(folder / "L3.npz", lr=[0.1, 0.2], seed=[0, 1])
-    problems = sweeps.check_partials(plans)
+    problems = plans.check_partials(todo)
     assert len(problems) == 2 and "L3.npz: missing" in problems[0] and "L5.npz: not a depth" in problems[1]
     (folder / "L5.npz").unlink()
     with np.load(folder / "L2.npz") as z:
         part = {k: z[k] for k in z.files}
     np.savez(folder / "L3.npz", **dict(part, L=np.asarray(3), lr=np.array([0.1, 0.4])))
-    assert [m.split(": ")[1] for m in sweeps.check_partials(plans)] == ["its rates, seeds or shape are not the plan's"]
+    assert [m.split(": ")[1] for m in plans.check_partials(todo)] == ["its rates, seeds or shape are not the plan's"]
     np.savez(folder / "L3.npz", **part)  # depth 2's file under depth 3's name: the file says which depth it holds
-    assert [m.split(": ")[1] for m in sweeps.check_partials(plans)] == ["holds depth 2, not 3"]
+    assert [m.split(": ")[1] for m in plans.check_partials(todo)] == ["holds depth 2, not 3"]
     with pytest.warns(UserWarning, match="is not depth 3 of this sweep"):
         sweeps._load_depth(folder / "L3.npz", 3, part["lr"], part["seed"])
     np.savez(folder / "L3.npz", **dict(part, L=np.asarray(3)))
-    assert sweeps.check_partials([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
+    assert plans.check_partials([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
                                                                                        "delete it)")
     (tmp_path / "partial" / "stray.npz").write_bytes(b"")
-    assert sweeps.check_partials(plans) == ["partial/stray.npz: a file where only folders of finished depths belong"]
+    assert plans.check_partials(todo) == ["partial/stray.npz: a file where only folders of finished depths belong"]
     (tmp_path / "partial" / "stray.npz").unlink()
     # resuming trains only the missing depth, then the folder goes: the sweep is whole
     calls.clear()
     monkeypatch.setattr(sweeps, "lr_sweep", lambda *a, **k: (calls.append(a[4]), real(*a, **k))[1])
-    done = sweeps.run_plan(rules, tasks, plan, prefix="p", progress=False)
+    done = plans.run_plan(rules, tasks, plan, prefix="p", progress=False)
     assert calls == [4] and list(done[("t", 4, *rules[0])]["L"]) == [2, 3, 4]
-    assert sweeps.partial_depths(rules, tasks, plan, prefix="p") == {} and not folder.exists()
-    assert sweeps.check_partials(plans) == []
+    assert plans.partial_depths(rules, tasks, plan, prefix="p") == {} and not folder.exists()
+    assert plans.check_partials(todo) == []
 
 
 def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
@@ -361,8 +361,8 @@ def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
     root = Path(__file__).resolve().parent.parent
     if cache.data_dir().resolve() != (root / "data").resolve():
         pytest.skip("NFD_DATA_DIR points elsewhere")
-    p = sweeps.parameters_cell(str(root / "notebooks" / "06_lr_correction.py"))
-    assert sweeps.missing_from_cache(p["RULES"], p["TASKS"], p["SWEEP"], prefix=p["SWEEP_PREFIX"]) == []
+    p = plans.parameters_cell(str(root / "notebooks" / "06_lr_correction.py"))
+    assert plans.missing_from_cache(p["RULES"], p["TASKS"], p["SWEEP"], prefix=p["SWEEP_PREFIX"]) == []
 
 
 def test_best_window_mean_averages_the_best_curve_before_a_budget():
