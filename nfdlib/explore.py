@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
+from scipy.stats import ks_2samp
+from scipy.stats import t as student_t
 
 from .activations import ACTIVATIONS
 from .config import get_device
@@ -35,14 +37,16 @@ from .data import make_teacher_task
 from .models import BACKWARDS, BLOCKS, ResNet
 from .nfd import simulate_nfd
 from .parametrization import names as parametrization_names
-from .stats import Verdict, interval_verdict, ks_interval
+from .rules import TrainingRule
+from .stats import Verdict, interval_verdict, ks_interval, rms
 from .training import train
 from .two_layer import block_updates
 from .validation import check_bool, check_choice, check_float, check_int
 
 # Parametrizations whose one-layer, pre-activation networks have the NFD limit that the solver computes.
 LIMIT_PARAMETRIZATIONS = ("depth-mup", "depth-mup-corrected")
-# The rules compared in the collapse panel: depth-muP and its correction (the user's rule is added to them).
+# The rules compared in the collapse panel, each a parametrization of two-layer blocks: depth-muP and its
+# correction (the user's rule is added to them).
 COLLAPSE_RULES = ("depth-mup", "depth-mup-corrected")
 
 
@@ -96,10 +100,16 @@ class ExploreConfig:
         check_int("d", self.d)
 
     @property
+    def rule(self) -> TrainingRule:
+        """The networks' training rule: the parametrization with its block type, pre- or post-activation."""
+        return TrainingRule(self.parametrization, self.block, self.preact)
+
+    @property
     def has_limit(self) -> bool:
         """True when the solver computes this network's limit: depth-muP family, one-layer pre-activation blocks
         (under the correction a one-layer network is plain depth-muP: it has no first internal layer)."""
-        return self.parametrization in LIMIT_PARAMETRIZATIONS and self.block == "one" and self.preact
+        rule = self.rule
+        return rule.parametrization in LIMIT_PARAMETRIZATIONS and rule.block == "one" and rule.preact
 
     def key(self) -> tuple:
         return tuple(sorted(asdict(self).items()))
@@ -252,7 +262,7 @@ MEMO = Memo()
 
 
 def _rms_per_layer(h: list[torch.Tensor]) -> np.ndarray:
-    return np.array([float(t.double().pow(2).mean().sqrt()) for t in h])
+    return np.array([rms(t) for t in h])
 
 
 def task_for(config: ExploreConfig):
@@ -459,8 +469,6 @@ def difference_interval(a: float, se_a: float, dof_a: int, b: float, se_b: float
     """Welch's interval for ``a - b`` from two independent means with standard errors ``se_a``, ``se_b`` on
     ``dof_a``, ``dof_b`` degrees of freedom (Welch-Satterthwaite degrees for the t quantile). NaN where either
     standard error is undefined: an interval is never made up."""
-    from scipy.stats import t as student_t
-
     values = np.array([a, se_a, b, se_b], float)
     if not np.all(np.isfinite(values)) or min(dof_a, dof_b) < 1:
         return float("nan"), float("nan")
@@ -542,8 +550,6 @@ def particle_verdict(units, particles, tol: float) -> tuple[float, Verdict]:
 def ks_distance(units, particles) -> float:
     """The Kolmogorov-Smirnov distance (largest gap between the two empirical distribution functions) between a
     network's unit coordinates and the solver's particles; non-finite values are dropped."""
-    from scipy.stats import ks_2samp
-
     a, b = np.asarray(units, float).ravel(), np.asarray(particles, float).ravel()
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if a.size == 0 or b.size == 0:

@@ -9,6 +9,7 @@ import torch
 
 from nfdlib import explore as ex
 from nfdlib import widgets
+from nfdlib.widgets.explore_views import _config_controls
 
 SMALL = {"n": 32, "L": 4, "steps": 3, "seeds": 2}
 
@@ -404,7 +405,7 @@ def test_the_gpu_reaches_the_slider_ends_8x_wider_and_4x_deeper_than_a_cpu():
 @pytest.mark.parametrize(("name", "value", "shown"), [("n", 100, 128), ("L", 3, 4), ("T", 3.0, 4.0),
                                                       ("eta", 0.3, 0.25), ("eta", 0.1, 0.125)])
 def test_a_start_value_off_the_grid_snaps_to_the_nearest_stop_and_says_so(name, value, shown):
-    controls, notes = widgets._config_controls(ex.ExploreConfig(**{name: value}), (name,))
+    controls, notes = _config_controls(ex.ExploreConfig(**{name: value}), (name,))
     assert controls[name].value == shown  # nearest on a log scale: T = 3 is nearer 4 than 2
     assert len(notes) == 1 and notes[0].startswith(f"{name} = {value:g} is not on the slider's grid (")
     assert notes[0].endswith(f"snapped to {shown:g}")
@@ -412,14 +413,14 @@ def test_a_start_value_off_the_grid_snaps_to_the_nearest_stop_and_says_so(name, 
 
 @pytest.mark.parametrize(("name", "value"), [("n", 8192), ("L", 1), ("eta", 1e-3), ("steps", 100), ("seeds", 10)])
 def test_a_start_value_beyond_a_slider_extends_it_and_says_so(name, value):
-    controls, notes = widgets._config_controls(ex.ExploreConfig(**{name: value}), (name,))
+    controls, notes = _config_controls(ex.ExploreConfig(**{name: value}), (name,))
     assert controls[name].value == value  # never clamped to the slider's end
     assert len(notes) == 1 and notes[0].startswith(f"{name} = {value:g} is beyond the slider's ")
 
 
 def test_start_values_on_the_grid_are_kept_without_a_note():
     default = ex.ExploreConfig()
-    controls, notes = widgets._config_controls(default, widgets.EXPLORER_CONTROLS)
+    controls, notes = _config_controls(default, widgets.EXPLORER_CONTROLS)
     assert notes == [] and {k: w.value for k, w in controls.items()} == {k: getattr(default, k) for k in controls}
 
 
