@@ -439,6 +439,20 @@ def rms(x) -> float:
     return float(np.sqrt(np.mean(x**2)))
 
 
+# -- Richardson extrapolation
+def richardson(Ks, values) -> np.ndarray:
+    """First-order extrapolation in ``1/K`` from the two largest grids (axis 0 of ``values`` runs over ``Ks``):
+    ``(K2 y2 - K1 y1) / (K2 - K1)``, exact when ``y = y_inf + b/K``."""
+    Ks = np.asarray(Ks, float)
+    values = np.asarray(values, float)
+    if Ks.size < 2 or values.shape[0] != Ks.size:
+        raise ValueError("richardson needs two or more grids K with one row of values each")
+    i1, i2 = np.argsort(Ks)[-2:]
+    K1, K2 = Ks[i1], Ks[i2]
+    return (K2 * values[i2] - K1 * values[i1]) / (K2 - K1)
+
+
 __all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
            "slope_difference", "bootstrap_interval", "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope",
-           "markdown_table", "Claims", "Checks", "rms"]
+           "markdown_table", "Claims", "Checks", "rms",
+           "richardson"]
