@@ -12,23 +12,21 @@ import numpy as np
 
 from .. import gia
 from ..records import Records
-from ..stats import fit_loglog
 from .base import _errorbar, _shades, legend_outside, log2_axis, plot_loglog_fit, readable_log_ticks
 
 THETA = "Θ"  # the tangent kernel (docs/reconstruction.md, section 2)
 
 
-def plot_init_gap(fluct: Records, bias: Records):
+def plot_init_gap(fluct: Records, bias: Records, fits: dict):
     """Notebook 03, section 2. Left: one network's gap ``|G_true - E_B G| / |G_true|`` at ``tau = 0`` against
-    ``n``, per depth, with fitted slopes (``G_rb`` rows of :func:`nfdlib.gia.init_gap_summary`). Right: ``n``
-    times the seed-mean relative bias of ``G_0`` and of the tangent kernel, with 95% intervals (flat if
-    ``O(1/n)``). Returns ``(fig, fits)`` with the fit of each depth."""
+    ``n``, per depth, with the fitted slope of each depth, ``fits[L]`` (:func:`nfdlib.gia.init_gap_fits` of the
+    ``G_rb`` rows of :func:`nfdlib.gia.init_gap_summary`). Right: ``n`` times the seed-mean relative bias of
+    ``G_0`` and of the tangent kernel, with 95% intervals (flat if ``O(1/n)``). Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
-    ax, fits = axes[0], {}
+    ax = axes[0]
     depths = sorted(fluct.unique("L"))
     for L, color in zip(depths, _shades(len(depths))):
         xs, val, lo, hi = gia.series(fluct, "n", "G_rb", L=L)
-        fits[L] = fit_loglog(xs, val)
         plot_loglog_fit(ax, xs, val, fits[L], label=f"L = {L}", color=color, guides=(-0.5,) if L == depths[0] else ())
         _errorbar(ax, xs, val, lo, hi, "none", color=color, alpha=0.5)
     log2_axis(ax, fluct.unique("n"), label="width n (log2 scale)")
@@ -49,16 +47,16 @@ def plot_init_gap(fluct: Records, bias: Records):
     ax.set_ylabel("n × relative bias (flat if O(1/n))")
     ax.set_title(f"bias of GIA: seed mean over {bias[0]['seeds']} seeds, 95% CI", fontsize=9)
     legend_outside(ax, where="below", ncol=3)
-    return fig, fits
+    return fig
 
 
 def plot_first_step_ratio(cross: dict):
     """Notebook 03, section 3: the first-step ratio ``Theta_x / Theta`` against depth for each horizon ``T``
     (``cross[T]``: :func:`nfdlib.gia.init_gap_summary` records), with the infinite-width value at each ``L``
-    (lines) and its ``L -> infinity`` limit (dotted). Returns ``(fig, rows)`` with ``rows[T] = (measured,
-    theory at the measured depths, depths)``."""
+    (lines) and its ``L -> infinity`` limit (dotted); :func:`nfdlib.gia.first_step_ratios` gives the measured
+    values beside the theory. Returns the figure."""
     fig, ax = plt.subplots(figsize=(7.2, 3.6), layout="constrained")
-    rows, depths = {}, []
+    depths = []
     for t, color in zip(cross, _shades(len(cross), plt.cm.plasma)):
         xs, val, lo, hi = gia.series(cross[t], "L", "cross_ratio")
         _errorbar(ax, xs, val, lo, hi, "o", color=color, label=f"measured, T = {t:g}")
@@ -66,14 +64,13 @@ def plot_first_step_ratio(cross: dict):
         ax.plot(grid, [gia.first_step_ratio_theory(t, int(L)) for L in grid], color=color, lw=1,
                 label=f"infinite width, T = {t:g}")
         ax.axhline(gia.first_step_ratio_theory(t), color=color, ls=":", lw=1)
-        rows[t] = (val, np.array([gia.first_step_ratio_theory(t, int(L)) for L in xs]), xs)
         depths += list(xs)
     log2_axis(ax, depths, label="depth L (log2 scale)")
     ax.set_ylabel(f"{THETA}_× / {THETA} (mean diagonal)")
     n = cross[next(iter(cross))][0]["n"]
     ax.set_title(f"first-step update ratio, n = {n}; dotted: L → ∞", fontsize=9)
     legend_outside(ax)
-    return fig, rows
+    return fig
 
 
 def plot_coupling_depth(coupling: Records):
@@ -129,17 +126,18 @@ def plot_coupling_depth(coupling: Records):
     return fig
 
 
-def plot_coupling_width_horizon(by_width: Records, by_horizon: dict):
+def plot_coupling_width_horizon(by_width: Records, by_horizon: dict, fits: dict):
     """Notebook 03, section 4, continued. Left: the summed term, drift and floor against width (true network,
-    step 1) with fitted slopes. Right: summed term over summed drift against depth, one curve per horizon
-    (``by_horizon[T]``: :func:`nfdlib.gia.coupling_digest` records)."""
+    step 1) with their fitted slopes ``fits[quantity]`` (:func:`nfdlib.gia.coupling_width_fits`). Right: summed
+    term over summed drift against depth, one curve per horizon (``by_horizon[T]``:
+    :func:`nfdlib.gia.coupling_digest` records)."""
     s = by_width.where(kind="summary", step=1)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     ax = axes[0]
     for q, label in (("sum_excess", "reused-weight term (sum)"), ("sum_drift", "drift (sum)"),
                      ("sum_floor", "noise floor (sum)")):
         xs, val, _, _ = gia.series(s, "n", q, backward="true")
-        plot_loglog_fit(ax, xs, val, fit_loglog(xs, val), label=label, x_name="n",
+        plot_loglog_fit(ax, xs, val, fits[q], label=label, x_name="n",
                         guides=(-0.5,) if q == "sum_floor" else ())
     log2_axis(ax, s.unique("n"), label="width n (log2 scale)")
     readable_log_ticks(ax)
@@ -165,11 +163,10 @@ def plot_coupling_width_horizon(by_width: Records, by_horizon: dict):
 def plot_paired_gaps(by: dict, mid: int, last: int):
     """Notebook 03, section 5: the output gap at steps ``mid`` and ``last`` and the first-step update ratio of
     seed-paired true and decoupled networks (:func:`nfdlib.gia.paired_training` records), one panel per swept
-    size (``by = {"L": records, "n": records, "T": records}``). Returns ``(fig, fits)``: the log-log fit of the
-    output gap at step ``mid`` against each size."""
+    size (``by = {"L": records, "n": records, "T": records}``). Returns the figure; the log-log fit of the output
+    gap at step ``mid`` against each size is :func:`nfdlib.gia.paired_gap_fits`."""
     names = {"L": "depth L", "n": "width n", "T": "horizon T"}
     fig, axes = plt.subplots(1, len(by), figsize=(5 * len(by), 4.2), layout="constrained", squeeze=False)
-    fits = {}
     for ax, (x, rec) in zip(axes[0], by.items()):
         for q, step, style, label in (("out_gap", mid, "o-", f"output gap, step {mid}"),
                                       ("out_gap", last, "o:", f"output gap, step {last}"),
@@ -177,13 +174,11 @@ def plot_paired_gaps(by: dict, mid: int, last: int):
             summary = gia.paired_gap_summary(rec, q, by=(x,), step=step)
             xs, val, lo, hi = gia.series(summary, x, q)
             _errorbar(ax, xs, val, lo, hi, style, label=label)
-            if q == "out_gap" and step == mid:
-                fits[x] = fit_loglog(xs, val)
         log2_axis(ax, rec.unique(x), label=f"{names.get(x, x)} (log2 scale)")
         ax.set_ylabel("relative size (dimensionless)")
         ax.set_title(f"{len(rec.unique('seed'))} seeds, 95% CI", fontsize=9)
         legend_outside(ax, where="below", ncol=1)
-    return fig, fits
+    return fig
 
 
 def plot_paired_curves(records: Records):
