@@ -417,7 +417,24 @@ def kernel_by_depth(records: Records, rules: Iterable[tuple[str, str]], *,
     return series, fits
 
 
+def quantities_by_rule(records: Records, quantities: Iterable[str], rules: Iterable[tuple[str, str]], *, step: int,
+                       x: str = "L") -> tuple[dict, dict]:
+    """Each block-averaged quantity of ``quantities`` at ``step`` against ``x`` for each rule (``(parametrization,
+    block)``, the rows of ``records`` of that rule), from the depth scans of :func:`collapse_scan` (notebook 06,
+    section 2). Returns ``(series, fits)`` keyed ``(rule, quantity)``: ``series`` the ``(x, value)`` pairs (one per
+    seed, :func:`pooled_series`), ``fits`` their log-log fits (:func:`fit_against`). A rule without rows of a
+    quantity at ``step`` (one-layer blocks have no first internal layer) has no entry for it."""
+    series, fits = {}, {}
+    for quantity in quantities:
+        recs = {tuple(r): records.where(parametrization=r[0], block=r[1]) for r in rules}
+        for r, rec in recs.items():
+            if rec.where(quantity=quantity, step=step):
+                series[(r, quantity)] = pooled_series(rec, quantity, step=step, x=x)
+                fits[(r, quantity)] = fit_against(rec, quantity, step=step, x=x)
+    return series, fits
+
+
 __all__ = ["BLOCK_QUANTITIES", "OUTPUT_QUANTITIES", "backward_signals", "tangent_kernel", "kernel_summary",
            "block_updates", "summarize_layers", "collapse_scan", "COLLAPSE_VERSION", "cached_collapse_scan",
            "depth_and_width_scans",
-           "layer_average", "pooled_series", "fit_against", "kernel_by_depth"]
+           "layer_average", "pooled_series", "fit_against", "kernel_by_depth", "quantities_by_rule"]

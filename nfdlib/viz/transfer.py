@@ -11,11 +11,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..records import Records
-
 # METRIC_LABELS and plot_transfer come from sweeps until they move to the end of this module
 from ..sweeps import METRIC_LABELS, best_curve, best_lr, final_metric, mean_curve_optima, plot_transfer
-from ..two_layer import fit_against, pooled_series
 from .base import AXIS_LABELS, legend_outside, log2_axis, mark_outside, readable_log_ticks, robust_limits
 
 RULE_MARKERS = "osD^v"
@@ -147,24 +144,22 @@ def plot_budget_drift(plateau: dict, kinds: Sequence, budgets: Sequence[int], dr
     return fig
 
 
-def plot_quantities_by_rule(records: Records, quantities: Sequence, rules: Sequence, *, step: int, labels: dict,
-                            colors: dict, ylabel: str, guides: dict | None = None, x: str = "L",
+def plot_quantities_by_rule(series: dict, fits: dict, quantities: Sequence, rules: Sequence, *, step: int,
+                            labels: dict, colors: dict, ylabel: str, guides: dict | None = None, x: str = "L",
                             panel: tuple[float, float] = (4.5, 4.6)):
     """Notebook 06, section 2: one log-log panel per ``(quantity, title)`` of ``quantities``, the block-averaged
-    quantity at ``step`` against ``x`` for each rule (``(parametrization, block)``, the rows of ``records`` of
-    that rule), one point per seed and its fitted power law (:func:`nfdlib.two_layer.pooled_series`,
-    :func:`nfdlib.two_layer.fit_against`, drawn by :func:`plot_slopes_by_rule`). A rule without rows of a
-    quantity (one-layer blocks have no first internal layer) is left out of that panel. ``guides[quantity] =
-    (slope, rule)`` draws a slope guide in that panel. The panels share the y axis, labelled ``ylabel``."""
+    quantity at ``step`` against ``x`` for each rule of ``rules``, one point per seed and its fitted power law
+    (``series`` and ``fits`` keyed ``(rule, quantity)``: :func:`nfdlib.two_layer.quantities_by_rule`, drawn by
+    :func:`plot_slopes_by_rule`). A rule without an entry for a quantity (one-layer blocks have no first internal
+    layer) is left out of that panel. ``guides[quantity] = (slope, rule)`` draws a slope guide in that panel. The
+    panels share the y axis, labelled ``ylabel``."""
     guides = guides or {}
     fig, axes = plt.subplots(1, len(quantities), figsize=(panel[0] * len(quantities), panel[1]), sharey=True,
                              squeeze=False, layout="constrained")
     for ax, (quantity, title) in zip(axes[0], quantities):
-        recs = {tuple(r): records.where(parametrization=r[0], block=r[1]) for r in rules}
-        shown = [r for r, rec in recs.items() if rec.where(quantity=quantity, step=step)]
-        series = {r: pooled_series(recs[r], quantity, step=step, x=x) for r in shown}
-        fits = {r: fit_against(recs[r], quantity, step=step, x=x) for r in shown}
-        plot_slopes_by_rule(ax, series, fits, labels=labels, colors=colors, x_name=x, guide=guides.get(quantity))
+        shown = [r for r in dict.fromkeys(tuple(r) for r in rules) if (r, quantity) in series]
+        plot_slopes_by_rule(ax, {r: series[(r, quantity)] for r in shown}, {r: fits[(r, quantity)] for r in shown},
+                            labels=labels, colors=colors, x_name=x, guide=guides.get(quantity))
         ax.set_title(f"{title}, step {step}", fontsize=8)
         ax.set_xlabel(f"{AXIS_LABELS[x].split(' (')[0]} (log2 scale)")
         legend_outside(ax, where="below", ncol=1)
