@@ -123,7 +123,10 @@ def _atomic_write(path: Path, write: Callable[[object], None], binary: bool) -> 
         raise
 
 
-def _load(path: Path, fmt: str) -> tuple[dict, object]:
+def load_file(path: str | Path, fmt: str | None = None) -> tuple[dict, object]:
+    """``(meta, result)`` of one stored file (``fmt`` from its suffix when ``None``)."""
+    path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".")
     if fmt == "json":
         with open(path) as fh:
             stored = json.load(fh)
@@ -142,7 +145,8 @@ def _missing(meta: dict, result, fmt: str, required: Sequence[str]) -> list[str]
     return sorted(k for k in expected if k not in result)
 
 
-def _save(path: Path, fmt: str, meta: dict, result) -> None:
+def save_file(path: Path, fmt: str, meta: dict, result) -> None:
+    """Write ``result`` with ``meta`` under a unique temporary name, then rename it to ``path`` atomically."""
     if fmt == "json":
         payload = {"meta": meta, "result": _jsonable(result)}
         _atomic_write(path, lambda fh: json.dump(payload, fh, indent=1), binary=False)
@@ -176,7 +180,7 @@ def cached(name: str, config: dict, compute: Callable[[], object], *, version: s
         required = kind.required if kind is not None else ()
     if path.exists() and not refresh:
         try:
-            stored_meta, result = _load(path, fmt)
+            stored_meta, result = load_file(path, fmt)
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, never trusted
             warnings.warn(f"cache file {path} is unreadable ({type(err).__name__}: {err}); recomputing",
                           stacklevel=2)
@@ -192,9 +196,9 @@ def cached(name: str, config: dict, compute: Callable[[], object], *, version: s
     missing = _missing({}, result, fmt, required)
     if missing:
         raise ValueError(f"compute() for {name!r} returned no {missing}")
-    _save(path, fmt, meta, result)
+    save_file(path, fmt, meta, result)
     # Read back what was written, so a first run and a cached run return identical types (lists, not tuples).
-    return _load(path, fmt)[1]
+    return load_file(path, fmt)[1]
 
 
 def check_file(path: str | Path) -> list[str]:
@@ -206,7 +210,7 @@ def check_file(path: str | Path) -> list[str]:
     if fmt not in FORMATS:
         return [f"{path.name}: not a cache file (.json or .npz)"]
     try:
-        meta, result = _load(path, fmt)
+        meta, result = load_file(path, fmt)
     except Exception as err:  # noqa: BLE001 - report, do not raise
         return [f"{path.name}: unreadable ({type(err).__name__}: {err})"]
     problems = []

@@ -1,0 +1,162 @@
+"""Run the missing jobs of a plan on an executor: in this process, on a pool of processes, or on a Dask cluster.
+
+``python -m nfdlib.run NOTEBOOK [--plan NAME] [--jobs PATTERN] --executor serial|processes|dask
+[--scheduler ADDRESS] [--workers N] [--data-dir DIR] [--dry-run]`` expands the plans of a notebook's parameters
+cell into jobs (:mod:`nfdlib.jobs`), skips the finished ones, runs the rest most expensive first with a progress
+bar over jobs, retries a failed job up to ``--retries`` times, and prints a summary (jobs done, failed, CPU time
+summed over workers, wall time, efficiency). ``--dry-run`` lists every job with its status and estimated cost.
+
+Any :class:`concurrent.futures.Executor` works underneath (:func:`run_jobs` takes one); Dask distributed is the
+supported cluster engine (``pip install "nfdlib[cluster]"``): ``--scheduler tcp://host:8786`` joins a running
+cluster (for example one started on Slurm by ``dask-jobqueue``; untested here), otherwise a local cluster of
+``--workers`` processes with one thread each is started. Workers read and write the same data folder: point them
+all at shared storage with ``NFD_DATA_DIR`` (or ``--data-dir``, which sets it for local workers).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import time
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .jobs import Job, job_status, run_job
+from .validation import check_choice, check_int
+
+EXECUTORS = ("serial", "processes", "dask")
+
+
+@dataclass
+class RunSummary:
+    """What a run did: finished jobs (computed or already there), failures after all retries, CPU and wall time."""
+
+    computed: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def efficiency(self) -> float:
+        """Summed job CPU time over ``workers x wall time``: 1 when every worker computed all the time."""
+        return self.cpu_seconds / (self.workers * self.wall_seconds) if self.wall_seconds > 0 else float("nan")
+
+    def __str__(self) -> str:
+        text = (f"{len(self.computed)} computed, {len(self.existing)} already done, {len(self.failed)} failed; "
+                f"CPU {self.cpu_seconds:.1f} s over {self.workers} worker(s), wall {self.wall_seconds:.1f} s, "
+                f"efficiency {self.efficiency:.2f}")
+        for label, error in self.failed.items():
+            text += f"\n  failed: {label}: {error}"
+        return text
+
+
+class _SerialExecutor(cf.Executor):
+    """Runs each job when it is submitted, in this process (the reference every executor must match)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:  # noqa: BLE001 - handed to the caller through the future, as any executor does
+            future.set_exception(err)
+        return future
+
+
+def _pool(workers: int) -> cf.Executor:
+    # spawn, not fork: a forked child of a process that has started torch's threads can deadlock
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_jobs(jobs: Sequence[Job], *, executor: str | cf.Executor = "serial", workers: int = 2,
+             scheduler: str | None = None, retries: int = 2, directory: str | Path | None = None,
+             progress: bool = True) -> RunSummary:
+    """Run every job of ``jobs`` that is not done, most expensive first; a job that raises (or whose worker dies)
+    is submitted again, at most ``retries`` more times. ``executor``: ``"serial"``, ``"processes"`` (a pool of
+    ``workers``), ``"dask"`` (``scheduler``'s cluster, or a local one of ``workers`` processes) or any
+    :class:`concurrent.futures.Executor`."""
+    retries = check_int("retries", retries, minimum=0)
+    summary = RunSummary()
+    todo = [job for job in jobs if job_status(job, directory) != "done"]
+    summary.existing = [job.label for job in jobs if job not in todo]
+    todo.sort(key=lambda job: -job.cost)
+    if not todo:
+        return summary
+    if isinstance(executor, cf.Executor):
+        summary.workers = check_int("workers", workers)
+        _drive(executor, todo, retries, directory, summary, progress, rebuild=None)
+        return summary
+    kind = check_choice("executor", executor, EXECUTORS)
+    summary.workers = 1 if kind == "serial" else check_int("workers", workers)
+    if kind == "serial":
+        _drive(_SerialExecutor(), todo, retries, directory, summary, progress, rebuild=None)
+    elif kind == "processes":
+        pool = _pool(summary.workers)
+        try:
+            _drive(pool, todo, retries, directory, summary, progress, rebuild=lambda: _pool(summary.workers))
+        finally:
+            pool.shutdown(cancel_futures=True)
+    else:
+        _run_on_dask(todo, retries, directory, summary, progress, scheduler, summary.workers)
+    return summary
+
+
+def _run_on_dask(todo, retries, directory, summary, progress, scheduler, workers) -> None:
+    try:
+        from distributed import Client, LocalCluster  # optional: the "cluster" extra
+    except ImportError as err:
+        raise ImportError('executor="dask" needs Dask distributed: pip install "nfdlib[cluster]"') from err
+    if scheduler:
+        with Client(scheduler) as client:
+            summary.workers = max(1, len(client.scheduler_info()["workers"]))
+            _drive(client.get_executor(pure=False), todo, retries, directory, summary, progress, rebuild=None)
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        _drive(client.get_executor(pure=False), todo, retries, directory, summary, progress, rebuild=None)
+
+
+def _drive(executor: cf.Executor, todo: list[Job], retries: int, directory, summary: RunSummary, progress: bool,
+           rebuild) -> None:
+    """Submit every job, collect results as they finish, resubmit failures; ``rebuild`` replaces a broken process
+    pool (a killed worker breaks a ProcessPoolExecutor for every job it holds)."""
+    start = time.perf_counter()
+    current = [executor]
+    pending: dict[cf.Future, tuple[Job, cf.Executor]] = {}
+    bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
+
+    def submit(job: Job) -> None:
+        summary.attempts[job.label] = summary.attempts.get(job.label, 0) + 1
+        pending[current[0].submit(run_job, job, directory)] = (job, current[0])
+
+    for job in todo:
+        submit(job)
+    while pending:
+        done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            job, owner = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception as err:  # noqa: BLE001 - recorded and retried, not fatal to the other jobs
+                if isinstance(err, BrokenProcessPool) and rebuild is not None and owner is current[0]:
+                    current[0].shutdown(wait=False, cancel_futures=True)
+                    current[0] = rebuild()
+                if summary.attempts[job.label] <= retries:
+                    submit(job)
+                else:
+                    summary.failed[job.label] = f"{type(err).__name__}: {err}"
+                    bar.update(1)
+                continue
+            (summary.computed if result["status"] == "computed" else summary.existing).append(job.label)
+            summary.cpu_seconds += result["cpu_seconds"]
+            bar.update(1)
+    if current[0] is not executor:
+        current[0].shutdown(wait=True)
+    bar.close()
+    summary.wall_seconds += time.perf_counter() - start
