@@ -1,7 +1,8 @@
 """Tidy records: a list of flat dicts, one measurement per row, with a few filters.
 
 Every diagnostic of the library returns :class:`Records` (columns such as ``parametrization, n, L, seed, step,
-layer, quantity, value``); plotting reads them; caches store them as JSON.
+layer, quantity, value``); plotting reads them; caches store them as JSON; :meth:`Records.to_frame` hands them to
+pandas (an optional dependency, in the ``notebooks`` extra).
 """
 
 from __future__ import annotations
@@ -40,7 +41,20 @@ class Records(list):
     def column(self, key: str) -> np.ndarray:
         return np.array([row[key] for row in self])
 
+    def to_frame(self):
+        """The rows as a :class:`pandas.DataFrame`, one column per key (a key missing from a row is NaN)."""
+        return _pandas().DataFrame.from_records(list(self))
+
     def extend_rows(self, rows: Iterable[dict], **common) -> None:
         """Append rows, each updated with the ``common`` columns."""
         for row in rows:
             self.append({**common, **row})
+
+
+def _pandas():
+    """pandas, imported only when a table is asked for (the core library does not need it)."""
+    try:
+        import pandas
+    except ImportError as err:
+        raise ImportError("to_frame() needs pandas: pip install pandas (or the notebooks extra)") from err
+    return pandas

@@ -19,11 +19,14 @@ of every notebook. Exact identities (a recursion against autograd) are not claim
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from scipy import stats as _st
+
+from .records import Records
 
 OUTCOMES = ("agree", "disagree", "not resolved")
 
@@ -398,6 +401,13 @@ class Claims:
     def counts(self) -> dict[str, int]:
         return {o: sum(v.outcome == o for _, _, v in self.rows) for o in OUTCOMES}
 
+    def to_frame(self):
+        """One row per claim: ``claim``, ``measured``, ``verdict`` and the interval and allowed range it compared
+        (a :class:`pandas.DataFrame`)."""
+        return Records({"claim": c, "measured": m, "verdict": v.outcome, "lo": v.lo, "hi": v.hi,
+                        "allowed_lo": v.allowed[0], "allowed_hi": v.allowed[1], "tolerance": v.claim}
+                       for c, m, v in self.rows).to_frame()
+
     def markdown(self) -> str:
         return markdown_table(["claim", "measured", "verdict (tolerance)"],
                               [(c, m, v.cell()) for c, m, v in self.rows])
@@ -422,6 +432,10 @@ class Checks:
         print(f"CHECK {name}: {error:.1e} (bound {bound:.0e})")
         if not (math.isfinite(error) and error <= bound):
             raise AssertionError(f"check failed: {name}: {error!r} > {bound!r}")
+
+    def to_frame(self):
+        """One row per check: ``check``, ``error``, ``bound`` (a :class:`pandas.DataFrame`)."""
+        return Records({"check": n, "error": e, "bound": b} for n, e, b in self.rows).to_frame()
 
     def markdown(self) -> str:
         return markdown_table(["identity", "measured discrepancy", "bound", "status"],
@@ -452,7 +466,52 @@ def richardson(Ks, values) -> np.ndarray:
     return (K2 * values[i2] - K1 * values[i1]) / (K2 - K1)
 
 
+# -- paired comparisons
+def paired_difference(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metric: str = "test_acc",
+                      level: float = 0.95) -> dict:
+    """How much rule ``a`` beats rule ``b`` on ``metric`` at their best rates, from two
+    :func:`nfdlib.optima.best_by_depth` results over the same depths and seeds: the differences ``a - b`` paired
+    by depth and seed (the same seed gives both rules the same initial weights and minibatches), their mean and
+    its ``level`` t-interval over all pairs, and the mean difference per depth. Pairs where either run is missing
+    are left out."""
+    if [r["L"] for r in rows_a] != [r["L"] for r in rows_b]:
+        raise ValueError("rows_a and rows_b must cover the same depths")
+    key = f"{metric}_seeds"
+    if not rows_a or key not in rows_a[0] or key not in rows_b[0]:
+        raise ValueError(f"metric {metric!r} is not reported in these rows")
+    per_depth, pairs = [], []
+    for ra, rb in zip(rows_a, rows_b):
+        diff = np.asarray(ra[key], float) - np.asarray(rb[key], float)
+        diff = diff[np.isfinite(diff)]
+        pairs.extend(diff.tolist())
+        per_depth.append(float(diff.mean()) if diff.size else float("nan"))
+    pairs = np.asarray(pairs)
+    if pairs.size < 2:
+        return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "pairs": int(pairs.size),
+                "per_depth": per_depth}
+    mean, se = float(pairs.mean()), float(pairs.std(ddof=1) / math.sqrt(pairs.size))
+    half = float(_st.t.ppf(0.5 + level / 2, pairs.size - 1) * se)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "pairs": int(pairs.size), "per_depth": per_depth}
+
+
+def paired_verdicts(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping],
+                    better: Mapping[str, tuple[float, float]] | None = None) -> dict[str, tuple[dict, Verdict]]:
+    """Does rule ``a`` beat rule ``b``? For each metric of ``better`` that the rows report (default: test
+    accuracy higher, test loss lower), the :func:`paired_difference` ``a - b`` and the verdict of
+    :func:`interval_verdict` on its interval against ``better[metric]``, the allowed range of a
+    difference in ``a``'s favour."""
+    better = {"test_acc": (0.0, math.inf), "test_loss": (-math.inf, 0.0)} if better is None else better
+    out = {}
+    for metric, allowed in better.items():
+        if not rows_a or f"{metric}_seeds" not in rows_a[0]:
+            continue
+        diff = paired_difference(rows_a, rows_b, metric)
+        out[metric] = (diff, interval_verdict(diff["lo"], diff["hi"], allowed=allowed))
+    return out
+
+
 __all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
            "slope_difference", "bootstrap_interval", "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope",
            "markdown_table", "Claims", "Checks", "rms",
-           "richardson"]
+           "richardson",
+           "paired_difference", "paired_verdicts"]
