@@ -20,11 +20,11 @@ def test_claims_keep_the_interval_and_the_verdict_they_printed():
     claims = Claims()
     claims.add("slope is -1/2", "-0.48 [-0.52, -0.44]", interval_verdict(-0.52, -0.44, allowed=(-0.65, -0.35)),
                echo=False)
-    claims.add("no drift", "+0.3 [+0.1, +0.5]", interval_verdict(0.1, 0.5, allowed=(-0.15, 0.15)), echo=False)
+    claims.add("no drift", "+0.35 [+0.2, +0.5]", interval_verdict(0.2, 0.5, allowed=(-0.15, 0.15)), echo=False)
     frame = claims.to_frame()
     assert list(frame["verdict"]) == ["agree", "disagree"]
-    assert list(frame["lo"]) == [-0.52, 0.1] and list(frame["allowed_hi"]) == [-0.35, 0.15]
-    assert frame.loc[1, "measured"] == "+0.3 [+0.1, +0.5]"
+    assert list(frame["lo"]) == [-0.52, 0.2] and list(frame["allowed_hi"]) == [-0.35, 0.15]
+    assert frame.loc[1, "measured"] == "+0.35 [+0.2, +0.5]"
 
 
 def test_checks_keep_error_and_bound(capsys):
