@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from nfdlib.nfd import run_finite_network, simulate_nfd
-from nfdlib.nfd_sweeps import DEFAULT_TASK, make_task, rms
+from nfdlib.nfd.runs import DEFAULT_TASK, make_task
+from nfdlib.stats import rms
 
 
 def devices() -> list[str]:

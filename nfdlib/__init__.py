@@ -11,13 +11,13 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.transfer_any`     learning-rate sweeps over depth of any parametrized model (09)
 * :mod:`nfdlib.training`         SGD training with divergence detection (00)
 * :mod:`nfdlib.diagnostics`      coord checks over width and depth (00)
-* :mod:`nfdlib.plotting`         coord-check and convergence figures (00)
+* :mod:`nfdlib.viz`              the figures of every notebook, one module per subject; they only draw (00)
 * :mod:`nfdlib.stats`            log-log slope fits with intervals and computed verdicts (00)
-* :mod:`nfdlib.nfd_theory`       initial-kernel ODEs, closed forms and first-step kernels (01)
+* :mod:`nfdlib.nfd.theory`       initial-kernel ODEs, closed forms and first-step kernels (01)
 * :mod:`nfdlib.nfd`              the NFD particle solver ``simulate_nfd`` (01, 02)
-* :mod:`nfdlib.nfd_sweeps`       cached network and solver runs, error split into fluctuation and bias (02)
+* :mod:`nfdlib.nfd.runs`         cached network and solver runs, error split into fluctuation and bias (02)
 * :mod:`nfdlib.gia`              gradient-independence measurements (03)
-* :mod:`nfdlib.nfd_reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
+* :mod:`nfdlib.nfd.reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
 * :mod:`nfdlib.two_layer`        diagnostics of two-layer blocks: own updates, backward signal, kernel shares (04, 05)
 * :mod:`nfdlib.sweeps`           batched learning-rate x seed sweeps with divergence detection (04, 05)
 * :mod:`nfdlib.scaling`          FLOP counts, scaling-law fits, extrapolation, compute-optimal sizes (07)
@@ -25,7 +25,7 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.cache`            results cached under ``data/`` keyed by their configuration
 * :mod:`nfdlib.config`           quick mode (``NFD_QUICK``), device choice (``NFD_DEVICE``), seeding
 * :mod:`nfdlib.validation`       argument checks: a ``ValueError`` that names the argument and what it allows
-* :mod:`nfdlib.explore`, :mod:`nfdlib.widgets`  the explorer's computations and the live widgets (02, 05, 06, 08)
+* :mod:`nfdlib.explore`, :mod:`nfdlib.widgets`  the explorer's computations and the live widgets (00, 02, 05, 06, 08)
 """
 
 from .config import get_device, quick_mode, seed_everything

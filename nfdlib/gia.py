@@ -43,6 +43,7 @@ from .cache import register_kind
 from .config import check_seeds
 from .data import Dataset, make_teacher_task
 from .models import ResNet
+from .nfd.runs import limit_networks, limit_solver
 from .optim import make_sgd
 from .records import Records
 from .stats import mean_interval, rms
@@ -101,7 +102,7 @@ def kernels(model: ResNet, X: Tensor, h: list[Tensor], phis: list[Tensor], Da: l
 
     With ``Db`` given, ``D_l D_l^T`` becomes ``Da_l Db_l^T`` (the cross kernel of two backward passes). For
     depth-muP this is the NTK ``Theta = G_0 x.x'/d + sum_l (T/L) G_l Phi_{l-1} + Phi_L`` (docs/reconstruction.md,
-    section 5; ``Theta_true`` of :func:`nfdlib.nfd_theory.first_step_kernels`).
+    section 5; ``Theta_true`` of :func:`nfdlib.nfd.theory.first_step_kernels`).
     """
     Db = Da if Db is None else Db
     s = model.scales
@@ -826,54 +827,6 @@ def paired_sweep(*, dataset: str = "teacher", dataset_kwargs: dict | None = None
     return records
 
 
-def limit_networks(*, ns: Sequence[int], Ls: Sequence[int], seeds: Sequence[int], backward: str = "true",
-                   task: dict | None = None, T: float = 1.0, lr: float = 0.5, steps: int = 10,
-                   progress: bool = True) -> dict[str, np.ndarray]:
-    """Finite depth-muP networks on the grid ``ns x Ls`` (one per seed), trained by
-    :func:`nfdlib.nfd.run_finite_network` on the task of notebook 02 (:func:`nfdlib.nfd_sweeps.make_task`).
-
-    Returns arrays with leading axes ``(len(ns), len(Ls), len(seeds))``: ``f_train (.., S+1, P, C)``,
-    ``f_test (.., S+1, Q, C)``, ``train_loss``, ``test_loss`` ``(.., S+1)``; and ``ns``, ``Ls``.
-    """
-    from .nfd import run_finite_network
-    from .nfd_sweeps import make_task
-
-    data = make_task(task)
-    out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
-    jobs = [(n, L) for n in ns for L in Ls]
-    for n, L in tqdm(jobs, desc=f"{backward} networks", disable=not progress, leave=False):
-        res = [run_finite_network(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, n=n, L=L,
-                                  T=T, steps=steps, lr=lr, backward=backward, seed=s, kernel_layers=[0])
-               for s in seeds]
-        for k in out:
-            out[k].append(np.stack([getattr(r, k) for r in res]))
-    shape = (len(ns), len(Ls), len(seeds))
-    arrays = {k: np.stack(v).reshape(shape + v[0].shape[1:]) for k, v in out.items()}
-    arrays["ns"], arrays["Ls"] = np.asarray(ns), np.asarray(Ls)
-    return arrays
-
-
-def limit_solver(*, Ks: Sequence[int], M: int, seeds: Sequence[int], coupling: str = "reused",
-                 task: dict | None = None, T: float = 1.0, lr: float = 0.5, steps: int = 10,
-                 noise_grid: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
-    """NFD solves (:func:`nfdlib.nfd.simulate_nfd`) for each ``K`` and seed, with ``coupling`` ``"decoupled"``
-    or ``"reused"`` (:mod:`nfdlib.nfd_reused`); with a common ``noise_grid`` (a multiple of every ``K``) all
-    solves of one seed share their Brownian paths, so differences across ``K`` and couplings have little Monte
-    Carlo noise. Arrays with leading axes ``(len(Ks), len(seeds))`` as in :func:`limit_networks`, and ``Ks``."""
-    from .nfd_sweeps import solver_runs
-
-    coupling = check_choice("coupling", coupling, ("decoupled", "reused"))
-    out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
-    for K in tqdm(list(Ks), desc=f"NFD {coupling}", disable=not progress, leave=False):
-        runs = solver_runs(M=M, K=K, seeds=seeds, task=task, T=T, lr=lr, steps=steps, noise_grid=noise_grid,
-                           layer_fractions=(0.0,), coupling=coupling, cache=False, progress=False)
-        for k in out:
-            out[k].append(runs[k])
-    arrays = {k: np.stack(v) for k, v in out.items()}
-    arrays["Ks"] = np.asarray(Ks)
-    return arrays
-
-
 def _init_gap_summary_run(progress: bool = True, **config) -> Records:
     return init_gap_summary(init_gap(progress=progress, **config))
 
@@ -949,3 +902,36 @@ def delta_outputs(arrays: dict, which: str = "f_test", step: int = -1) -> np.nda
     f = np.asarray(arrays[check_choice("which", which, ("f_train", "f_test"))], float)
     d = f[..., step, :, :] - f[..., 0, :, :]
     return d.reshape(d.shape[:-2] + (-1,))
+
+
+# -- fits drawn by the figures of notebook 03
+def init_gap_fits(fluct: Records) -> dict:
+    """The log-log fit of one network's gap ``G_rb`` against width, per depth (``{L: SlopeFit}``, depths sorted),
+    from :func:`init_gap_summary` records: the slopes drawn by :func:`nfdlib.viz.plot_init_gap`."""
+    return {L: slope(fluct, "n", "G_rb", L=L) for L in sorted(fluct.unique("L"))}
+
+
+def first_step_ratios(cross: dict) -> dict:
+    """For each horizon ``T`` of ``cross`` (``cross[T]``: :func:`init_gap_summary` records), ``(measured
+    first-step ratio, its infinite-width value at the measured depths, depths)``, the values drawn by
+    :func:`nfdlib.viz.plot_first_step_ratio`."""
+    rows = {}
+    for t in cross:
+        xs, val, _, _ = series(cross[t], "L", "cross_ratio")
+        rows[t] = (val, np.array([first_step_ratio_theory(t, int(L)) for L in xs]), xs)
+    return rows
+
+
+def coupling_width_fits(by_width: Records) -> dict:
+    """The log-log fits against width of the summed reused-weight term, drift and noise floor of the true network
+    at step 1 (``{quantity: SlopeFit}``, from :func:`coupling_digest` records), drawn by
+    :func:`nfdlib.viz.plot_coupling_width_horizon`."""
+    s = by_width.where(kind="summary", step=1)
+    return {q: slope(s, "n", q, backward="true") for q in ("sum_excess", "sum_drift", "sum_floor")}
+
+
+def paired_gap_fits(by: dict, mid: int) -> dict:
+    """The log-log fit of the seed-mean output gap at step ``mid`` against each swept size (``by = {"L": records,
+    "n": records, "T": records}`` of :func:`paired_training`), ``{size: SlopeFit}``; the gaps are drawn by
+    :func:`nfdlib.viz.plot_paired_gaps`."""
+    return {x: slope(paired_gap_summary(rec, "out_gap", by=(x,), step=mid), x, "out_gap") for x, rec in by.items()}

@@ -12,7 +12,7 @@ Two-layer blocks (notebook 05)::
 
 Post-activation puts ``phi`` after the block's last matrix instead, ``h_l = h_{l-1} + beta * phi(m_W W_l h_{l-1})``
 (the form without mean subtraction: its ReLU branch has a positive mean that grows with the stream, so the stream
-grows like ``exp(c sqrt(L))``; notebook 00 section 5, :func:`nfdlib.nfd_theory.postact_moments`). With
+grows like ``exp(c sqrt(L))``; notebook 00 section 5, :func:`nfdlib.nfd.theory.postact_moments`). With
 ``skip=False`` the network is a plain MLP, ``h_l = m_W W_l phi(h_{l-1})`` whatever ``preact`` says, and the branch
 multiplier is not used.
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -89,8 +91,8 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import viz
 from nfdlib.config import get_device
-from nfdlib.plotting import legend_outside, show
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -215,7 +217,7 @@ for name in ("depth-mup", "depth-mup-corrected"):
 # `h_l` and of their change from one step to the next. If a parametrization is right, these numbers stay put
 # as the network grows; if it is wrong, they grow (instability) or shrink (the layer stops learning).
 # `nfdlib.diagnostics.coord_check_width` and `coord_check_depth` return tidy records (one row per size, seed,
-# step, layer and quantity), `nfdlib.plotting.plot_coord_check` draws them, and `coord_check_verdict` fits a
+# step, layer and quantity), `nfdlib.viz.plot_coord_check` draws them, and `coord_check_verdict` fits a
 # log-log slope with a 95% interval and turns it into the sentence printed under each figure: *flat* only when the
 # whole interval lies within `EXP_TOL` of 0 (section 6 states the rule).
 #
@@ -228,7 +230,6 @@ for name in ("depth-mup", "depth-mup-corrected"):
 
 # %%
 from nfdlib.diagnostics import coord_check_depth, coord_check_verdict, coord_check_width
-from nfdlib.plotting import plot_coord_check
 
 BASE_LR = {"sp": 0.003, "ntk": 0.5, "mup": 0.05, "depth-mup": 0.05}
 # Tolerance on a fitted exponent: "flat" means within +-0.2 of 0 (at most a factor 1.7 over a 16-fold range of
@@ -241,14 +242,14 @@ width_records = {
 width_verdicts = {p: coord_check_verdict(rec, "n", "dh_rms", flat_tol=EXP_TOL) for p, rec in width_records.items()}
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
 for ax, (p, rec) in zip(axes, width_records.items()):
-    plot_coord_check(rec, x="n", quantity="dh_rms", by="layer", ax=ax, legend="right" if p == "depth-mup" else None,
-                     title=f"{p} (eta={BASE_LR[p]}, L={L_FOR_WIDTHS}, {len(SEEDS)} seeds)")
+    viz.plot_coord_check(rec, x="n", quantity="dh_rms", by="layer", ax=ax, legend="right" if p == "depth-mup" else None,
+                         title=f"{p} (eta={BASE_LR[p]}, L={L_FOR_WIDTHS}, {len(SEEDS)} seeds)")
 fig.suptitle(f"Per-step change of h_l after step {COORD_STEPS} against width (missing points diverged)")
 fig.tight_layout()
-show(fig, f"Four log-log panels, one per parametrization (sp, ntk, mup, depth-mup): the rms per-step change of "
-     f"the features h_l after SGD step {COORD_STEPS} against the width n = {WIDTHS[0]} to {WIDTHS[-1]} at depth "
-     f"{L_FOR_WIDTHS}, one line per layer-time. Fitted slopes: "
-     + "; ".join(f"{p} {v.summary()}" for p, v in width_verdicts.items()) + ".")
+viz.show(fig, f"Four log-log panels, one per parametrization (sp, ntk, mup, depth-mup): the rms per-step change of "
+         f"the features h_l after SGD step {COORD_STEPS} against the width n = {WIDTHS[0]} to {WIDTHS[-1]} at depth "
+         f"{L_FOR_WIDTHS}, one line per layer-time. Fitted slopes: "
+         + "; ".join(f"{p} {v.summary()}" for p, v in width_verdicts.items()) + ".")
 for verdict in width_verdicts.values():
     print(verdict.text)
 
@@ -282,15 +283,15 @@ depth_verdicts = {p: {q: coord_check_verdict(depth_records[p], "L", q, step=0 if
 fig, axes = plt.subplots(2, 4, figsize=(16, 6.6))
 for col, p in enumerate(DEPTH_PARAMS):
     last = col == len(DEPTH_PARAMS) - 1
-    plot_coord_check(depth_records[p], x="L", quantity="h_rms", by="layer", step=0, ax=axes[0, col],
-                     title=f"{p}: features at init (n={N_FOR_DEPTHS})", legend="right" if last else None)
-    plot_coord_check(depth_records[p], x="L", quantity="df_rms", by="step", ax=axes[1, col],
-                     title=f"{p}: per-step output change (eta={BASE_LR[p]})", legend="right" if last else None)
+    viz.plot_coord_check(depth_records[p], x="L", quantity="h_rms", by="layer", step=0, ax=axes[0, col],
+                         title=f"{p}: features at init (n={N_FOR_DEPTHS})", legend="right" if last else None)
+    viz.plot_coord_check(depth_records[p], x="L", quantity="df_rms", by="step", ax=axes[1, col],
+                         title=f"{p}: per-step output change (eta={BASE_LR[p]})", legend="right" if last else None)
 fig.tight_layout()
-show(fig, f"Two rows of four log-log panels against depth L = {DEPTHS[0]} to {DEPTHS[-1]} at width {N_FOR_DEPTHS}, "
-     "one column per parametrization (sp, mup, ntk, depth-mup). Top: rms of h_l at initialization, one line per "
-     "layer-time; bottom: rms per-step change of the output, one line per SGD step. Fitted slopes: "
-     + "; ".join(f"{p} features {v['h_rms'].summary()}, output change {v['df_rms'].summary()}"
+viz.show(fig, f"Two rows of four log-log panels against depth L = {DEPTHS[0]} to {DEPTHS[-1]} at width {N_FOR_DEPTHS}, "
+         "one column per parametrization (sp, mup, ntk, depth-mup). Top: rms of h_l at initialization, one line per "
+         "layer-time; bottom: rms per-step change of the output, one line per SGD step. Fitted slopes: "
+         + "; ".join(f"{p} features {v['h_rms'].summary()}, output change {v['df_rms'].summary()}"
                  for p, v in depth_verdicts.items()) + ".")
 for p in DEPTH_PARAMS:
     for verdict in depth_verdicts[p].values():
@@ -338,13 +339,12 @@ widgets.coord_check_widget(**WIDGET)
 # so `rms(h_L)` grows like `exp(sqrt(T L / 2 pi))` up to a constant, faster than any power of `L`, with no depth
 # limit (a summary of the paper calls this a "positive dominance" instability). Adding the means up as if they
 # did not feed back, `L a sqrt(q_0 / 2 pi) = sqrt(T L q_0 / 2 pi)`, badly undercounts it; the figure shows both.
-# `nfdlib.nfd_theory.postact_moments` implements the recursion. The post-activation form we use is one reading of
+# `nfdlib.nfd.theory.postact_moments` implements the recursion. The post-activation form we use is one reading of
 # the paper's; its exact form is not known ([docs/reconstruction.md, section 3](../docs/reconstruction.md#3-the-finite-network)).
 
 # %%
 from nfdlib.diagnostics import select_series
-from nfdlib.nfd_theory import closed_form_discrete, closed_form_variances, postact_moments
-from nfdlib.plotting import plot_measured_vs_theory
+from nfdlib.nfd.theory import closed_form_discrete, closed_form_variances, postact_moments
 
 prepost = {
     preact: coord_check_depth("depth-mup", DEPTHS, n=N_FOR_DEPTHS, steps=0, seeds=SEEDS, T=T, preact=preact,
@@ -357,7 +357,7 @@ pre_limit = math.sqrt(closed_form_variances("relu", T, q0)["q_T"])
 post_theory = np.array([postact_moments(T, L, q0)["rms"][-1] for L in DEPTHS])
 post_additive = np.sqrt(q0 + T * np.array(DEPTHS) * q0 / (2 * math.pi))  # means added without feedback
 fig, ax = plt.subplots(figsize=(6.2, 3.8))
-plot_measured_vs_theory(
+viz.plot_measured_vs_theory(
     ax, bands=[(lab, *select_series(prepost[pre], "L", "h_rms", step=0)) for pre, lab in ((True, "pre-activation"),
                                                                                         (False, "post-activation"))],
     theory=[("pre, ReLU: sqrt(q_0 (1 + T/2L)^L)", DEPTHS,
@@ -369,10 +369,10 @@ plot_measured_vs_theory(
     title=f"depth-muP, ReLU, n={N_FOR_DEPTHS}, {len(SEEDS)} seeds (band: min-max)")
 post_meas = np.array([np.mean(v) for v in select_series(prepost[False], "L", "h_rms", step=0)[1]])
 pre_vals = np.array([np.mean(v) for v in select_series(prepost[True], "L", "h_rms", step=0)[1]])
-show(fig, f"Log-log plot of the rms of h_L at initialization against depth L = {DEPTHS[0]} to {DEPTHS[-1]} "
-     f"(width {N_FOR_DEPTHS}, depth-muP, ReLU). Pre-activation stays near {pre_vals[-1]:.2f}, on its closed form "
-     f"(limit {pre_limit:.2f}); post-activation reaches {post_meas[-1]:.3g} at L = {DEPTHS[-1]}; the mean-field "
-     f"recursion gives {post_theory[-1]:.3g} there and the no-feedback estimate {post_additive[-1]:.3g}.")
+viz.show(fig, f"Log-log plot of the rms of h_L at initialization against depth L = {DEPTHS[0]} to {DEPTHS[-1]} "
+         f"(width {N_FOR_DEPTHS}, depth-muP, ReLU). Pre-activation stays near {pre_vals[-1]:.2f}, on its closed form "
+         f"(limit {pre_limit:.2f}); post-activation reaches {post_meas[-1]:.3g} at L = {DEPTHS[-1]}; the mean-field "
+         f"recursion gives {post_theory[-1]:.3g} there and the no-feedback estimate {post_additive[-1]:.3g}.")
 
 # %%
 prepost_verdicts = {preact: coord_check_verdict(rec, "L", "h_rms", step=0, flat_tol=EXP_TOL)
@@ -403,9 +403,8 @@ print("post-activation, measured / recursion - 1 at each depth: "
 # Diverged runs are recorded, not raised.
 
 # %%
-from nfdlib import sweeps
+from nfdlib import optima, sweeps
 from nfdlib.data import load_digits
-from nfdlib.plotting import plot_runs_at_rate, readable_log_ticks
 
 digits = load_digits(E1_TRAIN, E1_TEST, seed=0)
 e1 = {  # arrays shaped (learning rate, seed, evaluation); diverged runs are flagged, never raised
@@ -414,27 +413,27 @@ e1 = {  # arrays shaped (learning rate, seed, evaluation); diverged runs are fla
                             progress=True)
     for preact in (True, False)
 }
-best = {preact: sweeps.best_rate(e1[preact], "test_loss") for preact in e1}
+best = {preact: optima.best_rate(e1[preact], "test_loss") for preact in e1}
 LABEL = {True: "pre-activation", False: "post-activation"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for preact, sweep in e1.items():
     color = "C0" if preact else "C1"
     if np.isfinite(best[preact]["grid_lr"]):
-        plot_runs_at_rate(axes[0], sweep, best[preact]["grid_lr"], "test_loss", color=color,
-                          label=f"{LABEL[preact]}, eta={best[preact]['grid_lr']:g}")
-    sweeps.plot_transfer(sweep, "test_loss", ax=axes[1], color=color, label=LABEL[preact])
+        viz.plot_runs_at_rate(axes[0], sweep, best[preact]["grid_lr"], "test_loss", color=color,
+                              label=f"{LABEL[preact]}, eta={best[preact]['grid_lr']:g}")
+    viz.plot_transfer(sweep, "test_loss", ax=axes[1], color=color, label=LABEL[preact])
 axes[0].set(yscale="log", xlabel="SGD step", ylabel="test loss (MSE, one-hot)")
 axes[0].set_title(f"digits, n={E1_N}, L={E1_L}, each form at its best rate; seeds {list(E1_SEEDS)}", fontsize=9)
-legend_outside(axes[0], where="below")
-legend_outside(axes[1], where="below")
+viz.legend_outside(axes[0], where="below")
+viz.legend_outside(axes[1], where="below")
 axes[1].set_title("seed mean and min-max; diverged rates are missing", fontsize=9)
 for ax in axes:
-    readable_log_ticks(ax)
+    viz.readable_log_ticks(ax)
 fig.tight_layout()
-show(fig, f"Left: test loss over {E1_STEPS} SGD steps on the digits task (width {E1_N}, depth {E1_L}) for pre- and "
-     "post-activation networks, each seed at its form's best rate. Right: test loss after training against the "
-     "log2 learning rate, one curve per form. Best rates and losses: "
-     + "; ".join(f"{LABEL[p]} eta {b['grid_lr']:g}, loss {b['test_loss']:.4f}" for p, b in best.items()) + ".")
+viz.show(fig, f"Left: test loss over {E1_STEPS} SGD steps on the digits task (width {E1_N}, depth {E1_L}) for pre- and "
+         "post-activation networks, each seed at its form's best rate. Right: test loss after training against the "
+         "log2 learning rate, one curve per form. Best rates and losses: "
+         + "; ".join(f"{LABEL[p]} eta {b['grid_lr']:g}, loss {b['test_loss']:.4f}" for p, b in best.items()) + ".")
 
 # %%
 for preact, b in best.items():

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -101,12 +103,12 @@ import torch
 from IPython.display import Markdown, display
 
 import nfdlib
+from nfdlib import viz
 from nfdlib.activations import get_activation_derivative
 from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.optim import make_sgd
-from nfdlib.plotting import legend_outside, plot_measured_vs_theory, show
 from nfdlib.stats import (
     Checks,
     Claims,
@@ -269,19 +271,19 @@ CLAIMS.add(f"(b) Cov over neurons of Z_l (steps 0 and 2) = Phi_(l-1), l = {l}, u
 zs = (Zs[0] / Phi_2[0, 0].sqrt()).numpy()
 grid = np.linspace(-4, 4, 200)
 fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-plot_measured_vs_theory(ax[0], points=[("entries", Phi_2.flatten(), cov_Z.flatten(), {"ms": 4})],
-                        theory=[("equality", [float(Phi_2.min()), float(Phi_2.max())],
+viz.plot_measured_vs_theory(ax[0], points=[("entries", Phi_2.flatten(), cov_Z.flatten(), {"ms": 4})],
+                            theory=[("equality", [float(Phi_2.min()), float(Phi_2.max())],
                                  [float(Phi_2.min()), float(Phi_2.max())], {})],
-                        xlabel="kernel Phi_{l-1}(x,k; x',k')", ylabel="covariance of Z_l over neurons",
-                        title=f"n = {N_A}, steps 0 and 2 ({2 * P} pairs)", legend="below")
+                            xlabel="kernel Phi_{l-1}(x,k; x',k')", ylabel="covariance of Z_l over neurons",
+                            title=f"n = {N_A}, steps 0 and 2 ({2 * P} pairs)", legend="below")
 ax[1].hist(zs, bins=30, density=True, alpha=0.6, label="Z_l(x_1, 0) / sqrt(Phi)")
-plot_measured_vs_theory(ax[1], theory=[("N(0, 1)", grid, np.exp(-grid**2 / 2) / math.sqrt(2 * math.pi), {"ls": "-"})],
-                        xlabel="standardized value", ylabel="density", title="one input, over neurons", legend="below")
+viz.plot_measured_vs_theory(ax[1], theory=[("N(0, 1)", grid, np.exp(-grid**2 / 2) / math.sqrt(2 * math.pi), {"ls": "-"})],
+                            xlabel="standardized value", ylabel="density", title="one input, over neurons", legend="below")
 fig.tight_layout()
-show(fig, f"Left: the covariance over {N_A} neurons of the Gaussian part Z_l against the kernel Phi_(l-1), for "
-     f"{(2 * P) ** 2} (input, step) pairs at steps 0 and 2, lying on the diagonal (largest relative deviation "
-     f"{rel:.3f}). Right: histogram of one input's standardized Z_l over the neurons against the standard normal "
-     f"density (mean {zs.mean():+.2f}, variance {zs.var():.2f}).")
+viz.show(fig, f"Left: the covariance over {N_A} neurons of the Gaussian part Z_l against the kernel Phi_(l-1), for "
+         f"{(2 * P) ** 2} (input, step) pairs at steps 0 and 2, lying on the diagonal (largest relative deviation "
+         f"{rel:.3f}). Right: histogram of one input's standardized Z_l over the neurons against the standard normal "
+         f"density (mean {zs.mean():+.2f}, variance {zs.var():.2f}).")
 print(f"Measured: the covariance of the Gaussian part deviates from the kernel by {rel:.3f} (relative), "
       f"standardized values have mean {zs.mean():+.2f} and variance {zs.var():.2f}.")
 
@@ -324,7 +326,7 @@ for name in qv:
             if name == "depth-mup" and seed == SEEDS[0]:
                 paths[L] = hs[:, :3].numpy()
         qv[name].append(vals)
-from nfdlib.nfd_theory import init_kernels  # noqa: E402 - introduced here, where it is first needed
+from nfdlib.nfd.theory import init_kernels  # noqa: E402 - introduced here, where it is first needed
 
 ik = init_kernels(X[:1].numpy(), T=T, activation="relu")
 qv_theory = float(ik.q[-1][0, 0] - ik.q[0][0, 0])  # int_0^T Phi_tau(x, x) dtau = q_T - q_0, with q_0 = |x|^2/d
@@ -336,8 +338,8 @@ fig, ax = plt.subplots(1, 2, figsize=(11, 3.4))
 for L, pth in paths.items():
     ax[0].plot(np.linspace(0, T, L + 1), pth[:, 0], lw=0.8, label=f"L = {L}")
 ax[0].set(xlabel="layer-time tau = l T / L", ylabel="h_l of one neuron", title="depth-muP paths (one neuron, seed 0)")
-legend_outside(ax[0], where="below", ncol=len(paths))
-plot_measured_vs_theory(
+viz.legend_outside(ax[0], where="below", ncol=len(paths))
+viz.plot_measured_vs_theory(
     ax[1], points=[(f"{name}: slope {fits[name]}", np.repeat(DEPTHS_C, len(SEEDS)), np.concatenate(vals), {"ms": 4})
                    for name, vals in qv.items()],
     theory=[("(q_T - q_0) / q_0 = e^(T/2) - 1 (ODE of step e)", [DEPTHS_C[0], DEPTHS_C[-1]], [qv_ratio_theory] * 2, {})],
@@ -345,10 +347,10 @@ plot_measured_vs_theory(
     log2_x=True, log_y=True, legend="below")
 fig.tight_layout()
 qv_last = np.mean(qv["depth-mup"][-1])
-show(fig, f"Left: one neuron's path h_l against layer-time for depth-muP networks of depth {', '.join(map(str, paths))}"
-     f". Right, log-log: each path's quadratic variation divided by the network's q_0 against depth: flat for "
-     f"depth-muP (slope {fits['depth-mup']}, {qv_last:.3f} at L = {DEPTHS_C[-1]} against e^(T/2) - 1 = "
-     f"{qv_ratio_theory:.3f}), falling for the T/L branch (slope {fits['completep']}).")
+viz.show(fig, f"Left: one neuron's path h_l against layer-time for depth-muP networks of depth {', '.join(map(str, paths))}"
+         f". Right, log-log: each path's quadratic variation divided by the network's q_0 against depth: flat for "
+         f"depth-muP (slope {fits['depth-mup']}, {qv_last:.3f} at L = {DEPTHS_C[-1]} against e^(T/2) - 1 = "
+         f"{qv_ratio_theory:.3f}), falling for the T/L branch (slope {fits['completep']}).")
 for name, fit in fits.items():
     print("Verdict:", describe_slope(fit, f"quadratic variation, {name}", "L"))
 qv_own = mean_interval(np.array(qv["depth-mup"][-1]) / qv_ratio_theory - 1)  # relative gap, own q_0
@@ -501,12 +503,12 @@ for col, (step, which) in enumerate([(0, "h_T"), (STEPS_D, "h_T"), (0, "g_0"), (
     axes[col].hist(coords, bins=bins, density=True, alpha=0.5, label=f"decoupled network, n = {N_D}")
     axes[col].hist(part, bins=bins, density=True, histtype="step", color="k", label=f"NFD particles, M = {N_D}")
     axes[col].set(title=f"{which}(x_1), step {step}: KS {results[-1][2]:.3f}", xlabel=which, ylabel="density")
-legend_outside(axes[-1], where="right")
+viz.legend_outside(axes[-1], where="right")
 fig.tight_layout()
-show(fig, f"Four histograms comparing one coordinate's law in a decoupled network (n = {N_D}, L = {L_D}) with the "
-     f"NFD solver's particles (M = {N_D}, K = {L_D}): h_T and g_0 of the first training input at step 0 and after "
-     f"{STEPS_D} SGD steps. Kolmogorov distances: "
-     + ", ".join(f"{w} step {k} {dist:.3f}" for k, w, dist, _, _ in results) + ".")
+viz.show(fig, f"Four histograms comparing one coordinate's law in a decoupled network (n = {N_D}, L = {L_D}) with the "
+         f"NFD solver's particles (M = {N_D}, K = {L_D}): h_T and g_0 of the first training input at step 0 and after "
+         f"{STEPS_D} SGD steps. Kolmogorov distances: "
+         + ", ".join(f"{w} step {k} {dist:.3f}" for k, w, dist, _, _ in results) + ".")
 for step, which, dist, lo, hi in results:
     how = "exact in law at init" if step == 0 else "equal only as n -> infinity"
     CLAIMS.add(f"(d) law of {which}(x_1) at step {step}: solver = decoupled network ({how}; n = M = {N_D}, "
@@ -540,8 +542,8 @@ print(f"Measured: the kernel Phi_T that drives the noise changed by {Phi_move:.0
 # `G_0 = G_T e^{T/2}` with `G_T = 1/2`. For the identity, `q_tau = q_0 e^tau` and `G_0 = e^T`. Off the diagonal
 # the ReLU ODE is solved numerically with the arc-cosine expectations. A depth-`L` network at infinite width
 # follows the Euler recursion of the same ODE (`(1 + T/(2L))^L` in place of `e^{T/2}`): an `O(1/L)` gap.
-# `nfdlib.nfd_theory.init_kernels` returns all of these (`K=None` for the ODE, `K=L` for the recursion), and
-# `closed_form_variances` the closed forms; `nfdlib.nfd_sweeps.init_kernel_networks` measures the same kernels on
+# `nfdlib.nfd.theory.init_kernels` returns all of these (`K=None` for the ODE, `K=L` for the recursion), and
+# `closed_form_variances` the closed forms; `nfdlib.nfd.runs.init_kernel_networks` measures the same kernels on
 # networks. As in (c), the ratio `q_T / q_0` uses each network's own `q_0`. The ReLU and identity networks are drawn
 # from different seeds, so their two z-scores below are independent.
 #
@@ -549,8 +551,8 @@ print(f"Measured: the kernel Phi_T that drives the noise changed by {Phi_move:.0
 # ODE up to fluctuations of order `n^{-1/2}` plus the `O(1/L)` depth gap.
 
 # %%
-from nfdlib.nfd_sweeps import init_kernel_networks  # noqa: E402
-from nfdlib.nfd_theory import closed_form_variances  # noqa: E402
+from nfdlib.nfd.runs import init_kernel_networks  # noqa: E402
+from nfdlib.nfd.theory import closed_form_variances  # noqa: E402
 
 Xe = torch.cat([X, task.X_test]).float()
 init = {}  # per activation: the ODE, the closed forms, the networks' kernels, and the ratio q_tau / q_0
@@ -588,29 +590,29 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
 for act, color in (("relu", "C0"), ("identity", "C1")):
     r = init[act]
     ode, cf = r["ode"], r["cf"]
-    plot_measured_vs_theory(
+    viz.plot_measured_vs_theory(
         axes[0], theory=[(f"{act}: e^({cf['rate']:g} tau)", ode.tau, np.exp(cf["rate"] * ode.tau),
                           {"color": color, "ls": "-", "lw": 2, "alpha": 0.5})],
         points=[(f"{act}: network", tau, r["ratio"].mean((0, 2)), {"color": color})],
         xlabel="tau", ylabel="q_tau(x,x) / q_0(x,x)", title="forward variance (own q_0)", legend=None)
-    plot_measured_vs_theory(
+    viz.plot_measured_vs_theory(
         axes[1], theory=[(f"{act}: closed form", ode.tau, cf["G_T"] * np.exp(cf["rate"] * (T - ode.tau)),
                           {"color": color, "ls": "-", "lw": 2, "alpha": 0.5})],
         points=[(f"{act}: network n={N_E}, L={L_E}", tau, np.einsum("slii->sli", r["runs"]["G"]).mean((0, 2)),
                  {"color": color})],
         xlabel="tau", ylabel="G_tau(x,x)", title="backward variance (terminal at tau = T)", legend=None)
 ode = init["relu"]["ode"]
-plot_measured_vs_theory(
+viz.plot_measured_vs_theory(
     axes[2], theory=[("ReLU ODE (arc-cosine)", ode.tau, ode.q[:, 0, 1], {"color": "C0", "ls": "-", "lw": 2, "alpha": 0.5}),
                      ("q_0 e^(tau/2) (diagonal law)", ode.tau, ode.q[0, 0, 1] * np.exp(0.5 * ode.tau), {})],
     points=[("network", tau, init["relu"]["runs"]["q"][:, :, 0, 1].mean(0), {"color": "C0"})],
     xlabel="tau", ylabel="q_tau(x_1, x_2)", title="ReLU, off the diagonal", legend="below")
-legend_outside(axes[1], where="below")
+viz.legend_outside(axes[1], where="below")
 fig.tight_layout()
-show(fig, f"Three panels against layer-time tau for networks of width {N_E} and depth {L_E} (points, mean over seeds) "
-     "and the initialization ODEs (lines). Left: q_tau / q_0 on the diagonal, on e^(tau/2) for ReLU and e^tau for "
-     "the identity. Middle: the backward variance G_tau, growing from the output (tau = T) toward the input. Right: "
-     "one off-diagonal entry of q_tau for ReLU, on the arc-cosine ODE and below the diagonal law.")
+viz.show(fig, f"Three panels against layer-time tau for networks of width {N_E} and depth {L_E} (points, mean over seeds) "
+         "and the initialization ODEs (lines). Left: q_tau / q_0 on the diagonal, on e^(tau/2) for ReLU and e^tau for "
+         "the identity. Middle: the backward variance G_tau, growing from the output (tau = T) toward the input. Right: "
+         "one off-diagonal entry of q_tau for ReLU, on the arc-cosine ODE and below the diagonal law.")
 
 # %% [markdown]
 # ## What was checked

@@ -111,9 +111,8 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import plotting
+from nfdlib import viz
 from nfdlib.config import get_device
-from nfdlib.plotting import legend_outside, plot_loglog_fit, plot_measured_vs_theory, show
 from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
@@ -132,7 +131,7 @@ GAP_TOL = 0.1  # "the same trajectories": seed means within 10% of the distance 
 # `nfdlib.nfd.simulate_nfd` integrates the NFD system of notebook 01 with `M` particles on `K` Euler steps for
 # `STEPS` full-batch SGD steps and returns an `NFDResult` (outputs, losses, kernels `Phi_tau`, `G_tau` at every
 # step); `nfdlib.nfd.run_finite_network` trains a `ResNet` with the same conventions (rate `eta n` on every matrix,
-# MSE averaged over the batch) and records the same quantities. `nfdlib.nfd_sweeps` stacks such runs over seeds
+# MSE averaged over the batch) and records the same quantities. `nfdlib.nfd.runs` stacks such runs over seeds
 # (`network_runs`, `solver_runs`) and caches them under `data/`. The task: a random two-layer teacher on Gaussian
 # inputs, `d = 8`, `P = 8` training and 8 held-out inputs, `T = 1`, `eta = 0.5`.
 #
@@ -142,7 +141,7 @@ GAP_TOL = 0.1  # "the same trajectories": seed means within 10% of the distance 
 # means should agree within a small fraction of how far training moves them. What about true backpropagation?
 
 # %%
-from nfdlib.nfd_sweeps import distance_in_noise_units, make_task, network_runs, outputs, solver_runs, unpaired_gap
+from nfdlib.nfd.runs import distance_in_noise_units, make_task, network_runs, outputs, solver_runs, unpaired_gap
 
 data = make_task(TASK)
 P = data.X_train.shape[0]
@@ -157,11 +156,11 @@ labels = {"NFD": f"NFD solver (M = {N_CMP}, K = {L_CMP})", "decoupled": f"decoup
 
 dist = {name: distance_in_noise_units(cmp[name], cmp["decoupled"]) for name in ("NFD", "true")}
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-plotting.plot_trajectories(axes, cmp, styles, labels, targets=data.Y_train[:, 0])
+viz.plot_trajectories(axes, cmp, styles, labels, targets=data.Y_train[:, 0])
 fig.tight_layout()
-show(fig, f"Training loss, held-out loss, three outputs and the kernels' mean diagonals over {STEPS} SGD steps for "
-     f"the NFD solver, decoupled and true networks (n = {N_CMP}, L = {L_CMP}); seed means lie {dist['NFD']:.2f} "
-     f"(solver) and {dist['true']:.2f} (true) standard errors from the decoupled networks'.")
+viz.show(fig, f"Training loss, held-out loss, three outputs and the kernels' mean diagonals over {STEPS} SGD steps for "
+         f"the NFD solver, decoupled and true networks (n = {N_CMP}, L = {L_CMP}); seed means lie {dist['NFD']:.2f} "
+         f"(solver) and {dist['true']:.2f} (true) standard errors from the decoupled networks'.")
 for name in ("NFD", "true"):
     print(f"Measured: {labels[name]} vs decoupled networks: seed means differ by {dist[name]:.2f} standard errors "
           f"(rms over outputs and steps; about 1 for the same law; {len(SEEDS_CMP)} seeds each)")
@@ -197,7 +196,7 @@ widgets.limit_widget(**WIDGET)
 # standard error of the same ratio.
 
 # %%
-from nfdlib.nfd_sweeps import first_steps, mean_and_noise, paired_gap
+from nfdlib.nfd.runs import first_steps, mean_and_noise, paired_gap
 from nfdlib.stats import rms
 
 g_cmp = paired_gap(cmp["true"], cmp["decoupled"])
@@ -225,7 +224,7 @@ print(f"Measured: the true-backprop outputs differ from the decoupled ones by {g
 #
 # The missing part, `G_tau - Psi_T`, is the variance the backward noise adds on its way down from `tau = T`: set by
 # `T`, not by the number of layers. For ReLU on the diagonal `Theta_nfd / Theta_true = 1 / (1 + T/4)`, 0.8 at
-# `T = 1` (`nfdlib.nfd_theory.first_step_kernels`, `first_step_ratio`). In Tensor-Program language, true
+# `T = 1` (`nfdlib.nfd.theory.first_step_kernels`, `first_step_ratio`). In Tensor-Program language, true
 # backpropagation keeps the Z-dot terms of the reused weights that NFD drops: `O(1/L)` per layer, `O(1)` over the
 # `L` layers; notebook 03 measures them, notebook 04 builds the limit that keeps them.
 #
@@ -233,7 +232,7 @@ print(f"Measured: the true-backprop outputs differ from the decoupled ones by {g
 # follows `Theta_nfd`, and the ratio of the two steps is about 0.8.
 
 # %%
-from nfdlib.nfd_theory import first_step_kernels, first_step_ratio
+from nfdlib.nfd.theory import first_step_kernels, first_step_ratio
 
 X_all = np.concatenate([data.X_train.double().numpy(), data.X_test.double().numpy()])
 th = first_step_kernels(X_all, T=T, K=L_CMP)
@@ -262,10 +261,10 @@ meas_ratio = {"decoupled": fd @ ft / (ft @ ft), "NFD": fn @ ft / (ft @ ft)}
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 lim = [min(float(p[1].min()) for p in points), max(float(p[1].max()) for p in points)]
-plot_measured_vs_theory(axes[0], points=points, theory=[("equality", lim, lim, {})],
-                        xlabel="predicted first step (first order in eta)", ylabel="measured f(x, 1) - f(x, 0)",
-                        title=f"first SGD step, all {X_all.shape[0]} inputs (seed means)", legend="below")
-plot_measured_vs_theory(
+viz.plot_measured_vs_theory(axes[0], points=points, theory=[("equality", lim, lim, {})],
+                            xlabel="predicted first step (first order in eta)", ylabel="measured f(x, 1) - f(x, 0)",
+                            title=f"first SGD step, all {X_all.shape[0]} inputs (seed means)", legend="below")
+viz.plot_measured_vs_theory(
     axes[1], theory=[("our inputs: <step_nfd, step_true> / |step_true|^2 (theory)", Ts, ratio_T,
                       {"marker": "o", "ls": "-", "color": "C0"}), ("ReLU diagonal: 1 / (1 + T/4)", Ts, 1 / (1 + Ts / 4), {})],
     points=[(f"measured, {name} vs true (n = {N_CMP}, L = {L_CMP})", [T], [val],
@@ -275,9 +274,9 @@ plot_measured_vs_theory(
     log2_x=True, legend="below")
 axes[1].set_ylim(0, 1.05)
 fig.tight_layout()
-show(fig, f"Left: first SGD steps measured against the tangent-kernel predictions (true networks "
-     f"{step_err['true'][0]:.0%} off Theta_true). Right: the decoupled/true step ratio against T, from "
-     f"{ratio_T[0]:.2f} at T = {Ts[0]} to {ratio_T[-1]:.2f} at T = {Ts[-1]}; measured {meas_ratio['decoupled']:.2f}.")
+viz.show(fig, f"Left: first SGD steps measured against the tangent-kernel predictions (true networks "
+         f"{step_err['true'][0]:.0%} off Theta_true). Right: the decoupled/true step ratio against T, from "
+         f"{ratio_T[0]:.2f} at T = {Ts[0]} to {ratio_T[-1]:.2f} at T = {Ts[-1]}; measured {meas_ratio['decoupled']:.2f}.")
 for name, (right, wrong) in step_err.items():
     print(f"Measured: {labels[name]}: first step {right:.1%} off its predicted kernel (the other kernel: "
           f"{wrong:.1%} off)")
@@ -328,8 +327,8 @@ _ = CLAIMS.add("the true-vs-decoupled gap is explained by GIA at the first step 
 # the error against `L` at infinite width, exactly the Euler error of the ODE, slope `-1`.
 
 # %%
-from nfdlib.nfd_sweeps import bias_from_moments, errors_by_size, init_moments
-from nfdlib.nfd_theory import init_kernels
+from nfdlib.nfd.runs import bias_from_moments, errors_by_size, init_moments
+from nfdlib.nfd.theory import init_kernels
 
 ode = init_kernels(X_all, T=T)
 disc = init_kernels(X_all, T=T, K=INIT_L)  # infinite width, depth INIT_L: isolates the width error
@@ -352,15 +351,15 @@ for which, (key, j, target) in refs.items():
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 for ax, (which, (fs, fb, errs, by, bfloor, _seen)) in zip(axes, init_fits.items()):
-    plotting.plot_error_sweep(ax, errs, fs, label=which, color="C0", guides=(-0.5, -1), bias=False)
-    plotting.plot_bias_bounds(ax, INIT_BIAS_WIDTHS, by, bfloor, fit=fb)
+    viz.plot_error_sweep(ax, errs, fs, label=which, color="C0", guides=(-0.5, -1), bias=False)
+    viz.plot_bias_bounds(ax, INIT_BIAS_WIDTHS, by, bfloor, fit=fb)
     ax.set(xlabel="width n (log2)", ylabel=f"relative error of {which}",
            title=f"{which} at init, L = {INIT_L} (reference: n = infinity, same L)")
-    legend_outside(ax, where="below")
+    viz.legend_outside(ax, where="below")
 fig.tight_layout()
-show(fig, f"Relative error of Phi_T and G_0 at init against width (L = {INIT_L}), log-log: one network's error, "
-     "slopes " + ", ".join(f"{w} {f[0]}" for w, f in init_fits.items()) + "; the seed-mean bias (squares) or its "
-     "upper bound (triangles) from thousands of seeds of narrow networks.")
+viz.show(fig, f"Relative error of Phi_T and G_0 at init against width (L = {INIT_L}), log-log: one network's error, "
+         "slopes " + ", ".join(f"{w} {f[0]}" for w, f in init_fits.items()) + "; the seed-mean bias (squares) or its "
+         "upper bound (triangles) from thousands of seeds of narrow networks.")
 for which, (fs, fb, _errs, by_, bfloor, seen) in init_fits.items():
     print("Verdict:", describe_slope(fs, f"{which}, one network's error", "n"))
     if fb is not None:
@@ -383,8 +382,8 @@ for ax, (which, (key, j, _)) in zip(axes, refs.items()):
                   init_kernels(X_all, T=T, K=L).G[0][:P, :P]) - cont) / rms(cont) for L in INIT_DEPTHS]
     fit_exact = fit_loglog(INIT_DEPTHS, exact)
     errs = errors_by_size({L: r[key][:, j, 0] for L, r in init_d.items()}, cont, scale=rms(cont))
-    plot_loglog_fit(ax, INIT_DEPTHS, exact, fit_exact, label="n = infinity (Euler recursion vs ODE)",
-                    guides=(-1,), x_name="L", color="k")
+    viz.plot_loglog_fit(ax, INIT_DEPTHS, exact, fit_exact, label="n = infinity (Euler recursion vs ODE)",
+                        guides=(-1,), x_name="L", color="k")
     ax.plot(INIT_DEPTHS, errs["bias"], "o", color="C0", label=f"network n = {INIT_N}: bias of the mean of "
             f"{len(INIT_DEPTH_SEEDS)} seeds")
     ax.plot(INIT_DEPTHS, errs["noise_floor"], "--", color="C0", alpha=0.6, label="its noise floor")
@@ -392,12 +391,12 @@ for ax, (which, (key, j, _)) in zip(axes, refs.items()):
     depth_fits[which] = (fit_exact, errs["bias"], errs["noise_floor"], exact)
     ax.set(xlabel="depth L (log2)", ylabel=f"relative error of {which}", title=f"{which} at init against the "
            "continuum ODE")
-    legend_outside(ax, where="below")
-    plotting.readable_log_ticks(ax)
+    viz.legend_outside(ax, where="below")
+    viz.readable_log_ticks(ax)
 fig.tight_layout()
-show(fig, "Relative error of Phi_T and G_0 at init against depth, log-log: the infinite-width recursion against "
-     "the ODE, slopes " + ", ".join(f"{w} {f[0]}" for w, f in depth_fits.items()) + f"; width-{INIT_N} networks' "
-     "seed-mean bias, noise floor and fluctuation.")
+viz.show(fig, "Relative error of Phi_T and G_0 at init against depth, log-log: the infinite-width recursion against "
+         "the ODE, slopes " + ", ".join(f"{w} {f[0]}" for w, f in depth_fits.items()) + f"; width-{INIT_N} networks' "
+         "seed-mean bias, noise floor and fluctuation.")
 depth_seen = {}
 for which, (fe, bias, floor, exact) in depth_fits.items():
     print("Verdict:", describe_slope(fe, f"{which}, depth error at infinite width", "L"))
@@ -457,14 +456,14 @@ fit_true_reused = fit_loglog(reused_errs["x"], reused_errs["per_seed"])
 limits_gap = rms(reused_mean - ref_mean) / rms(ref_mean - ref_mean[:1])
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for b, color in (("decoupled", "C0"), ("true", "C3")):
-    plotting.plot_error_sweep(ax, train_errs[b], train_fits[b], label=b, color=color,
-                     guides=(-0.5, -1) if b == "decoupled" else ())
+    viz.plot_error_sweep(ax, train_errs[b], train_fits[b], label=b, color=color,
+                         guides=(-0.5, -1) if b == "decoupled" else ())
 ax.set(xlabel="width n (log2)", ylabel="rms error of f(x, k)",
        title=f"training, L = K = {TRAIN_L}: reference solver M = {REF_M} x {len(REF_SEEDS)} seeds")
-legend_outside(ax, where="right")
-show(fig, f"Error of f(x, k) over training against width (L = {TRAIN_L}), log-log: decoupled networks slope "
-     f"{train_fits['decoupled']}, true networks slope {train_fits['true']}; seed-mean bias at the largest width "
-     f"{train_errs['decoupled']['bias'][-1]:.4f} (decoupled) and {train_errs['true']['bias'][-1]:.4f} (true).")
+viz.legend_outside(ax, where="right")
+viz.show(fig, f"Error of f(x, k) over training against width (L = {TRAIN_L}), log-log: decoupled networks slope "
+         f"{train_fits['decoupled']}, true networks slope {train_fits['true']}; seed-mean bias at the largest width "
+         f"{train_errs['decoupled']['bias'][-1]:.4f} (decoupled) and {train_errs['true']['bias'][-1]:.4f} (true).")
 for b, e in train_errs.items():
     print("Verdict:", describe_slope(train_fits[b], f"{b} networks, one network's error", "n"))
     if e["seen"].sum() >= 3:
@@ -490,11 +489,11 @@ fit_solver = fit_loglog(np.repeat(fit_K_ok, len(SOLVER_SEEDS)), np.concatenate([
 gap_L = {b: errors_by_size({L: outputs(train_d[(L, b)]) for L in TRAIN_DEPTHS}, ref_d_mean, reference_noise=ref_d_se)
          for b in ("decoupled", "true")}
 fig, ax = plt.subplots(figsize=(6.5, 4))
-plotting.plot_depth_errors(ax, per_seed, fit_K_ok, fit_solver, {f"{b} networks n = {TRAIN_N}": e for b, e in gap_L.items()},
+viz.plot_depth_errors(ax, per_seed, fit_K_ok, fit_solver, {f"{b} networks n = {TRAIN_N}": e for b, e in gap_L.items()},
                            label=f"NFD solver, K vs K_REF = {K_REF} (M = {SOLVER_M}, coupled; fitted for K <= K_REF/8)")
 ax.set(xlabel="depth L = K (log2)", ylabel="rms error of f(x, k)", title="training: error against depth")
-show(fig, f"Error of f(x, k) against depth, log-log: the solver at K Euler steps against K = {K_REF} on shared "
-     f"Brownian paths, slope {fit_solver}; seed-mean biases of width-{TRAIN_N} networks with their noise floors.")
+viz.show(fig, f"Error of f(x, k) against depth, log-log: the solver at K Euler steps against K = {K_REF} on shared "
+         f"Brownian paths, slope {fit_solver}; seed-mean biases of width-{TRAIN_N} networks with their noise floors.")
 print("Verdict:", describe_slope(fit_solver, "NFD depth-discretization error", "L"))
 for b, e in gap_L.items():
     print(f"Measured: {b} networks (n = {TRAIN_N}): bias {np.round(e['bias'], 3).tolist()}, floor "
@@ -526,11 +525,11 @@ gL, gn = (np.array([x["gap"] for x in gap_vs[k]]) for k in ("L", "n"))
 fit_gap = fit_loglog(TRAIN_DEPTHS, gL)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 for ax, sizes, name, guide in ((axes[0], TRAIN_DEPTHS, "L", -2.0), (axes[1], TRAIN_WIDTHS, "n", None)):
-    plotting.plot_gap_errorbars(ax, sizes, [x["gap"] for x in gap_vs[name]], [x["noise"] for x in gap_vs[name]], x_name=name,
-                       guide=guide, title=f"gap against {name} ({f'n = {TRAIN_N}' if name == 'L' else f'L = {TRAIN_L}'})")
+    viz.plot_gap_errorbars(ax, sizes, [x["gap"] for x in gap_vs[name]], [x["noise"] for x in gap_vs[name]], x_name=name,
+                           guide=guide, title=f"gap against {name} ({f'n = {TRAIN_N}' if name == 'L' else f'L = {TRAIN_L}'})")
 fig.tight_layout()
-show(fig, f"True-vs-decoupled output gap with 2-standard-error bars against depth (n = {TRAIN_N}: {gL[0]:.2f} at "
-     f"L = {TRAIN_DEPTHS[0]}, {gL[-1]:.2f} at L = {TRAIN_DEPTHS[-1]}; dotted: L^-2) and against width (L = {TRAIN_L}).")
+viz.show(fig, f"True-vs-decoupled output gap with 2-standard-error bars against depth (n = {TRAIN_N}: {gL[0]:.2f} at "
+         f"L = {TRAIN_DEPTHS[0]}, {gL[-1]:.2f} at L = {TRAIN_DEPTHS[-1]}; dotted: L^-2) and against width (L = {TRAIN_L}).")
 print("first-step ratio <df_dec, df_true> / |df_true|^2 against depth (seed means), and the prediction of "
       "first_step_kernels at K = L:")
 for L in TRAIN_DEPTHS:
@@ -556,7 +555,7 @@ _ = CLAIMS.add("R6, training: decoupled and true training agree at large L (GIA 
 # **Predict:** flat in `n` (and equal to the solver's value) for depth-muP; shrinking like a power of `n` for NTK.
 
 # %%
-from nfdlib.nfd_sweeps import relative_kernel_change
+from nfdlib.nfd.runs import relative_kernel_change
 
 ntk = {n: network_runs(n=n, L=TRAIN_L, seeds=NTK_SEEDS, backward="true", parametrization="ntk",
                        **(common | {"lr": NTK_LR})) for n in NTK_WIDTHS}
@@ -568,20 +567,20 @@ for ax, (which, j, key) in zip(axes, (("Phi_T", -1, "Phi"), ("G_0", 0, "G"))):
         xs = np.concatenate([[n] * len(r[key]) for n, r in runs.items()])
         ys = np.concatenate([relative_kernel_change(r[key][:, j])[:, -1] for r in runs.values()])
         fit = fit_loglog(xs, ys)
-        plot_loglog_fit(ax, xs, ys, fit, label=name, color=color, guides=(-0.5, -1) if "NTK" in name else (),
-                        x_name="n")
+        viz.plot_loglog_fit(ax, xs, ys, fit, label=name, color=color, guides=(-0.5, -1) if "NTK" in name else (),
+                            x_name="n")
         move_fits[(which, name)] = (fit, ys[xs == xs.max()].mean())
     solver_move[which] = relative_kernel_change(ref[key][:, j])[:, -1].mean()
     ax.axhline(solver_move[which], color="k", ls="--", lw=1, label=f"NFD solver (n = infinity): "
                f"{solver_move[which]:.2f}")
     ax.set(xlabel="width n (log2)", ylabel=f"relative change of {which} over {STEPS} steps",
            title=f"{which}: does the kernel move?")
-    legend_outside(ax, where="below")
-    plotting.readable_log_ticks(ax)
+    viz.legend_outside(ax, where="below")
+    viz.readable_log_ticks(ax)
 fig.tight_layout()
-show(fig, f"Relative change of Phi_T and G_0 over {STEPS} steps against width, log-log, depth-muP and NTK "
-     "networks, slopes " + "; ".join(f"{w} {name}: {f[0]}" for (w, name), f in move_fits.items())
-     + "; dashed: the NFD solver's " + ", ".join(f"{v:.2f}" for v in solver_move.values()) + ".")
+viz.show(fig, f"Relative change of Phi_T and G_0 over {STEPS} steps against width, log-log, depth-muP and NTK "
+         "networks, slopes " + "; ".join(f"{w} {name}: {f[0]}" for (w, name), f in move_fits.items())
+         + "; dashed: the NFD solver's " + ", ".join(f"{v:.2f}" for v in solver_move.values()) + ".")
 final_ntk = np.mean([r["train_loss"][:, -1].mean() for r in ntk.values()])
 final_mup = np.mean([train_w[(n, "true")]["train_loss"][:, -1].mean() for n in TRAIN_WIDTHS])
 print(f"final training loss: NTK {final_ntk:.4f}, depth-muP {final_mup:.4f} (both trained)")
@@ -604,14 +603,14 @@ _ = CLAIMS.add("R7: kernels move O(1) in training (not a kernel limit); frozen u
 # feature-gradient covariance of training off them. A vanishing smallest eigenvalue would make some combination
 # of features and gradients determined by the others, and the conditional sampling of notebook 01 would break
 # down. Consecutive steps barely differ, so we keep steps `0, R8_EVERY, ...` (float64).
-# `nfdlib.nfd_sweeps.nondegeneracy_networks` and `nondegeneracy_solver` compute it at every layer for true networks
+# `nfdlib.nfd.runs.nondegeneracy_networks` and `nondegeneracy_solver` compute it at every layer for true networks
 # and for both solvers (the reused one is these networks' limit, notebook 04; the decoupled one is NFD).
 #
 # **Predict:** as `n` grows, does the smallest eigenvalue fall toward 0, stay put, or rise? (Sampling alone puts
 # a sample covariance's smallest eigenvalue near `(1 - sqrt(D/n))^2` times the true one: it would rise.)
 
 # %%
-from nfdlib.nfd_sweeps import nondegeneracy_networks, nondegeneracy_solver
+from nfdlib.nfd.runs import nondegeneracy_networks, nondegeneracy_solver
 from nfdlib.stats import mean_interval
 
 r8_common = dict(task=TASK, T=T, lr=LR, steps=STEPS, every=R8_EVERY, cache=CACHE)
@@ -626,15 +625,15 @@ ys8 = np.concatenate(list(r8_min.values()))
 fit_r8 = fit_loglog(xs8, ys8)
 sol_min = {c: mean_interval(r8_sol[c]["lam_min"].min(-1)) for c in r8_sol}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-plotting.plot_nondegeneracy(axes, r8_sol["reused"]["tau"], {n: r8_net[n]["lam_min"][0] for n in R8_WIDTHS},
-                   {c: r8_sol[c]["lam_min"] for c in r8_sol}, fit_r8, xs8, ys8,
-                   solver_minima={c: v[0] for c, v in sol_min.items()},
-                   title_depth=f"along depth (L = K = {TRAIN_L}; {len(R8_SEEDS)} seeds, +-1 s.e.; M = {R8_M})",
-                   title_width=f"against width (dimension 2 P x steps = {D_r8})")
+viz.plot_nondegeneracy(axes, r8_sol["reused"]["tau"], {n: r8_net[n]["lam_min"][0] for n in R8_WIDTHS},
+                       {c: r8_sol[c]["lam_min"] for c in r8_sol}, fit_r8, xs8, ys8,
+                       solver_minima={c: v[0] for c, v in sol_min.items()},
+                       title_depth=f"along depth (L = K = {TRAIN_L}; {len(R8_SEEDS)} seeds, +-1 s.e.; M = {R8_M})",
+                       title_width=f"against width (dimension 2 P x steps = {D_r8})")
 fig.tight_layout()
-show(fig, f"Smallest eigenvalue of the feature-gradient matrix: along layer-time for networks and both solvers "
-     f"(left), and its minimum over layers against width with slope {fit_r8} (right); solvers "
-     f"{sol_min['reused'][0]:.2e} (reused) and {sol_min['decoupled'][0]:.2e} (decoupled).")
+viz.show(fig, f"Smallest eigenvalue of the feature-gradient matrix: along layer-time for networks and both solvers "
+         f"(left), and its minimum over layers against width with slope {fit_r8} (right); solvers "
+         f"{sol_min['reused'][0]:.2e} (reused) and {sol_min['decoupled'][0]:.2e} (decoupled).")
 print("Verdict:", describe_slope(fit_r8, "smallest eigenvalue over layers, true networks", "n", flat_tol=RATE_TOL))
 for n, v in r8_min.items():
     m, lo, hi = mean_interval(v)

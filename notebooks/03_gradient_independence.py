@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -125,8 +127,7 @@ import torch
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import gia
-from nfdlib import plotting as nplt
+from nfdlib import gia, viz
 from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
@@ -169,7 +170,7 @@ def fmt_fit(fit):
 #
 # `nfdlib.gia` holds every measurement of this notebook. Its first helper, `feature_gradients(model, X)`, returns
 # the features `h_l` and the gradients `df/dh_l` of one forward and backward pass. Figures are drawn by
-# `nfdlib.plotting`.
+# `nfdlib.viz`.
 #
 # **Predict.** The two gradient vectors `g_l` (true) and `g^_l` (decoupled) start equal at the readout,
 # `g_L = v * phi'(h_L)`. How similar are they at the input end, `l = 0`: the same vector, a similar vector, or
@@ -193,10 +194,10 @@ ax.plot(tau, np.exp(-(net_true.T - tau) / 2), "k--", lw=1, label="infinite width
 ax.plot(tau, norm_ratio, "s", ms=3, label="|g_dec| / |g_true|")
 ax.set(xlabel="layer-time τ = ℓT/L", ylabel="similarity (dimensionless)")
 ax.set_title("n = 1024, L = 32, seed 0: same statistics, different vectors", fontsize=9)
-nplt.legend_outside(ax)
-nplt.show(fig, f"Cosine between true and decoupled gradients against layer-time: {cos[-1]:.2f} at the "
-          f"readout falling to {cos[0]:.2f} at the input, on the curve exp(-(T - tau)/2); the norm ratio "
-          f"stays near 1 ({norm_ratio.min():.2f} to {norm_ratio.max():.2f}).")
+viz.legend_outside(ax)
+viz.show(fig, f"Cosine between true and decoupled gradients against layer-time: {cos[-1]:.2f} at the "
+         f"readout falling to {cos[0]:.2f} at the input, on the curve exp(-(T - tau)/2); the norm ratio "
+         f"stays near 1 ({norm_ratio.min():.2f} to {norm_ratio.max():.2f}).")
 print(f"At tau = 0: cosine {cos[0]:.3f} (infinite-width value {np.exp(-net_true.T / 2):.3f}), "
       f"norm ratio {norm_ratio[0]:.3f}: the decoupled gradient has the right size but points elsewhere.")
 
@@ -225,15 +226,16 @@ print(f"At tau = 0: cosine {cos[0]:.3f} (infinite-width value {np.exp(-net_true.
 # %%
 init_fluct = run("init_gap", INIT_FLUCT)
 init_bias = run("init_gap", INIT_BIAS)
-fig, fluct_fits = nplt.plot_init_gap(init_fluct, init_bias)
+fluct_fits = gia.init_gap_fits(init_fluct)
+fig = viz.plot_init_gap(init_fluct, init_bias, fluct_fits)
 pooled = fit_loglog([x for L in INIT_FLUCT["depths"] for x in gia.series(init_fluct, "n", "G_rb", L=L)[0]],
                     [v for L in INIT_FLUCT["depths"] for v in gia.series(init_fluct, "n", "G_rb", L=L)[1]])
 bias_rows = init_bias.where(quantity=["G0_bias", "K_bias"])
 zero_in = sum(r["lo"] <= 0 <= r["hi"] for r in bias_rows)
 INIT_BIAS_BOUND = max(r["n"] * max(abs(r["lo"]), abs(r["hi"])) for r in bias_rows)
-nplt.show(fig, f"Left: one network's gap between true and GIA backward kernels against width, one line per "
-          f"depth, pooled slope {pooled.slope:+.2f}. Right: width times the seed-mean bias of G_0 and of "
-          f"the tangent kernel; {zero_in} of {len(bias_rows)} intervals contain zero.")
+viz.show(fig, f"Left: one network's gap between true and GIA backward kernels against width, one line per "
+         f"depth, pooled slope {pooled.slope:+.2f}. Right: width times the seed-mean bias of G_0 and of "
+         f"the tangent kernel; {zero_in} of {len(bias_rows)} intervals contain zero.")
 print(describe_slope(pooled, "fluctuation of G_0 (all depths pooled)", "n"))
 for L, fit in fluct_fits.items():
     print(f"   L = {L:3d}: slope {fmt_fit(fit)}")
@@ -271,16 +273,17 @@ print(f"Bias: {zero_in} of {len(bias_rows)} (n, L, statistic) intervals contain 
 #    trained}),\qquad \frac{2}{T}\big(1-e^{-T/2}\big)\quad(\text{hidden layers only}). $$
 #
 # Nothing in this depends on `L` except the Euler sums (`gia.first_step_ratio_theory(T, L)` evaluates them;
-# notebook 02's `nfdlib.nfd_theory.first_step_kernels` gives the same two kernels for any inputs, and a test
+# notebook 02's `nfdlib.nfd.theory.first_step_kernels` gives the same two kernels for any inputs, and a test
 # checks that they agree). It is not a finite-width effect either: it is the infinite-width value. **Predict:**
 # as `L` grows from 2 to 64 at `T = 1`, does the ratio approach 1?
 
 # %%
 cross = {t: run("init_gap", dict(CROSS, T=t)) for t in CROSS_T}
-fig, cross_dev = nplt.plot_first_step_ratio(cross)
-nplt.show(fig, "First-step ratio of the decoupled to the true tangent kernel against depth for T = "
-          + ", ".join(f"{t:g} (about {gia.first_step_ratio_theory(t):.2f})" for t in CROSS_T)
-          + ": the measured points sit on the infinite-width lines, flat in L.")
+cross_dev = gia.first_step_ratios(cross)
+fig = viz.plot_first_step_ratio(cross)
+viz.show(fig, "First-step ratio of the decoupled to the true tangent kernel against depth for T = "
+         + ", ".join(f"{t:g} (about {gia.first_step_ratio_theory(t):.2f})" for t in CROSS_T)
+         + ": the measured points sit on the infinite-width lines, flat in L.")
 for t, (val, th, xs) in cross_dev.items():
     fit = fit_loglog(xs, 1 - val)
     print(f"T = {t:g}: 1 - ratio {describe_slope(fit, '', 'L').split(': ', 1)[1]}; "
@@ -335,11 +338,11 @@ fits = {"layer": gia.slope(sL, "L", "layer_excess", backward="true"),
         "sum_drift": gia.slope(sL, "L", "sum_drift", backward="true"),
         "total": gia.slope(sL_last, "L", "sum_total", backward="true")}
 ratio = gia.series(sL, "L", "ratio_sum", backward="true")
-nplt.show(nplt.plot_coupling_depth(coup_L),
-          f"Three panels against depth. Per layer, the reused-weight term falls with slope "
-          f"{fits['layer'].slope:+.2f} beside the drift ({fits['drift'].slope:+.2f}) while the decoupled "
-          f"control stays at its noise floor; summed over layers it is flat (slope {fits['sum'].slope:+.2f}); "
-          "the profile times L along layer-time collapses onto one curve.")
+viz.show(viz.plot_coupling_depth(coup_L),
+         f"Three panels against depth. Per layer, the reused-weight term falls with slope "
+         f"{fits['layer'].slope:+.2f} beside the drift ({fits['drift'].slope:+.2f}) while the decoupled "
+         f"control stays at its noise floor; summed over layers it is flat (slope {fits['sum'].slope:+.2f}); "
+         "the profile times L along layer-time collapses onto one curve.")
 for key, name in (("layer", "per-layer reused-weight term (rms)"), ("layer_ms", "its mean square"),
                   ("drift", "per-layer drift (rms)"), ("sum", "reused-weight term summed over layers"),
                   ("sum_drift", "drift summed over layers"),
@@ -362,10 +365,10 @@ sN = coup_N.where(kind="summary", step=1)
 width_fits = {name: gia.slope(sN, "n", q, backward="true")
               for q, name in (("sum_excess", "forward term, summed over layers"), ("sum_floor", "its noise floor"),
                               ("sum_drift", "drift, summed"), ("layer_excess", "forward term, per layer"))}
-nplt.show(nplt.plot_coupling_width_horizon(coup_N, coup_T),
-          "Left: summed reused-weight term, drift and noise floor against width; the term is flat while the "
-          "floor falls like n^-1/2. Right: the summed term over the summed drift against depth for T = "
-          + ", ".join(f"{t:g}" for t in COUPLING_T) + ".")
+viz.show(viz.plot_coupling_width_horizon(coup_N, coup_T, gia.coupling_width_fits(coup_N)),
+         "Left: summed reused-weight term, drift and noise floor against width; the term is flat while the "
+         "floor falls like n^-1/2. Right: the summed term over the summed drift against depth for T = "
+         + ", ".join(f"{t:g}" for t in COUPLING_T) + ".")
 for name, fitN in width_fits.items():
     print(describe_slope(fitN, name, "n"))
 for t in COUPLING_T:
@@ -404,10 +407,11 @@ pN = run("paired", dict(runs=PAIRED_N, **PAIRED_COMMON))
 pT = run("paired", dict(runs=PAIRED_T_RUNS, **{k: v for k, v in PAIRED_COMMON.items() if k != "lr"}))
 last = PAIRED_COMMON["steps"]
 mid = max(1, last // 4)  # the gaps are compared at an early-training step; at the end both nets fit the data
-fig, e2e = nplt.plot_paired_gaps({"L": pL, "n": pN, "T": pT}, mid, last)
-nplt.show(fig, f"Output gap between paired true and decoupled networks at steps {mid} and {last}, and the "
-          f"first-step update ratio, against depth (slope {e2e['L'].slope:+.2f}), width and horizon "
-          f"(slope {e2e['T'].slope:+.2f}).")
+e2e = gia.paired_gap_fits({"L": pL, "n": pN, "T": pT}, mid)
+fig = viz.plot_paired_gaps({"L": pL, "n": pN, "T": pT}, mid, last)
+viz.show(fig, f"Output gap between paired true and decoupled networks at steps {mid} and {last}, and the "
+         f"first-step update ratio, against depth (slope {e2e['L'].slope:+.2f}), width and horizon "
+         f"(slope {e2e['T'].slope:+.2f}).")
 for x, fit in e2e.items():
     print(describe_slope(fit, f"output gap at step {mid}", x))
 # At small n the two networks' different backward noise adds an O(n^-1/2) part to the gap: extrapolate it away.
@@ -418,10 +422,10 @@ print(f"output gap at step {mid} extrapolated to n -> infinity (fit a + b/sqrt(n
 
 # %%
 gap_curve = sorted(gia.paired_gap_summary(pL, "loss_gap", by=("L",)), key=lambda r: r["L"])
-nplt.show(nplt.plot_paired_curves(pL),
-          f"Left: output gap against the GD step for depths {', '.join(str(r['L']) for r in gap_curve)}. "
-          "Right: train loss of true (solid) and decoupled (dashed) networks at the shallowest and deepest "
-          "depth; the decoupled networks train more slowly.")
+viz.show(viz.plot_paired_curves(pL),
+         f"Left: output gap against the GD step for depths {', '.join(str(r['L']) for r in gap_curve)}. "
+         "Right: train loss of true (solid) and decoupled (dashed) networks at the shallowest and deepest "
+         "depth; the decoupled networks train more slowly.")
 print("relative train-loss gap (dec - true)/true at the last step, by depth: "
       + ", ".join(f"L={r['L']}: {r['value']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}]" for r in gap_curve))
 
@@ -462,10 +466,10 @@ for name in ARCHS:
     rows = [(L, abs(g["value"])) for nm, L, _, g in arch_table if nm == name and np.isfinite(g["value"])]
     if len(rows) >= 3:
         ARCH_FITS[name] = fit_loglog([r[0] for r in rows], [r[1] for r in rows])
-nplt.show(nplt.plot_architectures(arch, list(ARCHS)),
-          "Train loss against SGD step for the plain MLP, the muP ResNet and the depth-muP ResNet, true "
-          "(solid) and decoupled (dashed), one colour per depth, each panel on its own log axis. "
-          + "; ".join(f"{nm}: gap slope in L {fit.slope:+.2f}" for nm, fit in ARCH_FITS.items()) + ".")
+viz.show(viz.plot_architectures(arch, list(ARCHS)),
+         "Train loss against SGD step for the plain MLP, the muP ResNet and the depth-muP ResNet, true "
+         "(solid) and decoupled (dashed), one colour per depth, each panel on its own log axis. "
+         + "; ".join(f"{nm}: gap slope in L {fit.slope:+.2f}" for nm, fit in ARCH_FITS.items()) + ".")
 
 # %%
 lines = ["| architecture | L | train loss true | train loss decoupled | relative gap (95% CI) | test acc true "

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -95,8 +97,7 @@ from IPython.display import Markdown, display
 from scipy.stats import norm
 
 import nfdlib
-from nfdlib import gia, nfd_reused
-from nfdlib import plotting as nplt
+from nfdlib import gia, nfd, viz
 from nfdlib.config import get_device
 from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
 
@@ -148,7 +149,7 @@ D_exact = b_toy * norm.cdf(m_toy / math.sqrt(s_toy ** 2 + float(b_toy @ G_toy @ 
 # standard error of the full regression.
 groups = torch.stack([torch.linalg.solve(z.mT @ z, z.mT @ (p - p.mean())) for z, p in zip(Zb.chunk(20), psi.chunk(20))])
 D_se = groups.std(0) / math.sqrt(len(groups))
-D_lib = nfd_reused.stein_response(Zb, psi[:, None])[:, 0]  # the solver's function, same regression
+D_lib = nfd.reused.stein_response(Zb, psi[:, None])[:, 0]  # the solver's function, same regression
 assert torch.allclose(D_hand, D_lib, atol=1e-10), "stein_response should be this regression"
 D_z = (D_hand - D_exact) / D_se
 for i in range(2):
@@ -160,7 +161,7 @@ print(f"the pathwise average of d psi/d Zb (possible here because the toy is exp
 
 # %% [markdown]
 # The regression recovers `b_i Φ(...)` within its Monte Carlo error (an interval of width `O(M^-1/2)`; the
-# assertion stops the notebook if it ever does not), and `nfd_reused.stein_response` is exactly this regression
+# assertion stops the notebook if it ever does not), and `nfd.reused.stein_response` is exactly this regression
 # (it also drops directions of `Zb` that are nearly degenerate). In the solver `psi` is a particle's feature at
 # step `k`, `Zb` its own backward noise at every earlier step and input, and the regression runs at every layer
 # and step; nothing else changes.
@@ -175,7 +176,7 @@ print(f"the pathwise average of d psi/d Zb (possible here because the toy is exp
 #   quantities `y`: the training loss after the last step (a sensitive scalar: it is the squared residual), and
 #   the function learned on the held-out inputs, `f(x, S) - f(x, 0)` (a vector, compared by relative distance).
 # * **Theoretical:** the particle solver of notebook 02 (`nfdlib.nfd.simulate_nfd`) plus the Z-dot terms of true
-#   backpropagation, `coupling="reused"` (`nfdlib.nfd_reused`). The forward noise of layer `l` at step `k` gains
+#   backpropagation, `coupling="reused"` (`nfdlib.nfd.reused`). The forward noise of layer `l` at step `k` gains
 #   `sum_{k'<k} g_l(k') E[d phi(h_{l-1}(k)) / d Zb_l(k')]` and the backward noise gains
 #   `sum_{k'<=k} phi(h_{l-1}(k')) E[d g_l(k) / d Z_l(k')]`, each coefficient a Stein regression as in section 1.
 #   That is the particle counterpart of the decomposition of notebook 03, section 4. With `K = L` Euler steps the
@@ -246,14 +247,14 @@ valid = [(L, vector_distance(y_t, Ls_.index(L), z_r[Ks_.index(L)]), vector_dista
           z_d[Ks_.index(L)]), vector_distance(y_d, Ls_.index(L), z_d[Ks_.index(L)])) for L in shared_L]
 
 # %%
-fig = nplt.plot_limit_validation(Ls_, Ks_, net_limits, loss_sol, {"err": rate_err, "floor": floor}, valid,
-                                 steps=S_last, seeds=seeds_n, ns=ns_)
+fig = viz.plot_limit_validation(Ls_, Ks_, net_limits, loss_sol, {"err": rate_err, "floor": floor}, valid,
+                                steps=S_last, seeds=seeds_n, ns=ns_)
 z_true = {(L, mode): z for b, L, mode, _, _, z in valid_loss if b == "true"}
-nplt.show(fig, "Three panels. Left: train loss of true and decoupled networks extrapolated to infinite width "
-          "against depth, beside the reused and decoupled solvers at K = L; the true networks sit on the "
-          "reused solver (z = " + ", ".join(f"{z_true[(L, 'reused')]:+.1f}" for L in shared_L)
-          + "). Middle: their distance to the reused solver against width, slope "
-          f"{rate_fit.slope:+.2f}. Right: the same comparison for the held-out function.")
+viz.show(fig, "Three panels. Left: train loss of true and decoupled networks extrapolated to infinite width "
+         "against depth, beside the reused and decoupled solvers at K = L; the true networks sit on the "
+         "reused solver (z = " + ", ".join(f"{z_true[(L, 'reused')]:+.1f}" for L in shared_L)
+         + "). Middle: their distance to the reused solver against width, slope "
+         f"{rate_fit.slope:+.2f}. Right: the same comparison for the held-out function.")
 print(f"train loss after {S_last} steps, n -> infinity extrapolation against the solvers at K = L "
       "(z = difference / SE):")
 for b, L, mode, lim, m, z in valid_loss:
@@ -287,13 +288,13 @@ joint_loss = [gia.extrapolate(n_rep, L_rep, loss_all[..., k].reshape(-1)) for k 
 joint_last = joint_loss[-1]
 joint_dec = gia.extrapolate(n_rep, L_rep, net_d["train_loss"][..., -1].reshape(-1))
 ratio_last = (1 + curves["ratio"][0][-1], 1 + curves["ratio"][1][-1], 1 + curves["ratio"][2][-1])
-fig = nplt.plot_two_limits(Ks_, curves, two_fits, joint_loss, {"reused": sol_r["train_loss"][-1].mean(0),
+fig = viz.plot_two_limits(Ks_, curves, two_fits, joint_loss, {"reused": sol_r["train_loss"][-1].mean(0),
                            "decoupled": sol_d["train_loss"][-1].mean(0)}, M=LIMIT_SOLVER["M"],
-                           seeds=len(LIMIT_SOLVER["seeds"]))
-nplt.show(fig, f"Left: the relative difference between the decoupled and reused limits against the solver "
-          f"grid K stays flat (train-loss ratio {ratio_last[0]:.2f} at K = {Ks_[-1]}, slope "
-          f"{two_fits['ratio'].slope:+.2f}) while the reused solver converges in K. Right: true networks "
-          "extrapolated to infinite width and depth follow the reused solver's loss curve, not NFD's.")
+                          seeds=len(LIMIT_SOLVER["seeds"]))
+viz.show(fig, f"Left: the relative difference between the decoupled and reused limits against the solver "
+         f"grid K stays flat (train-loss ratio {ratio_last[0]:.2f} at K = {Ks_[-1]}, slope "
+         f"{two_fits['ratio'].slope:+.2f}) while the reused solver converges in K. Right: true networks "
+         "extrapolated to infinite width and depth follow the reused solver's loss curve, not NFD's.")
 print(describe_slope(two_fits["ratio"], "loss(decoupled limit) / loss(reused limit) - 1", "K")
       + f"; at K = {Ks_[-1]}: ratio {ratio_last[0]:.2f} [{ratio_last[1]:.2f}, {ratio_last[2]:.2f}]")
 print(describe_slope(two_fits["function"], "held-out function, reused vs decoupled limit", "K"))
@@ -398,7 +399,7 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 # backpropagation by an `O(T)` amount that does not shrink as `L` grows. The paper may define the decoupled system
 # or the coupling term differently (its full text was not available to us; see
 # [the open disagreements](../docs/reconstruction.md#8-open-disagreements)); the reused-weight solver of
-# `nfdlib.nfd_reused` gives the limit of true backpropagation in either case.
+# `nfdlib.nfd.reused` gives the limit of true backpropagation in either case.
 #
 # ## Takeaways
 #

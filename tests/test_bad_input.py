@@ -19,11 +19,13 @@ from nfdlib import (
     cache,
     data,
     diagnostics,
+    engine,
     explore,
     gia,
     models,
     nfd,
     optim,
+    optima,
     records,
     scaling,
     stats,
@@ -32,8 +34,8 @@ from nfdlib import (
     two_layer,
     widgets,
 )
-from nfdlib.nfd import runs as nfd_runs
 from nfdlib.config import check_seeds
+from nfdlib.nfd import runs as nfd_runs
 from nfdlib.validation import check_bool, check_grid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,14 +114,14 @@ def _tiny_task():
 
 
 GRID_CASES = {
-    "best_lr unsorted rates": ("lrs", lambda: sweeps.best_lr([0.1, 0.4, 0.2], [1.0, 0.5, 0.7])),
+    "best_lr unsorted rates": ("lrs", lambda: optima.best_lr([0.1, 0.4, 0.2], [1.0, 0.5, 0.7])),
     "lr_sweep repeated rate": ("lrs", lambda: sweeps.lr_sweep(_tiny_task(), "depth-mup", "one", 4, 2, [0.1, 0.1],
                                                                [0], 1, progress=False)),
     "lr_sweep repeated seed": ("seeds", lambda: sweeps.lr_sweep(_tiny_task(), "depth-mup", "one", 4, 2, [0.1],
                                                                  [0, 0], 1, progress=False)),
     "depth_sweep unsorted depths": ("depths", lambda: sweeps.depth_sweep(_tiny_task(), "depth-mup", "one", 4, [4, 2],
                                                                          [0.1], [0], 1, progress=False)),
-    "train_stacked repeated configuration": ("lrs and seeds", lambda: sweeps.train_stacked(
+    "train_stacked repeated configuration": ("lrs and seeds", lambda: engine.train_stacked(
         lambda s: models.ResNet(3, 1, 4, 2, seed=s), [0.1, 0.1], [0, 0], data.make_teacher_task(d=3, n_train=8), 1)),
     "network_runs repeated seed": ("seeds", lambda: nfd_runs.network_runs(n=4, L=2, seeds=[1, 1], steps=0,
                                                                             cache=False)),

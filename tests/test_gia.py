@@ -11,6 +11,7 @@ import torch
 from nfdlib import gia
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
+from nfdlib.nfd.runs import limit_solver
 
 
 def _x(P=4, d=6, seed=0):
@@ -214,14 +215,14 @@ def test_run_experiment_caches_and_limit_runs(tmp_path, monkeypatch, _restore_co
     with pytest.raises(ValueError, match=r"^kind"):
         gia.run_experiment("nothing", {})
     with pytest.raises(ValueError, match=r"^coupling"):
-        gia.limit_solver(Ks=[2], M=8, seeds=[0], coupling="half", progress=False)
+        limit_solver(Ks=[2], M=8, seeds=[0], coupling="half", progress=False)
 
 
 @pytest.mark.parametrize("L", [None, 4, 16])
 def test_first_step_ratio_agrees_with_the_general_kernels_of_nfd_theory(L):
-    # nfd_theory.first_step_kernels computes Theta_true and Theta_nfd for any inputs; on an input with |x|^2/d = 1
+    # nfd.theory.first_step_kernels computes Theta_true and Theta_nfd for any inputs; on an input with |x|^2/d = 1
     # the diagonal ratio is the closed form of gia.first_step_ratio_theory.
-    from nfdlib.nfd_theory import first_step_kernels
+    from nfdlib.nfd.theory import first_step_kernels
 
     X = np.ones((1, 4))
     k = first_step_kernels(X, T=2.0, K=L)

@@ -1,4 +1,4 @@
-"""The NFD particle solver (nfdlib.nfd) and the initialization kernels (nfdlib.nfd_theory)."""
+"""The NFD particle solver (nfdlib.nfd) and the initialization kernels (nfdlib.nfd.theory)."""
 
 import math
 
@@ -16,7 +16,7 @@ from nfdlib.nfd import (
     run_finite_network,
     simulate_nfd,
 )
-from nfdlib.nfd_theory import closed_form_discrete, closed_form_variances, gaussian_expectations, init_kernels
+from nfdlib.nfd.theory import closed_form_discrete, closed_form_variances, gaussian_expectations, init_kernels
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +299,7 @@ def test_subclass_hooks_extend_the_system(task):
 @pytest.mark.parametrize("T", [0.25, 1.0, 4.0])
 def test_first_step_kernels_relu_closed_form(task, T):
     # On the diagonal (ReLU): Theta_true = q0 e^{T/2} (1 + T/4), Theta_nfd = q0 e^{T/2}, ratio 1 / (1 + T/4).
-    from nfdlib.nfd_theory import first_step_kernels
+    from nfdlib.nfd.theory import first_step_kernels
 
     X = task.X_train.numpy()
     k = first_step_kernels(X, T=T, fine_steps=512)
@@ -316,7 +316,7 @@ def test_first_step_kernels_identity_closed_form(task, K):
     # Phi_j = q0 r^j and G_l = r^(K - l), so the hidden-block sum over l = 1..K of dtau Phi_(l-1) G_l is
     # T q0 r^(K-1) (true) and dtau q0 (r^K - 1) / dtau = q0 (r^K - 1) (NFD: Phi_(l-1) Psi_T); the continuum
     # replaces r^K by e^T. A block read at the wrong layer (Phi_l for Phi_(l-1)) is off by a factor r.
-    from nfdlib.nfd_theory import first_step_kernels
+    from nfdlib.nfd.theory import first_step_kernels
 
     X, T = task.X_train.numpy(), 1.5
     q0 = X @ X.T / X.shape[1]
@@ -339,7 +339,7 @@ def test_first_step_of_solver_and_networks_follow_their_kernels(task):
     # To first order in the rate, f(1) - f(0) = -eta Theta chi(0): Theta_nfd for the solver (and decoupled
     # networks), the NTK Theta_true for true backpropagation. The two kernels differ by ~20% at T = 1, so this
     # tells the two apart.
-    from nfdlib.nfd_theory import first_step_kernels
+    from nfdlib.nfd.theory import first_step_kernels
 
     eta, K = 0.05, 8
     X_all = torch.cat([task.X_train, task.X_test])

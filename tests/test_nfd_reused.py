@@ -7,7 +7,7 @@ import torch
 
 from nfdlib.data import make_teacher_task
 from nfdlib.nfd import COUPLINGS, run_finite_network, simulate_nfd
-from nfdlib.nfd_reused import ReusedNFDSolver, simulate_reused, stein_response
+from nfdlib.nfd.reused import ReusedNFDSolver, simulate_reused, stein_response
 
 
 def test_stein_response_recovers_known_derivatives():

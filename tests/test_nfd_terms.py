@@ -7,7 +7,7 @@
    solver without it, the same random numbers) equals the effect of the same term in decoupled networks (the
    network with the weight updates acting in that direction against the network without them, the same seeds).
    A drift with a wrong factor, or read at the wrong layer, changes that effect.
-3. The reused-weight (Z-dot) terms of :class:`nfdlib.nfd_reused.ReusedNFDSolver` on a hand-built state whose
+3. The reused-weight (Z-dot) terms of :class:`nfdlib.nfd.reused.ReusedNFDSolver` on a hand-built state whose
    response functions are known exactly.
 """
 
@@ -20,7 +20,7 @@ import torch
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.nfd import NFDSolver
-from nfdlib.nfd_reused import ReusedNFDSolver
+from nfdlib.nfd.reused import ReusedNFDSolver
 from nfdlib.optim import make_sgd
 from nfdlib.training import loss_fn
 

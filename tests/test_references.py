@@ -98,7 +98,8 @@ def problems(path: Path) -> list[str]:
                 found.append(f"line {number}: link {target!r}: no heading of {resolved.name} has that anchor")
         for m in MODULE.finditer(line):
             name = m.group(1)
-            if not ((ROOT / "nfdlib" / f"{name}.py").exists() or hasattr(importlib.import_module("nfdlib"), name)):
+            if not ((ROOT / "nfdlib" / f"{name}.py").exists() or (ROOT / "nfdlib" / name / "__init__.py").exists()
+                    or hasattr(importlib.import_module("nfdlib"), name)):
                 found.append(f"line {number}: module or name 'nfdlib.{name}' does not exist")
         for m in CLAIM.finditer(line):
             if m.group(0) not in known_claims:

@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from nfdlib import plans
 from nfdlib import scaling as sc
 from nfdlib.data import make_teacher_task
+from nfdlib.engine import train_stacked
 from nfdlib.models import ResNet
-from nfdlib.sweeps import train_stacked
+from nfdlib.rules import scaling_rule
+from nfdlib.scaling import grids, laws, limit
+from nfdlib.stats import richardson
 
 TRUE = {"E": 0.1, "A": 2.0, "alpha": 1.0, "B": 0.5, "beta": 0.5}
 WIDTHS, DEPTHS = [16, 32, 64, 128, 256, 512], [2, 4, 8, 16, 32, 64]
@@ -107,14 +111,14 @@ def test_interval_is_the_t_interval_on_the_bootstrap_standard_error():
     reps = 0.3 + reps / reps.std(ddof=1)  # standard deviation 1, centred away from the estimate
     # Student's t: the 0.95 quantile at 1 degree of freedom is 6.313752, the 0.975 quantile at 4 is 2.776445;
     # the seeds' correction is sqrt(R / (R - 1)); the interval is centred on the estimate, not the replicates
-    lo, hi = sc._interval(0.0, reps, 0.9, seeds=2)
+    lo, hi = laws._interval(0.0, reps, 0.9, seeds=2)
     assert hi == pytest.approx(6.313752 * math.sqrt(2), rel=1e-6) and lo == pytest.approx(-hi, rel=1e-12)
-    lo, hi = sc._interval(1.0, np.exp(reps), 0.95, seeds=5, positive=True)  # in log space
+    lo, hi = laws._interval(1.0, np.exp(reps), 0.95, seeds=5, positive=True)  # in log space
     assert math.log(hi) == pytest.approx(2.776445 * math.sqrt(5 / 4), rel=1e-6)
     assert math.log(lo) == pytest.approx(-math.log(hi), rel=1e-12) and lo > 0
     # undefined, never zero width: one seed, or fewer than two usable replicates
-    assert all(math.isnan(v) for v in sc._interval(0.0, reps, 0.95, seeds=1))
-    assert all(math.isnan(v) for v in sc._interval(1.0, np.array([2.0, -1.0]), 0.95, seeds=5, positive=True))
+    assert all(math.isnan(v) for v in laws._interval(0.0, reps, 0.95, seeds=1))
+    assert all(math.isnan(v) for v in laws._interval(1.0, np.array([2.0, -1.0]), 0.95, seeds=5, positive=True))
 
 
 def random_law(rng) -> dict:
@@ -172,7 +176,7 @@ def test_degrees_of_freedom_follow_the_seeds_of_each_stratum():
         dof, factor = fit.extras["dof"][k], fit.extras["factor"][k]
         assert 1.0 < dof <= 5 * 7 + 1 and 8 / 7 <= factor <= 2.0, (k, dof, factor)
         lo, hi = fit.interval(k)
-        lo_min, hi_min = sc._interval(fit.params[k], fit.boot[k], 0.95, seeds=2, positive=k in ("E", "A", "B"))
+        lo_min, hi_min = laws._interval(fit.params[k], fit.boot[k], 0.95, seeds=2, positive=k in ("E", "A", "B"))
         assert lo_min < lo < hi < hi_min
     # the floor is set by the widest networks, so their two seeds carry it; the depth coefficient rests on all
     assert fit.extras["dof"]["E"] < 3 and fit.extras["dof"]["B"] > 7
@@ -262,7 +266,7 @@ def test_frontier_intervals_and_the_empirical_frontier():
     fit = sc.fit_law(table, "nL", boot=60)
     compute = sc.compute_model(40, 10, batch_size=64, steps=2000)
     budgets = [compute(64, 8), compute(256, 16)]
-    rows = sc.frontier(fit, budgets, compute, n_range=(16, 512), L_range=(2, 64))
+    rows = sc.fitted_frontier(fit, budgets, compute, n_range=(16, 512), L_range=(2, 64))
     t = 2.570582 * math.sqrt(6 / 5)  # Student's t at 97.5% with 5 degrees of freedom, six seeds
     for r in rows:
         assert r["n_lo"] <= r["n"] <= r["n_hi"] and r["loss_lo"] < r["loss"] < r["loss_hi"]
@@ -293,11 +297,11 @@ def test_bootstrap_resamples_within_strata():
     table = sc.size_table(n, [4] * 6, [0, 1, 2, 3, 10, 11], [1.0, 2.0, 3.0, 4.0, 5.0, 7.0], strata="n")
     rng = np.random.default_rng(0)
     for _ in range(50):
-        m = sc._resampled_means(table, rng)
+        m = laws._resampled_means(table, rng)
         assert 1.0 <= m[0] <= 4.0 and 5.0 <= m[1] <= 7.0
     assert table.count.tolist() == [4, 2]
     assert table.mean.tolist() == [2.5, 6.0]
-    assert sc._min_seeds(table) == 2  # the stratum with the fewest seeds decides whether an interval exists
+    assert laws._min_seeds(table) == 2  # the stratum with the fewest seeds decides whether an interval exists
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------
@@ -324,8 +328,8 @@ def test_bad_input_raises():
         sc.extrapolation_test(synthetic(seeds=1), ["nL"], held=np.ones(36, bool))
     with pytest.raises(ValueError, match=r"^compute_optimal needs a fit of form 'nL'"):
         sc.compute_optimal(sc.fit_law(synthetic(seeds=1), "N", boot=0), 1e12, lambda n, L: n * n * L)
-    with pytest.raises(ValueError, match=r"^family must be one of"):
-        sc.get_family("resnet")
+    with pytest.raises(ValueError, match=r"^rule must be one of"):
+        scaling_rule("resnet")
     with pytest.raises(ValueError, match=r"^max_cost=1 leaves no size"):
         sc.grid_sizes([16], [2], max_cost=1)
 
@@ -363,17 +367,17 @@ def test_limit_estimate_and_richardson():
     est = sc.limit_estimate(Ks, values, particle_error=1e-4)
     assert est["lo"] <= 0.005 <= est["hi"]
     assert est["hi"] - est["lo"] >= 2e-4
-    assert sc.richardson([8, 16], np.array([0.005 + 0.01 / 8, 0.005 + 0.01 / 16])) == pytest.approx(0.005)
+    assert richardson([8, 16], np.array([0.005 + 0.01 / 8, 0.005 + 0.01 / 16])) == pytest.approx(0.005)
     with pytest.raises(ValueError, match=r"^values must have shape"):
         sc.limit_estimate(Ks, values[:3])
 
 
 def test_solver_runs_match_the_library_solver():
-    from nfdlib import gia
+    from nfdlib.nfd.runs import limit_solver
 
     kw = dict(Ks=[2, 4], M=64, seeds=[0], T=1.0, lr=0.5, steps=2, noise_grid=4)
     mine = sc.solver_runs(**kw, coupling="reused")
-    ref = gia.limit_solver(**kw, coupling="reused", progress=False)
+    ref = limit_solver(**kw, coupling="reused", progress=False)
     np.testing.assert_allclose(mine["train_loss"], ref["train_loss"], rtol=1e-6)
     assert not mine["failed"].any()
 
@@ -409,11 +413,13 @@ def test_notebook_full_plan_is_cached(monkeypatch):
 
     def only_read(name, config, compute, **kw):
         path = cache.cache_path(name, config, kw["version"], kw.get("fmt", "json"))
-        assert path.exists(), f"notebook 07 would recompute {path.name}: run python -m nfdlib.scaling"
+        assert path.exists(), (f"notebook 07 would recompute {path.name}: run python -m nfdlib.plans "
+                               "notebooks/07_scaling_laws.py")
         return real(name, config, compute, **kw)
 
     monkeypatch.setattr(cache, "cached", only_read)
-    monkeypatch.setattr(sc, "cached", only_read)
+    monkeypatch.setattr(grids, "cached", only_read)
+    monkeypatch.setattr(limit, "cached", only_read)
     plan = parameters_cell(str(root / "notebooks" / "07_scaling_laws.py"))["PLAN"]
-    out = sc.run_plan(plan, progress=False)
+    out = plans.run_scaling_plan(plan, progress=False)
     assert len(out["real_runs"]["n"]) > 0 and set(out["family_runs"]) == set(plan["families"]["families"])

@@ -17,9 +17,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from nfdlib.models import ResNet  # noqa: E402
-from nfdlib.nfd_sweeps import error_parts, errors_by_size, init_kernel_networks  # noqa: E402
-from nfdlib.nfd_theory import first_step_kernels, first_step_ratio, init_kernels, postact_moments  # noqa: E402
-from nfdlib.plotting import figure_bundle, legend_outside, readable_log_ticks  # noqa: E402
+from nfdlib.nfd.runs import error_parts, errors_by_size, init_kernel_networks  # noqa: E402
+from nfdlib.nfd.theory import first_step_kernels, first_step_ratio, init_kernels, postact_moments  # noqa: E402
+from nfdlib.viz import figure_bundle, legend_outside, readable_log_ticks  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -185,6 +185,6 @@ WITHOUT_ALT: set[str] = set()
     ids=lambda p: p.name,
 )
 def test_notebook_figures_are_shown_with_alt_text(source):
-    """Every figure goes through nfdlib.plotting.show(fig, alt); plt.show() would display it without alt text."""
+    """Every figure goes through nfdlib.viz.show(fig, alt); plt.show() would display it without alt text."""
     text = source.read_text()
-    assert "plt.show()" not in text, f"{source.name} shows a figure with plt.show(): use nfdlib.plotting.show"
+    assert "plt.show()" not in text, f"{source.name} shows a figure with plt.show(): use nfdlib.viz.show"

@@ -1,6 +1,6 @@
 """The NFD particle system with reused weights: the infinite-width limit of *true* backpropagation (notebook 04).
 
-:mod:`nfdlib.nfd` solves the decoupled system (``coupling="decoupled"``): the forward noise ``Z_j`` (the limit of
+:mod:`nfdlib.nfd.solver` solves the decoupled system (``coupling="decoupled"``): the forward noise ``Z_j`` (the limit of
 ``m W_j(0) phi(h_{j-1})``) and the backward noise ``Zb_j`` (the limit of ``m W_j(0)^T g_j``) are independent
 Gaussians, as if backpropagation used an independent copy of ``W_j(0)`` (the gradient-independence assumption).
 In a true network both come from the same matrix, and the Tensor-Programs master theorem adds to each product a
@@ -32,15 +32,16 @@ training inputs' forward noise only.
 With ``K = L`` this system is, in distribution, the ``n -> infinity`` limit of the depth-``L`` *true* network
 ``ResNet(..., backward="true", parametrization="depth-mup")`` trained by full-batch SGD (validated in
 ``tests/test_nfd_reused.py`` and notebook 04 against wide networks). Use it as
-``simulate_nfd(..., coupling="reused")`` (which imports this module on first use) or :func:`simulate_reused`.
+``simulate_nfd(..., coupling="reused")`` (importing :mod:`nfdlib.nfd` imports this module, which registers the
+coupling) or :func:`simulate_reused`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .nfd import COUPLINGS, NFDResult, NFDSolver, register_coupling, simulate_nfd
-from .validation import check_float
+from ..validation import check_float
+from .solver import COUPLINGS, NFDResult, NFDSolver, register_coupling, simulate_nfd
 
 Tensor = torch.Tensor
 
@@ -101,7 +102,7 @@ register_coupling("reused", ReusedNFDSolver)
 
 
 def simulate_reused(X_train, Y_train, **kwargs) -> NFDResult:
-    """:func:`nfdlib.nfd.simulate_nfd` with ``coupling="reused"`` (same arguments)."""
+    """:func:`nfdlib.nfd.solver.simulate_nfd` with ``coupling="reused"`` (same arguments)."""
     kwargs.pop("coupling", None)
     if COUPLINGS.get("reused") is not ReusedNFDSolver:
         register_coupling("reused", ReusedNFDSolver)

@@ -12,18 +12,22 @@ The task is fixed by a small dict (``task``) passed to :func:`make_task`, so tha
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .cache import cached, register_kind
-from .config import check_seeds
-from .data import Dataset, make_teacher_task
-from .nfd import layers_at, network_kernels, run_finite_network, simulate_nfd
-from .stats import rms
-from .validation import check_bool, check_int
+from ..cache import cached, register_kind
+from ..config import check_seeds
+from ..data import Dataset, make_teacher_task
+from ..models import ResNet
+from ..stats import rms
+from ..training import train
+from ..validation import check_bool, check_choice, check_int
+from .finite import network_kernels, run_finite_network
+from .solver import NFDResult, coupling_solver, layers_at, simulate_nfd
 
 # Bumped by hand whenever the code that produces a cached result changes.
 VERSION = "1"
@@ -57,9 +61,6 @@ def _stack(results) -> dict[str, np.ndarray]:
 def _init_only(task: Dataset, n: int, L: int, seed: int, T: float, activation: str, layers, backward: str,
                parametrization: str, device):
     """Kernels of one network at initialization without building an optimizer (the widest networks)."""
-    from .models import ResNet
-    from .nfd import NFDResult
-
     X_all = torch.cat([task.X_train, task.X_test])
     model = ResNet(task.d, task.num_outputs, n, L, parametrization=parametrization, activation=activation, T=T,
                    backward=backward, seed=seed, device=device)
@@ -101,13 +102,102 @@ def network_runs(*, n: int, L: int, seeds: Sequence[int], task: dict | None = No
     return cached(f"nfd_net_{backward}_{parametrization}", config, compute, version=VERSION, fmt="npz")
 
 
+def _kernel_layers(K: int, layer_fractions, kernel_layers):
+    """The ``kernel_layers`` argument of a solve on ``K`` steps (``None``: every layer)."""
+    return layers_at(K, layer_fractions) if layer_fractions is not None else kernel_layers
+
+
+def _stored_layers(K: int, layer_fractions, kernel_layers) -> np.ndarray:
+    """The grid indices whose kernels a solve on ``K`` steps stores, sorted as the solver sorts them."""
+    layers = _kernel_layers(K, layer_fractions, kernel_layers)
+    return np.arange(K + 1) if layers is None else np.asarray(sorted({int(j) for j in layers}), dtype=int)
+
+
+def _fill(results: list, key: str, shape: tuple) -> np.ndarray | None:
+    """One field of a ``(len(Ks), len(seeds))`` grid of results (``None``: a failed solve, left NaN); ``None``
+    when no solve has it or when its shape differs between solves (kernels stored at a varying number of
+    layers)."""
+    values = [[None if r is None else getattr(r, key) for r in row] for row in results]
+    found = [v for row in values for v in row if v is not None]
+    if not found or any(v.shape != found[0].shape for v in found):
+        return None
+    out = np.full(shape + found[0].shape, np.nan, dtype=np.float32 if key in ("Phi", "G") else np.float64)
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            if v is not None:
+                out[i, j] = v
+    return out
+
+
+def solve_over_seeds(*, Ks: Sequence[int], M: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0,
+                     lr: float = 0.5, steps: int = 10, activation: str = "relu", noise_grid: int | None = None,
+                     layer_fractions=None, kernel_layers=None, coupling: str = "decoupled", dtype=None, device=None,
+                     on_failure: str = "raise", progress: bool = False,
+                     desc: str | None = None) -> dict[str, np.ndarray]:
+    """NFD solves (:func:`~nfdlib.nfd.solver.simulate_nfd`, ``M`` particles) for each ``K`` in ``Ks`` and each
+    seed on the task ``task`` (:func:`make_task`): the one runner of the solver over sizes and seeds.
+
+    Kernels are stored at ``layers_at(K, layer_fractions)`` or at the grid indices ``kernel_layers`` (at most
+    one of the two; neither: every layer). With a common ``noise_grid`` (a multiple of every ``K``) the solves of
+    one seed share their Brownian paths. ``dtype`` ``None`` is the solver's default (float32). ``on_failure``:
+    ``"raise"`` lets a ``FloatingPointError`` (a solve that blew up) through, ``"nan"`` records the solve as NaN
+    with ``failed`` set.
+
+    Returns arrays with leading axes ``(len(Ks), len(seeds))``: the :data:`FIELDS` (``f_test`` with a test set;
+    ``Phi`` and ``G`` in float32, only when every ``K`` stores the same number of layers, then also
+    ``kernel_tau`` ``(len(Ks), J)``), ``failed``, ``seconds`` (wall time of each solve); and ``Ks``.
+    """
+    Ks = [check_int("Ks", K) for K in Ks]
+    M = check_int("M", M, minimum=2)
+    seeds = check_seeds(seeds)
+    on_failure = check_choice("on_failure", on_failure, ("raise", "nan"))
+    if layer_fractions is not None and kernel_layers is not None:
+        raise ValueError("give layer_fractions or kernel_layers, not both")
+    data = make_task(task)
+    shape = (len(Ks), len(seeds))
+    results = [[None] * len(seeds) for _ in Ks]
+    failed, seconds = np.zeros(shape, bool), np.zeros(shape)
+    jobs = [(i, j) for i in range(len(Ks)) for j in range(len(seeds))]
+    for i, j in tqdm(jobs, desc=desc or f"NFD {coupling}", disable=not progress, leave=False):
+        start = time.perf_counter()
+        try:
+            results[i][j] = simulate_nfd(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M,
+                                         K=Ks[i], T=T, steps=steps, lr=lr, activation=activation, seed=seeds[j],
+                                         kernel_layers=_kernel_layers(Ks[i], layer_fractions, kernel_layers),
+                                         noise_grid=noise_grid, coupling=coupling, device=device,
+                                         dtype=torch.float32 if dtype is None else dtype)
+        except FloatingPointError:
+            if on_failure == "raise":
+                raise
+            failed[i, j] = True
+        seconds[i, j] = time.perf_counter() - start
+    S1 = int(steps) + 1
+    out = {"train_loss": np.full(shape + (S1,), np.nan), "test_loss": np.full(shape + (S1,), np.nan)}
+    for i, row in enumerate(results):
+        for j, r in enumerate(row):
+            if r is not None:
+                out["train_loss"][i, j], out["test_loss"][i, j] = r.train_loss, r.test_loss
+    for key in ("f_train", "f_test", "Phi", "G"):
+        value = _fill(results, key, shape)
+        if value is not None:
+            out[key] = value
+    taus = [np.linspace(0.0, T, K + 1)[_stored_layers(K, layer_fractions, kernel_layers)] for K in Ks]
+    if "Phi" in out and len({t.shape for t in taus}) == 1:
+        out["kernel_tau"] = np.stack(taus)
+    else:
+        for key in ("Phi", "G"):
+            out.pop(key, None)
+    out["failed"], out["seconds"], out["Ks"] = failed, seconds, np.asarray(Ks)
+    return out
+
+
 def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0, lr: float = 0.5,
                 steps: int = 10, activation: str = "relu", noise_grid: int | None = None,
                 layer_fractions=(0.0, 0.5, 1.0), coupling: str = "decoupled", device=None, cache: bool = True,
                 progress: bool = True) -> dict[str, np.ndarray]:
-    """NFD solves with ``M`` particles on ``K`` steps, one per seed (:func:`simulate_nfd`); same fields as
-    :func:`network_runs`. With a common ``noise_grid`` solves at different ``K`` share their Brownian paths.
-    ``coupling="reused"`` solves the system with the reused-weight terms (notebook 04)."""
+    """NFD solves with ``M`` particles on ``K`` steps, one per seed (:func:`solve_over_seeds` with one ``K``);
+    same fields as :func:`network_runs`. With a common ``noise_grid`` solves at different ``K`` share their
+    Brownian paths. ``coupling="reused"`` solves the system with the reused-weight terms (notebook 04)."""
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
               "seeds": check_seeds(seeds), "task": task, "T": T, "lr": lr, "steps": steps,
@@ -116,17 +206,56 @@ def solver_runs(*, M: int, K: int, seeds: Sequence[int], task: dict | None = Non
         config["coupling"] = coupling
 
     def compute():
-        data = make_task(task)
-        layers = layers_at(K, layer_fractions)
-        results = [simulate_nfd(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, M=M, K=K, T=T,
-                                steps=steps, lr=lr, activation=activation, seed=seed, kernel_layers=layers,
-                                noise_grid=noise_grid, coupling=coupling, device=device)
-                   for seed in tqdm(config["seeds"], desc=f"NFD M={M} K={K}", disable=not progress, leave=False)]
-        return _stack(results)
+        runs = solve_over_seeds(Ks=[K], M=M, seeds=config["seeds"], task=task, T=T, lr=lr, steps=steps,
+                                activation=activation, noise_grid=noise_grid, layer_fractions=layer_fractions,
+                                coupling=coupling, device=device, progress=progress, desc=f"NFD M={M} K={K}")
+        return {key: runs[key][0] for key in (*FIELDS, "kernel_tau", "seconds") if key in runs}
 
     if not check_bool("cache", cache):
         return compute()
     return cached("nfd_solver", config, compute, version=VERSION, fmt="npz")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The limits of notebook 04: networks on a grid of widths and depths, the solver on a grid of Euler steps
+# ---------------------------------------------------------------------------------------------------------
+def limit_networks(*, ns: Sequence[int], Ls: Sequence[int], seeds: Sequence[int], backward: str = "true",
+                   task: dict | None = None, T: float = 1.0, lr: float = 0.5, steps: int = 10,
+                   progress: bool = True) -> dict[str, np.ndarray]:
+    """Finite depth-muP networks on the grid ``ns x Ls`` (one per seed), trained by
+    :func:`~nfdlib.nfd.finite.run_finite_network` on the task of notebook 02 (:func:`make_task`).
+
+    Returns arrays with leading axes ``(len(ns), len(Ls), len(seeds))``: ``f_train (.., S+1, P, C)``,
+    ``f_test (.., S+1, Q, C)``, ``train_loss``, ``test_loss`` ``(.., S+1)``; and ``ns``, ``Ls``.
+    """
+    data = make_task(task)
+    out: dict[str, list] = {k: [] for k in ("f_train", "f_test", "train_loss", "test_loss")}
+    jobs = [(n, L) for n in ns for L in Ls]
+    for n, L in tqdm(jobs, desc=f"{backward} networks", disable=not progress, leave=False):
+        res = [run_finite_network(data.X_train, data.Y_train, X_test=data.X_test, Y_test=data.Y_test, n=n, L=L,
+                                  T=T, steps=steps, lr=lr, backward=backward, seed=s, kernel_layers=[0])
+               for s in seeds]
+        for k in out:
+            out[k].append(np.stack([getattr(r, k) for r in res]))
+    shape = (len(ns), len(Ls), len(seeds))
+    arrays = {k: np.stack(v).reshape(shape + v[0].shape[1:]) for k, v in out.items()}
+    arrays["ns"], arrays["Ls"] = np.asarray(ns), np.asarray(Ls)
+    return arrays
+
+
+def limit_solver(*, Ks: Sequence[int], M: int, seeds: Sequence[int], coupling: str = "reused",
+                 task: dict | None = None, T: float = 1.0, lr: float = 0.5, steps: int = 10,
+                 noise_grid: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+    """NFD solves (:func:`solve_over_seeds`) for each ``K`` and seed, with ``coupling`` ``"decoupled"``
+    or ``"reused"`` (:mod:`nfdlib.nfd.reused`); with a common ``noise_grid`` (a multiple of every ``K``) all
+    solves of one seed share their Brownian paths, so differences across ``K`` and couplings have little Monte
+    Carlo noise. Arrays with leading axes ``(len(Ks), len(seeds))`` as in :func:`limit_networks`, and ``Ks``."""
+    coupling = check_choice("coupling", coupling, ("decoupled", "reused"))
+    runs = solve_over_seeds(Ks=Ks, M=M, seeds=seeds, task=task, T=T, lr=lr, steps=steps, noise_grid=noise_grid,
+                            layer_fractions=(0.0,), coupling=coupling, progress=progress, desc=f"NFD {coupling}")
+    arrays = {k: runs[k] for k in ("f_train", "f_test", "train_loss", "test_loss")}
+    arrays["Ks"] = np.asarray(Ks)
+    return arrays
 
 
 def init_moments(*, n: int, L: int, seeds: Sequence[int], task: dict | None = None, T: float = 1.0,
@@ -202,8 +331,6 @@ def feature_gradient_spectrum(phis, gs) -> dict[str, float]:
 def _network_histories(model, data, lr: float, steps: int, layers, every: int) -> tuple[list, list]:
     """Train by full-batch SGD and collect, per layer, ``phi(h_l)`` and ``g_l = n df/dh_l`` on the training inputs
     at the steps ``0, every, 2 every, ..`` (before their update): two lists of ``(n, R P)`` arrays, step-major."""
-    from .training import train
-
     P = data.X_train.shape[0]
     phis: list[list] = [[] for _ in layers]
     grads: list[list] = [[] for _ in layers]
@@ -232,8 +359,6 @@ def nondegeneracy_networks(*, ns: Sequence[int], L: int, seeds: Sequence[int], t
     every, .., steps``, at every layer ``l = 0..L``: arrays ``lam_min``, ``lam_max``, ``lam_mean`` of shape
     ``(len(ns), len(seeds), L + 1)``, with ``ns`` and ``tau``. (Consecutive SGD steps barely differ, so over every
     step the smallest eigenvalue would sit at the rounding level; a few well-separated steps keep it measurable.)"""
-    from .models import ResNet
-
     task = dict(task or DEFAULT_TASK)
     ns = [check_int("n", n, minimum=2) for n in ns]
     config = {"kind": "networks", "ns": ns, "L": check_int("L", L), "seeds": check_seeds(seeds), "task": task,
@@ -267,8 +392,6 @@ def nondegeneracy_solver(*, M: int, K: int, seeds: Sequence[int], task: dict | N
     """The same spectrum for the particle solver (``M`` particles, ``K`` steps, float64; ``coupling``
     ``"decoupled"`` for NFD, ``"reused"`` for the limit of true backpropagation), from its particle histories at
     every grid point and the steps ``0, every, .., steps``: arrays of shape ``(len(seeds), K + 1)`` and ``tau``."""
-    from .nfd import COUPLINGS, simulate_nfd
-
     task = dict(task or DEFAULT_TASK)
     config = {"kind": "solver", "M": check_int("M", M, minimum=2), "K": check_int("K", K),
               "seeds": check_seeds(seeds), "task": task, "T": T, "lr": lr,
@@ -276,13 +399,12 @@ def nondegeneracy_solver(*, M: int, K: int, seeds: Sequence[int], task: dict | N
 
     def compute():
         data = make_task(task)
-        if coupling not in COUPLINGS:  # registers a lazily imported coupling (the reused-weight solver)
-            simulate_nfd(data.X_train, data.Y_train, M=2, K=1, steps=0, coupling=coupling)
+        solver_class = coupling_solver(coupling)
         P, N = data.X_train.shape[0], data.X_train.shape[0]
         out = {k: np.full((len(config["seeds"]), K + 1), np.nan) for k in ("lam_min", "lam_max", "lam_mean")}
         for j, s in enumerate(tqdm(config["seeds"], desc=f"nondegeneracy, {coupling} solver", disable=not progress,
                                    leave=False)):
-            solver = COUPLINGS[coupling](data.X_train, data.Y_train, M=M, K=K, T=T, steps=steps, lr=lr, seed=s,
+            solver = solver_class(data.X_train, data.Y_train, M=M, K=K, T=T, steps=steps, lr=lr, seed=s,
                                          kernel_layers=[0], device=device, dtype=torch.float64)
             solver.run()
             S1, kept = steps + 1, np.arange(0, steps + 1, every)
@@ -418,8 +540,6 @@ def init_kernel_networks(X, P: int, *, n: int, L: int, seeds: Sequence[int], T: 
     over all inputs and ``G_l = g_l g_l^T / n`` over the training inputs, ``l = 0..L``. Returns arrays shaped
     ``(seeds, L + 1, ., .)`` under ``"q"``, ``"Phi"`` and ``"G"`` (float64), not cached (a few seconds).
     """
-    from .models import ResNet
-
     X = torch.as_tensor(X, dtype=torch.float32)
     n, L, P = check_int("n", n), check_int("L", L), check_int("P", P)
     if X.ndim != 2 or X.shape[0] < P:

@@ -26,7 +26,7 @@ initial weights never change), so the step-``k`` block is drawn conditionally on
 blocks (:class:`ConditionalGaussian`). With ``K = L`` and ``M = n`` this is the depth-``L`` decoupled network
 ``ResNet(..., backward="decoupled", parametrization="depth-mup")`` trained by :func:`nfdlib.training.train`
 with ``loss="mse"`` (``0.5 |f - y|^2`` averaged over the batch), in distribution. It is *not* the limit of true
-backpropagation: already the first step differs (:func:`nfdlib.nfd_theory.first_step_kernels`, notebook 02).
+backpropagation: already the first step differs (:func:`nfdlib.nfd.theory.first_step_kernels`, notebook 02).
 
 Costs, with ``N`` inputs (train + test), ``P`` training inputs, ``C`` outputs and ``S`` steps:
 memory ``4 M (S + 1) ((2 K + 1) (N + P C))`` bytes in float32 for the particle histories (the conditional
@@ -43,7 +43,6 @@ that adds terms (the reused-weight response terms of true backpropagation) subcl
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -52,10 +51,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .activations import ACTIVATIONS, get_activation, get_activation_derivative
-from .config import check_seed, get_device, make_generator
-from .training import LOSSES
-from .validation import check_bool, check_choice, check_float, check_int, known_arguments
+from ..activations import ACTIVATIONS, get_activation, get_activation_derivative
+from ..config import check_seed, get_device, make_generator
+from ..training import LOSSES
+from ..validation import check_bool, check_choice, check_float, check_int, known_arguments
 
 Tensor = torch.Tensor
 
@@ -150,7 +149,7 @@ class ConditionalGaussian:
 # ---------------------------------------------------------------------------------------------------------
 @dataclass
 class NFDResult:
-    """Trajectories of one NFD solve (or of one finite network, :func:`run_finite_network`), step by step.
+    """Trajectories of one NFD solve (or of one finite network, :func:`nfdlib.nfd.finite.run_finite_network`), step by step.
 
     Shapes: ``S`` SGD steps, ``P`` training and ``Q`` test inputs, ``C`` outputs, ``J`` stored layers.
 
@@ -288,8 +287,6 @@ def layers_at(K: int, fractions=(0.0, 0.25, 0.5, 0.75, 1.0)) -> list[int]:
 # The solver
 # ---------------------------------------------------------------------------------------------------------
 COUPLINGS: dict[str, type] = {}
-# Couplings defined in other modules, imported the first time they are asked for (they import this module).
-_LAZY_COUPLINGS = {"reused": ("nfdlib.nfd_reused", "ReusedNFDSolver")}
 
 
 def register_coupling(name: str, solver_class: type) -> None:
@@ -297,6 +294,14 @@ def register_coupling(name: str, solver_class: type) -> None:
     if not (isinstance(solver_class, type) and issubclass(solver_class, NFDSolver)):
         raise ValueError("solver_class must be a subclass of NFDSolver")
     COUPLINGS[name] = solver_class
+
+
+def coupling_solver(coupling: str) -> type:
+    """The solver class registered under ``coupling`` (``"decoupled"``; ``"reused"``, registered by
+    :mod:`nfdlib.nfd.reused`, which the package imports; or a name added by :func:`register_coupling`)."""
+    if coupling not in COUPLINGS:
+        raise ValueError(f"coupling must be one of {', '.join(repr(c) for c in COUPLINGS)}; got {coupling!r}")
+    return COUPLINGS[coupling]
 
 
 class NFDSolver:
@@ -588,93 +593,6 @@ class NFDSolver:
 register_coupling("decoupled", NFDSolver)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The finite network measured in the same terms
-# ---------------------------------------------------------------------------------------------------------
-def network_kernels(model, X: Tensor, P: int, layers) -> tuple[Tensor, np.ndarray, np.ndarray]:
-    """Output and empirical kernels of a finite :class:`~nfdlib.models.ResNet` on inputs ``X`` (training first).
-
-    ``Phi_l = phi(h_l) phi(h_l)^T / n`` over all inputs and ``G_l = g_l g_l^T / n`` over the first ``P`` inputs
-    and every output, with ``g_l(mu, c) = n d f_c(x_mu) / d h_l`` taken through the model's own backward pass
-    (so a ``backward="decoupled"`` model gives the decoupled gradients). Shapes ``(J, N, N)`` and
-    ``(J, P C, P C)`` (pairs ``mu * C + c``), in the notation of :class:`NFDResult`.
-    """
-    n = model.n
-    with torch.enable_grad():
-        f, feats = model(X, return_features=True)
-        hs = [feats.h[j] for j in layers]
-        C = f.shape[1]
-        grads = []
-        for c in range(C):
-            gc = torch.autograd.grad(f[:P, c].sum(), hs, retain_graph=c < C - 1)
-            grads.append(torch.stack([n * g[:P] for g in gc]))  # (J, P, n)
-    g = torch.stack(grads, 2).reshape(len(layers), P * C, n).double()  # (J, P C, n), pairs mu * C + c
-    phis = torch.stack([model.phi(h.detach()) for h in hs]).double()
-    Phi = (phis @ phis.mT / n).cpu().numpy()
-    G = (g @ g.mT / n).cpu().numpy()
-    return f.detach().double().cpu(), Phi, G
-
-
-def run_finite_network(X_train, Y_train, *, X_test=None, Y_test=None, n: int = 256, L: int = 16, T: float = 1.0,
-                       steps: int = 10, lr: float = 0.5, activation: str = "relu", loss: str = "mse",
-                       backward: str = "decoupled", parametrization: str = "depth-mup", seed: int = 0,
-                       kernel_layers=None, device=None, dtype: torch.dtype = torch.float32) -> NFDResult:
-    """Train a finite ResNet with :func:`nfdlib.training.train` (full batch, base rate ``lr``, the registry's
-    group rates) and record the same trajectories as :func:`simulate_nfd`, in an :class:`NFDResult`.
-
-    ``n`` and ``L`` play the roles of ``M`` and ``K``. At every step (before its update) the output, the losses
-    and the equal-time kernels at ``kernel_layers`` (indices ``l`` of ``h_l``, ``tau = l T / L``; default all)
-    are measured by :func:`network_kernels`. ``backward`` is ``"true"`` or ``"decoupled"``.
-    """
-    from .data import Dataset
-    from .models import ResNet
-    from .training import train
-
-    X_train, Y_train, X_test, Y_test = _as_inputs(X_train, Y_train, X_test, Y_test)
-    loss = check_choice("loss", loss, LOSSES)
-    steps = check_int("steps", steps, minimum=0)
-    lr = check_float("lr", lr, allow_zero=True)
-    L = check_int("L", L)
-    layers = _check_layers(kernel_layers, L)
-    P, d = X_train.shape
-    C = Y_train.shape[1]
-    Q = 0 if X_test is None else X_test.shape[0]
-    model = ResNet(d, C, n, L, parametrization=parametrization, activation=activation, T=T, backward=backward,
-                   seed=seed, device=device, dtype=dtype)
-    dev = model.U.device
-    X_all = (X_train if X_test is None else torch.cat([X_train, X_test])).to(dev, dtype)
-    labels = Y_train.argmax(-1) if loss == "xent" else None
-    data = Dataset("nfd", X_train.to(dtype), Y_train.to(dtype), (X_test if Q else X_train).to(dtype),
-                   (Y_test if Y_test is not None else (Y_train if not Q else torch.zeros(Q, C))).to(dtype),
-                   labels, labels if not Q else None)
-    S1 = steps + 1
-    f_train = np.full((S1, P, C), np.nan)
-    f_test = np.full((S1, Q, C), np.nan) if Q else None
-    Phi = np.full((len(layers), S1, P + Q, P + Q), np.nan)
-    G = np.full((len(layers), S1, P * C, P * C), np.nan)
-    train_loss, test_loss = np.full(S1, np.nan), np.full(S1, np.nan)
-
-    def measure(step, m):
-        f, Phi[:, step], G[:, step] = network_kernels(m, X_all, P, layers)
-        f_train[step] = f[:P].numpy()
-        train_loss[step] = loss_and_chi(f[:P], Y_train, loss)[0]
-        if Q:
-            f_test[step] = f[P:].numpy()
-            if Y_test is not None:
-                test_loss[step] = loss_and_chi(f[P:], Y_test, loss)[0]
-
-    start = time.perf_counter()
-    lr_train = lr if lr > 0 else 1e-300  # train() needs a positive rate; 1e-300 leaves the weights unchanged
-    train(model, data, lr_train, steps, loss=loss, eval_every=1, seed=seed, callback=measure)
-    seconds = time.perf_counter() - start
-    config = {"n": n, "L": L, "T": T, "steps": steps, "lr": lr, "activation": activation, "loss": loss,
-              "backward": backward, "parametrization": parametrization, "seed": seed, "P": P, "Q": Q, "C": C,
-              "d": d, "device": str(dev), "dtype": str(dtype).replace("torch.", "")}
-    return NFDResult(steps=np.arange(S1), f_train=f_train, f_test=f_test, train_loss=train_loss,
-                     test_loss=test_loss, tau=np.linspace(0.0, T, L + 1), kernel_layers=layers, Phi=Phi, G=G,
-                     config=config, seconds=seconds)
-
-
 @known_arguments
 def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K: int = 32, T: float = 1.0,
                  steps: int = 10, lr: float = 0.5, activation: str = "relu", loss: str = "mse", seed: int = 0,
@@ -694,7 +612,7 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
         ``train(model, data, lr=...)``.
     activation : ``relu``, ``tanh``, ``gelu`` or ``identity``; loss : ``mse`` or ``xent``.
     coupling : ``"decoupled"`` (the GIA system of the paper's NFD), ``"reused"`` (with the reused-weight terms of
-        true backpropagation, :mod:`nfdlib.nfd_reused`, notebook 04) or a name added by :func:`register_coupling`.
+        true backpropagation, :mod:`nfdlib.nfd.reused`, notebook 04) or a name added by :func:`register_coupling`.
     kernel_layers : grid indices ``j`` (``tau = j T / K``) whose equal-time kernels are stored (default: all).
     two_time_layers : grid indices whose full two-time kernels over (input, step) are also returned.
     return_particles : also return the particles' ``u``, ``v``, ``h_T`` and ``g_0`` at every step.
@@ -709,13 +627,7 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
 
     Returns an :class:`NFDResult`. Cost: see the module docstring.
     """
-    if coupling not in COUPLINGS and coupling in _LAZY_COUPLINGS:
-        module, name = _LAZY_COUPLINGS[coupling]
-        register_coupling(coupling, getattr(importlib.import_module(module), name))
-    allowed = tuple(dict.fromkeys([*COUPLINGS, *_LAZY_COUPLINGS]))
-    if coupling not in COUPLINGS:
-        raise ValueError(f"coupling must be one of {', '.join(repr(c) for c in allowed)}; got {coupling!r}")
-    solver = COUPLINGS[coupling](X_train, Y_train, X_test=X_test, Y_test=Y_test, M=M, K=K, T=T, steps=steps, lr=lr,
+    solver = coupling_solver(coupling)(X_train, Y_train, X_test=X_test, Y_test=Y_test, M=M, K=K, T=T, steps=steps, lr=lr,
                                  activation=activation, loss=loss, seed=seed, kernel_layers=kernel_layers,
                                  two_time_layers=two_time_layers, return_particles=return_particles,
                                  jitter=jitter, noise_grid=noise_grid, device=device, dtype=dtype,
@@ -723,5 +635,5 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
     return solver.run()
 
 
-__all__ = ["ConditionalGaussian", "NFDResult", "NFDSolver", "COUPLINGS", "register_coupling", "simulate_nfd",
-           "run_finite_network", "network_kernels", "loss_and_chi", "layers_at"]
+__all__ = ["ConditionalGaussian", "NFDResult", "NFDSolver", "COUPLINGS", "register_coupling", "coupling_solver",
+           "simulate_nfd", "loss_and_chi", "layers_at"]

@@ -33,9 +33,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from .activations import ACTIVATIONS
-from .validation import check_choice, check_float, check_int
+from ..activations import ACTIVATIONS, get_activation, get_activation_derivative
+from ..validation import check_choice, check_float, check_int
 
 # Gauss-Hermite nodes (probabilists' weight exp(-z^2/2)) for activations without closed-form expectations.
 _GH_POINTS = 48
@@ -54,10 +55,6 @@ def _relu_pair(a, b, c):
 
 def _quadrature_pair(activation, a, b, c):
     """The same two expectations by a 2-D Gauss-Hermite rule (tanh, gelu)."""
-    import torch
-
-    from .activations import get_activation, get_activation_derivative
-
     z, w = np.polynomial.hermite_e.hermegauss(_GH_POINTS)
     w = w / w.sum()
     sa = np.sqrt(np.maximum(a, 0.0))
@@ -266,10 +263,6 @@ def _gaussian_moments(activation: str, q: float) -> tuple[float, float]:
         return math.sqrt(q / (2 * math.pi)), q / 2
     if activation == "identity":
         return 0.0, q
-    import torch
-
-    from .activations import get_activation
-
     z, w = np.polynomial.hermite_e.hermegauss(_GH_POINTS)
     w = w / w.sum()
     values = get_activation(activation)(torch.as_tensor(math.sqrt(q) * z, dtype=torch.float64)).numpy()
