@@ -108,13 +108,11 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import plans, sweeps, two_layer
-from nfdlib import plotting as nplt
+from nfdlib import optima, plans, two_layer, viz
 from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.parametrization import registry_table
-from nfdlib.plotting import plot_loglog_fit
 from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
@@ -173,7 +171,7 @@ two = by_depth.where(parametrization="depth-mup", block="two")
 def fit_plot(ax, records, quantity, step, label, x="L", guides=(), color=None):
     xs, ys = two_layer.pooled_series(records, quantity, step=step, x=x)
     fit = two_layer.fit_against(records, quantity, step=step, x=x)
-    plot_loglog_fit(ax, xs, ys, fit, label=label, guides=guides, x_name=x, color=color)
+    viz.plot_loglog_fit(ax, xs, ys, fit, label=label, guides=guides, x_name=x, color=color)
     return fit
 
 
@@ -185,11 +183,11 @@ fits["gh_one"] = fit_plot(ax, one, "gh", 0, "one-layer: $g_\\ell$")
 ax.set_xlabel("depth L (number of blocks, log2 scale)")
 ax.set_ylabel("rms backward signal (n ∂f/∂·), rms over blocks")
 ax.set_title(f"depth-μP at initialization, n = {COLLAPSE_WIDTH}, {len(SEEDS)} seeds", fontsize=9)
-nplt.readable_log_ticks(ax)
-nplt.legend_outside(ax)
-nplt.show(fig, f"Backward signals against depth at initialization: at z_l it falls with slope {fits['gz'].slope:+.2f} "
-          f"(guide L^-1/2); at h_l it stays flat, slope {fits['gh_two'].slope:+.2f} (two-layer) and "
-          f"{fits['gh_one'].slope:+.2f} (one-layer).")
+viz.readable_log_ticks(ax)
+viz.legend_outside(ax)
+viz.show(fig, f"Backward signals against depth at initialization: at z_l it falls with slope {fits['gz'].slope:+.2f} "
+         f"(guide L^-1/2); at h_l it stays flat, slope {fits['gh_two'].slope:+.2f} (two-layer) and "
+         f"{fits['gh_one'].slope:+.2f} (one-layer).")
 print(describe_slope(fits["gz"], "backward signal at z_l", "L"))
 print(describe_slope(fits["gh_two"], "backward signal at h_l (two-layer)", "L"))
 
@@ -233,13 +231,13 @@ fits["du_own_one"] = fit_plot(axes[1], one, "du_own", 1, "own update of $W_\\ell
 for ax, name in zip(axes, ("two-layer blocks", "one-layer blocks (control)")):
     ax.set_xlabel("depth L (log2 scale)")
     ax.set_title(f"depth-μP, {name}: step 1, η = {COLLAPSE_LR}, n = {COLLAPSE_WIDTH}", fontsize=8)
-    nplt.readable_log_ticks(ax)
-    nplt.legend_outside(ax, where="below", ncol=1)
+    viz.readable_log_ticks(ax)
+    viz.legend_outside(ax, where="below", ncol=1)
 axes[0].set_ylabel("rms per-step change, rms over blocks")
-nplt.show(fig, f"Two-layer blocks (left): the first internal layer's own update falls with slope "
-          f"{fits['dz_own'].slope:+.2f} while the total change of z ({fits['dz'].slope:+.2f}) and of h "
-          f"({fits['dh_two'].slope:+.2f}) stay flat; one-layer blocks (right): h moves O(1) "
-          f"({fits['dh_one'].slope:+.2f}).")
+viz.show(fig, f"Two-layer blocks (left): the first internal layer's own update falls with slope "
+         f"{fits['dz_own'].slope:+.2f} while the total change of z ({fits['dz'].slope:+.2f}) and of h "
+         f"({fits['dh_two'].slope:+.2f}) stay flat; one-layer blocks (right): h moves O(1) "
+         f"({fits['dh_one'].slope:+.2f}).")
 for key, what in [("dz_own", "first internal layer's own update"), ("dz", "total change of z_l"),
                   ("dh_two", "change of h_l, two-layer"), ("dh_one", "change of h_l, one-layer"),
                   ("du_own_one", "one-layer matrix's own output update")]:
@@ -260,7 +258,7 @@ xs, own = two_layer.pooled_series(two, "dz_own_cum", step=S)
 _, size = two_layer.pooled_series(two, "z_rms", step=S)
 rel = own / size
 fits["rel_cum"] = fit_loglog(xs, rel)
-plot_loglog_fit(axes[0], xs, rel, fits["rel_cum"], label=f"after {S} steps", guides=(-0.5,), x_name="L")
+viz.plot_loglog_fit(axes[0], xs, rel, fits["rel_cum"], label=f"after {S} steps", guides=(-0.5,), x_name="L")
 axes[0].set_xlabel("depth L (log2 scale)")
 axes[0].set_ylabel("own update of z since init / rms of z")
 axes[0].set_title(f"depth-μP two-layer, n = {COLLAPSE_WIDTH}, η = {COLLAPSE_LR}", fontsize=9)
@@ -271,11 +269,11 @@ axes[1].set_xlabel("width n (log2 scale)")
 axes[1].set_ylabel("rms, rms over blocks")
 axes[1].set_title(f"the same against width at L = {COLLAPSE_WIDTH_DEPTH}", fontsize=9)
 for ax in axes:
-    nplt.readable_log_ticks(ax)
-    nplt.legend_outside(ax, where="below", ncol=1)
-nplt.show(fig, f"Left: the own update of z accumulated over {S} steps, relative to the size of z, falls with depth "
-          f"(slope {fits['rel_cum'].slope:+.2f}). Right: against width it is flat (slope "
-          f"{fits['dz_own_width'].slope:+.2f} at step 1).")
+    viz.readable_log_ticks(ax)
+    viz.legend_outside(ax, where="below", ncol=1)
+viz.show(fig, f"Left: the own update of z accumulated over {S} steps, relative to the size of z, falls with depth "
+         f"(slope {fits['rel_cum'].slope:+.2f}). Right: against width it is flat (slope "
+         f"{fits['dz_own_width'].slope:+.2f} at step 1).")
 print(describe_slope(fits["rel_cum"], f"relative own update of z after {S} steps", "L"))
 print(describe_slope(fits["dz_own_width"], "own update of z (step 1)", "n"))
 
@@ -302,12 +300,12 @@ ax.set_yscale("log")
 ax.set_xlabel("layer-time τ = ℓT/L")
 ax.set_ylabel("own update of z_ℓ, first step (rms)")
 ax.set_title(f"depth-μP two-layer, n = {COLLAPSE_WIDTH}, seed 0", fontsize=9)
-nplt.readable_log_ticks(ax)
-nplt.legend_outside(ax)
+viz.readable_log_ticks(ax)
+viz.legend_outside(ax)
 Ls = sorted(profile_means)
 ratio = profile_means[Ls[-1]] / profile_means[Ls[0]]
-nplt.show(fig, f"Per-block own update of z against layer-time for L = {', '.join(map(str, Ls))}: parallel profiles, "
-          f"the deepest {ratio:.2f} times the shallowest.")
+viz.show(fig, f"Per-block own update of z against layer-time for L = {', '.join(map(str, Ls))}: parallel profiles, "
+         f"the deepest {ratio:.2f} times the shallowest.")
 print(f"rms own update at L={Ls[-1]} / at L={Ls[0]}: {ratio:.3f}; sqrt(L ratio) predicts "
       f"{math.sqrt(Ls[0] / Ls[-1]):.3f} (measured exponent {math.log(ratio) / math.log(Ls[-1] / Ls[0]):+.2f})")
 
@@ -350,16 +348,16 @@ labels = {("depth-mup", "one"): "depth-μP, one-layer", ("depth-mup", "two"): "d
 n_show = max(TASKS["mnist1d"]["widths"])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharey=True, layout="constrained")
 for ax, rule in zip(axes, RULES):
-    sweeps.plot_transfer(results[("mnist1d", n_show) + rule], "train_loss", ax=ax, legend=False,
-                         title=f"{labels[rule]}, MNIST-1D, n = {n_show}, {len(SEEDS)} seeds")
-    nplt.readable_log_ticks(ax)
-nplt.legend_outside(axes[-1])
-nplt.show(fig, f"Transfer plots on MNIST-1D at width {n_show}: training loss after {SWEEP['steps']} steps against "
-          "the base rate, one curve per depth, a dot at each optimum, for one-layer and two-layer blocks.")
+    viz.plot_transfer(results[("mnist1d", n_show) + rule], "train_loss", ax=ax, legend=False,
+                      title=f"{labels[rule]}, MNIST-1D, n = {n_show}, {len(SEEDS)} seeds")
+    viz.readable_log_ticks(ax)
+viz.legend_outside(axes[-1])
+viz.show(fig, f"Transfer plots on MNIST-1D at width {n_show}: training loss after {SWEEP['steps']} steps against "
+         "the base rate, one curve per depth, a dot at each optimum, for one-layer and two-layer blocks.")
 
 drifts = {}
 for (task_key, n, p, b), res in results.items():
-    drifts[(task_key, n, p, b)] = sweeps.optimum_drift(res, "train_loss")
+    drifts[(task_key, n, p, b)] = optima.optimum_drift(res, "train_loss")
     print(f"{task_key:8s} n={n:4d} {labels[(p, b)]:22s} slope of log2 eta* vs log2 L: {drifts[(task_key, n, p, b)]}")
 
 # %% [markdown]
@@ -374,7 +372,7 @@ for (task_key, n, p, b), d in drifts.items():
 
 # %% [markdown]
 # The divergence boundary (the largest rate at which no seed diverged) is a second, sharper marker of a
-# depth dependence: `sweeps.stability_drift` fits its slope the same way. Both enter the table below, task by
+# depth dependence: `optima.stability_drift` fits its slope the same way. Both enter the table below, task by
 # task and width by width; the flat threshold is 0.15 octave per doubling of depth (0.75 octave over the
 # whole range $L=2\ldots64$), about what half-octave grids with three seeds can resolve.
 #
@@ -389,7 +387,7 @@ for (task_key, n, p, b), d in drifts.items():
 # %%
 two_drifts = [d for (t, n, p, b), d in drifts.items() if b == "two"]
 one_drifts = [d for (t, n, p, b), d in drifts.items() if b == "one"]
-boundary = [sweeps.stability_drift(res) for (t, n, p, b), res in results.items() if b == "two"]
+boundary = [optima.stability_drift(res) for (t, n, p, b), res in results.items() if b == "two"]
 EXP_TOL = 0.15
 claims = Claims()
 for text, key, expected in [("backward signal at z_l ~ L^-1/2", "gz", -0.5), ("backward signal at h_l is O(1)", "gh_two", 0.0),
@@ -418,7 +416,7 @@ print(f"\nnotebook ran in {time.time() - T0:.0f} s")
 two_keys = [k for k in drifts if k[3] == "two"]
 largest = max(two_keys, key=lambda k: abs(drifts[k].slope) if drifts[k].fit is not None else -1.0)
 bkeys = [k for k in results if k[3] == "two"]
-bdrift = {k: sweeps.stability_drift(results[k]) for k in bkeys}
+bdrift = {k: optima.stability_drift(results[k]) for k in bkeys}
 brise = max(bkeys, key=lambda k: bdrift[k].slope if bdrift[k].fit is not None else -math.inf)
 verdicts = [drifts[k].transfers().outcome for k in two_keys]
 display(Markdown("\n".join([

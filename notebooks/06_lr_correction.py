@@ -115,8 +115,7 @@ from functools import partial
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import plans, stats, sweeps, two_layer, widgets
-from nfdlib import plotting as nplt
+from nfdlib import optima, plans, stats, two_layer, viz, widgets
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
 from nfdlib.stats import Claims, combine_verdicts, fit_loglog, slope_verdict
@@ -138,7 +137,7 @@ ONE, TWO, CORR, CP = RULES  # the control, depth-muP two-layer, the correction, 
 
 # %%
 EXP_TOL = 0.15
-TRANSFER_TOL = sweeps.TRANSFER_TOL  # 0.15 octave per doubling of depth
+TRANSFER_TOL = optima.TRANSFER_TOL  # 0.15 octave per doubling of depth
 DEEPER_SLOPE = -0.05
 print(f"deeper trains better: a fall of at least {1 - 2**DEEPER_SLOPE:.1%} per doubling of L")
 
@@ -219,15 +218,16 @@ QUANTITIES = [("dz_own", "own update of $z_\\ell$ (1st internal layer)"),
               ("dh", "change of $h_\\ell$"), ("df", "change of the output $f$")]
 
 # %%
-fig = nplt.plot_quantities_by_rule(by_depth, QUANTITIES, RULES, step=1, labels=LABELS, colors=COLORS,
-                                   guides={q: (PREDICTED[q][TWO], TWO) for q, _ in QUANTITIES
+rule_series, rule_fits = two_layer.quantities_by_rule(by_depth, [q for q, _ in QUANTITIES], RULES, step=1)
+fig = viz.plot_quantities_by_rule(rule_series, rule_fits, QUANTITIES, RULES, step=1, labels=LABELS, colors=COLORS,
+                                  guides={q: (PREDICTED[q][TWO], TWO) for q, _ in QUANTITIES
                                            if PREDICTED[q][TWO]},  # depth-muP two-layer's exponent, where not 0
-                                   ylabel=f"rms per-step change (η = {COLLAPSE['lr']}, n = {COLLAPSE['n']})")
-nplt.show(fig, "Four log-log panels against depth at the first SGD step: the first internal layer's own update "
-          f"falls with slope {fit_of(TWO, 'dz_own', 1).slope:+.2f} under depth-muP and stays flat under the "
-          f"correction ({fit_of(CORR, 'dz_own', 1).slope:+.2f}) and CompleteP "
-          f"({fit_of(CP, 'dz_own', 1).slope:+.2f}); the second layer's own update, the change of h and the "
-          "change of f for each rule.")
+                                  ylabel=f"rms per-step change (η = {COLLAPSE['lr']}, n = {COLLAPSE['n']})")
+viz.show(fig, "Four log-log panels against depth at the first SGD step: the first internal layer's own update "
+         f"falls with slope {fit_of(TWO, 'dz_own', 1).slope:+.2f} under depth-muP and stays flat under the "
+         f"correction ({fit_of(CORR, 'dz_own', 1).slope:+.2f}) and CompleteP "
+         f"({fit_of(CP, 'dz_own', 1).slope:+.2f}); the second layer's own update, the change of h and the "
+         "change of f for each rule.")
 same = fit_of(TWO, "du_own", 1), fit_of(CORR, "du_own", 1)
 print(f"at the first step the corrected rule's second-layer update equals depth-muP's (same weights, same rate "
       f"eta_2): slopes {same[0].slope:+.3f} and {same[1].slope:+.3f}; their markers are drawn side by side")
@@ -272,11 +272,11 @@ for quantity, name, rule, expected, fit in cases:
 
 # %%
 kernel_series, kf = two_layer.kernel_by_depth(by_depth, RULES, df_steps={"df": 1, "dfK": COLLAPSE["steps"]})
-fig = nplt.plot_kernel_growth(kernel_series, kf, RULES, labels=LABELS, colors=COLORS, guide=(0.5, CORR),
-                              title=f"kernel size, n = {COLLAPSE['n']}, {len(SEEDS)} seeds")
-nplt.show(fig, f"Three panels against depth: the kernel's largest eigenvalue (slope under the correction "
-          f"{kf[(CORR, 'lambda')].slope:+.2f}), the odds of the first internal layers' kernel (slope "
-          f"{kf[(CORR, 'odds')].slope:+.2f} under the correction, flat otherwise) and their share.")
+fig = viz.plot_kernel_growth(kernel_series, kf, RULES, labels=LABELS, colors=COLORS, guide=(0.5, CORR),
+                             title=f"kernel size, n = {COLLAPSE['n']}, {len(SEEDS)} seeds")
+viz.show(fig, f"Three panels against depth: the kernel's largest eigenvalue (slope under the correction "
+         f"{kf[(CORR, 'lambda')].slope:+.2f}), the odds of the first internal layers' kernel (slope "
+         f"{kf[(CORR, 'odds')].slope:+.2f} under the correction, flat otherwise) and their share.")
 
 
 def kernel_verdict(rule, what):  # the power-counting table: grows under the correction (odds like L^1/2), else flat
@@ -302,10 +302,10 @@ for what, name in (("lambda", "lambda_max"), ("odds", "kernel odds K1/K_rest"), 
 results = plans.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
 for task_key in TASKS:
     n_show = max(TASKS[task_key]["widths"])
-    fig = nplt.plot_transfer_grid({r: results[(task_key, n_show) + r] for r in RULES}, ("train_loss",),
-                                  labels=LABELS, where=f"{task_key}, n = {n_show}")
-    nplt.show(fig, f"Transfer plots on {task_key} at width {n_show}: training loss after {SWEEP['steps']} steps "
-              "against the base rate, one curve per depth, a dot at each optimum, for the four rules.")
+    fig = viz.plot_transfer_grid({r: results[(task_key, n_show) + r] for r in RULES}, ("train_loss",),
+                                 labels=LABELS, where=f"{task_key}, n = {n_show}")
+    viz.show(fig, f"Transfer plots on {task_key} at width {n_show}: training loss after {SWEEP['steps']} steps "
+             "against the base rate, one curve per depth, a dot at each optimum, for the four rules.")
 
 # %% [markdown]
 # ### Slide the rate
@@ -324,21 +324,21 @@ widgets.transfer_widget({f"{LABELS[(p, b)]} · {t}, n = {n}": res for (t, n, p, 
 # *drifts up/down* when wholly outside, else *not resolved*.
 
 # %%
-drift = {key: sweeps.optimum_drift(res, "train_loss") for key, res in results.items()}
-stab = {key: sweeps.stability_drift(res) for key, res in results.items()}
+drift = {key: optima.optimum_drift(res, "train_loss") for key, res in results.items()}
+stab = {key: optima.stability_drift(res) for key, res in results.items()}
 print(f"{'task':8s} {'n':>4s} {'rule':22s} {'optimum drift [95% CI]':38s} {'boundary drift [95% CI]'}")
 for key in results:
     print(f"{key[0]:8s} {key[1]:4d} {LABELS[key[2:]]:22s} "
           + " ".join(f"{d.fit_text() + ' ' + d.reading(TRANSFER_TOL):38s}" for d in (drift[key], stab[key])))
-transfers = sweeps.transfer_outcomes(drift, RULES, TRANSFER_TOL)  # per rule, the outcome in each task/width case
+transfers = optima.transfer_outcomes(drift, RULES, TRANSFER_TOL)  # per rule, the outcome in each task/width case
 for rule, outcomes in transfers.items():
     print(f"{LABELS[rule]:22s}: the optimum is flat in {outcomes.count('agree')} of {len(outcomes)} task/width "
           f"cases, drifts in {outcomes.count('disagree')}, not resolved in {outcomes.count('not resolved')}")
 
 # %%
-fig = nplt.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, optima=sweeps.optima)
-nplt.show(fig, "The mean optimal log2 rate against depth for each rule, task and width (solid: the larger width); "
-          "a flat line transfers. " + "; ".join(f"{LABELS[r]}: {v.count('agree')} of {len(v)} cases transfer"
+fig = viz.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, optima=optima.per_seed_optima)
+viz.show(fig, "The mean optimal log2 rate against depth for each rule, task and width (solid: the larger width); "
+         "a flat line transfers. " + "; ".join(f"{LABELS[r]}: {v.count('agree')} of {len(v)} cases transfer"
                                               for r, v in transfers.items()) + ".")
 
 # %% [markdown]
@@ -350,7 +350,7 @@ nplt.show(fig, "The mean optimal log2 rate against depth for each rule, task and
 # %%
 for rule in RULES:
     lam = kf[(rule, "lambda")]
-    parts = "; ".join(f"{t} n={n}: {d.fit_text()}" for (t, n), d in sweeps.cases_of(stab, rule).items()
+    parts = "; ".join(f"{t} n={n}: {d.fit_text()}" for (t, n), d in optima.cases_of(stab, rule).items()
                       if d.fit is not None)
     print(f"{LABELS[rule]:22s} predicted boundary slope {-lam.slope:+.2f} [{-lam.hi:+.2f}, {-lam.lo:+.2f}]; "
           f"measured {parts or 'none (no run diverged inside the grid)'}")
@@ -363,19 +363,19 @@ for rule in RULES:
 # the best of 12 rates and biased low, by an amount not measured here; section 7 avoids the bias.
 
 # %%
-best = {key: sweeps.best_by_depth(res) for key, res in results.items()}
+best = {key: optima.best_by_depth(res) for key, res in results.items()}
 metrics = [("train_loss", "training loss"), ("test_loss", "test loss"), ("test_acc", "test accuracy")]
 for task_key in TASKS:
     shown = [m for m in metrics if m[0] in best[(task_key, TASKS[task_key]["widths"][0]) + ONE][0]]
-    fig = nplt.plot_best_by_depth(best, task_key, TASKS[task_key]["widths"], RULES, shown, labels=LABELS,
-                                  colors=COLORS)
+    fig = viz.plot_best_by_depth(best, task_key, TASKS[task_key]["widths"], RULES, shown, labels=LABELS,
+                                 colors=COLORS)
     fig.suptitle(f"{task_key}: best-rate metrics against depth after {SWEEP['steps']} steps ({len(SEEDS)} seeds, "
                  "bars ±1 s.e.; a triangle on the edge: a mean outside the range, its value beside it)", fontsize=9)
-    nplt.show(fig, f"{task_key}: " + ", ".join(m[1] for m in shown) + " at each rule's best rate against depth, "
-              f"after {SWEEP['steps']} SGD steps, one panel per width and metric, one line per rule.")
+    viz.show(fig, f"{task_key}: " + ", ".join(m[1] for m in shown) + " at each rule's best rate against depth, "
+             f"after {SWEEP['steps']} SGD steps, one panel per width and metric, one line per rule.")
 
 # %%
-depth_trend = {key: sweeps.depth_trend(rows, "train_loss") for key, rows in best.items()}
+depth_trend = {key: optima.depth_trend(rows, "train_loss") for key, rows in best.items()}
 deepest = {key: rows[-1] for key, rows in best.items()}
 print(f"slope of log(best training loss) against log L; deeper trains better: slope below {DEEPER_SLOPE}")
 for key, fit in depth_trend.items():
@@ -383,7 +383,7 @@ for key, fit in depth_trend.items():
 print(f"\nthe lowest training loss at the largest depth L = {SWEEP['depths'][-1]}, and whether its lead over the "
       "runner-up is resolved (95% interval of the lead, mean ± s.e. over seeds):")
 for task_key, n in dict.fromkeys(key[:2] for key in best):
-    r1, r2, gap, err, lead = sweeps.leader({r: deepest[(task_key, n) + r] for r in RULES}, "train_loss")
+    r1, r2, gap, err, lead = optima.leading_rule({r: deepest[(task_key, n) + r] for r in RULES}, "train_loss")
     print(f"  {task_key:8s} n={n:4d} {LABELS[r1]} ({deepest[(task_key, n) + r1]['train_loss']:.4f}), ahead of "
           f"{LABELS[r2]} by {gap:.4f} ± {err:.4f}: {lead.outcome}")
 
@@ -395,9 +395,9 @@ for task_key, n in dict.fromkeys(key[:2] for key in best):
 # disjoint **test** split of 4000 is only reported.
 #
 # **A fixed budget, not a plateau.** A pilot at one depth ($L=16$, width 64, octave rates, 8000 steps) takes at
-# every step $S$ the best validation loss over the rates (`sweeps.best_curve`: the best model a budget of $S$
+# every step $S$ the best validation loss over the rates (`optima.best_loss_by_step`: the best model a budget of $S$
 # steps gives). A curve has **settled** from $S$ on when the mean of its last quarter is less than 1%
-# (`READING["settle_rel"]`) below the mean of the quarter before (`sweeps.plateau_step`). Every result below is
+# (`READING["settle_rel"]`) below the mean of the quarter before (`optima.plateau_step`). Every result below is
 # *at the budget*, and a figure reads the same runs at shorter budgets. The sweeps (plan `PLATEAU_`) read each
 # loss as the mean of the last `READING["average"]` evaluations, 500 steps apart.
 
@@ -406,12 +406,12 @@ for task_key, n in dict.fromkeys(key[:2] for key in best):
 pilot = plans.run_plan(RULES, PILOT_TASKS, PILOT_SWEEP, prefix=PILOT_SWEEP_PREFIX, use_cache=not QUICK,
                        cached_only=not QUICK, progress=QUICK)
 BUDGET = PLATEAU_SWEEP["steps"]
-pilot_rows = {key: sweeps.plateau_budget(res, rel=READING["settle_rel"])[0] for key, res in pilot.items()}
-fig = nplt.plot_pilot(pilot, pilot_rows, {t: spec["widths"][0] for t, spec in PILOT_TASKS.items()}, labels=LABELS,
-                      colors=COLORS, budget=BUDGET, title=f"pilot: {{task}}, L = {PILOT_SWEEP['depths'][0]}, "
-                      f"n = {{n}}, seed {PILOT_SWEEP['seeds'][0]} (dotted: settled by the 1% rule)")
-nplt.show(fig, "Pilot runs: the best validation loss over the rates against the SGD step for each rule and task, "
-          f"dotted where a curve has settled by the 1% rule, and the sweeps' budget of {BUDGET} steps dashed.")
+pilot_rows = {key: optima.plateau_budget(res, rel=READING["settle_rel"])[0] for key, res in pilot.items()}
+fig = viz.plot_pilot(pilot, pilot_rows, {t: spec["widths"][0] for t, spec in PILOT_TASKS.items()}, labels=LABELS,
+                     colors=COLORS, budget=BUDGET, title=f"pilot: {{task}}, L = {PILOT_SWEEP['depths'][0]}, "
+                     f"n = {{n}}, seed {PILOT_SWEEP['seeds'][0]} (dotted: settled by the 1% rule)")
+viz.show(fig, "Pilot runs: the best validation loss over the rates against the SGD step for each rule and task, "
+         f"dotted where a curve has settled by the 1% rule, and the sweeps' budget of {BUDGET} steps dashed.")
 print("change of the best validation loss between the last two quarters of the pilot (negative: still falling):")
 for key, row in pilot_rows.items():
     where = (f"settled from step {row['plateau_step']}" if row["plateau_step"] is not None
@@ -423,7 +423,7 @@ print(f"settled by the budget of {BUDGET} steps: {sum(p <= BUDGET for p in reach
 print("\nhow much better the pilot's best model gets from the budget to the end of the pilot (best validation "
       "loss, mean over the last quarter before each; negative: better at the end):")
 for key, res in pilot.items():
-    at_budget, at_end = (float(sweeps.best_window_mean(res, S)[0]) for S in (BUDGET, res["steps"][-1]))
+    at_budget, at_end = (float(optima.best_loss_at_budget(res, S)[0]) for S in (BUDGET, res["steps"][-1]))
     print(f"  {key[0]:8s} {LABELS[key[2:]]:22s} {at_budget:.3f} at {BUDGET}, {at_end:.3f} at "
           f"{int(res['steps'][-1])}: {at_end / at_budget - 1:+.1%}")
 
@@ -438,13 +438,13 @@ budget_runs = plans.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU
 BUDGET_RULES = {key[:2]: [r for r in RULES if key[:2] + r in budget_runs] for key in budget_runs}  # per (task, n)
 AVG = READING["average"]
 for (task_key, n), shown in BUDGET_RULES.items():
-    fig = nplt.plot_transfer_grid({r: budget_runs[(task_key, n) + r] for r in shown}, ("val_loss", "train_loss"),
-                                  labels=LABELS, where=f"{task_key}, n = {n}", step=BUDGET, average=AVG,
-                                  ylabel_suffix=f" ({BUDGET} steps)", panel=(4.0, 3.3))
+    fig = viz.plot_transfer_grid({r: budget_runs[(task_key, n) + r] for r in shown}, ("val_loss", "train_loss"),
+                                 labels=LABELS, where=f"{task_key}, n = {n}", step=BUDGET, average=AVG,
+                                 ylabel_suffix=f" ({BUDGET} steps)", panel=(4.0, 3.3))
     fig.suptitle(f"a fixed budget: {BUDGET} SGD steps, {len(PLATEAU_SWEEP['seeds'])} seeds", fontsize=10)
-    nplt.show(fig, f"Transfer plots after {BUDGET} steps ({task_key}, width {n}): validation loss (top) and "
-              "training loss (bottom) against the base rate, one curve per depth, for each rule.")
-settle = {key: sweeps.plateau_budget(res, rel=READING["settle_rel"]) for key, res in budget_runs.items()}
+    viz.show(fig, f"Transfer plots after {BUDGET} steps ({task_key}, width {n}): validation loss (top) and "
+             "training loss (bottom) against the base rate, one curve per depth, for each rule.")
+settle = {key: optima.plateau_budget(res, rel=READING["settle_rel"]) for key, res in budget_runs.items()}
 cells = [r["plateau_step"] for rows in settle.values() for r in rows]
 print(f"the best validation loss of a depth has settled by the 1% rule within {BUDGET} steps in "
       f"{sum(p is not None for p in cells)} of {len(cells)} (task, width, rule, depth) cells (the appendix lists "
@@ -461,7 +461,7 @@ print(f"the best validation loss of a depth has settled by the 1% rule within {B
 # %%
 OPTIMA = (("val_loss", "validation-loss optimum"), ("train_loss", "training-loss optimum"),
           ("stable", "largest stable rate"))
-budget_drift = {key + (kind,): sweeps.drift_of(res, kind, step=BUDGET, average=AVG) for key, res in budget_runs.items()
+budget_drift = {key + (kind,): optima.drift_of(res, kind, step=BUDGET, average=AVG) for key, res in budget_runs.items()
                  for kind, _ in OPTIMA}
 display(Markdown(stats.markdown_table(
     ["task", "n", "rule"] + [f"{label}: drift per doubling of L" for _, label in OPTIMA],
@@ -477,7 +477,7 @@ display(Markdown(stats.markdown_table(
 # rule moves like the control (within ±`TRANSFER_TOL`); *drifts up/down*, more (less) than the control.
 
 # %%
-excess = sweeps.excess_drifts(budget_drift, control=ONE)  # each rule minus the one-layer control
+excess = optima.excess_drifts(budget_drift, control=ONE)  # each rule minus the one-layer control
 excess_keys = list(dict.fromkeys(k[:4] for k in excess))
 display(Markdown(stats.markdown_table(
     ["task", "n", "rule"] + [f"{label}: excess drift over the one-layer control" for _, label in OPTIMA],
@@ -488,11 +488,11 @@ display(Markdown(stats.markdown_table(
 # How the answer depends on the budget: the same runs read after fewer steps (the rightmost point: the budget).
 budgets = [b for b in READING["budgets"] if all(b in list(res["steps"]) for res in budget_runs.values())
            and b >= AVG * PLATEAU_SWEEP["eval_every"]]
-fig = nplt.plot_budget_drift(budget_runs, OPTIMA[:-1], budgets, lambda res, kind, b: sweeps.drift_of(
+fig = viz.plot_budget_drift(budget_runs, OPTIMA[:-1], budgets, lambda res, kind, b: optima.drift_of(
     res, kind, step=b, average=AVG, boot=200), labels=LABELS, colors=COLORS, flat_tol=TRANSFER_TOL)
-nplt.show(fig, "The drift of the validation-loss and training-loss optima per doubling of depth against the "
-          f"training budget ({', '.join(map(str, budgets))} steps), one line per rule, with the band of 'transfers' "
-          f"(+-{TRANSFER_TOL}) shaded.")
+viz.show(fig, "The drift of the validation-loss and training-loss optima per doubling of depth against the "
+         f"training budget ({', '.join(map(str, budgets))} steps), one line per rule, with the band of 'transfers' "
+         f"(+-{TRANSFER_TOL}) shaded.")
 
 # %% [markdown]
 # ### Does deeper get better, and does the correction train better networks?
@@ -503,18 +503,18 @@ nplt.show(fig, "The drift of the validation-loss and training-loss optima per do
 
 # %%
 report = ("train_loss", "val_loss", "test_loss", "test_acc")
-best_budget = {key: sweeps.best_by_depth(res, select="val_loss", report=report, step=BUDGET, average=AVG)
+best_budget = {key: optima.best_by_depth(res, select="val_loss", report=report, step=BUDGET, average=AVG)
                for key, res in budget_runs.items()}
 for task_key in dict.fromkeys(key[0] for key in budget_runs):  # the tasks with results, in the order of the plan
     shown = [m for m in ("test_loss", "test_acc") if m in next(v for k, v in budget_runs.items() if k[0] == task_key)]
-    fig = nplt.plot_best_by_depth(best_budget, task_key, PLATEAU_TASKS[task_key]["widths"], RULES,
-                                  [(m, sweeps.METRIC_LABELS[m].split(" after")[0]) for m in shown], labels=LABELS,
-                                  colors=COLORS, ylabel="{label} at the best validation rate")
+    fig = viz.plot_best_by_depth(best_budget, task_key, PLATEAU_TASKS[task_key]["widths"], RULES,
+                                 [(m, viz.METRIC_LABELS[m].split(" after")[0]) for m in shown], labels=LABELS,
+                                 colors=COLORS, ylabel="{label} at the best validation rate")
     fig.suptitle(f"{task_key}: after {BUDGET} steps ({len(PLATEAU_SWEEP['seeds'])} seeds, bars ±1 s.e.)",
                  fontsize=10)
-    nplt.show(fig, f"{task_key} after {BUDGET} steps: " + " and ".join(shown) + " at each rule's best validation "
-              "rate against depth, one line per rule.")
-deeper = {key: sweeps.depth_trend(rows, "test_loss") for key, rows in best_budget.items()}
+    viz.show(fig, f"{task_key} after {BUDGET} steps: " + " and ".join(shown) + " at each rule's best validation "
+             "rate against depth, one line per rule.")
+deeper = {key: optima.depth_trend(rows, "test_loss") for key, rows in best_budget.items()}
 print(f"slope of log(test loss) against log L at the best validation rate; deeper trains better: below {DEEPER_SLOPE}")
 for key, fit in deeper.items():
     print(f"  {key[0]:8s} n={key[1]:3d} {LABELS[key[2:]]:22s} {fit}  -> {deeper_verdict(fit).outcome}")
@@ -525,7 +525,7 @@ print("corrected minus depth-μP two-layer, paired by depth and seed (95% t-inte
 for task_key, n in BUDGET_RULES:
     if (task_key, n) + CORR not in best_budget or (task_key, n) + TWO not in best_budget:
         continue
-    pairs = sweeps.paired_verdicts(best_budget[(task_key, n) + CORR], best_budget[(task_key, n) + TWO])
+    pairs = stats.paired_verdicts(best_budget[(task_key, n) + CORR], best_budget[(task_key, n) + TWO])
     for metric, (diff, v) in pairs.items():  # test accuracy higher, test loss lower
         versus[(task_key, n, metric)] = (diff, v)
         per = ", ".join(f"{x:+.3f}" for x in diff["per_depth"])
@@ -533,7 +533,7 @@ for task_key, n in BUDGET_RULES:
               f"({diff['pairs']} pairs; per depth {per}) -> corrected better: {v.outcome}")
 for (task_key, n), shown in BUDGET_RULES.items():  # the best depth of each rule: highest accuracy, else lowest loss
     metric = "test_acc" if "test_acc" in best_budget[(task_key, n) + shown[0]][0] else "test_loss"
-    rows = {r: sweeps.best_row(best_budget[(task_key, n) + r], metric) for r in shown}
+    rows = {r: optima.best_depth_row(best_budget[(task_key, n) + r], metric) for r in shown}
     print(f"best depth by {metric} ({task_key}, n={n}): " + "; ".join(
         f"{LABELS[r]} L={row['L']} ({row[metric]:.4g})" for r, row in rows.items()))
 
@@ -544,8 +544,8 @@ for (task_key, n), shown in BUDGET_RULES.items():  # the best depth of each rule
 # tasks and widths agrees only when every case agrees; the verdict column gives the outcome of each part.
 
 # %%
-of_rule = sweeps.cases_of  # the entries of one rule (and one kind of optimum), keyed (task, n)
-claim_over_cases = partial(sweeps.claim_over_cases, text=sweeps.Drift.fit_text)  # (measured, verdict) over cases
+of_rule = optima.cases_of  # the entries of one rule (and one kind of optimum), keyed (task, n)
+claim_over_cases = partial(optima.claim_over_cases, text=optima.Drift.fit_text)  # (measured, verdict) over cases
 ROWS = {(q, r): (f, v) for q, r, _, f, v in collapse_rows}  # sections 2 and 3: each slope with its verdict
 ROWS.update({(q, r): (kf[(r, q)], kernel_verdict(r, q)) for r, q in kf})  # the kernel's "df" replaces section 2's
 SUMMARY = {}  # id -> (claim, measured, verdict)
@@ -578,7 +578,7 @@ for rule, (claim, judge) in TRANSFER_CLAIMS.items():
     SUMMARY[f"transfer_200_{rule}"] = (f"{claim} (200 steps)", *claim_over_cases(of_rule(drift, rule), judge))
 SUMMARY["deeper_200"] = ("paper: with the correction, deeper trains better (200 steps, best training loss)",
                          *claim_over_cases(of_rule(depth_trend, CORR), deeper_verdict, text=str))
-leads = {key: sweeps.lead(deepest[key + CORR], deepest[key + TWO], "train_loss") for key in of_rule(deepest, CORR)}
+leads = {key: optima.ahead_by(deepest[key + CORR], deepest[key + TWO], "train_loss") for key in of_rule(deepest, CORR)}
 SUMMARY["lead_200"] = (f"paper: the correction trains a better deep model than depth-μP two-layer (200 steps, "
                        f"L = {SWEEP['depths'][-1]}, training loss of depth-μP minus corrected)",
                        *claim_over_cases(leads, lambda g: g[2], text=lambda g: f"{g[0]:+.4f} "
@@ -682,7 +682,7 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# Measure it: compare the slopes of `sweeps.optimum_drift` and `sweeps.stability_drift`. Longer training usually
+# Measure it: compare the slopes of `optima.optimum_drift` and `optima.stability_drift`. Longer training usually
 # moves the best rate inward from the edge of stability; section 7 does this with 6000 steps for every rule.
 # </details>
 #
@@ -709,7 +709,7 @@ if not QUICK:
 # The cost of section 7's sweeps, stored with each cached result (process CPU time; width 128 takes about 2.5
 # CPU-hours per rule, the 200-step sweeps about one in all).
 for name, done in (("pilot", pilot), ("sweeps at the budget", budget_runs)):
-    cpu, wall, threads = sweeps.compute_time(done)
+    cpu, wall, threads = optima.compute_time(done)
     print(f"{name}: {len(done)} depth sweeps, {cpu / 3600:.2f} CPU-hours ({wall / 3600:.2f} h wall) on "
           f"{threads} thread(s)")
 print(f"\nthe step from which each depth's best validation loss has settled by the 1% rule (>{BUDGET}: not within "

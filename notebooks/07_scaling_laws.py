@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,7 +40,7 @@
 #
 # **Run time** on 2 CPU cores (shared machine, measured): quick mode (`NFD_QUICK=1`) about 50 s; full mode from
 # the caches under `data/` (files `scaling_*` and notebook 04's `gia_limit_solver`) about 80 s; from scratch about
-# 3.5 hours of wall time on two shared cores, plus notebook 04's solves (`python -m nfdlib.scaling
+# 3.5 hours of wall time on two shared cores, plus notebook 04's solves (`python -m nfdlib.plans
 # notebooks/07_scaling_laws.py`; the appendix prints the time stored with each cache).
 #
 # **Symbols and forms.** `n` width, `L` depth (residual blocks), `N` the parameter count, `C` the training compute
@@ -125,13 +127,13 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import plotting as nplt
+from nfdlib import plans, viz
 from nfdlib import scaling as sc
 from nfdlib.config import get_device
 from nfdlib.models import ResNet
-from nfdlib.plotting import show
-from nfdlib.stats import Claims, combine_verdicts, fit_loglog, interval_verdict, markdown_table
-from nfdlib.sweeps import plot_transfer
+from nfdlib.rules import scaling_rule
+from nfdlib.stats import Claims, combine_verdicts, fit_loglog, interval_verdict, markdown_table, richardson
+from nfdlib.viz import plot_transfer
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -200,13 +202,13 @@ pm_old = [float(np.mean(v[..., -1])) for v in ref["particles"]["train_loss"]]  #
 old_pe = abs(pm_old[-1] - pm_old[-2])
 limit_band = (E_NFD["limit"], E_NFD["lo"], E_NFD["hi"])
 part = {"K": LIMIT_SOLVER["particles"]["K"], "Ms": list(particles)}
-fig = nplt.plot_limit_extrapolation(Ks, sol_loss, E_NFD, M=LIMIT_SOLVER["shared"]["M"], K_min=K_MIN,
-                                    steps=LIMIT["steps"], particles=part,
-                                    particle_means=[v.mean() for v in particles.values()],
-                                    particle_se=[v.std(ddof=1) / np.sqrt(v.size) for v in particles.values()],
-                                    curve=lambda K: sc.limit_at(E_NFD, K),
-                                    curve_label=f"1/K fit at the level of all M = {E_NFD['Ms'][1]} seeds")
-show(fig, f"Left: the reused solver's train loss against its grid K (log2 axis), seed means with two-standard-error bars, the 1/K fit and the limit E_NFD = {E_NFD['limit']:.4g} with its interval (red). Right: the seed-mean loss against the number of particles M at K = {part['K']}.")
+fig = viz.plot_limit_extrapolation(Ks, sol_loss, E_NFD, M=LIMIT_SOLVER["shared"]["M"], K_min=K_MIN,
+                                   steps=LIMIT["steps"], particles=part,
+                                   particle_means=[v.mean() for v in particles.values()],
+                                   particle_se=[v.std(ddof=1) / np.sqrt(v.size) for v in particles.values()],
+                                   curve=lambda K: sc.limit_at(E_NFD, K),
+                                   curve_label=f"1/K fit at the level of all M = {E_NFD['Ms'][1]} seeds")
+viz.show(fig, f"Left: the reused solver's train loss against its grid K (log2 axis), seed means with two-standard-error bars, the 1/K fit and the limit E_NFD = {E_NFD['limit']:.4g} with its interval (red). Right: the seed-mean loss against the number of particles M at K = {part['K']}.")
 print(f"E_NFD = {E_NFD['limit']:.5f}, 95% interval {ci(E_NFD['lo'], E_NFD['hi'], 4)} (+- {E_NFD['se']:.1e} "
       f"(1 SE), t with {E_NFD['df']:.0f} degrees of freedom); the step from K = {part['K']} to the limit "
       f"{E_NFD['step']:.2e} ({E_NFD['seeds'][2]} seeds); the finite-M bias at M = {E_NFD['Ms'][1]}: "
@@ -231,10 +233,11 @@ lim_table, lim_dropped = sc.fit_runs(lim_runs, "train_loss", strata="n")
 print(f"{len(lim_runs['n'])} runs at {len(lim_table)} sizes ({lim_dropped} diverged)")
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 for ax, x in zip(axes[:2], ("params", "flops")):
-    sc.plot_by_aspect(ax, lim_table, x, limit=limit_band, ylabel=f"train loss after {LIMIT['steps']} GD steps")
+    viz.plot_by_aspect(ax, sc.aspect_lines(lim_table, x), x, limit=limit_band,
+                       ylabel=f"train loss after {LIMIT['steps']} GD steps")
     ax.legend(fontsize=7)
-nplt.plot_depth_limits(axes[2], lim_table, LIMIT["depths"], lambda L: sc.limit_at(E_NFD, L), E_NFD["limit"])
-show(fig, f"Seed-mean train loss of true networks against parameters, compute and width, one line per depth or aspect ratio, each bending down toward the limit E_NFD = {E_NFD['limit']:.4g} (black line); dotted lines are each depth's own infinite-width limit.")
+viz.plot_depth_limits(axes[2], lim_table, LIMIT["depths"], lambda L: sc.limit_at(E_NFD, L), E_NFD["limit"])
+viz.show(fig, f"Seed-mean train loss of true networks against parameters, compute and width, one line per depth or aspect ratio, each bending down toward the limit E_NFD = {E_NFD['limit']:.4g} (black line); dotted lines are each depth's own infinite-width limit.")
 
 # %% [markdown]
 # ### 2.3 The fitted law against the computed limit
@@ -295,11 +298,11 @@ bias_all = sc.fit_signed_bias(dev["n"], dev["bias"], se_b)
 bias_wide = sc.fit_signed_bias(dev["n"][wide], dev["bias"][wide], se_b[wide])
 above = dev["bias"] > 2 * dev["bias_se"]  # the rule of the earlier version, shown for comparison only
 below = dev["bias"] < -2 * dev["bias_se"]
-fig = nplt.plot_signed_bias(dev, se_b, {"every size": (bias_all, dev["n"]), f"n >= {N_WIDE}": (bias_wide,
+fig = viz.plot_signed_bias(dev, se_b, {"every size": (bias_all, dev["n"]), f"n >= {N_WIDE}": (bias_wide,
                                                                                                 dev["n"][wide])},
-                            fit_spread, title="seeds per width: " + ", ".join(f"{k}:{v}" for k, v in
+                           fit_spread, title="seeds per width: " + ", ".join(f"{k}:{v}" for k, v in
                                                                               LIMIT["seeds"].items()))
-show(fig, "Left: the seed-mean bias times the width against the width (log2 axis), every size with two standard errors, depths side by side, and the fitted a n^-p + d over every width and over the widest; a 1/n bias would be flat. Right: one network's spread against the width with its fitted slope and guides of slope -1/2 and -1.")
+viz.show(fig, "Left: the seed-mean bias times the width against the width (log2 axis), every size with two standard errors, depths side by side, and the fitted a n^-p + d over every width and over the widest; a 1/n bias would be flat. Right: one network's spread against the width with its fitted slope and guides of slope -1/2 and -1.")
 v_spread = interval_verdict(fit_spread.lo, fit_spread.hi, prediction=-0.5, tol=TOL_HALF)
 v_bias_all = interval_verdict(bias_all.p_lo, bias_all.p_hi, prediction=1.0, tol=TOL_RATE)
 v_bias_wide = interval_verdict(bias_wide.p_lo, bias_wide.p_hi, prediction=1.0, tol=TOL_RATE)
@@ -371,7 +374,7 @@ print(f"best form on held-out sizes: {ext1[0]['form']}")
 #
 # `E_NFD` is what scaling `n` and `L` can reach at best. The solver computes it directly (cheap: no width), so
 # we can ask what lowers it. One setting at a time, the reused solver at two grids `K` extrapolated in `1/K`
-# (`nfdlib.scaling.richardson`): the training-set size `P` (8 held-out inputs; targets are rescaled per task, so
+# (`nfdlib.stats.richardson`): the training-set size `P` (8 held-out inputs; targets are rescaled per task, so
 # the loss is shown relative to its value before training), the learning rate `eta_c`, the depth horizon `T` (with
 # `eta_c` scaled so that the first step moves the output equally, by `K(T=1)/K(T)` with the infinite-width NTK
 # diagonal `K(T) = e^{T/2}(1 + T/4)` as in notebook 03), and the number of GD steps (one longer solve in float64:
@@ -384,13 +387,13 @@ for name in ("n_train", "lr", "T"):
     s_ = sweeps_[name]
     for key in ("train_loss", "test_loss"):
         rel = s_[key][..., -1] / s_[key][..., 0]  # (values, K, seeds): loss after training / before
-        moves[(name, key)] = np.nanmean(sc.richardson(s_["Ks"], np.moveaxis(rel, 1, 0)), -1)  # mean over seeds
+        moves[(name, key)] = np.nanmean(richardson(s_["Ks"], np.moveaxis(rel, 1, 0)), -1)  # mean over seeds
 long = sweeps_["steps"]
 steps_ax = np.arange(long["train_loss"].shape[-1])
-step_curves = {key: np.nanmean(sc.richardson(long["Ks"], long[key]), 0) for key in ("train_loss", "test_loss")}
-fig = nplt.plot_limit_moves(sweeps_, moves, {"n_train": "training inputs P", "lr": "learning rate eta_c",
-                                             "T": "depth horizon T (eta_c scaled)"}, step_curves)
-show(fig, "The limit loss alone (the solver at K -> infinity) against SGD steps, training-set size, horizon T and base rate eta: the quantities that move E_NFD, which widening or deepening the network cannot.")
+step_curves = {key: np.nanmean(richardson(long["Ks"], long[key]), 0) for key in ("train_loss", "test_loss")}
+fig = viz.plot_limit_moves(sweeps_, moves, {"n_train": "training inputs P", "lr": "learning rate eta_c",
+                                            "T": "depth horizon T (eta_c scaled)"}, step_curves)
+viz.show(fig, "The limit loss alone (the solver at K -> infinity) against SGD steps, training-set size, horizon T and base rate eta: the quantities that move E_NFD, which widening or deepening the network cannot.")
 for name in ("n_train", "lr", "T"):
     tr, te = moves[(name, "train_loss")], moves[(name, "test_loss")]
     vals = sweeps_[name]["values"]
@@ -418,15 +421,15 @@ print(f"steps: limit train loss {lim_steps[GD_STEPS]:.2e} after {GD_STEPS} steps
 # `n = 128` to `L = 32`), three seeds; the other rules on a "cross" (widths at `L = 4`, depths at `n = 32`), two seeds.
 
 # %%
-rates = sc.tuned_rates(TUNE, cache=CACHE)
+rates = plans.tuned_rates(TUNE, cache=CACHE)
 fig, ax = plt.subplots(figsize=(5, 3.5))
 tune_sweep, tune_best = rates[REAL["family"]]
 plot_transfer(tune_sweep, "train_loss", ax=ax, legend=False,
               title=f"depth-muP n = {TUNE['n']}, L = {TUNE['L']}, {len(TUNE['seeds'])} seeds (band: min-max)")
-show(fig, "Learning-rate sweep of the small depth-muP model used to tune the rate: final train loss against the rate (log2 axis), a min-max band over seeds; the chosen rate is the minimum of the seed-mean curve.")
+viz.show(fig, "Learning-rate sweep of the small depth-muP model used to tune the rate: final train loss against the rate (log2 axis), a min-max band over seeds; the chosen rate is the minimum of the seed-mean curve.")
 display(Markdown(markdown_table(
     ["rule", "tuned eta (grid)", "at the grid edge", "train loss there", "test accuracy there"],
-    [(sc.get_family(f).label, f"{b['grid_lr']:.3g}", "yes" if b["at_edge"] else "no", f"{b['train_loss']:.3f}",
+    [(scaling_rule(f).label, f"{b['grid_lr']:.3g}", "yes" if b["at_edge"] else "no", f"{b['train_loss']:.3f}",
       f"{b['test_acc']:.3f}") for f, (_, b) in rates.items()])))
 
 # %%
@@ -446,14 +449,15 @@ for f in ("N", "C"):
 print("training loss:  ", fit2_train)
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 for ax, x in zip(axes[:2], ("params", "flops")):
-    sc.plot_by_aspect(ax, real_table, x, fit=fit2, ylabel=f"test loss after {REAL['steps']} SGD steps")
+    viz.plot_by_aspect(ax, sc.aspect_lines(real_table, x, fit=fit2), x,
+                       ylabel=f"test loss after {REAL['steps']} SGD steps")
     ax.axhline(fit2.params["E"], color="C3", lw=1, label="fitted floor E")
     ax.axhspan(*fit2.interval("E"), color="C3", alpha=0.15, lw=0)
     ax.legend(fontsize=7)
-sc.plot_by_aspect(axes[2], acc_table, "flops", ylabel="test accuracy")
+viz.plot_by_aspect(axes[2], sc.aspect_lines(acc_table, "flops"), "flops", ylabel="test accuracy")
 axes[2].set_yscale("linear")
 axes[2].legend(fontsize=7)
-show(fig, "MNIST-1D at the realistic budget: seed-mean test loss against parameters and against training compute, one line per aspect ratio with the fitted law and its floor E (red), and test accuracy against compute.")
+viz.show(fig, "MNIST-1D at the realistic budget: seed-mean test loss against parameters and against training compute, one line per aspect ratio with the fitted law and its floor E (red), and test accuracy against compute.")
 
 # %% [markdown]
 # **Predict** before reading the numbers: is `alpha` in this regime one of the rates of section 2 (1 or 1/2)? And
@@ -516,7 +520,7 @@ compute2 = sc.compute_model(*MNIST_DIMS, batch_size=REAL["batch_size"], steps=RE
 flops_all = real_table.var("flops")
 budgets = sc.distinct_budgets(flops_all[held], rel=0.1)
 ranges = dict(n_range=(min(REAL["widths"]), max(REAL["widths"])), L_range=(min(REAL["depths"]), max(REAL["depths"])))
-front = sc.frontier(fit2_small, budgets, compute2, **ranges)
+front = sc.fitted_frontier(fit2_small, budgets, compute2, **ranges)
 emp = sc.empirical_frontier(real_table, budgets)
 feasible = [k for k, f_ in enumerate(front) if np.isfinite(f_["n"])]  # a budget no grid size can spend: none
 front, emp = [front[k] for k in feasible], [emp[k] for k in feasible]
@@ -531,8 +535,8 @@ for f_, e_ in zip(front, emp):
 display(Markdown(markdown_table(["budget (FLOPs)", "predicted n*", "predicted L*", "predicted loss",
                                  "measured at the predicted size", "best measured run at <= budget"], rows)))
 bb = np.geomspace(flops_all.min(), flops_all.max() * 4, 30)
-fig = nplt.plot_frontier(real_table, held, bb, sc.frontier(fit2_small, bb, compute2, **ranges))
-show(fig, "Seed-mean test loss against training compute (log axis) for every trained size: gray the runs the law was fitted on, orange the held-out runs, black the compute-optimal frontier predicted by that fit.")
+fig = viz.plot_frontier(real_table, held, bb, sc.fitted_frontier(fit2_small, bb, compute2, **ranges))
+viz.show(fig, "Seed-mean test loss against training compute (log axis) for every trained size: gray the runs the law was fitted on, orange the held-out runs, black the compute-optimal frontier predicted by that fit.")
 top = front[-1]
 i_top = sc.nearest_size(real_table, top["n"], top["L"])
 edges = sum(f_["at_edge"] for f_ in front)
@@ -593,15 +597,15 @@ CLAIMS.add(f"regime 2: depth pays only above some width (stalls at n = {narrow:.
 
 # %%
 FC = FAMILY_CROSS
-fam_runs = {f: sc.size_grid("real", f, REAL["task"], sc.family_sizes(FC), FC["seeds"], REAL["steps"],
+fam_runs = {f: sc.size_grid("real", f, REAL["task"], plans.family_sizes(FC), FC["seeds"], REAL["steps"],
                             lr=rates[f][1]["grid_lr"], batch_size=REAL["batch_size"], loss=REAL["loss"],
                             loss_bound=REAL["loss_bound"], cache=CACHE) for f in FC["families"]}
 all_fams = {REAL["family"]: real_runs, **fam_runs}
 trends = {(f, along): sc.arm_trend(runs, along, where, key="test_loss", tol=TOL_SLOPE)
           for f, runs in all_fams.items() for along, where in (("n", {"L": FC["L"]}), ("L", {"n": FC["n"]}))}
-labels = {f: sc.get_family(f).label for f in all_fams}
-fig = nplt.plot_rule_arms(trends, labels, widths_at=FC["L"], depths_at=FC["n"], thick=REAL["family"])
-show(fig, "Seed-mean test loss against width and against depth (log2 axes) for each training rule at the realistic budget, the tuned depth-muP rule drawn thick; a cross at the top of a panel marks a size where a run diverged; the legend is below the panels.")
+labels = {f: scaling_rule(f).label for f in all_fams}
+fig = viz.plot_rule_arms(trends, labels, widths_at=FC["L"], depths_at=FC["n"], thick=REAL["family"])
+viz.show(fig, "Seed-mean test loss against width and against depth (log2 axes) for each training rule at the realistic budget, the tuned depth-muP rule drawn thick; a cross at the top of a panel marks a size where a run diverged; the legend is below the panels.")
 display(Markdown(markdown_table(
     ["rule", "transferred eta", "in width", "slope (last 3 widths)", "in depth", "slope (last 3 depths)"],
     [(labels[f], f"{rates[f][1]['grid_lr']:.3g}", trends[(f, "n")]["verdict"], str(trends[(f, "n")]["fit"] or "-"),
@@ -697,7 +701,7 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 #
 # Expect `E` to fall, since more steps lower the limit itself (section 2.7); and with more compute per size, each
 # budget buys fewer parameters, so at a fixed budget the optimum should move to smaller `n`. Running it changes the
-# cache keys, so `python -m nfdlib.scaling notebooks/07_scaling_laws.py` recomputes the grid.
+# cache keys, so `python -m nfdlib.plans notebooks/07_scaling_laws.py` recomputes the grid.
 # </details>
 #
 # ## Appendix: the caches and the compute behind them

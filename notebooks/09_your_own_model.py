@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -86,8 +88,7 @@ from IPython.display import Markdown, display
 from torch import nn
 
 import nfdlib
-from nfdlib import parametrize, sweeps
-from nfdlib import plotting as nplt
+from nfdlib import optima, parametrize, viz
 from nfdlib.collapse_any import block_rms, depth_scan, depth_slope, predicted_slope
 from nfdlib.coord_any import coord_check
 from nfdlib.data import make_teacher_task
@@ -202,13 +203,13 @@ print(f"coord checks done in {time.time() - T0:.0f} s")
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), sharex=True)
 for ax, (opt, what) in zip(axes, [(o, w) for o in ("sgd", "adamw") for w in ("output", "fc1")]):
     for i, rule in enumerate(COORD_RULES):
-        nplt.plot_loglog_fit(ax, *SERIES[rule, opt, what], FITS[rule, opt, what], label=rule, x_name="L",
-                             color=f"C{i}")
+        viz.plot_loglog_fit(ax, *SERIES[rule, opt, what], FITS[rule, opt, what], label=rule, x_name="L",
+                            color=f"C{i}")
     ax.set_title(f"{opt}: per-step change of {'f' if what == 'output' else 'z (fc1, total)'}", fontsize=9)
     ax.set_xlabel("depth L")
     ax.legend(fontsize=6)
-nplt.show(fig, "Four log-log panels against depth L: per-step change of the output and of the first internal "
-          "layer's output after step 3, under SGD and AdamW, for SP, depth-muP and CompleteP, with fitted slopes.")
+viz.show(fig, "Four log-log panels against depth L: per-step change of the output and of the first internal "
+         "layer's output after step 3, under SGD and AdamW, for SP, depth-muP and CompleteP, with fitted slopes.")
 
 # %%
 claims = Claims()
@@ -267,15 +268,15 @@ print(f"collapse scan done in {time.time() - t:.0f} s")
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
 for ax, opt in zip(axes, ("sgd", "adam")):
     for i, rule in enumerate(COLLAPSE_RULES):
-        nplt.plot_loglog_fit(ax, *block_rms(COLLAPSE, rule=rule, optimizer=opt), COLLAPSE_FITS[rule, opt],
-                             label=rule, x_name="L", color=f"C{i}", guides=(-0.5,) if i == 0 else ())
+        viz.plot_loglog_fit(ax, *block_rms(COLLAPSE, rule=rule, optimizer=opt), COLLAPSE_FITS[rule, opt],
+                            label=rule, x_name="L", color=f"C{i}", guides=(-0.5,) if i == 0 else ())
     ax.set_title(f"{opt}: first internal layer's own update after one step", fontsize=9)
     ax.set_xlabel("depth L")
     ax.legend(fontsize=7)
 axes[0].set_ylabel("rms of m1 dW1 a")
-nplt.show(fig, "Two log-log panels: the first internal layer's own update against depth after one SGD step "
-          "and one Adam step, for depth-muP, the corrected rule and CompleteP, with fitted slopes and an L^-1/2 "
-          "guide.")
+viz.show(fig, "Two log-log panels: the first internal layer's own update against depth after one SGD step "
+         "and one Adam step, for depth-muP, the corrected rule and CompleteP, with fitted slopes and an L^-1/2 "
+         "guide.")
 
 # %%
 COLLAPSE_VERDICTS = {}
@@ -293,8 +294,8 @@ for rule in COLLAPSE_RULES:
 #
 # A short check on the same model (width 32, full-batch AdamW on a teacher batch of 256, a log2 grid of base
 # rates): per depth and seed the optimum is the vertex of a parabola through the losses near the best rate
-# (`nfdlib.sweeps.best_lr`), and its drift is the log-log slope of the optimum against $L$, pooled over seeds
-# (`nfdlib.sweeps.optimum_drift`). "Transfers" is the claim that the drift is 0 within the notebook's tolerance;
+# (`nfdlib.optima.best_lr`), and its drift is the log-log slope of the optimum against $L$, pooled over seeds
+# (`nfdlib.optima.optimum_drift`). "Transfers" is the claim that the drift is 0 within the notebook's tolerance;
 # an optimum at the edge of the grid withholds an agreement. This is a few dozen steps, not a trained network.
 
 # %%
@@ -305,14 +306,14 @@ TRANSFER_SWEEPS = {rule: depth_lr_sweep(lambda L, rule=rule: build(rule, L, n=TR
                                         steps=TRANSFER["steps"], optimizer="adamw", seeds=SEEDS,
                                         weight_decay=WEIGHT_DECAY)
                    for rule in TRANSFER["rules"]}
-DRIFTS = {rule: sweeps.optimum_drift(sweep) for rule, sweep in TRANSFER_SWEEPS.items()}
+DRIFTS = {rule: optima.optimum_drift(sweep) for rule, sweep in TRANSFER_SWEEPS.items()}
 print(f"learning-rate sweeps done in {time.time() - t:.0f} s")
 
 fig, axes = plt.subplots(1, len(TRANSFER["rules"]), figsize=(10, 3.4), sharey=True)
 for ax, rule in zip(axes, TRANSFER["rules"]):
     sweep = TRANSFER_SWEEPS[rule]
     curves = np.nanmean(sweep["train_loss"][..., 0], axis=-1)  # seed mean; all seeds diverged: NaN
-    for i, (L, curve, best) in enumerate(zip(sweep["L"], curves, sweeps.mean_curve_optima(sweep))):
+    for i, (L, curve, best) in enumerate(zip(sweep["L"], curves, optima.seed_mean_optima(sweep))):
         ax.plot(sweep["lr"], curve, marker="o", ms=3, color=f"C{i}", label=f"L = {L}")
         ax.axvline(best.lr, color=f"C{i}", ls=":", lw=1)
     ax.set_xscale("log", base=2)
@@ -321,8 +322,8 @@ for ax, rule in zip(axes, TRANSFER["rules"]):
     ax.set_xlabel("base rate eta")
     ax.legend(fontsize=7)
 axes[0].set_ylabel(f"training loss after {TRANSFER['steps']} steps")
-nplt.show(fig, "Training loss against the AdamW base rate, one curve per depth, for depth-muP and CompleteP, "
-          "with each depth's optimum marked by a dotted line and the optimum's drift with depth in the title.")
+viz.show(fig, "Training loss against the AdamW base rate, one curve per depth, for depth-muP and CompleteP, "
+         "with each depth's optimum marked by a dotted line and the optimum's drift with depth in the title.")
 for rule, drift in DRIFTS.items():
     edge = f", {drift.censored} optima at the grid edge" if drift.censored else ""
     claims.add(f"(ours) {rule}, adamw: the best rate transfers across depth", f"drift {drift.fit_text()}{edge}",

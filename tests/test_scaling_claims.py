@@ -10,6 +10,8 @@ import pytest
 
 from nfdlib import scaling as sc
 from nfdlib.cache import config_key
+from nfdlib.scaling.laws import _interval
+from nfdlib.scaling.limit import _solver_config
 
 KS = np.array([4, 8, 16, 32, 64])
 
@@ -77,7 +79,7 @@ def test_added_solves_share_the_cache_key_layout_of_limit_reference():
     shared = dict(Ks=[4, 8], M=256, seeds=[0, 1], T=1.0, lr=0.5, steps=5, noise_grid=8, coupling="reused")
     keys = ("M", "seeds", "T", "lr", "steps", "noise_grid")
     theirs = dict({k: shared.get(k) for k in keys if k != "M"}, M=128, Ks=[4], coupling="reused")
-    ours = sc._solver_config(shared, M=128, Ks=[4])
+    ours = _solver_config(shared, M=128, Ks=[4])
     ours["seeds"] = shared["seeds"]
     assert config_key("scaling_limit_particles", ours, sc.VERSION) == \
         config_key("scaling_limit_particles", theirs, sc.VERSION)
@@ -204,15 +206,15 @@ def test_limit_figure_draws_the_particle_errors_and_the_given_curve():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nfdlib import plotting
+    from nfdlib import viz
 
     Ks = np.array([4, 8, 16])
     losses = 0.2 + 0.4 / Ks[:, None] + np.array([[0.0, 0.002, -0.002]])
     est = {"limit": 0.19, "lo": 0.18, "hi": 0.2}
-    fig = plotting.plot_limit_extrapolation(Ks, losses, est, M=64, K_min=4, steps=10,
-                                            particles={"Ms": [32, 64], "K": 4}, particle_means=[0.31, 0.30],
-                                            particle_se=[0.01, 0.005], curve=lambda K: 0.19 + 0.4 / K,
-                                            curve_label="moved fit")
+    fig = viz.plot_limit_extrapolation(Ks, losses, est, M=64, K_min=4, steps=10,
+                                       particles={"Ms": [32, 64], "K": 4}, particle_means=[0.31, 0.30],
+                                       particle_se=[0.01, 0.005], curve=lambda K: 0.19 + 0.4 / K,
+                                       curve_label="moved fit")
     left, right = fig.axes
     seg = right.containers[0].lines[2][0].get_segments()
     np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in seg], [0.04, 0.02])  # two standard errors each side
@@ -225,5 +227,5 @@ def test_a_positive_interval_over_hundreds_of_decades_ends_at_infinity():
     """Two seeds (t quantile 12.7) and replicates of a coefficient spread over many decades: notebook 07's quick
     mode overflowed here; the interval must end at infinity instead of raising."""
     reps = np.exp(np.array([-200.0, 0.0, 200.0]))
-    lo, hi = sc._interval(1.0, reps, 0.95, 2, positive=True)
+    lo, hi = _interval(1.0, reps, 0.95, 2, positive=True)
     assert hi == math.inf and 0 <= lo < 1

@@ -236,7 +236,7 @@ def test_plot_band_spreads():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nfdlib.plotting import plot_band
+    from nfdlib.viz import plot_band
 
     _, ax = plt.subplots()
     line = plot_band(ax, [1, 2], [[1.0, 3.0], [2.0, float("nan")]], "x", spread="se")

@@ -1,4 +1,4 @@
-"""Readable figures (nfdlib.plotting): alt text on every shown figure, legends beside the data, labelled ticks on
+"""Readable figures (nfdlib.viz): alt text on every shown figure, legends beside the data, labelled ticks on
 short log axes, and the figures of notebooks 03 and 04 drawn from small records."""
 
 import base64
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from nfdlib import gia, plotting  # noqa: E402
+from nfdlib import gia, two_layer, viz  # noqa: E402
 
 
 def _labelled(ax, axis="y"):
@@ -26,7 +26,7 @@ def test_readable_log_ticks_label_a_short_log_axis(limits):
     ax.plot([1, 2], limits)
     ax.set_yscale("log")
     ax.set_ylim(*limits)
-    assert plotting.readable_log_ticks(ax) is ax
+    assert viz.readable_log_ticks(ax) is ax
     fig.canvas.draw()
     labels = _labelled(ax)
     assert 3 <= len(labels) <= 8, labels
@@ -41,8 +41,8 @@ def test_readable_log_ticks_follow_later_data_and_leave_other_axes_alone():
     fig, ax = plt.subplots()
     ax.plot([1, 2], [1.2, 1.4])
     ax.set_yscale("log")
-    plotting.log2_axis(ax, [1, 2])
-    plotting.readable_log_ticks(ax)
+    viz.log2_axis(ax, [1, 2])
+    viz.readable_log_ticks(ax)
     ax.plot([1, 2], [1.0, 40.0])  # drawn after the call: the ticks follow the new limits
     fig.canvas.draw()
     labels = _labelled(ax)
@@ -51,7 +51,7 @@ def test_readable_log_ticks_follow_later_data_and_leave_other_axes_alone():
     fig2, ax2 = plt.subplots()
     ax2.plot([1, 2], [1.2, 1.4])
     locator = ax2.yaxis.get_major_locator()
-    plotting.readable_log_ticks(ax2)
+    viz.readable_log_ticks(ax2)
     assert ax2.yaxis.get_major_locator() is locator  # a linear axis is left as it is
     plt.close("all")
 
@@ -59,13 +59,13 @@ def test_readable_log_ticks_follow_later_data_and_leave_other_axes_alone():
 def test_log2_axis_labels_every_size_as_a_plain_number():
     fig, ax = plt.subplots()
     ax.plot([2, 1024], [1, 2])
-    plotting.log2_axis(ax, [2, 8, 32, 1024], label="depth L")
+    viz.log2_axis(ax, [2, 8, 32, 1024], label="depth L")
     fig.canvas.draw()
     assert ax.get_xscale() == "log"
     assert _labelled(ax, "x") == ["2", "8", "32", "1024"]
     assert ax.get_xlabel() == "depth L"
     with pytest.raises(ValueError, match=r"^values"):
-        plotting.log2_axis(ax, [0, -1])
+        viz.log2_axis(ax, [0, -1])
     plt.close(fig)
 
 
@@ -74,7 +74,7 @@ def test_legend_outside_puts_the_legend_off_the_data(where):
     fig, ax = plt.subplots(layout="constrained")
     ax.plot([0, 1], [0, 1], label="a")
     ax.plot([0, 1], [1, 0], label="b")
-    legend = plotting.legend_outside(ax, where=where)
+    legend = viz.legend_outside(ax, where=where)
     fig.canvas.draw()
     box = legend.get_window_extent()
     axes_box = ax.get_window_extent()
@@ -83,7 +83,7 @@ def test_legend_outside_puts_the_legend_off_the_data(where):
     else:
         assert box.y1 <= axes_box.y0
     with pytest.raises(ValueError, match=r"^where"):
-        plotting.legend_outside(ax, where="inside")
+        viz.legend_outside(ax, where="inside")
     plt.close(fig)
 
 
@@ -92,7 +92,7 @@ def test_show_sends_the_png_with_its_alt_text(monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda obj, raw=False, metadata=None: shown.append((obj, metadata)))
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    plotting.show(fig, 'a line from (0, 0) to (1, 1),\n  "rising"')
+    viz.show(fig, 'a line from (0, 0) to (1, 1),\n  "rising"')
     assert not plt.fignum_exists(fig.number), "the figure must be closed, so inline plotting does not draw it twice"
     (bundle, metadata), = shown
     png = base64.b64decode(bundle["image/png"])
@@ -101,7 +101,7 @@ def test_show_sends_the_png_with_its_alt_text(monkeypatch):
     assert 'alt="a line from (0, 0) to (1, 1), &quot;rising&quot;"' in bundle["text/html"]
     assert bundle["image/png"] in bundle["text/html"]
     with pytest.raises(ValueError, match=r"^alt"):
-        plotting.show(plt.figure(), "  ")
+        viz.show(plt.figure(), "  ")
     plt.close("all")
 
 
@@ -116,14 +116,18 @@ def small_gia_records():
 
 def test_figures_of_notebook_03_draw_from_small_records(small_gia_records):
     init, coupling, by_width = small_gia_records
-    fig, fits = plotting.plot_init_gap(init, init)
+    fits = gia.init_gap_fits(init)
     assert set(fits) == {2, 4}
-    fig2, rows = plotting.plot_first_step_ratio({1.0: init.where(n=16)})
-    val, theory, xs = rows[1.0]
+    fig = viz.plot_init_gap(init, init, fits)
+    assert len(fig.axes) == 2
+    viz.plot_first_step_ratio({1.0: init.where(n=16)})
+    val, theory, xs = gia.first_step_ratios({1.0: init.where(n=16)})[1.0]
     assert list(xs) == [2, 4] and theory == pytest.approx([gia.first_step_ratio_theory(1.0, L) for L in (2, 4)])
-    fig3 = plotting.plot_coupling_depth(coupling)
+    fig3 = viz.plot_coupling_depth(coupling)
     assert len(fig3.axes) == 3
-    fig4 = plotting.plot_coupling_width_horizon(by_width, {1.0: coupling})
+    width_fits = gia.coupling_width_fits(by_width)
+    assert set(width_fits) == {"sum_excess", "sum_drift", "sum_floor"}
+    fig4 = viz.plot_coupling_width_horizon(by_width, {1.0: coupling}, width_fits)
     assert len(fig4.axes) == 2
     plt.close("all")
 
@@ -137,13 +141,13 @@ def test_paired_and_architecture_figures_mark_diverged_runs():
     for L in (2, 4):
         rec.extend_rows(gia.paired_training(task, n=16, L=L, seeds=(0, 1), lr=0.5, steps=3, probe=4, progress=False),
                         arch="net")
-    fig, fits = plotting.plot_paired_gaps({"L": rec}, mid=1, last=3)
-    assert set(fits) == {"L"}
-    plotting.plot_paired_curves(rec)
+    assert set(gia.paired_gap_fits({"L": rec}, mid=1)) == {"L"}
+    viz.plot_paired_gaps({"L": rec}, mid=1, last=3)
+    viz.plot_paired_curves(rec)
     # A depth whose every seed goes non-finite after step 1 ends with a cross at its last finite value.
     bad = Records(dict(r, L=8, value=(r["value"] if r["step"] <= 1 else float("nan")))
                   for r in rec.where(L=4, quantity="train_loss"))
-    fig = plotting.plot_architectures(Records(list(rec) + list(bad)), ["net"])
+    fig = viz.plot_architectures(Records(list(rec) + list(bad)), ["net"])
     crosses = [ln for ln in fig.axes[0].lines if ln.get_marker() == "x" and len(ln.get_xdata()) == 1]
     assert len(crosses) == 2  # true and decoupled of the diverged depth
     assert all(ln.get_xdata()[0] == 1 for ln in crosses)
@@ -154,15 +158,15 @@ def test_figures_of_notebook_04_draw_from_arrays():
     fit = gia.extrapolate([16, 32, 64, 16, 32, 64], None, [1.1, 1.05, 1.02, 1.12, 1.04, 1.03], terms=("1/n",))
     Ks = [2, 4, 8]
     solver = {m: (np.array([1.0, 0.9, 0.85]), np.array([0.01, 0.01, 0.01])) for m in ("reused", "decoupled")}
-    fig = plotting.plot_limit_validation([2, 4], Ks, {"true": [fit, fit], "decoupled": [fit, fit]}, solver,
-                                         {"err": {2: np.array([0.1, 0.05]), 4: np.array([0.2, 0.1])}, "floor": 0.01},
-                                         [(2, (0.1, 0.01), (0.2, 0.01), (0.1, 0.02))], steps=3, seeds=2, ns=[16, 32])
+    fig = viz.plot_limit_validation([2, 4], Ks, {"true": [fit, fit], "decoupled": [fit, fit]}, solver,
+                                    {"err": {2: np.array([0.1, 0.05]), 4: np.array([0.2, 0.1])}, "floor": 0.01},
+                                    [(2, (0.1, 0.01), (0.2, 0.01), (0.1, 0.02))], steps=3, seeds=2, ns=[16, 32])
     assert len(fig.axes) == 3
     curves = {"ratio": (np.array([1.0, 1.1, 1.2]),) * 3, "function": (np.array([0.1, 0.1, 0.1]),) * 3,
               "conv": np.array([0.2, 0.1])}
     fits = {k: "+0.00 [-0.1, +0.1]" for k in ("ratio", "function", "conv")}
-    fig = plotting.plot_two_limits(Ks, curves, fits, [fit, fit, fit],
-                                   {"reused": np.ones(3), "decoupled": 2 * np.ones(3)}, M=64, seeds=1)
+    fig = viz.plot_two_limits(Ks, curves, fits, [fit, fit, fit],
+                              {"reused": np.ones(3), "decoupled": 2 * np.ones(3)}, M=64, seeds=1)
     assert len(fig.axes) == 2
     plt.close("all")
 
@@ -170,7 +174,7 @@ def test_figures_of_notebook_04_draw_from_arrays():
 def test_legend_outside_draws_no_empty_box():
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    assert plotting.legend_outside(ax) is None and ax.get_legend() is None
+    assert viz.legend_outside(ax) is None and ax.get_legend() is None
     plt.close(fig)
 
 
@@ -183,16 +187,16 @@ def test_slopes_by_rule_keep_coinciding_rules_visible_and_guides_where_asked():
     series = {"b": (xs, ys), "c": (xs, ys)}  # equal by construction, as two rules can be at the first step
     fits = {k: fit_loglog(*v) for k, v in series.items()}
     fig, ax = plt.subplots()
-    plotting.plot_slopes_by_rule(ax, series, fits, labels=labels, colors=colors)
+    viz.plot_slopes_by_rule(ax, series, fits, labels=labels, colors=colors)
     scatters = ax.collections
     assert len(scatters) == 2
     x_b, x_c = (np.asarray(sc.get_offsets())[:, 0] for sc in scatters)
     assert np.all(x_b < x_c) and np.allclose(x_c / x_b, x_c[0] / x_b[0])  # side by side, the same factor apart
     assert not any("guide" in (ln.get_label() or "") for ln in ax.lines)  # no guide unless asked
     markers = [ln.get_marker() for ln in ax.lines]
-    assert markers == [plotting.RULE_MARKERS[1], plotting.RULE_MARKERS[2]]  # by place in labels, not in series
+    assert markers == [viz.RULE_MARKERS[1], viz.RULE_MARKERS[2]]  # by place in labels, not in series
     fig2, ax2 = plt.subplots()
-    plotting.plot_slopes_by_rule(ax2, series, fits, labels=labels, colors=colors, guide=(-0.5, "b"))
+    viz.plot_slopes_by_rule(ax2, series, fits, labels=labels, colors=colors, guide=(-0.5, "b"))
     guide = [ln for ln in ax2.lines if "guide" in ln.get_label()]
     assert len(guide) == 1
     gx, gy = guide[0].get_data()
@@ -232,9 +236,11 @@ def _fitted_slope(line):
 def test_quantities_by_rule_leave_out_rules_without_the_quantity():
     records = _collapse_records({(RULES6[1], "dz_own"): -0.5, (RULES6[2], "dz_own"): 0.0,
                                  (RULES6[0], "du_own"): -0.5, (RULES6[1], "du_own"): -0.5, (RULES6[2], "du_own"): 0.0})
-    fig = plotting.plot_quantities_by_rule(records, [("dz_own", "own update"), ("du_own", "second layer")], RULES6,
-                                           step=1, labels=LABELS6, colors=COLORS6, ylabel="rms change",
-                                           guides={"du_own": (-0.5, RULES6[1])})
+    series, fits = two_layer.quantities_by_rule(records, ["dz_own", "du_own"], RULES6, step=1)
+    assert (RULES6[0], "dz_own") not in series and (RULES6[0], "du_own") in fits
+    fig = viz.plot_quantities_by_rule(series, fits, [("dz_own", "own update"), ("du_own", "second layer")], RULES6,
+                                      step=1, labels=LABELS6, colors=COLORS6, ylabel="rms change",
+                                      guides={"du_own": (-0.5, RULES6[1])})
     ax1, ax2 = fig.axes[:2]
     assert len(ax1.collections) == 2 and len(ax2.collections) == 3  # one-layer blocks have no dz_own
     fits1 = [ln for ln in ax1.lines if "slope" in ln.get_label() and "guide" not in ln.get_label()]
@@ -257,8 +263,8 @@ def test_kernel_growth_draws_three_panels_and_offsets_the_shares():
               (RULES6[2], "odds"): (L, 0.5 + 0 * L), (RULES6[1], "share"): (L, L / (L + 2)),
               (RULES6[2], "share"): (L, 0.3 + 0 * L)}
     fits = {k: fit_loglog(*v) for k, v in series.items() if k[1] != "share"}
-    fig = plotting.plot_kernel_growth(series, fits, RULES6, labels=LABELS6, colors=COLORS6, title="size",
-                                      guide=(0.5, RULES6[1]))
+    fig = viz.plot_kernel_growth(series, fits, RULES6, labels=LABELS6, colors=COLORS6, title="size",
+                                 guide=(0.5, RULES6[1]))
     lam, odds, share = fig.axes[:3]
     assert len(lam.collections) == 3 and len(odds.collections) == 2  # one-layer blocks have no odds
     for ax in (lam, odds):
@@ -286,8 +292,8 @@ def _small_depth_sweep(shift):
 
 def test_transfer_grid_puts_rules_in_columns_and_metrics_in_rows():
     grid = {RULES6[0]: _small_depth_sweep(0.0), RULES6[2]: _small_depth_sweep(1.0)}
-    fig = plotting.plot_transfer_grid(grid, ("val_loss", "train_loss"), labels=LABELS6, where="task, n = 8",
-                                      step=10, ylabel_suffix=" (10 steps)")
+    fig = viz.plot_transfer_grid(grid, ("val_loss", "train_loss"), labels=LABELS6, where="task, n = 8",
+                                 step=10, ylabel_suffix=" (10 steps)")
     axes = np.array(fig.axes[:4]).reshape(2, 2)
     assert [ax.get_title() for ax in axes[0]] == [f"{LABELS6[r]} · task, n = 8" for r in grid]
     assert [ax.get_title() for ax in axes[1]] == ["", ""]
@@ -299,7 +305,7 @@ def test_transfer_grid_puts_rules_in_columns_and_metrics_in_rows():
     assert not axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[1, 0])
     plt.close(fig)
     with pytest.raises(ValueError, match="sweeps_by_rule"):
-        plotting.plot_transfer_grid({}, labels=LABELS6, where="")
+        viz.plot_transfer_grid({}, labels=LABELS6, where="")
 
 
 def test_pilot_marks_the_plateaus_and_the_budget():
@@ -308,14 +314,14 @@ def test_pilot_marks_the_plateaus_and_the_budget():
            for k, v in sweep.items()}
     pilot = {("a", 16, *RULES6[1]): one, ("a", 16, *RULES6[2]): one}
     rows = {("a", 16, *RULES6[1]): {"plateau_step": 10}, ("a", 16, *RULES6[2]): {"plateau_step": None}}
-    fig = plotting.plot_pilot(pilot, rows, {"a": 16, "b": 32}, labels=LABELS6, colors=COLORS6, budget=15,
-                              title="pilot {task}, n = {n}")
+    fig = viz.plot_pilot(pilot, rows, {"a": 16, "b": 32}, labels=LABELS6, colors=COLORS6, budget=15,
+                         title="pilot {task}, n = {n}")
     a, b = fig.axes[:2]
     curves = [ln for ln in a.lines if ln.get_label() in LABELS6.values()]
     assert len(curves) == 2
-    from nfdlib.sweeps import best_curve
+    from nfdlib.optima import best_loss_by_step
 
-    np.testing.assert_allclose(curves[0].get_ydata(), best_curve(one)[0])
+    np.testing.assert_allclose(curves[0].get_ydata(), best_loss_by_step(one)[0])
     vertical = sorted((ln.get_xdata()[0], ln.get_linestyle()) for ln in a.lines if ln not in curves)
     assert vertical == [(10, ":"), (15, "--")]  # the plateau reached (dotted), the budget (dashed), none for None
     assert a.get_title() == "pilot a, n = 16" and b.get_title() == "pilot b, n = 32"
@@ -326,46 +332,46 @@ def test_pilot_marks_the_plateaus_and_the_budget():
 @pytest.mark.parametrize("log", [False, True])
 def test_robust_limits_leave_one_spike_out_and_mark_it_on_the_edge(log):
     bulk = np.linspace(1.0, 1.3, 40)
-    lo, hi = plotting.robust_limits(np.r_[bulk, 50.0, np.nan], log=log)
+    lo, hi = viz.robust_limits(np.r_[bulk, 50.0, np.nan], log=log)
     assert lo < 1.0 and 1.3 < hi < 2.0  # the bulk sets the range, not the spike (nor the NaN)
-    assert plotting.robust_limits(bulk, log=log)[1] == pytest.approx(hi)  # so the range is the bulk's alone
-    lo2, hi2 = plotting.robust_limits(np.r_[bulk, 1.6], log=log)
+    assert viz.robust_limits(bulk, log=log)[1] == pytest.approx(hi)  # so the range is the bulk's alone
+    lo2, hi2 = viz.robust_limits(np.r_[bulk, 1.6], log=log)
     assert lo2 < 1.0 and hi2 > 1.6  # a point near the bulk is never cut off
     fig, ax = plt.subplots()
-    assert plotting.mark_outside(ax, [1, 2, 3], [1.1, 50.0, np.nan], (lo, hi)) == 1
+    assert viz.mark_outside(ax, [1, 2, 3], [1.1, 50.0, np.nan], (lo, hi)) == 1
     (mark,) = ax.lines
     assert mark.get_marker() == "^" and mark.get_ydata()[0] == pytest.approx(hi)  # on the top edge, pointing out
     assert "50" in ax.texts[0].get_text()
     plt.close(fig)
     fig, ax = plt.subplots()  # two points beyond the top at one x share a triangle and list both values
-    assert plotting.mark_outside(ax, [4, 4, 1], [60.0, 50.0, 0.1], (lo, hi)) == 3
+    assert viz.mark_outside(ax, [4, 4, 1], [60.0, 50.0, 0.1], (lo, hi)) == 3
     assert [ln.get_marker() for ln in ax.lines] == ["v", "^"] and ax.texts[1].get_text() == "60, 50"
     plt.close(fig)
     with pytest.raises(ValueError, match="values"):
-        plotting.robust_limits([np.nan, -1.0], log=True)
+        viz.robust_limits([np.nan, -1.0], log=True)
 
 
 def test_transfer_grid_and_best_by_depth_ranges_are_not_set_by_one_spike():
     spiked = _small_depth_sweep(0.0)
     spiked["val_loss"] = spiked["val_loss"].copy()
     spiked["val_loss"][1, -1] = 300.0  # one depth close to diverging at the top rate
-    fig = plotting.plot_transfer_grid({RULES6[0]: spiked, RULES6[2]: _small_depth_sweep(1.0)}, ("val_loss",),
-                                      labels=LABELS6, where="w", step=10)
+    fig = viz.plot_transfer_grid({RULES6[0]: spiked, RULES6[2]: _small_depth_sweep(1.0)}, ("val_loss",),
+                                 labels=LABELS6, where="w", step=10)
     assert fig.axes[0].get_ylim()[1] < 10 and fig.axes[1].get_ylim() == fig.axes[0].get_ylim()
     assert sum(ln.get_marker() == "^" for ln in fig.axes[0].lines) == 1  # the spike, marked on the edge
     assert not any(ln.get_marker() == "^" for ln in fig.axes[1].lines)
     plt.close(fig)
     rows = [{"L": L, "test_loss": v, "test_loss_sem": 0.01} for L, v in zip((2, 4, 8, 16), (0.05, 0.051, 0.9, 0.049))]
     best = {("t", 64, *RULES6[0]): rows, ("t", 64, *RULES6[2]): [dict(r, test_loss=0.052) for r in rows]}
-    fig = plotting.plot_best_by_depth(best, "t", [64, 128], RULES6, [("test_loss", "test loss")], labels=LABELS6,
-                                      colors=COLORS6)
+    fig = viz.plot_best_by_depth(best, "t", [64, 128], RULES6, [("test_loss", "test loss")], labels=LABELS6,
+                                 colors=COLORS6)
     (ax,) = fig.axes[:1]
     assert ax.get_ylim()[1] < 0.2 and ax.get_title() == "t, n = 64"  # one row: width 128 has no results
     assert sum(ln.get_marker() == "^" for ln in ax.lines) == 1
     plt.close(fig)
     with pytest.raises(ValueError, match="best holds no result"):
-        plotting.plot_best_by_depth(best, "other", [64], RULES6, [("test_loss", "test loss")], labels=LABELS6,
-                                    colors=COLORS6)
+        viz.plot_best_by_depth(best, "other", [64], RULES6, [("test_loss", "test loss")], labels=LABELS6,
+                               colors=COLORS6)
 
 
 # -- figures of notebook 07 -------------------------------------------------------------------------------------
@@ -375,8 +381,8 @@ def test_limit_extrapolation_draws_the_solver_and_the_fitted_limit():
     Ks = np.array([2, 4, 8, 16])
     losses = 0.2 + 0.4 / Ks[:, None] + np.array([[0.0, 0.002, -0.002]])  # three seeds, E_NFD = 0.2
     est = sc.limit_estimate(Ks, losses, K_min=4)
-    fig = plotting.plot_limit_extrapolation(Ks, losses, est, M=64, K_min=4, steps=10,
-                                            particles={"Ms": [32, 64], "K": 4}, particle_means=[0.31, 0.30])
+    fig = viz.plot_limit_extrapolation(Ks, losses, est, M=64, K_min=4, steps=10,
+                                       particles={"Ms": [32, 64], "K": 4}, particle_means=[0.31, 0.30])
     left, right = fig.axes
     bars = left.containers[0]
     np.testing.assert_allclose(bars.lines[0].get_ydata(), losses.mean(1))
@@ -405,7 +411,7 @@ def _size_table():
 def test_depth_limits_draw_one_line_and_one_limit_per_depth():
     table = _size_table()
     fig, ax = plt.subplots()
-    plotting.plot_depth_limits(ax, table, [2, 4, 8], lambda L: 0.1 + 0.5 / L, 0.1)
+    viz.plot_depth_limits(ax, table, [2, 4, 8], lambda L: 0.1 + 0.5 / L, 0.1)
     assert len(ax.containers) == 2  # no line for L = 8, absent from the table
     np.testing.assert_allclose(ax.containers[0].lines[0].get_ydata(), 0.1 + 1.0 / np.array([16, 32, 64]) + 0.25,
                                rtol=1e-9)
@@ -420,8 +426,8 @@ def test_deviations_split_fitted_and_unresolved_biases():
     n = np.array([16.0, 32, 64, 128])
     dev = {"n": n, "spread": 0.4 * n**-0.5, "bias": np.array([0.05, 0.025, 0.001, -0.001])}
     ok_s, ok_b = np.ones(4, bool), np.array([True, True, False, False])
-    fig = plotting.plot_deviations(dev, ok_s, ok_b, fit_loglog(n, dev["spread"]), fit_loglog(n[:2], dev["bias"][:2]),
-                                   title="seeds")
+    fig = viz.plot_deviations(dev, ok_s, ok_b, fit_loglog(n, dev["spread"]), fit_loglog(n[:2], dev["bias"][:2]),
+                              title="seeds")
     ax = fig.axes[0]
     spread, bias, unresolved = ax.collections
     np.testing.assert_allclose(spread.get_offsets()[:, 1], dev["spread"])
@@ -438,7 +444,7 @@ def test_limit_moves_draw_each_setting_and_the_steps():
     moves = {("lr", "train_loss"): np.array([0.5, 0.3, 0.2]), ("lr", "test_loss"): np.array([0.9, 0.8, 0.85]),
              ("T", "train_loss"): np.array([0.4, 0.3]), ("T", "test_loss"): np.array([0.7, 0.6])}
     curves = {"train_loss": np.array([1.0, 0.5, 0.2]), "test_loss": np.array([1.0, 0.8, 0.7])}
-    fig = plotting.plot_limit_moves(sweeps_, moves, {"lr": "rate", "T": "horizon"}, curves)
+    fig = viz.plot_limit_moves(sweeps_, moves, {"lr": "rate", "T": "horizon"}, curves)
     lr, T, steps = fig.axes
     np.testing.assert_allclose(lr.lines[0].get_ydata(), moves[("lr", "train_loss")])
     np.testing.assert_allclose(T.lines[1].get_ydata(), moves[("T", "test_loss")])
@@ -453,7 +459,7 @@ def test_frontier_splits_fitted_and_held_out_runs():
     held = np.array([False, False, True, False, True])
     budgets = np.array([1e3, 1e4])
     front = [{"loss": 0.5, "loss_lo": 0.4, "loss_hi": 0.6}, {"loss": 0.3}]
-    fig = plotting.plot_frontier(table, held, budgets, front)
+    fig = viz.plot_frontier(table, held, budgets, front)
     ax = fig.axes[0]
     fitted, out = ax.collections[:2]
     np.testing.assert_allclose(fitted.get_offsets()[:, 1], table.mean[~held])

@@ -48,6 +48,7 @@ from .limit import (
     plot_two_limits,
 )
 from .scaling import (
+    plot_by_aspect,
     plot_depth_limits,
     plot_deviations,
     plot_frontier,
@@ -87,6 +88,6 @@ __all__ = [
     "plot_optima_by_depth", "plot_pilot", "plot_quantities_by_rule", "plot_slopes_by_rule", "plot_transfer",
     "plot_transfer_grid",
     # scaling (07)
-    "plot_deviations", "plot_depth_limits", "plot_frontier", "plot_limit_extrapolation", "plot_limit_moves",
-    "plot_rule_arms", "plot_signed_bias",
+    "plot_by_aspect", "plot_deviations", "plot_depth_limits", "plot_frontier", "plot_limit_extrapolation",
+    "plot_limit_moves", "plot_rule_arms", "plot_signed_bias",
 ]

@@ -16,7 +16,7 @@ from .base import AXIS_LABELS, _errorbar, legend_outside, log2_axis, plot_loglog
 
 def plot_error_sweep(ax, errors: dict, fit: SlopeFit, *, label: str, color=None, guides: Sequence[float] = (),
                      x_name: str = "n", bias: bool = True):
-    """A convergence plot of one sweep (:func:`nfdlib.nfd_sweeps.errors_by_size`): each seed's error with the
+    """A convergence plot of one sweep (:func:`nfdlib.nfd.runs.errors_by_size`): each seed's error with the
     fitted power law, and, with ``bias=True``, the bias of the seed mean (open squares) and its noise floor
     (dashed). Log2 ``x``, log ``y``."""
     plot_loglog_fit(ax, errors["x"], errors["per_seed"], fit, label=f"{label}: one network", guides=guides,
@@ -45,7 +45,7 @@ def plot_bias_bounds(ax, sizes, bias, floor, *, color="C3", fit: SlopeFit | None
 
 def plot_trajectories(axes, runs: dict, styles: dict, labels: dict, targets=None):
     """Four panels of training trajectories for several sets of seed-stacked runs (``{name: runs}`` in the layout
-    of :func:`nfdlib.nfd_sweeps.network_runs`), seed means with one-standard-error bands: training loss, held-out
+    of :func:`nfdlib.nfd.runs.network_runs`), seed means with one-standard-error bands: training loss, held-out
     loss, the first three training outputs (thin lines: ``targets``), and the mean diagonal of ``Phi_T`` and
     ``G_0``. One line style per name (``styles``), a legend below the first panel."""
     for name, r in runs.items():

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..scaling import LawFit, SizeTable, aspect_ratios
 from ..stats import SlopeFit
 from ..validation import check_choice
 from .base import legend_outside
@@ -131,7 +130,7 @@ def plot_frontier(table, held, budgets, frontier: Sequence[dict], *, xlabel: str
                   "(log scale)", ylabel: str = "seed-mean test loss"):
     """Notebook 07, section 3.1: the seed-mean loss of every size of a :class:`nfdlib.scaling.SizeTable` against
     its training compute, the runs a law was fitted on (gray) and the held-out ones (``held``, orange), and the
-    compute-optimal frontier predicted by that law (rows of :func:`nfdlib.scaling.frontier` at ``budgets``: the
+    compute-optimal frontier predicted by that law (rows of :func:`nfdlib.scaling.fitted_frontier` at ``budgets``: the
     loss, with the band ``loss_lo`` to ``loss_hi`` where given)."""
     held = np.asarray(held, bool)
     flops = table.var("flops")
@@ -208,3 +207,32 @@ def plot_rule_arms(trends: dict, labels: dict, *, widths_at: int, depths_at: int
         ax.grid(True, alpha=0.3)
     fig.legend(loc="outside lower center", ncol=3, fontsize=7)
     return fig
+
+
+def plot_by_aspect(ax, lines: Sequence[dict], x: str = "params", *, limit: tuple[float, float, float] | None = None,
+                   cmap: str = "viridis", ylabel: str = "loss"):
+    """Notebook 07, sections 2.2 and 3.1: seed-mean loss (error bars: one standard error) against ``x``
+    (``"params"`` or ``"flops"``) along lines of constant aspect ratio ``L / n``, log-log, one colour per line of
+    ``lines`` (:func:`nfdlib.scaling.aspect_lines`), with the fitted law along each line (dashed) where the line
+    holds one; with ``limit = (value, lo, hi)``, the computed limit as a line and band."""
+    check_choice("x", x, ("params", "flops"))
+    colors = plt.get_cmap(cmap)(np.linspace(0, 0.85, max(len(lines), 1)))
+    for line, color in zip(lines, colors):
+        if len(line["x"]) == 0:
+            continue
+        r = line["ratio"]
+        label = f"L/n = {r:g}" if r >= 1 else f"L/n = 1/{1 / r:g}"
+        ax.errorbar(line["x"], line["mean"], yerr=np.nan_to_num(line["se"]), fmt="o-", ms=4, capsize=2,
+                    color=color, label=label)
+        if line["curve"] is not None:
+            ax.plot(*line["curve"], "--", color=color, lw=1)
+    if limit is not None:
+        value, lo, hi = limit
+        ax.axhline(value, color="k", lw=1.2, label="computed limit E_NFD")
+        ax.axhspan(lo, hi, color="k", alpha=0.12, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel({"params": "parameters N (log scale)", "flops": "training compute C, FLOPs (log scale)"}[x])
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax

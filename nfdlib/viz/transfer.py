@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-# METRIC_LABELS and plot_transfer come from sweeps until they move to the end of this module
-from ..sweeps import METRIC_LABELS, best_curve, best_lr, final_metric, mean_curve_optima, plot_transfer
+from ..optima import best_loss_by_step, best_lr, final_metric, seed_mean_optima
 from .base import AXIS_LABELS, legend_outside, log2_axis, mark_outside, readable_log_ticks, robust_limits
 
 RULE_MARKERS = "osD^v"
@@ -83,7 +82,7 @@ def plot_optima_by_depth(results: dict, tasks: dict, rules: Sequence, *, labels:
 def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequence, metrics: Sequence, *,
                        labels: dict, colors: dict, ylabel: str = "{label} at the best rate"):
     """Notebook 06: at each depth, each rule's metrics at its best rate (``best[(task, n, *rule)]``: rows of
-    :func:`nfdlib.sweeps.best_by_depth` with ``metric`` and ``metric_sem``), one column per ``(metric, label)``
+    :func:`nfdlib.optima.best_by_depth` with ``metric`` and ``metric_sem``), one column per ``(metric, label)``
     of ``metrics`` and one row per width that has results, one line per rule, offset slightly along ``L``. The
     y-range of a panel is set by the bulk of its points (:func:`robust_limits`); a point outside is marked on the
     edge (:func:`mark_outside`), so one noisy depth cannot flatten the others."""
@@ -123,7 +122,7 @@ def plot_budget_drift(plateau: dict, kinds: Sequence, budgets: Sequence[int], dr
                       colors: dict, flat_tol: float):
     """Notebook 06, trained to a plateau: the drift of each optimum (``kinds``: ``(kind, label)``) read from the
     same runs after shorter budgets, one line per sweep of ``plateau`` (``drift_at(sweep, kind, step)`` returns a
-    :class:`nfdlib.sweeps.Drift`), with the band of "transfers" (``+-flat_tol``) shaded."""
+    :class:`nfdlib.optima.Drift`), with the band of "transfers" (``+-flat_tol``) shaded."""
     fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.0), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, (kind, label) in zip(axes[0], kinds):
@@ -199,7 +198,7 @@ def plot_kernel_growth(series: dict, fits: dict, rules: Sequence, *, labels: dic
 def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss",), *, labels: dict, where: str,
                        step: int | None = None, average: int = 1, ylabel_suffix: str = "",
                        panel: tuple[float, float] = (4.5, 3.9)):
-    """Notebook 06: transfer plots (:func:`nfdlib.sweeps.plot_transfer`) of several rules side by side, one
+    """Notebook 06: transfer plots (:func:`plot_transfer`) of several rules side by side, one
     column per entry of ``sweeps_by_rule`` (rule -> depth sweep), one row per metric of ``keys`` (read after
     ``step`` steps, averaged over ``average`` evaluations), the y axis shared along each row. The top row is
     titled ``"<rule> · <where>"``, the first column carries the metric (with ``ylabel_suffix``), and the
@@ -233,7 +232,7 @@ def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss"
 def plot_pilot(pilot: dict, plateaus: dict, widths: dict, *, labels: dict, colors: dict, budget: int, title: str):
     """Notebook 06, trained to a plateau: one panel per task of ``widths`` (task -> width), for each pilot sweep
     ``pilot[(task, n, *rule)]`` (one depth) the best validation loss over the rates against the SGD step
-    (:func:`nfdlib.sweeps.best_curve`), its plateau ``plateaus[key]["plateau_step"]`` (a row of
+    (:func:`nfdlib.optima.best_loss_by_step`), its plateau ``plateaus[key]["plateau_step"]`` (a row of
     :func:`nfdlib.sweeps.plateau_budget`, ``None``: not reached) dotted in the rule's colour, and ``budget``, the
     steps of the sweeps that follow, dashed. ``title`` is formatted with ``task`` and ``n``."""
     fig, axes = plt.subplots(1, len(widths), figsize=(6.5 * len(widths), 4.6), squeeze=False, layout="constrained")
@@ -242,7 +241,7 @@ def plot_pilot(pilot: dict, plateaus: dict, widths: dict, *, labels: dict, color
             if tuple(key[:2]) != (task, n):
                 continue
             rule = tuple(key[2:])
-            ax.plot(sweep["steps"], best_curve(sweep)[0], color=colors[rule], lw=1.2, label=labels[rule])
+            ax.plot(sweep["steps"], best_loss_by_step(sweep)[0], color=colors[rule], lw=1.2, label=labels[rule])
             if plateaus[key]["plateau_step"] is not None:
                 ax.axvline(plateaus[key]["plateau_step"], color=colors[rule], ls=":", lw=1.2)
         ax.axvline(budget, color="k", lw=0.8, ls="--", label="budget of the sweeps below")
@@ -254,3 +253,57 @@ def plot_pilot(pilot: dict, plateaus: dict, widths: dict, *, labels: dict, color
         legend_outside(ax, where="below", ncol=2)
         ax.grid(True, alpha=0.3)
     return fig
+
+
+# -- transfer plots (notebooks 00, 05, 06, 07 and the transfer widget) ---------------------------------------
+METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "test loss after training",
+                 "test_acc": "test accuracy after training", "val_loss": "validation loss after training",
+                 "val_acc": "validation accuracy after training"}
+
+
+def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: str | None = None,
+                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None,
+                  step: int | None = None, average: int = 1):
+    """A transfer plot: ``key`` at the end of training against ``log2 eta``, one curve per depth (mean over
+    seeds with a min-max band), a dot at each curve's optimum (:func:`nfdlib.optima.best_lr` of the seed-mean
+    curve). ``color`` and ``label`` override the per-depth colours and labels (for comparing single-depth
+    sweeps). ``step`` and ``average`` read ``key`` as :func:`nfdlib.optima.final_metric` does (after ``step``
+    steps, averaged over the last ``average`` evaluations).
+
+    A rate at which any seed diverged is a missing point; the optimum of a curve whose best point is at the
+    edge of the grid is drawn as an open circle (it is only a bound).
+    """
+    values = final_metric(sweep, key, step, average)
+    if values.ndim == 2:
+        values = values[None]
+    depths = np.atleast_1d(sweep.get("L", [0]))
+    lrs = np.asarray(sweep["lr"], float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.4, 3.3))
+    colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, len(depths)))
+    maximize = key.endswith("_acc")
+    opts = seed_mean_optima(sweep, key, step, average) if "L" in sweep else \
+        [best_lr(lrs, values[0].mean(-1), maximize=maximize, log_values=not maximize)]
+    if color is not None:
+        colors = [color] * len(depths)
+    for d, (L, color) in enumerate(zip(depths, colors)):
+        mean = values[d].mean(-1)
+        lo, hi = values[d].min(-1), values[d].max(-1)
+        ax.plot(lrs, mean, "-", marker=".", ms=4, color=color, label=label if label is not None else f"L = {L}")
+        ax.fill_between(lrs, lo, hi, color=color, alpha=0.18, linewidth=0)
+        opt = opts[d]
+        if math.isfinite(opt.lr):
+            i = int(np.argmin(np.abs(lrs - opt.grid_lr)))
+            ax.plot([opt.lr], [mean[i]], "o", ms=7, color=color, mfc="none" if opt.at_edge else color,
+                    mec="k", mew=0.8, zorder=5)
+    ax.set_xscale("log", base=2)
+    if not key.endswith("_acc"):
+        ax.set_yscale("log")
+    ax.set_xlabel("base learning rate η (log2 scale)")
+    ax.set_ylabel(METRIC_LABELS[key])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if legend:
+        ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
