@@ -1,4 +1,4 @@
-"""Answers to the guided experiments (notebook 08's questions; predict-then-check blocks elsewhere).
+"""Answers to notebook 08's guided experiments: computed at once in a notebook, on demand when Voila serves it.
 
 :func:`on_demand_answer` shows a guided experiment's answer: computed at once in a notebook, behind a button when
 the notebook is served as an app by Voila (:func:`served_by_voila`), so that the app shows the explorer without
