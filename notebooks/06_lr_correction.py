@@ -336,7 +336,8 @@ for rule, outcomes in transfers.items():
           f"cases, drifts in {outcomes.count('disagree')}, not resolved in {outcomes.count('not resolved')}")
 
 # %%
-fig = viz.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, optima=optima.per_seed_optima)
+seed_optima = {key: optima.per_seed_optima(res) for key, res in results.items()}
+fig = viz.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, per_seed=seed_optima)
 viz.show(fig, "The mean optimal log2 rate against depth for each rule, task and width (solid: the larger width); "
          "a flat line transfers. " + "; ".join(f"{LABELS[r]}: {v.count('agree')} of {len(v)} cases transfer"
                                               for r, v in transfers.items()) + ".")
@@ -488,8 +489,9 @@ display(Markdown(stats.markdown_table(
 # How the answer depends on the budget: the same runs read after fewer steps (the rightmost point: the budget).
 budgets = [b for b in READING["budgets"] if all(b in list(res["steps"]) for res in budget_runs.values())
            and b >= AVG * PLATEAU_SWEEP["eval_every"]]
-fig = viz.plot_budget_drift(budget_runs, OPTIMA[:-1], budgets, lambda res, kind, b: optima.drift_of(
-    res, kind, step=b, average=AVG, boot=200), labels=LABELS, colors=COLORS, flat_tol=TRANSFER_TOL)
+budget_drifts = {(key, kind): [optima.drift_of(res, kind, step=b, average=AVG, boot=200) for b in budgets]
+                 for key, res in budget_runs.items() for kind, _ in OPTIMA[:-1]}
+fig = viz.plot_budget_drift(budget_drifts, OPTIMA[:-1], budgets, labels=LABELS, colors=COLORS, flat_tol=TRANSFER_TOL)
 viz.show(fig, "The drift of the validation-loss and training-loss optima per doubling of depth against the "
          f"training budget ({', '.join(map(str, budgets))} steps), one line per rule, with the band of 'transfers' "
          f"(+-{TRANSFER_TOL}) shaded.")

@@ -55,19 +55,20 @@ def plot_slopes_by_rule(ax, series: dict, fits: dict, *, labels: dict, colors: d
     return ax
 
 
-def plot_optima_by_depth(results: dict, tasks: dict, rules: Sequence, *, labels: dict, colors: dict, optima):
+def plot_optima_by_depth(results: dict, tasks: dict, rules: Sequence, *, labels: dict, colors: dict, per_seed: dict):
     """Notebook 06: the mean of the per-seed ``log2 eta*`` against depth, one panel per task, one line per rule and
-    width (``results[(task, n, *rule)]``: depth sweeps of :mod:`nfdlib.sweeps`; ``optima(sweep)`` returns the
-    per-seed optima per depth). Rules are offset slightly along ``L`` so that equal optima stay visible."""
+    width (``results[(task, n, *rule)]``: depth sweeps of :mod:`nfdlib.sweeps`; ``per_seed`` under the same key:
+    the per-seed optima per depth, :func:`nfdlib.optima.per_seed_optima`). Rules are offset slightly along ``L``
+    so that equal optima stay visible."""
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.4), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, task in zip(axes[0], tasks):
         depths = []
         for j, rule in enumerate(rules):
             for n, marker in zip(tasks[task]["widths"], "os^"):
-                res = results[(task, n) + tuple(rule)]
-                L = np.asarray(res["L"], float)
-                mean = np.array([np.nanmean(np.log2(e)) if np.isfinite(e).any() else np.nan for e in optima(res)])
+                key = (task, n) + tuple(rule)
+                L = np.asarray(results[key]["L"], float)
+                mean = np.array([np.nanmean(np.log2(e)) if np.isfinite(e).any() else np.nan for e in per_seed[key]])
                 ax.plot(L * 2 ** (0.04 * (j - 1.5)), mean, marker=marker, ms=4, color=colors[rule],
                         ls="-" if n == max(tasks[task]["widths"]) else ":", label=f"{labels[rule]}, n = {n}")
                 depths += list(L)
@@ -118,16 +119,18 @@ def plot_best_by_depth(best: dict, task: str, widths: Sequence[int], rules: Sequ
     return fig
 
 
-def plot_budget_drift(plateau: dict, kinds: Sequence, budgets: Sequence[int], drift_at, *, labels: dict,
-                      colors: dict, flat_tol: float):
+def plot_budget_drift(drifts: dict, kinds: Sequence, budgets: Sequence[int], *, labels: dict, colors: dict,
+                      flat_tol: float):
     """Notebook 06, trained to a plateau: the drift of each optimum (``kinds``: ``(kind, label)``) read from the
-    same runs after shorter budgets, one line per sweep of ``plateau`` (``drift_at(sweep, kind, step)`` returns a
-    :class:`nfdlib.optima.Drift`), with the band of "transfers" (``+-flat_tol``) shaded."""
+    same runs after shorter budgets, one line per sweep: ``drifts[(key, kind)]`` lists the
+    :class:`nfdlib.optima.Drift` (:func:`nfdlib.optima.drift_of`) of the sweep ``key = (task, n, *rule)`` after
+    each of ``budgets`` steps. The band of "transfers" (``+-flat_tol``) is shaded."""
+    keys = list(dict.fromkeys(key for key, _ in drifts))
     fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.0), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, (kind, label) in zip(axes[0], kinds):
-        for j, key in enumerate(plateau):
-            ds = [drift_at(plateau[key], kind, b) for b in budgets]
+        for j, key in enumerate(keys):
+            ds = drifts[(key, kind)]
             err = np.array([[d.slope - d.fit.lo, d.fit.hi - d.slope] if d.fit is not None else [np.nan, np.nan]
                             for d in ds]).T
             ax.errorbar(np.asarray(budgets, float) * 2 ** (0.03 * (j - 1.5)), [d.slope for d in ds], yerr=err,
