@@ -20,8 +20,11 @@ module measures, on finite networks, where true and decoupled backpropagation di
    (reused-weight) term. In a decoupled network it is pure noise of known size (``W`` never multiplied ``E``).
 3. **End to end** (:func:`paired_training`): seed-paired true and decoupled training (same forward weights, same
    batches); gaps of outputs, losses and kernels.
-4. **Extrapolation** (:func:`extrapolate`): seed-level least squares of ``y(n, L) = y_inf + a/n + b/L`` with a
-   confidence interval, to estimate where true networks go as ``n`` and ``L`` grow.
+4. **Cached runs** (:func:`run_experiment`): the experiments of notebook 03 and the limit runs of notebook 04
+   (:func:`nfdlib.nfd.runs.limit_networks`, :func:`nfdlib.nfd.runs.limit_solver`), stored under ``data/gia_*``,
+   and their readers (:func:`series`, :func:`slope`, :func:`delta_outputs`). Their extrapolation in ``1/n`` and
+   ``1/L`` is :func:`nfdlib.stats.extrapolate`; the infinite-width first-step ratio is
+   :func:`nfdlib.nfd.theory.first_step_ratio_theory`.
 
 Conventions are those of :mod:`nfdlib.models` (``h_l = h_{l-1} + beta m W_l phi(h_{l-1})``, ``f = m_v v phi(h_L)``)
 and docs/reconstruction.md (sections 3 to 5); only one-layer pre-activation blocks (or ``skip=False`` MLPs) are
@@ -35,27 +38,27 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from scipy import stats as _st
 from tqdm.auto import tqdm
 
 from .activations import get_activation_derivative
-from .cache import register_kind
+from .cache import cached, register_kind
 from .config import check_seeds
-from .data import Dataset, make_teacher_task
+from .data import Dataset, load_dataset, make_teacher_task
 from .models import ResNet
 from .nfd.runs import limit_networks, limit_solver
+from .nfd.theory import first_step_ratio_theory
 from .optim import make_sgd
 from .records import Records
-from .stats import mean_interval, rms
+from .stats import fit_loglog, mean_interval, rms
 from .training import LOSSES, loss_fn, train
 from .validation import check_batch, check_bool, check_choice, check_float, check_grid, check_int, known_arguments
 
 Tensor = torch.Tensor
 
 __all__ = ["feature_gradients", "kernels", "gia_expected_gradient_kernels", "init_statistics", "init_gap",
-           "init_gap_summary", "first_step_ratio_theory", "coupling_trajectory", "coupling_sweep",
-           "coupling_summary", "paired_training", "paired_gap_summary", "extrapolate", "ExtrapolationFit",
-           "mean_ci"]
+           "init_gap_summary", "coupling_trajectory", "coupling_sweep", "coupling_summary", "coupling_profile",
+           "coupling_digest", "paired_training", "paired_gap_summary", "paired_sweep", "run_experiment", "series",
+           "slope", "delta_outputs", "init_gap_fits", "first_step_ratios", "coupling_width_fits", "paired_gap_fits"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -68,12 +71,6 @@ def _check_model(model: ResNet) -> None:
         raise ValueError(f"model.block must be 'one' for the GIA measurements, got {model.block!r}")
     if model.skip and not model.preact:
         raise ValueError("model must use pre-activation blocks (preact=True) or no skips (skip=False)")
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of the finite ``values`` and its t confidence interval ``(mean, lo, hi)``: NaN when empty, and a NaN
-    (undefined) interval for a single value (:func:`nfdlib.stats.mean_interval`)."""
-    return mean_interval(values, level)
 
 
 def feature_gradients(model: ResNet, X: Tensor, out_weights: Tensor | None = None):
@@ -268,62 +265,12 @@ def init_gap_summary(records: Records, level: float = 0.95) -> Records:
                                  "Kx_bias": ("Kx_true", "Kx_gia")}.items():
                 diff = col(t) - col(g)
                 scale = abs(col(t).mean())
-                m, lo, hi = mean_ci(diff / scale, level)
+                m, lo, hi = mean_interval(diff / scale, level)
                 out.append({**base, "quantity": name, "value": m, "lo": lo, "hi": hi})
             for q in ("G_fluct", "K_fluct", "G_rb", "cross_ratio"):
-                m, lo, hi = mean_ci(col(q), level)
+                m, lo, hi = mean_interval(col(q), level)
                 out.append({**base, "quantity": q, "value": m, "lo": lo, "hi": hi})
     return out
-
-
-_MOMENTS = {"relu": (0.5, 0.5), "identity": (1.0, 1.0)}
-
-
-def first_step_ratio_theory(T: float, L: int | None = None, *, activation: str = "relu",
-                            trained: Sequence[str] = ("input", "hidden", "readout")) -> float:
-    """Infinite-width ratio ``K_cross / K_true`` (diagonal, depth-muP, ``|x|^2/d = 1``) of the first SGD step.
-
-    At initialization ``E[phi(h)^2] = kappa q`` and ``E[phi'(h)^2] = kappa'`` (ReLU: 1/2, 1/2; identity: 1, 1),
-    so the forward kernel grows along depth, ``q_l = (1 + kappa T/L)^l``, and the true backward kernel grows
-    backwards, ``G_l = kappa' (1 + kappa' T/L)^(L - l)`` (docs/reconstruction.md section 5). The decoupled
-    gradient ``g^`` shares only the readout end with the true one, and the two backward noises are independent, so
-    ``E[g_l g^_l] = G_L`` at every layer. A decoupled SGD step changes ``f`` through
-    ``K_cross = sum_theta <grad_true f, grad_dec f>``, a true step through the NTK ``K_true``::
-
-        K_true  = G_0 q_0 + sum_l (T/L) kappa q_{l-1} G_l + kappa q_L
-        K_cross = G_L q_0 + sum_l (T/L) kappa q_{l-1} G_L + kappa q_L
-
-    (terms kept according to ``trained``). ``L=None`` gives the continuum ``L -> infinity``: with all three
-    roles trained and ReLU, ``1 / (1 + T/4)`` (0.8 at ``T = 1``); hidden layers only, ``(2/T)(1 - e^{-T/2})``.
-    """
-    T = check_float("T", T)
-    kap, kap_d = _MOMENTS[check_choice("activation", activation, tuple(_MOMENTS))]
-    trained = {check_choice("trained", t, ("input", "hidden", "readout")) for t in trained}
-    if not trained:
-        raise ValueError("trained must name at least one of 'input', 'hidden', 'readout'")
-    if L is None:
-        qT, GT, G0 = math.exp(kap * T), kap_d, kap_d * math.exp(kap_d * T)
-        # int_0^T kappa e^{kappa t} kappa' e^{kappa' (T - t)} dt, and the same with G_L in place of G_t
-        if abs(kap - kap_d) < 1e-12:
-            hid_true = kap * kap_d * T * math.exp(kap * T)
-        else:
-            hid_true = kap * kap_d * (math.exp(kap * T) - math.exp(kap_d * T)) / (kap - kap_d)
-        hid_cross = kap_d * (math.exp(kap * T) - 1.0)
-    else:
-        L = check_int("L", L)
-        q = [(1 + kap * T / L) ** l for l in range(L + 1)]
-        G = [kap_d * (1 + kap_d * T / L) ** (L - l) for l in range(L + 1)]
-        qT, GT, G0 = q[L], G[L], G[0]
-        hid_true = sum(T / L * kap * q[l - 1] * G[l] for l in range(1, L + 1))
-        hid_cross = sum(T / L * kap * q[l - 1] * GT for l in range(1, L + 1))
-    true = cross = 0.0
-    if "input" in trained:
-        true, cross = true + G0, cross + GT
-    if "hidden" in trained:
-        true, cross = true + hid_true, cross + hid_cross
-    if "readout" in trained:
-        true, cross = true + kap * qT, cross + kap * qT
-    return cross / true
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -592,7 +539,7 @@ def coupling_summary(records: Records, step: int = 1, level: float = 0.95) -> Re
                         for q in ("excess", "drift", "total", "floor"):
                             add(f"bwd_sum_{q}", one(f"bwd_{q}_sum"))
                 for q, v in per_seed.items():
-                    m, lo, hi = mean_ci(v, level)
+                    m, lo, hi = mean_interval(v, level)
                     out.append({**base, "quantity": q, "value": m, "lo": lo, "hi": hi})
                     if q.endswith("layer_ms"):
                         name = q.replace("_ms", "_excess")
@@ -732,75 +679,14 @@ def paired_gap_summary(records: Records, quantity: str, by: Sequence[str] = ("L"
         grp = Records(grp)
         k = max(grp.unique("step")) if step is None else step
         vals = [r["value"] for r in grp.where(step=k)]
-        m, lo, hi = mean_ci(vals, level)
+        m, lo, hi = mean_interval(vals, level)
         out.append({**dict(zip(by, key)), "step": k, "quantity": quantity, "value": m, "lo": lo, "hi": hi,
                     "seeds": len(vals)})
     return out
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 4. extrapolation of true networks
-# ----------------------------------------------------------------------------------------------------------
-class ExtrapolationFit(dict):
-    """Result of :func:`extrapolate`: ``limit``, ``lo``, ``hi`` (interval), ``se``, ``coef`` (per term),
-    ``terms``, ``residual_rms``, ``points``. A dict, so it caches as JSON."""
-
-    @property
-    def limit(self) -> float:
-        return self["limit"]
-
-    def predict(self, **sizes) -> float:
-        """The fitted ``y`` at the given sizes (for example ``n=512, L=16``)."""
-        y = self["limit"]
-        for term, c in zip(self["terms"], self["coef"]):
-            y += c * _term_value(term, sizes)
-        return y
-
-
-_TERMS = ("1/n", "1/L", "1/(nL)", "1/n^2", "1/L^2", "1/sqrt(n)")
-
-
-def _term_value(term: str, sizes: dict) -> float:
-    n, L = sizes.get("n"), sizes.get("L")
-    return {"1/n": lambda: 1 / n, "1/L": lambda: 1 / L, "1/(nL)": lambda: 1 / (n * L), "1/n^2": lambda: 1 / n ** 2,
-            "1/L^2": lambda: 1 / L ** 2, "1/sqrt(n)": lambda: 1 / math.sqrt(n)}[term]()
-
-
-def extrapolate(n, L, y, terms: Sequence[str] = ("1/n", "1/L"), level: float = 0.95) -> ExtrapolationFit:
-    """Least-squares fit ``y = y_inf + sum_t c_t t(n, L)`` over all points (one per seed and size) and its limit.
-
-    ``n``, ``L``, ``y`` are equal-length sequences (repeat sizes once per seed; ``L`` may be ``None`` for a
-    fit in ``n`` only). The interval on ``y_inf`` is the t interval of ordinary least squares; with seed-level
-    points it includes the seed noise, and the residual rms is returned so that a misfit (a missing term) shows.
-    """
-    terms = [check_choice("terms", t, _TERMS) for t in terms]
-    y = np.asarray(y, float).ravel()
-    n_arr = np.asarray([np.nan if v is None else v for v in np.broadcast_to(np.asarray(n, object), y.shape)], float)
-    L_arr = np.asarray([np.nan if v is None else v for v in np.broadcast_to(np.asarray(L, object), y.shape)], float)
-    cols = [np.ones_like(y)]
-    for t in terms:
-        cols.append(np.array([_term_value(t, {"n": a, "L": b}) for a, b in zip(n_arr, L_arr)]))
-    A = np.stack(cols, axis=1)
-    ok = np.isfinite(y) & np.all(np.isfinite(A), axis=1)
-    A, yy = A[ok], y[ok]
-    if A.shape[0] <= A.shape[1]:
-        raise ValueError(f"extrapolate needs more finite points ({A.shape[0]}) than parameters ({A.shape[1]})")
-    if np.linalg.matrix_rank(A) < A.shape[1]:
-        raise ValueError("extrapolate needs distinct sizes for every term (the design matrix is singular)")
-    coef, *_ = np.linalg.lstsq(A, yy, rcond=None)
-    resid = yy - A @ coef
-    dof = A.shape[0] - A.shape[1]
-    s2 = float(resid @ resid) / dof
-    cov = s2 * np.linalg.inv(A.T @ A)
-    se = float(np.sqrt(cov[0, 0]))
-    half = float(_st.t.ppf(0.5 + level / 2, dof)) * se
-    return ExtrapolationFit(limit=float(coef[0]), lo=float(coef[0] - half), hi=float(coef[0] + half), se=se,
-                            coef=[float(c) for c in coef[1:]], terms=list(terms),
-                            residual_rms=float(np.sqrt(s2)), points=int(A.shape[0]), level=level)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# 5. sweeps for notebook 03, cached under data/ (names start with gia_)
+# 4. sweeps for notebook 03, cached under data/ (names start with gia_)
 # ----------------------------------------------------------------------------------------------------------
 #: Bumped by hand whenever code that produces a cached result changes.
 VERSION = "1"
@@ -815,8 +701,6 @@ def paired_sweep(*, dataset: str = "teacher", dataset_kwargs: dict | None = None
     """:func:`paired_training` for each entry of ``runs`` (dicts of keyword arguments such as ``n``, ``L``,
     ``T``, ``parametrization``, ``skip``), sharing ``common`` keywords and one dataset
     (:func:`nfdlib.data.load_dataset` with ``dataset_kwargs``). Rows also carry ``arch`` when a run names one."""
-    from .data import load_dataset
-
     data = load_dataset(dataset, **(dataset_kwargs or {}))
     records = Records()
     for run in tqdm(list(runs), desc="paired sweep", disable=not progress, leave=False):
@@ -849,12 +733,10 @@ def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool
 
     ``kind`` is one of ``init_gap`` (:func:`init_gap` then :func:`init_gap_summary`), ``coupling``
     (:func:`coupling_sweep` then :func:`coupling_digest`), ``paired`` (:func:`paired_sweep`), all records, or
-    ``limit_networks``, ``limit_solver`` (arrays). With ``cache`` the result is stored under
+    ``limit_networks``, ``limit_solver`` (arrays, :mod:`nfdlib.nfd.runs`). With ``cache`` the result is stored under
     ``data/gia_<kind>-<hash>`` (:func:`nfdlib.cache.cached`) and read back on the next call with the same
     configuration and :data:`VERSION`; quick mode passes ``cache=False`` and computes directly.
     """
-    from .cache import cached
-
     func, fmt = _EXPERIMENTS[check_choice("kind", kind, tuple(_EXPERIMENTS))]
     if not isinstance(config, dict):
         raise ValueError(f"config must be a dict of keyword arguments, got {type(config).__name__}")
@@ -871,7 +753,7 @@ def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 6. reading summaries (figures and verdicts of notebook 03)
+# 5. reading summaries (figures and verdicts of notebook 03)
 # ----------------------------------------------------------------------------------------------------------
 def series(records: Records, x: str, quantity: str, **where) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                      np.ndarray]:
@@ -890,15 +772,14 @@ def series(records: Records, x: str, quantity: str, **where) -> tuple[np.ndarray
 
 def slope(records: Records, x: str, quantity: str, **where):
     """:func:`nfdlib.stats.fit_loglog` of a summary ``quantity`` against ``x`` (one point per size)."""
-    from .stats import fit_loglog
-
     xs, val, _, _ = series(records, x, quantity, **where)
     return fit_loglog(xs, val)
 
 
 def delta_outputs(arrays: dict, which: str = "f_test", step: int = -1) -> np.ndarray:
-    """``f(step) - f(0)`` from :func:`limit_networks` / :func:`limit_solver` arrays, flattened over inputs
-    and outputs (leading axes kept): the function learned by ``step``, without the initial function."""
+    """``f(step) - f(0)`` from :func:`nfdlib.nfd.runs.limit_networks` / :func:`~nfdlib.nfd.runs.limit_solver`
+    arrays, flattened over inputs and outputs (leading axes kept): the function learned by ``step``, without the
+    initial function."""
     f = np.asarray(arrays[check_choice("which", which, ("f_train", "f_test"))], float)
     d = f[..., step, :, :] - f[..., 0, :, :]
     return d.reshape(d.shape[:-2] + (-1,))

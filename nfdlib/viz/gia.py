@@ -11,7 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .. import gia
+from ..nfd.theory import first_step_ratio_theory
 from ..records import Records
+from ..stats import mean_interval
 from .base import _errorbar, _shades, legend_outside, log2_axis, plot_loglog_fit, readable_log_ticks
 
 THETA = "Θ"  # the tangent kernel (docs/reconstruction.md, section 2)
@@ -61,9 +63,9 @@ def plot_first_step_ratio(cross: dict):
         xs, val, lo, hi = gia.series(cross[t], "L", "cross_ratio")
         _errorbar(ax, xs, val, lo, hi, "o", color=color, label=f"measured, T = {t:g}")
         grid = np.array(sorted(set(np.geomspace(1, 2 * xs.max(), 40).astype(int))))
-        ax.plot(grid, [gia.first_step_ratio_theory(t, int(L)) for L in grid], color=color, lw=1,
+        ax.plot(grid, [first_step_ratio_theory(t, int(L)) for L in grid], color=color, lw=1,
                 label=f"infinite width, T = {t:g}")
-        ax.axhline(gia.first_step_ratio_theory(t), color=color, ls=":", lw=1)
+        ax.axhline(first_step_ratio_theory(t), color=color, ls=":", lw=1)
         depths += list(xs)
     log2_axis(ax, depths, label="depth L (log2 scale)")
     ax.set_ylabel(f"{THETA}_× / {THETA} (mean diagonal)")
@@ -189,7 +191,7 @@ def plot_paired_curves(records: Records):
     ax = axes[0]
     for L, color in zip(depths, _shades(len(depths))):
         steps = sorted({r["step"] for r in records.where(L=L, quantity="out_gap")})
-        vals = [gia.mean_ci([r["value"] for r in records.where(L=L, quantity="out_gap", step=k)])[0] for k in steps]
+        vals = [mean_interval([r["value"] for r in records.where(L=L, quantity="out_gap", step=k)])[0] for k in steps]
         ax.plot(steps, vals, "-", color=color, label=f"L = {L}")
     ax.set_xlabel("GD step")
     ax.set_ylabel("output gap (seed mean)")
