@@ -11,6 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nfdlib import gia, two_layer, viz  # noqa: E402
+from nfdlib.nfd.theory import first_step_ratio_theory  # noqa: E402
+from nfdlib.stats import extrapolate  # noqa: E402
 
 
 def _labelled(ax, axis="y"):
@@ -122,7 +124,7 @@ def test_figures_of_notebook_03_draw_from_small_records(small_gia_records):
     assert len(fig.axes) == 2
     viz.plot_first_step_ratio({1.0: init.where(n=16)})
     val, theory, xs = gia.first_step_ratios({1.0: init.where(n=16)})[1.0]
-    assert list(xs) == [2, 4] and theory == pytest.approx([gia.first_step_ratio_theory(1.0, L) for L in (2, 4)])
+    assert list(xs) == [2, 4] and theory == pytest.approx([first_step_ratio_theory(1.0, L) for L in (2, 4)])
     fig3 = viz.plot_coupling_depth(coupling)
     assert len(fig3.axes) == 3
     width_fits = gia.coupling_width_fits(by_width)
@@ -155,7 +157,7 @@ def test_paired_and_architecture_figures_mark_diverged_runs():
 
 
 def test_figures_of_notebook_04_draw_from_arrays():
-    fit = gia.extrapolate([16, 32, 64, 16, 32, 64], None, [1.1, 1.05, 1.02, 1.12, 1.04, 1.03], terms=("1/n",))
+    fit = extrapolate([16, 32, 64, 16, 32, 64], None, [1.1, 1.05, 1.02, 1.12, 1.04, 1.03], terms=("1/n",))
     Ks = [2, 4, 8]
     solver = {m: (np.array([1.0, 0.9, 0.85]), np.array([0.01, 0.01, 0.01])) for m in ("reused", "decoupled")}
     fig = viz.plot_limit_validation([2, 4], Ks, {"true": [fit, fit], "decoupled": [fit, fit]}, solver,
