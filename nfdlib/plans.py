@@ -5,11 +5,14 @@ A notebook states the sizes of its long computations as plain data in its cell t
 it names and precomputes them in the background with exactly the notebook's configuration:
 
     python -m nfdlib.plans notebooks/06_lr_correction.py [--plan P] [--task T] [--width N] [--rule p/b]
+    python -m nfdlib.plans notebooks/07_scaling_laws.py [--parts limit solver real families]
 
 * notebooks' parameters cells: :func:`parameters_cell`, :func:`notebook_plan`;
 * notebook 06's (and 05's) learning-rate sweeps: one :func:`nfdlib.sweeps.cached_depth_sweep` per task, width
   and rule (:func:`run_plan`), what is missing from the cache (:func:`missing_from_cache`), the depths already
   finished of unfinished sweeps (:func:`partial_depths`, :func:`check_partials`);
+* notebook 07's scaling grids, learning-rate tunings and solves of the limit (its ``PLAN``):
+  :func:`run_scaling_plan`, with :func:`tuned_rates` and the "cross" design of :func:`family_sizes`;
 * the command line, :func:`main`.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +31,7 @@ from tqdm.auto import tqdm
 
 from . import cache
 from .rules import TrainingRule, as_rule
+from .scaling import grid_sizes, limit_reference, particle_seeds, size_grid, solver_sweeps, tune_lr
 from .sweeps import (
     SWEEP_VERSION,
     cached_depth_sweep,
@@ -36,6 +41,7 @@ from .sweeps import (
     partial_dir,
     sweep_name,
 )
+from .validation import check_choice
 
 
 # -- notebooks' parameters cells ------------------------------------------------------------------------------
@@ -234,14 +240,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Precompute (and cache under ``data/``) every sweep of a notebook's plan, in full mode."""
     ap = argparse.ArgumentParser(prog="python -m nfdlib.plans", description=main.__doc__)
     ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES and, for "
-                                     "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX")
+                                     "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX (notebook 06), "
+                                     "or PLAN (notebook 07)")
     ap.add_argument("--plan", default="", help="name of the plan: the prefix of its variables (default: the "
                                                "plain TASKS, SWEEP, SWEEP_PREFIX; e.g. PLATEAU_ reads "
                                                "PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)")
     ap.add_argument("--task", action="append", help="only this task key (repeatable)")
     ap.add_argument("--width", action="append", type=int, help="only this width (repeatable)")
     ap.add_argument("--rule", action="append", help="only this rule, as parametrization/block (repeatable)")
+    ap.add_argument("--parts", nargs="+", choices=SCALING_PARTS,
+                    help="notebook 07 (a parameters cell that defines PLAN): which parts of its plan to compute "
+                         "(default: all)")
     args = ap.parse_args(argv)
+    if "PLAN" in notebook_plan(ap, args.notebook, []):  # notebook 07: its scaling grids and the limit
+        return scaling_main(ap, args)
+    if args.parts:
+        ap.error("--parts selects parts of notebook 07's PLAN; this notebook's parameters cell defines no PLAN")
     names = {k: args.plan + k for k in ("TASKS", "SWEEP", "SWEEP_PREFIX")}
     params = notebook_plan(ap, args.notebook, ["RULES", *names.values()])
     all_tasks = params[names["TASKS"]]
@@ -256,8 +270,82 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_plan(rules, tasks, params[names["SWEEP"]], prefix=params[names["SWEEP_PREFIX"]], use_cache=True, only=only)
 
 
+# -- notebook 07: scaling grids and the limit
+#: The parts of notebook 07's plan, in the order the notebook reads them.
+SCALING_PARTS = ("limit", "solver", "real", "families")
+
+
+def tuned_rates(spec: Mapping, *, cache: bool = True, progress: bool = True) -> dict[str, tuple[dict, dict]]:
+    """:func:`nfdlib.scaling.tune_lr` for every rule of ``spec["families"]`` on the small model ``spec["n"],
+    spec["L"]`` with that rule's grid ``spec["lrs"][rule]`` (or ``spec["lrs"]["default"]``)."""
+    out = {}
+    for fam in spec["families"]:
+        lrs = spec["lrs"].get(fam, spec["lrs"]["default"])
+        out[fam] = tune_lr(fam, spec["task"], n=spec["n"], L=spec["L"], lrs=lrs, seeds=spec["seeds"],
+                           steps=spec["steps"], batch_size=spec.get("batch_size"), loss=spec.get("loss", "mse"),
+                           loss_bound=spec.get("loss_bound", 1e6), cache=cache, progress=progress)
+    return out
+
+
+def family_sizes(spec: Mapping) -> list[tuple[int, int]]:
+    """The sizes of a "cross" design: ``spec["widths"]`` at depth ``spec["L"]`` and ``spec["depths"]`` at width
+    ``spec["n"]`` (the cheaper design of the rules where scaling is expected to fail)."""
+    sizes = {(int(n), int(spec["L"])) for n in spec["widths"]} | {(int(spec["n"]), int(L)) for L in spec["depths"]}
+    return sorted(sizes)
+
+
+def run_scaling_plan(plan: Mapping, *, parts: Sequence[str] = SCALING_PARTS, cache: bool = True,
+                     progress: bool = True) -> dict:
+    """Every cached computation of notebook 07, in the order the notebook reads them (``parts`` picks some of
+    :data:`SCALING_PARTS`)."""
+    for p in parts:
+        check_choice("parts", p, SCALING_PARTS)
+    out: dict = {}
+    if "limit" in parts:
+        lim = plan["limit"]
+        out["limit_reference"] = limit_reference(plan["limit_solver"], cache=cache, progress=progress)
+        out["particle_seeds"] = particle_seeds(plan["limit_solver"], out["limit_reference"], cache=cache,
+                                               progress=progress)
+        out["limit_runs"] = size_grid("limit", lim["family"], lim["task"], grid_sizes(lim["widths"], lim["depths"],
+                                      lim.get("max_cost")), lim["seeds"], lim["steps"], lr=lim["lr"],
+                                      T=lim.get("T", 1.0), eval_every=lim.get("eval_every"), cache=cache,
+                                      progress=progress)
+    if "solver" in parts:
+        out["solver_sweeps"] = solver_sweeps(plan["solver_sweeps"], cache=cache, progress=progress)
+    if "real" in parts or "families" in parts:
+        rates = tuned_rates(plan["tune"], cache=cache, progress=progress)
+        out["rates"] = rates
+        real = plan["real"]
+        common = dict(batch_size=real["batch_size"], loss=real["loss"], eval_every=real.get("eval_every"),
+                      loss_bound=real.get("loss_bound", 1e6), cache=cache, progress=progress)
+        if "real" in parts:
+            out["real_runs"] = size_grid("real", real["family"], real["task"],
+                                         grid_sizes(real["widths"], real["depths"], real.get("max_cost")),
+                                         real["seeds"], real["steps"], lr=rates[real["family"]][1]["grid_lr"],
+                                         **common)
+        if "families" in parts:
+            fams = plan["families"]
+            out["family_runs"] = {f: size_grid("real", f, real["task"], family_sizes(fams), fams["seeds"],
+                                               real["steps"], lr=rates[f][1]["grid_lr"], **common)
+                                  for f in fams["families"]}
+    return out
+
+
+def scaling_main(parser, args) -> None:
+    """The command line for notebook 07 (a parameters cell that defines ``PLAN``): precompute (and cache under
+    ``data/``) every result of its plan, in full mode; ``--parts`` picks some."""
+    sweep_options = [f"--{k}" for k in ("plan", "task", "width", "rule") if getattr(args, k)]
+    if sweep_options:
+        parser.error(f"{', '.join(sweep_options)} select notebook 06's sweeps; a notebook that defines PLAN "
+                     "takes --parts")
+    params = notebook_plan(parser, args.notebook, ["PLAN"])
+    t0 = time.perf_counter()
+    run_scaling_plan(params["PLAN"], parts=args.parts or SCALING_PARTS, cache=True, progress=True)
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+
+
 __all__ = ["parameters_cell", "notebook_plan", "missing_from_cache", "partial_depths", "check_partials", "run_plan",
-           "main"]
+           "main", "SCALING_PARTS", "tuned_rates", "family_sizes", "run_scaling_plan", "scaling_main"]
 
 
 if __name__ == "__main__":

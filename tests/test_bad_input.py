@@ -332,11 +332,13 @@ def test_colab_command_line_refuses_a_folder_without_notebooks(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["notebooks/06_lr_correction.py"], "does not define PLAN; it defines "),
-    (["notebooks/nope.py"], "cannot be read"),
+    (["notebooks/06_lr_correction.py", "--parts", "limit"], "this notebook's parameters cell defines no PLAN"),
+    (["notebooks/07_scaling_laws.py", "--rule", "sp/one"], "--rule select notebook 06's sweeps"),
 ])
-def test_scaling_command_line_refuses_a_notebook_without_a_plan(args, message):
-    out = _cli("nfdlib.scaling", *args)
+def test_scaling_command_line_refuses_the_options_of_the_other_plan(args, message):
+    """Notebook 07's plan (PLAN, --parts) and notebook 06's sweeps (--plan, --task, --width, --rule) share one
+    command line; an option of the other kind is an error, never silently ignored."""
+    out = _cli("nfdlib.plans", *args)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert message in out.stderr.strip().splitlines()[-1]
 
