@@ -362,95 +362,23 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
     dev, dt = model.U.device, model.U.dtype
     X, Y = X.to(dev, dt), Y.to(dev, dt)
     labels = None if labels is None else labels.to(dev)
-    L, n, P = model.L, model.n, X.shape[0]
-    m = model.scales["hidden"].multiplier
-    sigma = model.scales["hidden"].init_std
-    beta = model.beta
     backward = check_bool("measure_backward", measure_backward) and model.backward_mode == "true"
-    dphi = get_activation_derivative(model.activation)
     W0 = model.W.detach().clone()
     opt = make_sgd(model, lr)
-    hist = [_LayerHistory() for _ in range(L)]
+    hist = [_LayerHistory() for _ in range(model.L)]
     rows = Records()
-    fwd_q = ("coupling", "total", "drift", "noise")
-    bwd_q = ("bwd_coupling", "bwd_total", "bwd_drift")
 
     for k in range(steps + 1):
         f, feats = model(X, return_features=True)
         value = loss_fn(f, Y, labels, loss)
         params = list(model.parameters())
         grads = torch.autograd.grad(value, list(feats.h) + params)
-        e_all, pgrads = grads[:L + 1], grads[L + 1:]
+        e_all, pgrads = grads[:model.L + 1], grads[model.L + 1:]
         h = [t.detach() for t in feats.h]
         rows.append({"step": k, "layer": None, "quantity": "loss", "value": float(value.detach())})
         if not torch.isfinite(value):
             break
-        sums = {q: torch.zeros(n, P, dtype=torch.float64, device=dev) for q in fwd_q + bwd_q}
-        floor_sq = {"coupling": 0.0, "bwd_coupling": 0.0}
-        Wk = model.W.detach()
-        for l in range(1, L + 1):
-            H = hist[l - 1]
-            W0l, dWl = W0[l - 1], (Wk[l - 1] - W0[l - 1]).double()
-            phi_k = model.phi(h[l - 1]).mT.detach()  # (n, P): new forward inputs of W_l
-            e_k = e_all[l].detach().mT                # (n, P): new backward vectors at h_l
-            Z_k = m * (W0l @ phi_k)
-            F_prev, E_prev = H.cat(H.F), H.cat(H.E)
-            # forward: the part of m W(0) phi(k) explained by earlier backward vectors
-            if k == 0:
-                Zd_k = torch.zeros(n, P, dtype=torch.float64, device=dev)
-            else:
-                c, perp = _split(F_prev, phi_k)
-                r, rank = _explained(E_prev, H.cat(H.Yb), perp)
-                Zd_k = H.cat(H.Zd) @ c + r
-                fl_sq = rank * (beta * m * sigma) ** 2 * float(perp.pow(2).sum(0).mean()) / n
-                vec = {"coupling": beta * r, "total": beta * Zd_k, "drift": beta * m * (dWl @ phi_k.double()),
-                       "noise": beta * Z_k.double()}
-                cpl = rms(vec["coupling"])
-                rows.extend_rows([{"quantity": q, "value": rms(v)} for q, v in vec.items()]
-                                 + [{"quantity": "floor", "value": math.sqrt(fl_sq)},
-                                    {"quantity": "excess", "value": math.sqrt(max(0.0, cpl ** 2 - fl_sq))}],
-                                 step=k, layer=l)
-                for q, v in vec.items():
-                    sums[q] += v
-                floor_sq["coupling"] += fl_sq
-            # backward: the part of m W(0)^T e(k) explained by the forward inputs of steps <= k
-            if backward:
-                F_all = phi_k if F_prev is None else torch.cat([F_prev, phi_k], dim=1)
-                Z_all = Z_k if F_prev is None else torch.cat([H.cat(H.Z), Z_k], dim=1)
-                cb, e_perp = _split(E_prev, e_k)
-                rb, rank_b = _explained(F_all, Z_all, e_perp)
-                Zdb_k = rb if cb is None else H.cat(H.Zdb) @ cb + rb
-                scale = beta * dphi(h[l - 1]).mT.double()
-                e_rms = rms(e_k)
-                bfl_sq = (rank_b * (m * sigma) ** 2 * float(e_perp.pow(2).sum(0).mean()) / n
-                          * float(scale.pow(2).mean())) / e_rms ** 2
-                vec = {"bwd_coupling": scale * rb / e_rms, "bwd_total": scale * Zdb_k / e_rms,
-                       "bwd_drift": scale * (m * (dWl.mT @ e_k.double())) / e_rms}
-                bc = rms(vec["bwd_coupling"])
-                rows.extend_rows([{"quantity": q, "value": rms(v)} for q, v in vec.items()]
-                                 + [{"quantity": "bwd_floor", "value": math.sqrt(bfl_sq)},
-                                    {"quantity": "bwd_excess", "value": math.sqrt(max(0.0, bc ** 2 - bfl_sq))}],
-                                 step=k, layer=l)
-                for q, v in vec.items():
-                    sums[q] += v
-                floor_sq["bwd_coupling"] += bfl_sq
-                H.Zdb.append(Zdb_k)
-            H.F.append(phi_k)
-            H.Z.append(Z_k)
-            H.Zd.append(Zd_k)
-            H.E.append(e_k)
-            H.Yb.append(m * (W0l.mT @ e_k))
-        for prefix, active in (("", k >= 1), ("bwd_", backward)):
-            if not active:
-                continue
-            c_sum = rms(sums[prefix + "coupling"])
-            fl = floor_sq[prefix + "coupling"]
-            rows.extend_rows([{"quantity": f"{prefix}{q}_sum", "value": rms(sums[prefix + q])}
-                              for q in (("coupling", "total", "drift", "noise") if not prefix
-                                        else ("coupling", "total", "drift"))]
-                             + [{"quantity": f"{prefix}floor_sum", "value": math.sqrt(fl)},
-                                {"quantity": f"{prefix}excess_sum", "value": math.sqrt(max(0.0, c_sum ** 2 - fl))}],
-                             step=k, layer=None)
+        _coupling_step(model, hist, W0, h, e_all, k, backward, rows)
         if k == steps:
             break
         for p, g in zip(params, pgrads):
@@ -458,6 +386,102 @@ def coupling_trajectory(model: ResNet, X: Tensor, Y: Tensor, *, lr: float, steps
         opt.step()
         opt.zero_grad(set_to_none=True)
     return rows
+
+
+_FORWARD_QUANTITIES = ("coupling", "total", "drift", "noise")
+_BACKWARD_QUANTITIES = ("bwd_coupling", "bwd_total", "bwd_drift")
+
+
+def _coupling_step(model: ResNet, hist: list[_LayerHistory], W0: Tensor, h: list[Tensor], e_all, k: int,
+                   backward: bool, rows: Records) -> None:
+    """Step ``k`` of :func:`coupling_trajectory`: every layer's rows, the rows of the sums over layers, and each
+    layer's history extended by this step's vectors and products."""
+    n, P = model.n, h[0].shape[0]
+    sums = {q: torch.zeros(n, P, dtype=torch.float64, device=h[0].device)
+            for q in _FORWARD_QUANTITIES + _BACKWARD_QUANTITIES}
+    floor_sq = {"coupling": 0.0, "bwd_coupling": 0.0}
+    Wk = model.W.detach()
+    for l in range(1, model.L + 1):
+        layer = _layer_coupling(model, hist[l - 1], W0[l - 1], (Wk[l - 1] - W0[l - 1]).double(), h[l - 1],
+                                e_all[l].detach().mT, k, backward)
+        for prefix, (vec, fl_sq) in layer.items():
+            rows.extend_rows(_layer_rows(vec, fl_sq, prefix), step=k, layer=l)
+            for q, v in vec.items():
+                sums[q] += v
+            floor_sq[prefix + "coupling"] += fl_sq
+    for prefix, active in (("", k >= 1), ("bwd_", backward)):
+        if not active:
+            continue
+        c_sum = rms(sums[prefix + "coupling"])
+        fl = floor_sq[prefix + "coupling"]
+        rows.extend_rows([{"quantity": f"{prefix}{q}_sum", "value": rms(sums[prefix + q])}
+                          for q in (("coupling", "total", "drift", "noise") if not prefix
+                                    else ("coupling", "total", "drift"))]
+                         + [{"quantity": f"{prefix}floor_sum", "value": math.sqrt(fl)},
+                            {"quantity": f"{prefix}excess_sum", "value": math.sqrt(max(0.0, c_sum ** 2 - fl))}],
+                         step=k, layer=None)
+
+
+def _layer_rows(vec: dict, floor_sq: float, prefix: str) -> list[dict]:
+    """One layer's rows: the rms of each vector of ``vec``, then the noise floor and the excess over it."""
+    c = rms(vec[prefix + "coupling"])
+    return ([{"quantity": q, "value": rms(v)} for q, v in vec.items()]
+            + [{"quantity": f"{prefix}floor", "value": math.sqrt(floor_sq)},
+               {"quantity": f"{prefix}excess", "value": math.sqrt(max(0.0, c ** 2 - floor_sq))}])
+
+
+def _layer_coupling(model: ResNet, H: _LayerHistory, W0l: Tensor, dWl: Tensor, h_in: Tensor, e_k: Tensor, k: int,
+                    backward: bool) -> dict[str, tuple[dict, float]]:
+    """Layer ``l`` at step ``k``: ``{prefix: (vectors, mean-square floor)}`` for the forward signal (prefix
+    ``""``, steps ``k >= 1``) and the backward signal (``"bwd_"``, with ``backward``); the layer's history ``H``
+    is extended by this step's forward inputs, backward vectors and products with ``W0l = W_l(0)``. ``dWl`` is
+    ``W_l(k) - W_l(0)``, ``h_in`` is ``h_{l-1}(k)`` and ``e_k`` the backward vectors at ``h_l``, ``(n, P)``."""
+    n, m = model.n, model.scales["hidden"].multiplier
+    sigma, beta = model.scales["hidden"].init_std, model.beta
+    phi_k = model.phi(h_in).mT.detach()  # (n, P): new forward inputs of W_l
+    Z_k = m * (W0l @ phi_k)
+    out = {}
+    # forward: the part of m W(0) phi(k) explained by earlier backward vectors
+    if k == 0:
+        Zd_k = torch.zeros(n, phi_k.shape[1], dtype=torch.float64, device=phi_k.device)
+    else:
+        c, perp = _split(H.cat(H.F), phi_k)
+        r, rank = _explained(H.cat(H.E), H.cat(H.Yb), perp)
+        Zd_k = H.cat(H.Zd) @ c + r
+        fl_sq = rank * (beta * m * sigma) ** 2 * float(perp.pow(2).sum(0).mean()) / n
+        out[""] = ({"coupling": beta * r, "total": beta * Zd_k, "drift": beta * m * (dWl @ phi_k.double()),
+                    "noise": beta * Z_k.double()}, fl_sq)
+    # backward: the part of m W(0)^T e(k) explained by the forward inputs of steps <= k
+    if backward:
+        scale = beta * get_activation_derivative(model.activation)(h_in).mT.double()
+        vec, bfl_sq, Zdb_k = _backward_coupling(H, phi_k, Z_k, e_k, dWl, scale, m * sigma, m, n)
+        out["bwd_"] = (vec, bfl_sq)
+        H.Zdb.append(Zdb_k)
+    H.F.append(phi_k)
+    H.Z.append(Z_k)
+    H.Zd.append(Zd_k)
+    H.E.append(e_k)
+    H.Yb.append(m * (W0l.mT @ e_k))
+    return out
+
+
+def _backward_coupling(H: _LayerHistory, phi_k: Tensor, Z_k: Tensor, e_k: Tensor, dWl: Tensor, scale: Tensor,
+                       std: float, m: float, n: int) -> tuple[dict, float, Tensor]:
+    """The backward signal ``scale * m W_l(0)^T e_l(k)`` of one layer decomposed given the forward products of
+    steps ``<= k`` and the backward products of steps ``< k`` (``std = m sigma``), divided by ``rms e_l(k)``:
+    the vectors of the rows, the mean-square noise floor and the reused-weight part ``Zdb_k`` carried forward."""
+    F_prev = H.cat(H.F)
+    F_all = phi_k if F_prev is None else torch.cat([F_prev, phi_k], dim=1)
+    Z_all = Z_k if F_prev is None else torch.cat([H.cat(H.Z), Z_k], dim=1)
+    cb, e_perp = _split(H.cat(H.E), e_k)
+    rb, rank_b = _explained(F_all, Z_all, e_perp)
+    Zdb_k = rb if cb is None else H.cat(H.Zdb) @ cb + rb
+    e_rms = rms(e_k)
+    bfl_sq = (rank_b * std ** 2 * float(e_perp.pow(2).sum(0).mean()) / n
+              * float(scale.pow(2).mean())) / e_rms ** 2
+    vec = {"bwd_coupling": scale * rb / e_rms, "bwd_total": scale * Zdb_k / e_rms,
+           "bwd_drift": scale * (m * (dWl.mT @ e_k.double())) / e_rms}
+    return vec, bfl_sq, Zdb_k
 
 
 def coupling_sweep(widths: Iterable[int], depths: Iterable[int], *, seeds: Sequence[int] = (0, 1),

@@ -12,7 +12,7 @@ alternative is *not resolved*, whatever its centre. Every verdict carries the ra
 (:attr:`Verdict.claim`), and tables print it beside the outcome. Everything else in the collection that says
 "agree", "flat", "transfers" or "drifts" is built on this function: :func:`slope_verdict` (a fitted exponent),
 :func:`combine_verdicts` (a claim made of several parts), :func:`describe_slope` (the sentence under a figure),
-:meth:`nfdlib.sweeps.Drift.transfers`, :class:`nfdlib.diagnostics.CoordVerdict`, and the :class:`Claims` table
+:meth:`nfdlib.optima.Drift.transfers`, :class:`nfdlib.diagnostics.CoordVerdict`, and the :class:`Claims` table
 of every notebook. Exact identities (a recursion against autograd) are not claims: :class:`Checks` asserts them.
 """
 
@@ -27,6 +27,7 @@ import torch
 from scipy import stats as _st
 
 from .records import Records
+from .validation import check_choice
 
 OUTCOMES = ("agree", "disagree", "not resolved")
 
@@ -510,8 +511,68 @@ def paired_verdicts(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping],
     return out
 
 
+# -- extrapolation in 1/n and 1/L
+class ExtrapolationFit(dict):
+    """Result of :func:`extrapolate`: ``limit``, ``lo``, ``hi`` (interval), ``se``, ``coef`` (per term),
+    ``terms``, ``residual_rms``, ``points``. A dict, so it caches as JSON."""
+
+    @property
+    def limit(self) -> float:
+        return self["limit"]
+
+    def predict(self, **sizes) -> float:
+        """The fitted ``y`` at the given sizes (for example ``n=512, L=16``)."""
+        y = self["limit"]
+        for term, c in zip(self["terms"], self["coef"]):
+            y += c * _term_value(term, sizes)
+        return y
+
+
+_TERMS = ("1/n", "1/L", "1/(nL)", "1/n^2", "1/L^2", "1/sqrt(n)")
+
+
+def _term_value(term: str, sizes: dict) -> float:
+    n, L = sizes.get("n"), sizes.get("L")
+    return {"1/n": lambda: 1 / n, "1/L": lambda: 1 / L, "1/(nL)": lambda: 1 / (n * L), "1/n^2": lambda: 1 / n ** 2,
+            "1/L^2": lambda: 1 / L ** 2, "1/sqrt(n)": lambda: 1 / math.sqrt(n)}[term]()
+
+
+def extrapolate(n, L, y, terms: Sequence[str] = ("1/n", "1/L"), level: float = 0.95) -> ExtrapolationFit:
+    """Least-squares fit ``y = y_inf + sum_t c_t t(n, L)`` over all points (one per seed and size) and its limit.
+
+    ``n``, ``L``, ``y`` are equal-length sequences (repeat sizes once per seed; ``L`` may be ``None`` for a
+    fit in ``n`` only). The interval on ``y_inf`` is the t interval of ordinary least squares; with seed-level
+    points it includes the seed noise, and the residual rms is returned so that a misfit (a missing term) shows.
+    """
+    terms = [check_choice("terms", t, _TERMS) for t in terms]
+    y = np.asarray(y, float).ravel()
+    n_arr = np.asarray([np.nan if v is None else v for v in np.broadcast_to(np.asarray(n, object), y.shape)], float)
+    L_arr = np.asarray([np.nan if v is None else v for v in np.broadcast_to(np.asarray(L, object), y.shape)], float)
+    cols = [np.ones_like(y)]
+    for t in terms:
+        cols.append(np.array([_term_value(t, {"n": a, "L": b}) for a, b in zip(n_arr, L_arr)]))
+    A = np.stack(cols, axis=1)
+    ok = np.isfinite(y) & np.all(np.isfinite(A), axis=1)
+    A, yy = A[ok], y[ok]
+    if A.shape[0] <= A.shape[1]:
+        raise ValueError(f"extrapolate needs more finite points ({A.shape[0]}) than parameters ({A.shape[1]})")
+    if np.linalg.matrix_rank(A) < A.shape[1]:
+        raise ValueError("extrapolate needs distinct sizes for every term (the design matrix is singular)")
+    coef, *_ = np.linalg.lstsq(A, yy, rcond=None)
+    resid = yy - A @ coef
+    dof = A.shape[0] - A.shape[1]
+    s2 = float(resid @ resid) / dof
+    cov = s2 * np.linalg.inv(A.T @ A)
+    se = float(np.sqrt(cov[0, 0]))
+    half = float(_st.t.ppf(0.5 + level / 2, dof)) * se
+    return ExtrapolationFit(limit=float(coef[0]), lo=float(coef[0] - half), hi=float(coef[0] + half), se=se,
+                            coef=[float(c) for c in coef[1:]], terms=list(terms),
+                            residual_rms=float(np.sqrt(s2)), points=int(A.shape[0]), level=level)
+
+
 __all__ = ["OUTCOMES", "Verdict", "interval_verdict", "combine_verdicts", "mean_interval", "ks_interval",
            "slope_difference", "bootstrap_interval", "SlopeFit", "fit_loglog", "slope_verdict", "describe_slope",
            "markdown_table", "Claims", "Checks", "rms",
            "richardson",
-           "paired_difference", "paired_verdicts"]
+           "paired_difference", "paired_verdicts",
+           "extrapolate", "ExtrapolationFit"]

@@ -131,7 +131,17 @@ from nfdlib import gia, viz
 from nfdlib.config import get_device
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
-from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
+from nfdlib.nfd.theory import first_step_ratio_theory
+from nfdlib.stats import (
+    Claims,
+    combine_verdicts,
+    describe_slope,
+    extrapolate,
+    fit_loglog,
+    interval_verdict,
+    mean_interval,
+    slope_verdict,
+)
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -272,7 +282,7 @@ print(f"Bias: {zero_in} of {len(bias_rows)} (n, L, statistic) intervals contain 
 # $$ \frac{\Theta_\times}{\Theta} = \frac{e^{T/2}}{e^{T/2}(1+T/4)} = \frac{1}{1+T/4}\quad(\text{all layers
 #    trained}),\qquad \frac{2}{T}\big(1-e^{-T/2}\big)\quad(\text{hidden layers only}). $$
 #
-# Nothing in this depends on `L` except the Euler sums (`gia.first_step_ratio_theory(T, L)` evaluates them;
+# Nothing in this depends on `L` except the Euler sums (`first_step_ratio_theory(T, L)` evaluates them;
 # notebook 02's `nfdlib.nfd.theory.first_step_kernels` gives the same two kernels for any inputs, and a test
 # checks that they agree). It is not a finite-width effect either: it is the infinite-width value. **Predict:**
 # as `L` grows from 2 to 64 at `T = 1`, does the ratio approach 1?
@@ -282,13 +292,13 @@ cross = {t: run("init_gap", dict(CROSS, T=t)) for t in CROSS_T}
 cross_dev = gia.first_step_ratios(cross)
 fig = viz.plot_first_step_ratio(cross)
 viz.show(fig, "First-step ratio of the decoupled to the true tangent kernel against depth for T = "
-         + ", ".join(f"{t:g} (about {gia.first_step_ratio_theory(t):.2f})" for t in CROSS_T)
+         + ", ".join(f"{t:g} (about {first_step_ratio_theory(t):.2f})" for t in CROSS_T)
          + ": the measured points sit on the infinite-width lines, flat in L.")
 for t, (val, th, xs) in cross_dev.items():
     fit = fit_loglog(xs, 1 - val)
     print(f"T = {t:g}: 1 - ratio {describe_slope(fit, '', 'L').split(': ', 1)[1]}; "
           f"max |measured - theory| = {np.max(np.abs(val - th)):.3f}; "
-          f"L -> inf value {gia.first_step_ratio_theory(t):.3f}")
+          f"L -> inf value {first_step_ratio_theory(t):.3f}")
 
 # %% [markdown]
 # The ratio does not approach 1 with depth; it sits on the infinite-width prediction and depends only on the
@@ -416,7 +426,7 @@ for x, fit in e2e.items():
     print(describe_slope(fit, f"output gap at step {mid}", x))
 # At small n the two networks' different backward noise adds an O(n^-1/2) part to the gap: extrapolate it away.
 gap_rows = pN.where(quantity="out_gap", step=mid)
-gap_inf = gia.extrapolate([r["n"] for r in gap_rows], None, [r["value"] for r in gap_rows], terms=("1/sqrt(n)",))
+gap_inf = extrapolate([r["n"] for r in gap_rows], None, [r["value"] for r in gap_rows], terms=("1/sqrt(n)",))
 print(f"output gap at step {mid} extrapolated to n -> infinity (fit a + b/sqrt(n)): {gap_inf.limit:.3f} "
       f"[{gap_inf['lo']:.3f}, {gap_inf['hi']:.3f}]")
 
@@ -456,8 +466,8 @@ for name in ARCHS:
         for b in ("true", "decoupled"):
             kmax = max(arch.where(arch=name, L=L, backward=b, quantity="train_loss").unique("step"))
             for q in ("train_loss", "test_loss", "test_acc"):
-                final[(b, q)] = gia.mean_ci([r["value"] for r in arch.where(arch=name, L=L, backward=b, quantity=q,
-                                                                             step=kmax)])
+                final[(b, q)] = mean_interval([r["value"] for r in arch.where(arch=name, L=L, backward=b, quantity=q,
+                                                                               step=kmax)])
         arch_table.append((name, L, final, gia.paired_gap_summary(arch.where(arch=name, L=L), "loss_gap")[0]))
         if not all(np.isfinite(final[(b, "train_loss")][0]) for b in ("true", "decoupled")):
             diverged.append(f"{name}, L = {L}")
@@ -519,9 +529,9 @@ claims.add("R4: at initialization the coupling (seed-mean bias) is O(1/n)",
            "resolution, no slope to fit", slope_verdict(None, -1.0, tol=EXP_TOL), echo=False)
 if 1.0 in cross:  # CROSS_T holds T = 1
     xs_c, val_c, lo_c, hi_c = gia.series(cross[1.0], "L", "cross_ratio")
-    th_c = gia.first_step_ratio_theory(1.0, int(xs_c[-1]))
+    th_c = first_step_ratio_theory(1.0, int(xs_c[-1]))
     measured = (f"Θ_× / Θ = {val_c[-1]:.3f} [{lo_c[-1]:.3f}, {hi_c[-1]:.3f}] at L = {int(xs_c[-1])} "
-                f"(T = 1; infinite-width theory {th_c:.3f}, L -> inf {gia.first_step_ratio_theory(1.0):.3f})")
+                f"(T = 1; infinite-width theory {th_c:.3f}, L -> inf {first_step_ratio_theory(1.0):.3f})")
     claims.add("GIA exact at init implies a GIA step is a true step, Θ_× / Θ = 1 (an inference, not the paper's)",
                measured, interval_verdict(lo_c[-1], hi_c[-1], prediction=1.0, tol=0.05), echo=False)
     claims.add("(ours) the first GIA step is smaller by the infinite-width factor (1/(1 + T/4) as L -> inf)",
@@ -558,7 +568,7 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 # Formatted from the measurements above on every run:
 
 # %%
-t1 = gia.first_step_ratio_theory(1.0)
+t1 = first_step_ratio_theory(1.0)
 display(Markdown("\n".join([
     f"* GIA is exact for the *statistics* of the backward pass at initialization: one true and one GIA network "
     f"differ by ordinary finite-width noise (slope {fmt_fit(pooled)} in `n`, deepest over shallowest depth "
@@ -581,7 +591,7 @@ display(Markdown("\n".join([
 #    <details><summary>Answer</summary>
 #
 #    `1/(1 + T/4) = 1 - T/4 + O(T^2)`: within 5% needs `T/4 < 0.05`, i.e. `T` below about 0.2. Check with
-#    `gia.first_step_ratio_theory(0.2)` (0.952).
+#    `first_step_ratio_theory(0.2)` (0.952).
 #    </details>
 #
 # 2. Why does the noise floor of the coupling measurement grow with the number of stored backward vectors, and

@@ -99,7 +99,16 @@ from scipy.stats import norm
 import nfdlib
 from nfdlib import gia, nfd, viz
 from nfdlib.config import get_device
-from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
+from nfdlib.stats import (
+    Claims,
+    combine_verdicts,
+    describe_slope,
+    extrapolate,
+    fit_loglog,
+    interval_verdict,
+    mean_interval,
+    slope_verdict,
+)
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -172,7 +181,7 @@ print(f"the pathwise average of d psi/d Zb (possible here because the toy is exp
 #
 # * **Empirical:** true networks on the task of notebook 02 (teacher, `d = 8`, 8 training and 8 held-out inputs,
 #   `T = 1`, `eta = 0.5`, full-batch GD) on a grid of widths and depths, seed-level values fitted by
-#   `y(n, L) = y_inf + a/n (+ b/L)` (`gia.extrapolate`, least squares over seeds, with a 95% interval). Two
+#   `y(n, L) = y_inf + a/n (+ b/L)` (`nfdlib.stats.extrapolate`, least squares over seeds, with a 95% interval). Two
 #   quantities `y`: the training loss after the last step (a sensitive scalar: it is the squared residual), and
 #   the function learned on the held-out inputs, `f(x, S) - f(x, 0)` (a vector, compared by relative distance).
 # * **Theoretical:** the particle solver of notebook 02 (`nfdlib.nfd.simulate_nfd`) plus the Z-dot terms of true
@@ -199,7 +208,7 @@ shared_L = [L for L in Ls_ if L in Ks_]  # depths where a network and a solve at
 
 def n_extrapolate(values, iL):
     """Fit seed-level values[n, L, seed] at depth index iL in 1/n; returns the ExtrapolationFit."""
-    return gia.extrapolate(np.repeat(ns_, seeds_n), None, values[:, iL].ravel(), terms=("1/n",))
+    return extrapolate(np.repeat(ns_, seeds_n), None, values[:, iL].ravel(), terms=("1/n",))
 
 
 def solver_stat(values):
@@ -235,7 +244,7 @@ z_r, z_d = gia.delta_outputs(sol_r), gia.delta_outputs(sol_d)  # (K, seed, input
 
 def vector_distance(y, iL, z):
     """Relative distance between the n -> inf extrapolation of y[:, iL] (per input) and the solver's seed mean."""
-    fits = [gia.extrapolate(np.repeat(ns_, seeds_n), None, y[:, iL, :, q].ravel(), terms=("1/n",))
+    fits = [extrapolate(np.repeat(ns_, seeds_n), None, y[:, iL, :, q].ravel(), terms=("1/n",))
             for q in range(y.shape[-1])]
     lim, se = np.array([f.limit for f in fits]), np.array([f["se"] for f in fits])
     zm, zse = solver_stat(np.moveaxis(z, 0, -1))
@@ -275,7 +284,7 @@ for L, a, b, c in valid:
 # %%
 loss_ratio = sol_d["train_loss"][..., -1] / sol_r["train_loss"][..., -1]  # (K, seed), same Brownian paths
 fn_gap = np.linalg.norm(z_r - z_d, axis=-1) / np.linalg.norm(z_r, axis=-1)  # (K, seed)
-curves = {name: (v.mean(1), *np.array([gia.mean_ci(row)[1:] for row in v]).T)
+curves = {name: (v.mean(1), *np.array([mean_interval(row)[1:] for row in v]).T)
           for name, v in (("ratio", loss_ratio - 1), ("function", fn_gap))}
 curves["conv"] = np.abs(loss_sol["reused"][0][:-1] - loss_sol["reused"][0][-1]) / loss_sol["reused"][0][-1]
 two_fits = {"ratio": fit_loglog(Ks_, curves["ratio"][0]), "function": fit_loglog(Ks_, curves["function"][0]),
@@ -284,9 +293,9 @@ two_fits = {"ratio": fit_loglog(Ks_, curves["ratio"][0]), "function": fit_loglog
 nn, LL = np.meshgrid(ns_, Ls_, indexing="ij")
 n_rep, L_rep = np.repeat(nn.ravel(), seeds_n), np.repeat(LL.ravel(), seeds_n)
 loss_all = net_t["train_loss"]  # (n, L, seed, step)
-joint_loss = [gia.extrapolate(n_rep, L_rep, loss_all[..., k].reshape(-1)) for k in range(loss_all.shape[-1])]
+joint_loss = [extrapolate(n_rep, L_rep, loss_all[..., k].reshape(-1)) for k in range(loss_all.shape[-1])]
 joint_last = joint_loss[-1]
-joint_dec = gia.extrapolate(n_rep, L_rep, net_d["train_loss"][..., -1].reshape(-1))
+joint_dec = extrapolate(n_rep, L_rep, net_d["train_loss"][..., -1].reshape(-1))
 ratio_last = (1 + curves["ratio"][0][-1], 1 + curves["ratio"][1][-1], 1 + curves["ratio"][2][-1])
 fig = viz.plot_two_limits(Ks_, curves, two_fits, joint_loss, {"reused": sol_r["train_loss"][-1].mean(0),
                            "decoupled": sol_d["train_loss"][-1].mean(0)}, M=LIMIT_SOLVER["M"],

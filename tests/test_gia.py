@@ -12,6 +12,8 @@ from nfdlib import gia
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.nfd.runs import limit_solver
+from nfdlib.nfd.theory import first_step_ratio_theory
+from nfdlib.stats import extrapolate
 
 
 def _x(P=4, d=6, seed=0):
@@ -69,15 +71,15 @@ def test_gia_expectation_matches_monte_carlo_over_backward_weights():
 
 
 def test_first_step_ratio_theory_limits_and_measurement():
-    assert gia.first_step_ratio_theory(1.0) == pytest.approx(0.8)
-    assert gia.first_step_ratio_theory(1.0, trained=["hidden"]) == pytest.approx(2 * (1 - math.exp(-0.5)))
-    assert gia.first_step_ratio_theory(1.0, 4000) == pytest.approx(gia.first_step_ratio_theory(1.0), abs=1e-3)
-    assert gia.first_step_ratio_theory(1e-4) == pytest.approx(1.0, abs=1e-4)
-    assert gia.first_step_ratio_theory(4.0) < gia.first_step_ratio_theory(1.0) < 1
+    assert first_step_ratio_theory(1.0) == pytest.approx(0.8)
+    assert first_step_ratio_theory(1.0, trained=["hidden"]) == pytest.approx(2 * (1 - math.exp(-0.5)))
+    assert first_step_ratio_theory(1.0, 4000) == pytest.approx(first_step_ratio_theory(1.0), abs=1e-3)
+    assert first_step_ratio_theory(1e-4) == pytest.approx(1.0, abs=1e-4)
+    assert first_step_ratio_theory(4.0) < first_step_ratio_theory(1.0) < 1
     # A wide network's measured K_cross / K_true (mean diagonal) agrees with the infinite-width prediction.
     rec = gia.init_gap([1024], [8], seeds=(0, 1), P=4, progress=False)
     measured = np.mean([r["value"] for r in rec.where(quantity="cross_ratio")])
-    assert measured == pytest.approx(gia.first_step_ratio_theory(1.0, 8), abs=0.04)
+    assert measured == pytest.approx(first_step_ratio_theory(1.0, 8), abs=0.04)
 
 
 def test_init_gap_records_reproduce_and_summarize():
@@ -151,11 +153,11 @@ def test_extrapolation_recovers_a_known_limit():
                 n.append(nn)
                 L.append(LL)
                 y.append(2.0 + 30.0 / nn - 1.5 / LL + 0.01 * rng.standard_normal())
-    fit = gia.extrapolate(n, L, y)
+    fit = extrapolate(n, L, y)
     assert abs(fit.limit - 2.0) < 3 * fit["se"] and fit["se"] < 0.01  # the known limit, within its error
     assert fit.predict(n=64, L=4) == pytest.approx(2.0 + 30 / 64 - 1.5 / 4, abs=0.02)
     # Missing the 1/L term: the residual rms shows the misfit.
-    bad = gia.extrapolate(n, L, y, terms=("1/n",))
+    bad = extrapolate(n, L, y, terms=("1/n",))
     assert bad["residual_rms"] > 10 * fit["residual_rms"]
 
 
@@ -175,10 +177,10 @@ def test_extrapolation_recovers_a_known_limit():
     (lambda: gia.coupling_trajectory(ResNet(3, 1, 8, 2, preact=False), torch.randn(2, 3), torch.randn(2, 1),
                                      lr=0.1, steps=1), r"model must use pre-activation blocks \(preact=True\)"),
     (lambda: gia.coupling_sweep([8], [2], backwards=("sideways",), progress=False), "backward"),
-    (lambda: gia.extrapolate([1, 2, 3], [1, 2, 3], [1, 2, 3], terms=("1/x",)), "terms"),
-    (lambda: gia.extrapolate([8, 16], [2, 4], [1.0, 2.0]), r"extrapolate needs more finite points \(2\)"),
-    (lambda: gia.first_step_ratio_theory(-1.0), "T"),
-    (lambda: gia.first_step_ratio_theory(1.0, activation="gelu"), "activation"),
+    (lambda: extrapolate([1, 2, 3], [1, 2, 3], [1, 2, 3], terms=("1/x",)), "terms"),
+    (lambda: extrapolate([8, 16], [2, 4], [1.0, 2.0]), r"extrapolate needs more finite points \(2\)"),
+    (lambda: first_step_ratio_theory(-1.0), "T"),
+    (lambda: first_step_ratio_theory(1.0, activation="gelu"), "activation"),
     (lambda: gia.paired_training(make_teacher_task(), n=8, L=2, probe=0, progress=False), "probe"),
 ])
 def test_bad_input_raises(call, arg):
@@ -221,13 +223,13 @@ def test_run_experiment_caches_and_limit_runs(tmp_path, monkeypatch, _restore_co
 @pytest.mark.parametrize("L", [None, 4, 16])
 def test_first_step_ratio_agrees_with_the_general_kernels_of_nfd_theory(L):
     # nfd.theory.first_step_kernels computes Theta_true and Theta_nfd for any inputs; on an input with |x|^2/d = 1
-    # the diagonal ratio is the closed form of gia.first_step_ratio_theory.
+    # the diagonal ratio is the closed form of first_step_ratio_theory.
     from nfdlib.nfd.theory import first_step_kernels
 
     X = np.ones((1, 4))
     k = first_step_kernels(X, T=2.0, K=L)
     ratio = float(k["Theta_nfd"][0, 0] / k["Theta_true"][0, 0])
-    assert ratio == pytest.approx(gia.first_step_ratio_theory(2.0, L), rel=2e-3)
+    assert ratio == pytest.approx(first_step_ratio_theory(2.0, L), rel=2e-3)
 
 
 def test_paired_gap_summary_sorts_depths_numerically():

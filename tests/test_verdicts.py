@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nfdlib import gia
 from nfdlib.stats import (
     OUTCOMES,
     Checks,
@@ -129,8 +128,6 @@ def test_bad_level_is_refused(level):
         fit_loglog([1, 2, 4], [1, 2, 3], level=level)
     with pytest.raises(ValueError, match=r"^level must be a number in \(0, 1\)"):
         mean_interval([1.0, 2.0], level=level)
-    with pytest.raises(ValueError, match=r"^level must be a number in \(0, 1\)"):
-        gia.mean_ci([1.0, 2.0], level=level)
 
 
 def test_level_sets_the_interval_width():
@@ -149,7 +146,6 @@ def test_mean_interval():
     m, lo, hi = mean_interval([4.0])
     assert m == 4.0 and math.isnan(lo) and math.isnan(hi)  # one value: undefined, never zero width
     assert all(math.isnan(v) for v in mean_interval([]))
-    assert gia.mean_ci([4.0])[0] == 4.0 and math.isnan(gia.mean_ci([4.0])[1])
 
 
 def test_slope_verdict_modes():

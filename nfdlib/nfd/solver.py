@@ -149,7 +149,8 @@ class ConditionalGaussian:
 # ---------------------------------------------------------------------------------------------------------
 @dataclass
 class NFDResult:
-    """Trajectories of one NFD solve (or of one finite network, :func:`nfdlib.nfd.finite.run_finite_network`), step by step.
+    """Trajectories of one NFD solve (or of one finite network, :func:`~nfdlib.nfd.finite.run_finite_network`),
+    step by step.
 
     Shapes: ``S`` SGD steps, ``P`` training and ``Q`` test inputs, ``C`` outputs, ``J`` stored layers.
 
@@ -627,11 +628,11 @@ def simulate_nfd(X_train, Y_train, *, X_test=None, Y_test=None, M: int = 1024, K
 
     Returns an :class:`NFDResult`. Cost: see the module docstring.
     """
-    solver = coupling_solver(coupling)(X_train, Y_train, X_test=X_test, Y_test=Y_test, M=M, K=K, T=T, steps=steps, lr=lr,
-                                 activation=activation, loss=loss, seed=seed, kernel_layers=kernel_layers,
-                                 two_time_layers=two_time_layers, return_particles=return_particles,
-                                 jitter=jitter, noise_grid=noise_grid, device=device, dtype=dtype,
-                                 progress=progress)
+    solver_class = coupling_solver(coupling)
+    solver = solver_class(X_train, Y_train, X_test=X_test, Y_test=Y_test, M=M, K=K, T=T, steps=steps, lr=lr,
+                          activation=activation, loss=loss, seed=seed, kernel_layers=kernel_layers,
+                          two_time_layers=two_time_layers, return_particles=return_particles, jitter=jitter,
+                          noise_grid=noise_grid, device=device, dtype=dtype, progress=progress)
     return solver.run()
 
 

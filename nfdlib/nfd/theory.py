@@ -25,11 +25,16 @@ A depth-``K`` network at infinite width follows the Euler recursion of the same 
 
 which is what :func:`init_kernels` returns when ``K`` is given; with ``K=None`` it integrates the continuum ODE.
 The difference between the two is the O(1/K) depth-discretization error at initialization.
+
+The first SGD step follows from the same kernels: :func:`first_step_kernels` and :func:`first_step_ratio` give the
+true and the decoupled (GIA) tangent kernels for any inputs (notebook 02), :func:`first_step_ratio_theory` their
+diagonal ratio in closed form (notebook 03); :func:`postact_moments` the post-activation stream of notebook 00.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,6 +240,57 @@ def first_step_ratio(X, chi0, T: float = 1.0, *, P: int | None = None, K: int | 
     return float(step_nfd @ step_true / (step_true @ step_true))
 
 
+# (E[phi(h)^2] / q, E[phi'(h)^2]) at initialization, for the activations with closed forms
+_MOMENTS = {"relu": (0.5, 0.5), "identity": (1.0, 1.0)}
+
+
+def first_step_ratio_theory(T: float, L: int | None = None, *, activation: str = "relu",
+                            trained: Sequence[str] = ("input", "hidden", "readout")) -> float:
+    """Infinite-width ratio ``K_cross / K_true`` (diagonal, depth-muP, ``|x|^2/d = 1``) of the first SGD step.
+
+    At initialization ``E[phi(h)^2] = kappa q`` and ``E[phi'(h)^2] = kappa'`` (ReLU: 1/2, 1/2; identity: 1, 1),
+    so the forward kernel grows along depth, ``q_l = (1 + kappa T/L)^l``, and the true backward kernel grows
+    backwards, ``G_l = kappa' (1 + kappa' T/L)^(L - l)`` (docs/reconstruction.md section 5). The decoupled
+    gradient ``g^`` shares only the readout end with the true one, and the two backward noises are independent, so
+    ``E[g_l g^_l] = G_L`` at every layer. A decoupled SGD step changes ``f`` through
+    ``K_cross = sum_theta <grad_true f, grad_dec f>``, a true step through the NTK ``K_true``::
+
+        K_true  = G_0 q_0 + sum_l (T/L) kappa q_{l-1} G_l + kappa q_L
+        K_cross = G_L q_0 + sum_l (T/L) kappa q_{l-1} G_L + kappa q_L
+
+    (terms kept according to ``trained``). ``L=None`` gives the continuum ``L -> infinity``: with all three
+    roles trained and ReLU, ``1 / (1 + T/4)`` (0.8 at ``T = 1``); hidden layers only, ``(2/T)(1 - e^{-T/2})``.
+    """
+    T = check_float("T", T)
+    kap, kap_d = _MOMENTS[check_choice("activation", activation, tuple(_MOMENTS))]
+    trained = {check_choice("trained", t, ("input", "hidden", "readout")) for t in trained}
+    if not trained:
+        raise ValueError("trained must name at least one of 'input', 'hidden', 'readout'")
+    if L is None:
+        qT, GT, G0 = math.exp(kap * T), kap_d, kap_d * math.exp(kap_d * T)
+        # int_0^T kappa e^{kappa t} kappa' e^{kappa' (T - t)} dt, and the same with G_L in place of G_t
+        if abs(kap - kap_d) < 1e-12:
+            hid_true = kap * kap_d * T * math.exp(kap * T)
+        else:
+            hid_true = kap * kap_d * (math.exp(kap * T) - math.exp(kap_d * T)) / (kap - kap_d)
+        hid_cross = kap_d * (math.exp(kap * T) - 1.0)
+    else:
+        L = check_int("L", L)
+        q = [(1 + kap * T / L) ** l for l in range(L + 1)]
+        G = [kap_d * (1 + kap_d * T / L) ** (L - l) for l in range(L + 1)]
+        qT, GT, G0 = q[L], G[L], G[0]
+        hid_true = sum(T / L * kap * q[l - 1] * G[l] for l in range(1, L + 1))
+        hid_cross = sum(T / L * kap * q[l - 1] * GT for l in range(1, L + 1))
+    true = cross = 0.0
+    if "input" in trained:
+        true, cross = true + G0, cross + GT
+    if "hidden" in trained:
+        true, cross = true + hid_true, cross + hid_cross
+    if "readout" in trained:
+        true, cross = true + kap * qT, cross + kap * qT
+    return cross / true
+
+
 def closed_form_variances(activation: str, T: float = 1.0, q0: float = 1.0) -> dict[str, float]:
     """Closed forms on the diagonal at initialization: ``q_T`` (forward variance at ``tau = T``), ``G_T`` and
     ``G_0`` (backward variance at the output and at the input layer). ReLU and identity only."""
@@ -299,4 +355,5 @@ def postact_moments(T: float, L: int, q0: float = 1.0, activation: str = "relu")
 
 
 __all__ = ["InitKernels", "gaussian_expectations", "input_kernel", "init_kernels", "first_step_kernels",
-           "first_step_ratio", "closed_form_variances", "closed_form_discrete", "postact_moments"]
+           "first_step_ratio", "first_step_ratio_theory", "closed_form_variances", "closed_form_discrete",
+           "postact_moments"]

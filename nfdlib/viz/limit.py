@@ -128,7 +128,7 @@ def plot_limit_validation(Ls, Ks, net_limits: dict, solver: dict, rate: dict, fu
                           seeds: int, ns: Sequence[int]):
     """Notebook 04, section 2: the reused-weight solver against wide true networks, with the decoupled pair as
     control. Left: the ``n -> infinity`` extrapolation of each network kind's train loss after ``steps`` steps
-    (``net_limits[backward]``: one :class:`nfdlib.gia.ExtrapolationFit` per depth in ``Ls``) beside each solver
+    (``net_limits[backward]``: one :class:`nfdlib.stats.ExtrapolationFit` per depth in ``Ls``) beside each solver
     at ``K = L`` (``solver[mode] = (mean, standard error)`` over ``Ks``). Middle: true networks' relative
     distance to the reused solver against width (``rate = {"err": {L: values over ns}, "floor": seed-noise
     floor}``). Right: relative distance of the held-out function (``function``: rows ``(L, (d, se) true to
@@ -178,7 +178,7 @@ def plot_two_limits(Ks, curves: dict, fits: dict, joint: Sequence, solver_losses
     limits (``curves[name] = (mean, lo, hi)`` for ``"ratio"``, the train-loss ratio minus 1, and ``"function"``,
     the held-out function gap) and the reused solver's own convergence (``curves["conv"]``, one value per ``K``
     but the last), with their fits (``fits``, same keys) and a slope -1 guide. Right: the true networks' train
-    loss extrapolated to ``n, L -> infinity`` step by step (``joint``: :class:`nfdlib.gia.ExtrapolationFit` per
+    loss extrapolated to ``n, L -> infinity`` step by step (``joint``: :class:`nfdlib.stats.ExtrapolationFit` per
     step) against both solvers at the finest grid (``solver_losses[mode]``: loss per step)."""
     Ks = np.asarray(Ks, float)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
