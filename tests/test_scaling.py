@@ -291,6 +291,35 @@ def test_holdout_and_empirical_frontier_take_ties_and_budgets_inclusively():
     assert row["loss"] == table.mean.min() and row["flops"] == largest
 
 
+def test_aspect_lines_follow_each_ratio_and_the_figure_draws_them():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nfdlib import viz
+
+    table = synthetic(seeds=2)
+    fit = sc.fit_law(table, "nL", boot=0)
+    lines = sc.aspect_lines(table, "flops", ratios=[1 / 8, 1 / 1000], fit=fit)
+    first, empty = lines
+    assert first["ratio"] == 1 / 8 and empty["x"].size == 0 and empty["curve"] is None
+    on = np.isclose(table.L / table.n, 1 / 8)
+    order = np.argsort(table.n[on])
+    np.testing.assert_array_equal(first["x"], table.flops[on][order])  # ordered by width
+    np.testing.assert_array_equal(first["mean"], table.mean[on][order])
+    xx, yy = first["curve"]  # the law along the ratio, at the measured compute where it meets a size
+    np.testing.assert_allclose([xx[0], xx[-1]], first["x"][[0, -1]], rtol=1e-12)
+    n0 = table.n[on][order][0]
+    np.testing.assert_allclose(yy[0], fit.predict(n=n0, L=n0 / 8), rtol=1e-12)
+    assert sc.aspect_lines(table, "params", ratios=[1 / 8])[0]["curve"] is None  # no fit, no curve
+    fig, ax = plt.subplots()
+    viz.plot_by_aspect(ax, lines, "flops", limit=(0.1, 0.09, 0.11))
+    assert len(ax.containers) == 1 and ax.containers[0].get_label() == "L/n = 1/8"  # the empty line is skipped
+    assert ax.get_xlabel().startswith("training compute C")
+    plt.close(fig)
+
+
 def test_bootstrap_resamples_within_strata():
     # width 16 has seeds 0..3, width 32 only seeds 10, 11: a draw must never leave a width without values
     n = [16] * 4 + [32] * 2
