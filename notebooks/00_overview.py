@@ -421,7 +421,8 @@ for preact, sweep in e1.items():
     if np.isfinite(best[preact]["grid_lr"]):
         viz.plot_runs_at_rate(axes[0], sweep, best[preact]["grid_lr"], "test_loss", color=color,
                               label=f"{LABEL[preact]}, eta={best[preact]['grid_lr']:g}")
-    viz.plot_transfer(sweep, "test_loss", ax=axes[1], color=color, label=LABEL[preact])
+    viz.plot_transfer(sweep, "test_loss", curve_optima=optima.seed_mean_optima(sweep, "test_loss"), ax=axes[1],
+                      color=color, label=LABEL[preact])
 axes[0].set(yscale="log", xlabel="SGD step", ylabel="test loss (MSE, one-hot)")
 axes[0].set_title(f"digits, n={E1_N}, L={E1_L}, each form at its best rate; seeds {list(E1_SEEDS)}", fontsize=9)
 viz.legend_outside(axes[0], where="below")

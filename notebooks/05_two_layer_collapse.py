@@ -348,8 +348,9 @@ labels = {("depth-mup", "one"): "depth-μP, one-layer", ("depth-mup", "two"): "d
 n_show = max(TASKS["mnist1d"]["widths"])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharey=True, layout="constrained")
 for ax, rule in zip(axes, RULES):
-    viz.plot_transfer(results[("mnist1d", n_show) + rule], "train_loss", ax=ax, legend=False,
-                      title=f"{labels[rule]}, MNIST-1D, n = {n_show}, {len(SEEDS)} seeds")
+    sweep = results[("mnist1d", n_show) + rule]
+    viz.plot_transfer(sweep, "train_loss", curve_optima=optima.seed_mean_optima(sweep, "train_loss"), ax=ax,
+                      legend=False, title=f"{labels[rule]}, MNIST-1D, n = {n_show}, {len(SEEDS)} seeds")
     viz.readable_log_ticks(ax)
 viz.legend_outside(axes[-1])
 viz.show(fig, f"Transfer plots on MNIST-1D at width {n_show}: training loss after {SWEEP['steps']} steps against "

@@ -302,7 +302,8 @@ for what, name in (("lambda", "lambda_max"), ("odds", "kernel odds K1/K_rest"), 
 results = plans.run_plan(RULES, TASKS, SWEEP, prefix=SWEEP_PREFIX, use_cache=not QUICK, progress=QUICK)
 for task_key in TASKS:
     n_show = max(TASKS[task_key]["widths"])
-    fig = viz.plot_transfer_grid({r: results[(task_key, n_show) + r] for r in RULES}, ("train_loss",),
+    grid = {r: results[(task_key, n_show) + r] for r in RULES}
+    fig = viz.plot_transfer_grid(grid, ("train_loss",), curve_optima=optima.transfer_grid_optima(grid, ("train_loss",)),
                                  labels=LABELS, where=f"{task_key}, n = {n_show}")
     viz.show(fig, f"Transfer plots on {task_key} at width {n_show}: training loss after {SWEEP['steps']} steps "
              "against the base rate, one curve per depth, a dot at each optimum, for the four rules.")
@@ -439,7 +440,9 @@ budget_runs = plans.run_plan(RULES, PLATEAU_TASKS, PLATEAU_SWEEP, prefix=PLATEAU
 BUDGET_RULES = {key[:2]: [r for r in RULES if key[:2] + r in budget_runs] for key in budget_runs}  # per (task, n)
 AVG = READING["average"]
 for (task_key, n), shown in BUDGET_RULES.items():
-    fig = viz.plot_transfer_grid({r: budget_runs[(task_key, n) + r] for r in shown}, ("val_loss", "train_loss"),
+    grid = {r: budget_runs[(task_key, n) + r] for r in shown}
+    fig = viz.plot_transfer_grid(grid, ("val_loss", "train_loss"),
+                                 curve_optima=optima.transfer_grid_optima(grid, ("val_loss", "train_loss"), BUDGET, AVG),
                                  labels=LABELS, where=f"{task_key}, n = {n}", step=BUDGET, average=AVG,
                                  ylabel_suffix=f" ({BUDGET} steps)", panel=(4.0, 3.3))
     fig.suptitle(f"a fixed budget: {BUDGET} SGD steps, {len(PLATEAU_SWEEP['seeds'])} seeds", fontsize=10)

@@ -127,13 +127,12 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import plans, viz
+from nfdlib import optima, plans, viz
 from nfdlib import scaling as sc
 from nfdlib.config import get_device
 from nfdlib.models import ResNet
 from nfdlib.rules import scaling_rule
 from nfdlib.stats import Claims, combine_verdicts, fit_loglog, interval_verdict, markdown_table, richardson
-from nfdlib.viz import plot_transfer
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -424,8 +423,8 @@ print(f"steps: limit train loss {lim_steps[GD_STEPS]:.2e} after {GD_STEPS} steps
 rates = plans.tuned_rates(TUNE, cache=CACHE)
 fig, ax = plt.subplots(figsize=(5, 3.5))
 tune_sweep, tune_best = rates[REAL["family"]]
-plot_transfer(tune_sweep, "train_loss", ax=ax, legend=False,
-              title=f"depth-muP n = {TUNE['n']}, L = {TUNE['L']}, {len(TUNE['seeds'])} seeds (band: min-max)")
+viz.plot_transfer(tune_sweep, "train_loss", curve_optima=optima.seed_mean_optima(tune_sweep, "train_loss"), ax=ax,
+                  legend=False, title=f"depth-muP n = {TUNE['n']}, L = {TUNE['L']}, {len(TUNE['seeds'])} seeds (band: min-max)")
 viz.show(fig, "Learning-rate sweep of the small depth-muP model used to tune the rate: final train loss against the rate (log2 axis), a min-max band over seeds; the chosen rate is the minimum of the seed-mean curve.")
 display(Markdown(markdown_table(
     ["rule", "tuned eta (grid)", "at the grid edge", "train loss there", "test accuracy there"],

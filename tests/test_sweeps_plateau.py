@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import plans, sweeps
+from nfdlib import engine, optima, plans, stats, sweeps, viz
 from nfdlib.data import load_digits, load_mnist1d, make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.training import evaluate
@@ -62,8 +62,8 @@ def test_a_sweep_records_validation_loss_and_accuracy():
         return ResNet(data.d, 10, 12, 3, block="two", seed=seed, dtype=torch.float64)
 
     kw = dict(batch_size=16, loss="xent", eval_every=2)
-    a = sweeps.train_stacked(make, [0.1, 0.8], [0, 1], data, 5, **kw)
-    b = sweeps.train_stacked(make, [0.1, 0.8], [0, 1], swapped, 5, **kw)
+    a = engine.train_stacked(make, [0.1, 0.8], [0, 1], data, 5, **kw)
+    b = engine.train_stacked(make, [0.1, 0.8], [0, 1], swapped, 5, **kw)
     np.testing.assert_allclose(a["val_loss"], b["test_loss"], rtol=1e-12)
     np.testing.assert_allclose(a["val_acc"], b["test_acc"], rtol=1e-12)
     assert "val_loss" not in b and not np.allclose(a["val_loss"], a["test_loss"])
@@ -75,15 +75,15 @@ def test_train_eval_uses_the_first_training_examples():
     def make(seed):
         return ResNet(4, 1, 8, 2, block="two", seed=seed, dtype=torch.float64)
 
-    out = sweeps.train_stacked(make, [0.1], [0], data, 0, train_eval=7)
+    out = engine.train_stacked(make, [0.1], [0], data, 0, train_eval=7)
     model = make(0)
     expected, _ = evaluate(model, data.X_train[:7], data.Y_train[:7], None, "mse")
     whole, _ = evaluate(model, data.X_train, data.Y_train, None, "mse")
     assert out["train_loss"][0, 0] == pytest.approx(expected, rel=1e-12)
     assert abs(whole - expected) > 1e-3  # the subset is not the whole split
     # training is unchanged by the evaluation subset: the test loss after training is the same
-    a = sweeps.train_stacked(make, [0.3], [0], data, 4, batch_size=8, train_eval=7)
-    b = sweeps.train_stacked(make, [0.3], [0], data, 4, batch_size=8)
+    a = engine.train_stacked(make, [0.3], [0], data, 4, batch_size=8, train_eval=7)
+    b = engine.train_stacked(make, [0.3], [0], data, 4, batch_size=8)
     np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-12)
 
 
@@ -106,8 +106,8 @@ def test_fused_engine_matches_autograd(block, activation, loss, parametrization)
     # the middle rate diverges for some rules: the engine drops it and carries on with the others
     lrs, seeds = [0.02, 0.1, 1e5, 0.02, 0.1], [0, 0, 0, 1, 1]
     kw = dict(batch_size=16, loss=loss, eval_every=2, loss_bound=1e4)
-    fused = sweeps.train_stacked(make, lrs, seeds, data, 6, engine="fused", **kw)
-    ref = sweeps.train_stacked(make, lrs, seeds, data, 6, engine="bmm", **kw)
+    fused = engine.train_stacked(make, lrs, seeds, data, 6, engine="fused", **kw)
+    ref = engine.train_stacked(make, lrs, seeds, data, 6, engine="bmm", **kw)
     np.testing.assert_array_equal(fused["diverged"], ref["diverged"])
     assert fused["diverged"][2]
     for key in ("train_loss", "test_loss"):
@@ -122,9 +122,9 @@ def test_fused_engine_falls_back_for_other_architectures():
     def make(seed, preact=False):
         return ResNet(4, 1, 8, 3, block="two", preact=preact, seed=seed, dtype=torch.float64)
 
-    assert not sweeps.fused_supported(make(0)) and sweeps.fused_supported(make(0, preact=True))
-    a = sweeps.train_stacked(make, [0.1, 0.5], [0, 1], data, 4, batch_size=8, engine="fused")
-    b = sweeps.train_loop(make, [0.1, 0.5], [0, 1], data, 4, batch_size=8)
+    assert not engine.fused_supported(make(0)) and engine.fused_supported(make(0, preact=True))
+    a = engine.train_stacked(make, [0.1, 0.5], [0, 1], data, 4, batch_size=8, engine="fused")
+    b = engine.train_loop(make, [0.1, 0.5], [0, 1], data, 4, batch_size=8)
     np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-10)
 
 
@@ -135,8 +135,8 @@ def test_fused_engine_on_float32_stays_close_to_the_loop():
     def make(seed):
         return ResNet(data.d, 10, 16, 4, block="two", seed=seed)
 
-    a = sweeps.train_stacked(make, [0.1, 0.4], [0, 1], data, 30, batch_size=16, loss="xent", eval_every=10)
-    b = sweeps.train_loop(make, [0.1, 0.4], [0, 1], data, 30, batch_size=16, loss="xent", eval_every=10)
+    a = engine.train_stacked(make, [0.1, 0.4], [0, 1], data, 30, batch_size=16, loss="xent", eval_every=10)
+    b = engine.train_loop(make, [0.1, 0.4], [0, 1], data, 30, batch_size=16, loss="xent", eval_every=10)
     np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-4)
 
 
@@ -151,30 +151,30 @@ def _sweep_with_steps():
 
 def test_final_metric_at_a_step_keeps_runs_that_diverge_later():
     sweep = _sweep_with_steps()
-    assert np.isnan(sweeps.final_metric(sweep)[1, 0])
-    np.testing.assert_allclose(sweeps.final_metric(sweep, step=200)[:, 0], [0.8, 0.5, 1.2])
-    assert np.isnan(sweeps.final_metric(sweep, step=300)[1, 0])
+    assert np.isnan(optima.final_metric(sweep)[1, 0])
+    np.testing.assert_allclose(optima.final_metric(sweep, step=200)[:, 0], [0.8, 0.5, 1.2])
+    assert np.isnan(optima.final_metric(sweep, step=300)[1, 0])
     sweep["train_loss"][1, 0, 3] = 0.4  # a value recorded at the step of divergence is not trusted
     sweep["diverged_at"][1, 0] = 300
-    assert np.isnan(sweeps.final_metric(sweep, step=300)[1, 0])
-    assert sweeps.best_lr(sweep["lr"], sweeps.final_metric(sweep, step=200)[:, 0]).grid_lr == 0.5
+    assert np.isnan(optima.final_metric(sweep, step=300)[1, 0])
+    assert optima.best_lr(sweep["lr"], optima.final_metric(sweep, step=200)[:, 0]).grid_lr == 0.5
     with pytest.raises(ValueError, match="step"):
-        sweeps.final_metric(sweep, step=150)
+        optima.final_metric(sweep, step=150)
     with pytest.raises(ValueError, match="key"):
-        sweeps.final_metric(sweep, key="val_accuracy")
+        optima.final_metric(sweep, key="val_accuracy")
 
 
-def test_best_curve_is_the_envelope_over_rates():
+def test_best_loss_by_step_is_the_envelope_over_rates():
     sweep = _sweep_with_steps()
-    np.testing.assert_allclose(sweeps.best_curve(sweep, "train_loss")[0], [2.0, 0.9, 0.5, 0.7, 0.69])
+    np.testing.assert_allclose(optima.best_loss_by_step(sweep, "train_loss")[0], [2.0, 0.9, 0.5, 0.7, 0.69])
     with pytest.raises(ValueError, match="loss"):
-        sweeps.best_curve(sweep, "test_acc")
+        optima.best_loss_by_step(sweep, "test_acc")
 
 
 def test_plateau_step_finds_where_improvement_stops():
     steps = np.arange(0, 10001, 250)
     curve = 0.3 + np.exp(-steps / 800.0)  # settles: the gain over the last quarter falls below 1% at S
-    S = sweeps.plateau_step(steps, curve)
+    S = optima.plateau_step(steps, curve)
 
     def gain(s):  # the fall between the means of the last two quarters, over the evaluations in each
         late = [0.3 + math.exp(-t / 800) for t in steps if 0.75 * s < t <= s]
@@ -187,15 +187,15 @@ def test_plateau_step_finds_where_improvement_stops():
     level = curve[steps == 1500][0]
     paused[(steps >= 1500) & (steps < 4000)] = level  # flat for 2500 steps: settled there ...
     paused[steps >= 4000] = level - 0.2 * (1 - np.exp(-(steps[steps >= 4000] - 4000) / 300))  # ... then falls
-    assert sweeps.plateau_step(steps[steps <= 4000], paused[steps <= 4000]) <= 4000
-    assert sweeps.plateau_step(steps, paused) > 4000
+    assert optima.plateau_step(steps[steps <= 4000], paused[steps <= 4000]) <= 4000
+    assert optima.plateau_step(steps, paused) > 4000
     # a curve that is still falling at the end never settles; a rising (overfitting) one has settled
-    assert sweeps.plateau_step(steps, np.exp(-steps / 5000.0)) is None
-    assert sweeps.plateau_step(steps, 1 + steps / 1e4) == 750  # the first step with evaluations in both windows
+    assert optima.plateau_step(steps, np.exp(-steps / 5000.0)) is None
+    assert optima.plateau_step(steps, 1 + steps / 1e4) == 750  # the first step with evaluations in both windows
     with pytest.raises(ValueError, match="steps"):
-        sweeps.plateau_step([0, 0, 1], [1, 1, 1])
+        optima.plateau_step([0, 0, 1], [1, 1, 1])
     with pytest.raises(ValueError, match="window"):
-        sweeps.plateau_step(steps, curve, window=0.6)
+        optima.plateau_step(steps, curve, window=0.6)
 
 
 def test_plateau_budget_per_depth():
@@ -207,11 +207,11 @@ def test_plateau_budget_per_depth():
             loss[d, i] = (0.3 - i * 0.05) + np.exp(-steps * lr / tau)
     sweep = {"L": np.array([2, 8]), "lr": lrs, "seed": np.array([0, 1]), "steps": steps, "val_loss": loss,
              "diverged": np.zeros((2, 3, 2), bool)}
-    rows = sweeps.plateau_budget(sweep)
+    rows = optima.plateau_budget(sweep)
     assert [r["L"] for r in rows] == [2, 8]
     assert rows[0]["plateau_step"] < rows[1]["plateau_step"]
     for r, d in zip(rows, range(2)):
-        assert r["plateau_step"] == sweeps.plateau_step(steps, sweeps.best_curve(sweep)[d])
+        assert r["plateau_step"] == optima.plateau_step(steps, optima.best_loss_by_step(sweep)[d])
         assert r["gain_last_window"] < 0.01
 
 
@@ -243,27 +243,27 @@ def test_main_runs_one_plan_filtered(tmp_path, monkeypatch, capsys):
 
 def test_final_metric_averages_the_last_evaluations():
     sweep = _sweep_with_steps()
-    np.testing.assert_allclose(sweeps.final_metric(sweep, step=200, average=2)[:, 0], [0.9, 0.7, 1.35])
-    np.testing.assert_allclose(sweeps.final_metric(sweep, average=3)[[0, 2], 0], [(0.8 + 0.7 + 0.69) / 3, 3.1 / 3])
+    np.testing.assert_allclose(optima.final_metric(sweep, step=200, average=2)[:, 0], [0.9, 0.7, 1.35])
+    np.testing.assert_allclose(optima.final_metric(sweep, average=3)[[0, 2], 0], [(0.8 + 0.7 + 0.69) / 3, 3.1 / 3])
     with pytest.raises(ValueError, match="average"):
-        sweeps.final_metric(sweep, step=100, average=3)
+        optima.final_metric(sweep, step=100, average=3)
     # optima read the same way
-    assert sweeps.mean_curve_optima(sweep, "val_loss", step=200, average=2)[0].grid_lr == 0.5
+    assert optima.seed_mean_optima(sweep, "val_loss", step=200, average=2)[0].grid_lr == 0.5
 
 
 def test_paired_difference_pairs_by_depth_and_seed():
     a = [{"L": 2, "test_acc_seeds": [0.8, 0.7, 0.9]}, {"L": 4, "test_acc_seeds": [0.6, np.nan, 0.8]}]
     b = [{"L": 2, "test_acc_seeds": [0.7, 0.7, 0.7]}, {"L": 4, "test_acc_seeds": [0.7, 0.5, 0.6]}]
-    diff = sweeps.paired_difference(a, b, "test_acc")
+    diff = stats.paired_difference(a, b, "test_acc")
     pairs = np.array([0.1, 0.0, 0.2, -0.1, 0.2])  # the pair with a missing run is left out
     assert diff["pairs"] == 5 and diff["mean"] == pytest.approx(pairs.mean())
     half = 2.7764451051977987 * pairs.std(ddof=1) / math.sqrt(5)  # t(0.975, 4 dof)
     assert diff["lo"] == pytest.approx(pairs.mean() - half) and diff["hi"] == pytest.approx(pairs.mean() + half)
     np.testing.assert_allclose(diff["per_depth"], [0.1, 0.05])
     with pytest.raises(ValueError, match="depths"):
-        sweeps.paired_difference(a, b[:1])
+        stats.paired_difference(a, b[:1])
     with pytest.raises(ValueError, match="metric"):
-        sweeps.paired_difference(a, b, "test_loss")
+        stats.paired_difference(a, b, "test_loss")
 
 
 def test_plot_transfer_reads_a_step(tmp_path):
@@ -275,7 +275,7 @@ def test_plot_transfer_reads_a_step(tmp_path):
     for key in ("train_loss", "test_loss", "val_loss", "diverged", "diverged_at"):
         if key in sweep:
             sweep[key] = sweep[key][None]
-    ax = sweeps.plot_transfer(sweep, "val_loss", step=200)
+    ax = viz.plot_transfer(sweep, "val_loss", curve_optima=optima.seed_mean_optima(sweep, "val_loss", 200), step=200)
     ys = ax.lines[0].get_ydata()
     np.testing.assert_allclose(ys, [0.9, 0.6, 1.3])
 
@@ -365,19 +365,19 @@ def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
     assert plans.missing_from_cache(p["RULES"], p["TASKS"], p["SWEEP"], prefix=p["SWEEP_PREFIX"]) == []
 
 
-def test_best_window_mean_averages_the_best_curve_before_a_budget():
+def test_best_loss_at_budget_averages_the_best_curve_before_a_budget():
     sweep = _sweep_with_steps()  # best validation curve: 2.1, 1.0, 0.6, 0.8, 0.79 at steps 0 ... 400
-    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 400), [0.79])  # (300, 400]: one evaluation
-    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 400, window=0.5), [(0.8 + 0.79) / 2])
-    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 200, window=0.5), [0.6])
-    np.testing.assert_allclose(sweeps.best_window_mean(sweep, 400, key="train_loss", window=0.5), [0.695])
+    np.testing.assert_allclose(optima.best_loss_at_budget(sweep, 400), [0.79])  # (300, 400]: one evaluation
+    np.testing.assert_allclose(optima.best_loss_at_budget(sweep, 400, window=0.5), [(0.8 + 0.79) / 2])
+    np.testing.assert_allclose(optima.best_loss_at_budget(sweep, 200, window=0.5), [0.6])
+    np.testing.assert_allclose(optima.best_loss_at_budget(sweep, 400, key="train_loss", window=0.5), [0.695])
     two = dict(sweep, L=np.array([2, 4]), val_loss=np.stack([sweep["val_loss"], sweep["val_loss"] * 2]),
                diverged=np.stack([sweep["diverged"]] * 2))
-    np.testing.assert_allclose(sweeps.best_window_mean(two, 400), [0.79, 1.58])  # one value per depth
+    np.testing.assert_allclose(optima.best_loss_at_budget(two, 400), [0.79, 1.58])  # one value per depth
     with pytest.raises(ValueError, match="step"):
-        sweeps.best_window_mean(sweep, 50)
+        optima.best_loss_at_budget(sweep, 50)
     with pytest.raises(ValueError, match="window"):
-        sweeps.best_window_mean(sweep, 400, window=1.5)
+        optima.best_loss_at_budget(sweep, 400, window=1.5)
 
 
 def test_paired_verdicts_judge_each_reported_metric():
@@ -385,19 +385,19 @@ def test_paired_verdicts_judge_each_reported_metric():
          {"L": 4, "test_acc_seeds": [0.85, 0.84, 0.86], "test_loss_seeds": [0.35, 0.36, 0.34]}]
     b = [{"L": 2, "test_acc_seeds": [0.7, 0.71, 0.69], "test_loss_seeds": [0.5, 0.51, 0.5]},
          {"L": 4, "test_acc_seeds": [0.72, 0.73, 0.7], "test_loss_seeds": [0.46, 0.44, 0.45]}]
-    out = sweeps.paired_verdicts(a, b)
+    out = stats.paired_verdicts(a, b)
     assert list(out) == ["test_acc", "test_loss"]
     diff, v = out["test_acc"]
-    assert diff == sweeps.paired_difference(a, b, "test_acc") and v.outcome == "agree"  # a is more accurate ...
+    assert diff == stats.paired_difference(a, b, "test_acc") and v.outcome == "agree"  # a is more accurate ...
     assert out["test_loss"][1].outcome == "agree"  # ... and a lower loss is better: a negative difference agrees
     b[0]["test_loss_seeds"] = [0.38, 0.43, 0.40]
     b[1]["test_loss_seeds"] = [0.36, 0.33, 0.36]
-    assert sweeps.paired_verdicts(a, b)["test_loss"][1].outcome == "not resolved"  # equal within the noise
+    assert stats.paired_verdicts(a, b)["test_loss"][1].outcome == "not resolved"  # equal within the noise
     # the allowed range is the one given: "a has the higher loss" is refuted by the accuracy-like numbers
-    flipped = sweeps.paired_verdicts(b, a, better={"test_acc": (0.0, math.inf)})
+    flipped = stats.paired_verdicts(b, a, better={"test_acc": (0.0, math.inf)})
     assert list(flipped) == ["test_acc"] and flipped["test_acc"][1].outcome == "disagree"
     no_loss = [{k: v for k, v in r.items() if k != "test_loss_seeds"} for r in a]
-    assert list(sweeps.paired_verdicts(no_loss, b)) == ["test_acc"]  # a metric not reported is left out
+    assert list(stats.paired_verdicts(no_loss, b)) == ["test_acc"]  # a metric not reported is left out
 
 
 def test_compute_time_sums_the_stored_compute():
@@ -405,6 +405,6 @@ def test_compute_time_sums_the_stored_compute():
                      "threads": np.array(2)},
                "y": {"cpu_seconds": np.array([5.0]), "wall_seconds": np.array([6.0]), "threads": np.array(1)},
                "z": {"train_loss": np.zeros(3)}}  # computed before the compute was recorded
-    cpu, wall, threads = sweeps.compute_time(results)
+    cpu, wall, threads = optima.compute_time(results)
     assert cpu == 35.0 and wall == 43.0 and threads == [1, 2]
-    assert sweeps.compute_time({}) == (0, 0, [])
+    assert optima.compute_time({}) == (0, 0, [])

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from nfdlib import gia, two_layer, viz  # noqa: E402
+from nfdlib import coupling, gia, optima, two_layer, viz  # noqa: E402
 from nfdlib.nfd.theory import first_step_ratio_theory  # noqa: E402
 from nfdlib.stats import extrapolate  # noqa: E402
 
@@ -111,7 +111,8 @@ def test_show_sends_the_png_with_its_alt_text(monkeypatch):
 def small_gia_records():
     init = gia.init_gap_summary(gia.init_gap([16, 32], [2, 4], seeds=range(3), P=3, d=5, progress=False))
     def coupling(widths, depths):
-        return gia.coupling_digest(gia.coupling_sweep(widths, depths, seeds=(0, 1), steps=2, P=3, d=5, progress=False))
+        return coupling.coupling_digest(coupling.coupling_sweep(widths, depths, seeds=(0, 1), steps=2, P=3, d=5,
+                                                                progress=False))
 
     return init, coupling([32], [2, 4]), coupling([16, 32], [4])
 
@@ -294,8 +295,9 @@ def _small_depth_sweep(shift):
 
 def test_transfer_grid_puts_rules_in_columns_and_metrics_in_rows():
     grid = {RULES6[0]: _small_depth_sweep(0.0), RULES6[2]: _small_depth_sweep(1.0)}
-    fig = viz.plot_transfer_grid(grid, ("val_loss", "train_loss"), labels=LABELS6, where="task, n = 8",
-                                 step=10, ylabel_suffix=" (10 steps)")
+    keys = ("val_loss", "train_loss")
+    fig = viz.plot_transfer_grid(grid, keys, curve_optima=optima.transfer_grid_optima(grid, keys, 10),
+                                 labels=LABELS6, where="task, n = 8", step=10, ylabel_suffix=" (10 steps)")
     axes = np.array(fig.axes[:4]).reshape(2, 2)
     assert [ax.get_title() for ax in axes[0]] == [f"{LABELS6[r]} · task, n = 8" for r in grid]
     assert [ax.get_title() for ax in axes[1]] == ["", ""]
@@ -307,7 +309,7 @@ def test_transfer_grid_puts_rules_in_columns_and_metrics_in_rows():
     assert not axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[1, 0])
     plt.close(fig)
     with pytest.raises(ValueError, match="sweeps_by_rule"):
-        viz.plot_transfer_grid({}, labels=LABELS6, where="")
+        viz.plot_transfer_grid({}, curve_optima={}, labels=LABELS6, where="")
 
 
 def test_pilot_marks_the_plateaus_and_the_budget():
@@ -357,7 +359,8 @@ def test_transfer_grid_and_best_by_depth_ranges_are_not_set_by_one_spike():
     spiked = _small_depth_sweep(0.0)
     spiked["val_loss"] = spiked["val_loss"].copy()
     spiked["val_loss"][1, -1] = 300.0  # one depth close to diverging at the top rate
-    fig = viz.plot_transfer_grid({RULES6[0]: spiked, RULES6[2]: _small_depth_sweep(1.0)}, ("val_loss",),
+    grid = {RULES6[0]: spiked, RULES6[2]: _small_depth_sweep(1.0)}
+    fig = viz.plot_transfer_grid(grid, ("val_loss",), curve_optima=optima.transfer_grid_optima(grid, ("val_loss",), 10),
                                  labels=LABELS6, where="w", step=10)
     assert fig.axes[0].get_ylim()[1] < 10 and fig.axes[1].get_ylim() == fig.axes[0].get_ylim()
     assert sum(ln.get_marker() == "^" for ln in fig.axes[0].lines) == 1  # the spike, marked on the edge

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..optima import best_loss_by_step, best_lr, final_metric, seed_mean_optima
+from ..optima import best_loss_by_step, final_metric
 from .base import AXIS_LABELS, legend_outside, log2_axis, mark_outside, readable_log_ticks, robust_limits
 
 RULE_MARKERS = "osD^v"
@@ -198,12 +198,14 @@ def plot_kernel_growth(series: dict, fits: dict, rules: Sequence, *, labels: dic
     return fig
 
 
-def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss",), *, labels: dict, where: str,
-                       step: int | None = None, average: int = 1, ylabel_suffix: str = "",
+def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss",), *, curve_optima: dict,
+                       labels: dict, where: str, step: int | None = None, average: int = 1, ylabel_suffix: str = "",
                        panel: tuple[float, float] = (4.5, 3.9)):
     """Notebook 06: transfer plots (:func:`plot_transfer`) of several rules side by side, one
     column per entry of ``sweeps_by_rule`` (rule -> depth sweep), one row per metric of ``keys`` (read after
-    ``step`` steps, averaged over ``average`` evaluations), the y axis shared along each row. The top row is
+    ``step`` steps, averaged over ``average`` evaluations), the y axis shared along each row; ``curve_optima[(rule,
+    key)]`` are the optima marked in each panel (:func:`nfdlib.optima.transfer_grid_optima` with the same ``keys``,
+    ``step`` and ``average``). The top row is
     titled ``"<rule> · <where>"``, the first column carries the metric (with ``ylabel_suffix``), and the
     legend of depths sits outside the last panel of the top row. Each row's range is set by the bulk of its
     seed-mean points (:func:`robust_limits`); a rate whose mean lies outside (a run close to diverging) is marked
@@ -216,8 +218,8 @@ def plot_transfer_grid(sweeps_by_rule: dict, keys: Sequence[str] = ("train_loss"
     for j, (rule, sweep) in enumerate(sweeps_by_rule.items()):
         for i, key in enumerate(keys):
             ax = axes[i, j]
-            plot_transfer(sweep, key, ax=ax, legend=False, step=step, average=average,
-                          title=f"{labels[rule]} · {where}" if i == 0 else None)
+            plot_transfer(sweep, key, curve_optima=curve_optima[(rule, key)], ax=ax, legend=False, step=step,
+                          average=average, title=f"{labels[rule]} · {where}" if i == 0 else None)
             ax.set_ylabel(METRIC_LABELS[key] + ylabel_suffix if j == 0 else "")
     for i, key in enumerate(keys):  # one range per row, set by the bulk of the seed-mean curves
         means = {rule: final_metric(sweep, key, step, average).reshape(-1, len(sweep["lr"]), len(sweep["seed"]))
@@ -264,14 +266,15 @@ METRIC_LABELS = {"train_loss": "training loss after training", "test_loss": "tes
                  "val_acc": "validation accuracy after training"}
 
 
-def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: str | None = None,
-                  cmap: str = "viridis", legend: bool = True, color=None, label: str | None = None,
-                  step: int | None = None, average: int = 1):
+def plot_transfer(sweep: Mapping, key: str = "train_loss", *, curve_optima: Sequence, ax=None,
+                  title: str | None = None, cmap: str = "viridis", legend: bool = True, color=None,
+                  label: str | None = None, step: int | None = None, average: int = 1):
     """A transfer plot: ``key`` at the end of training against ``log2 eta``, one curve per depth (mean over
-    seeds with a min-max band), a dot at each curve's optimum (:func:`nfdlib.optima.best_lr` of the seed-mean
-    curve). ``color`` and ``label`` override the per-depth colours and labels (for comparing single-depth
-    sweeps). ``step`` and ``average`` read ``key`` as :func:`nfdlib.optima.final_metric` does (after ``step``
-    steps, averaged over the last ``average`` evaluations).
+    seeds with a min-max band), a dot at each curve's optimum, ``curve_optima[d]`` (the
+    :class:`nfdlib.optima.Optimum` of depth ``d``'s seed-mean curve, :func:`nfdlib.optima.seed_mean_optima` with
+    the same ``key``, ``step`` and ``average``). ``color`` and ``label`` override the per-depth colours and labels
+    (for comparing single-depth sweeps). ``step`` and ``average`` read ``key`` as
+    :func:`nfdlib.optima.final_metric` does (after ``step`` steps, averaged over the last ``average`` evaluations).
 
     A rate at which any seed diverged is a missing point; the optimum of a curve whose best point is at the
     edge of the grid is drawn as an open circle (it is only a bound).
@@ -284,9 +287,6 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.3))
     colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, len(depths)))
-    maximize = key.endswith("_acc")
-    opts = seed_mean_optima(sweep, key, step, average) if "L" in sweep else \
-        [best_lr(lrs, values[0].mean(-1), maximize=maximize, log_values=not maximize)]
     if color is not None:
         colors = [color] * len(depths)
     for d, (L, color) in enumerate(zip(depths, colors)):
@@ -294,7 +294,7 @@ def plot_transfer(sweep: Mapping, key: str = "train_loss", *, ax=None, title: st
         lo, hi = values[d].min(-1), values[d].max(-1)
         ax.plot(lrs, mean, "-", marker=".", ms=4, color=color, label=label if label is not None else f"L = {L}")
         ax.fill_between(lrs, lo, hi, color=color, alpha=0.18, linewidth=0)
-        opt = opts[d]
+        opt = curve_optima[d]
         if math.isfinite(opt.lr):
             i = int(np.argmin(np.abs(lrs - opt.grid_lr)))
             ax.plot([opt.lr], [mean[i]], "o", ms=7, color=color, mfc="none" if opt.at_edge else color,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import sweeps
+from .. import optima, viz
 from ..validation import check_choice
 from .live import LiveFigure, dropdown, log_y_axis, panel_figure, rate_label, selection_slider
 
@@ -21,7 +21,7 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
     if not isinstance(sweeps_by_label, Mapping) or not sweeps_by_label:
         got = "an empty mapping" if isinstance(sweeps_by_label, Mapping) else type(sweeps_by_label).__name__
         raise ValueError(f"sweeps_by_label must hold at least one sweep (a mapping of labels to sweeps), got {got}")
-    check_choice("key", key, sweeps.METRICS)
+    check_choice("key", key, optima.METRICS)
     labels = list(sweeps_by_label)
     lrs = sorted({float(v) for s in sweeps_by_label.values() for v in np.asarray(s["lr"], float)})
     controls = {"label": dropdown("sweep", labels, labels[0]),
@@ -30,16 +30,17 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
     def compute(values: dict) -> dict:
         sweep = sweeps_by_label[values["label"]]
         grid = np.asarray(sweep["lr"], float)
-        final = sweeps.final_metric(sweep, key)  # (depths, rates, seeds)
+        final = optima.final_metric(sweep, key)  # (depths, rates, seeds)
         i = int(np.argmin(np.abs(np.log2(grid) - np.log2(values["lr"]))))
-        best = [o.value for o in sweeps.mean_curve_optima(sweep, key)]
+        best = [o.value for o in optima.seed_mean_optima(sweep, key)]
         return {"sweep": sweep, "label": values["label"], "lr": float(grid[i]), "at_rate": final[:, i, :],
                 "depths": np.asarray(sweep["L"]), "best": np.asarray(best, float),
-                "optima": [o.lr for o in sweeps.mean_curve_optima(sweep, key)], "cached": {"sweep (cached)": True}}
+                "optima": [o.lr for o in optima.seed_mean_optima(sweep, key)], "cached": {"sweep (cached)": True}}
 
     def draw(r: dict) -> Figure:
         fig, (left, right) = panel_figure("xy", 4.8, 3.5)
-        sweeps.plot_transfer(r["sweep"], key, ax=left, title=r["label"])
+        viz.plot_transfer(r["sweep"], key, curve_optima=optima.seed_mean_optima(r["sweep"], key), ax=left,
+                          title=r["label"])
         left.axvline(r["lr"], color="k", lw=1, ls="--")
         at = r["at_rate"]
         ok = np.isfinite(at)
@@ -53,7 +54,7 @@ def transfer_widget(sweeps_by_label: Mapping[str, Mapping], key: str = "train_lo
         if key != "test_acc":
             log_y_axis(right)
         right.set_xlabel("depth L (log2 scale)")
-        right.set_ylabel(sweeps.METRIC_LABELS[key])
+        right.set_ylabel(viz.METRIC_LABELS[key])
         right.legend(fontsize=7)
         right.grid(alpha=0.3)
         fig.title_text = "dashed line: the chosen rate; dots: each depth's optimum (open: at the grid's edge)"
