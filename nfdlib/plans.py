@@ -237,7 +237,8 @@ def _select(parser, what: str, asked, available) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Precompute (and cache under ``data/``) every sweep of a notebook's plan, in full mode."""
+    """Precompute (and cache under ``data/``) every sweep of a notebook's plan (notebooks 05, 06) or every result
+    of its PLAN (notebook 07), in full mode."""
     ap = argparse.ArgumentParser(prog="python -m nfdlib.plans", description=main.__doc__)
     ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES and, for "
                                      "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX (notebook 06), "
