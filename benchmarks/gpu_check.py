@@ -8,7 +8,7 @@ Rows:
 * explorer update at the CPU caps, and at 8x those widths, depths, particles and Euler steps (the CUDA caps
   of nfdlib.explore), cold (fresh memo) and cached;
 * the particle solver (decoupled and reused) at one size, CPU against CUDA;
-* one batched learning-rate sweep (nfdlib.sweeps.train_stacked), CPU against CUDA;
+* one batched learning-rate sweep (nfdlib.engine.train_stacked), CPU against CUDA;
 * agreement on a fixed seed: the solver in float64 (outputs and losses over training), a float32 network
   trained for a few steps, and the explorer's panel data. Every random number is drawn on the CPU, so the two
   devices see the same draws; what differs is arithmetic order, which float64 keeps near 1e-12 and float32
@@ -27,9 +27,9 @@ import torch
 
 from nfdlib import explore as ex
 from nfdlib.data import load_mnist1d, make_teacher_task
+from nfdlib.engine import train_stacked
 from nfdlib.models import ResNet
 from nfdlib.nfd import simulate_nfd
-from nfdlib.sweeps import train_stacked
 from nfdlib.training import train
 
 ROWS: list[tuple[str, str, str, str]] = []

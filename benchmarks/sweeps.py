@@ -1,4 +1,4 @@
-"""Configurations per second and achieved FLOP/s: the batched sweep engines (``nfdlib.sweeps.train_stacked``)
+"""Configurations per second and achieved FLOP/s: the batched sweep engines (``nfdlib.engine.train_stacked``)
 against a plain Python loop of ``nfdlib.training.train`` calls over the same configurations (rates x seeds),
 measured against the machine's matmul peak.
 
@@ -38,8 +38,8 @@ import torch
 
 from nfdlib.config import get_device
 from nfdlib.data import load_mnist1d
+from nfdlib.engine import train_loop, train_stacked
 from nfdlib.models import ResNet
-from nfdlib.sweeps import train_loop, train_stacked
 
 
 def _sync(device) -> None:
@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--widths", default="32,64,128,256")
     ap.add_argument("--depth", type=int, default=8)
     ap.add_argument("--configs", type=int, default=36, help="learning rates x seeds per case (the sweeps: 12 x 3)")
-    ap.add_argument("--engines", default="fused,bmm", help="batched engines to time (nfdlib.sweeps.ENGINES)")
+    ap.add_argument("--engines", default="fused,bmm", help="batched engines to time (nfdlib.engine.ENGINES)")
     ap.add_argument("--no-loop", action="store_true", help="skip the Python loop (slow at large widths)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

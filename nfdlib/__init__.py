@@ -19,7 +19,10 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.gia`              gradient-independence measurements (03)
 * :mod:`nfdlib.nfd.reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
 * :mod:`nfdlib.two_layer`        diagnostics of two-layer blocks: own updates, backward signal, kernel shares (04, 05)
-* :mod:`nfdlib.sweeps`           batched learning-rate x seed sweeps with divergence detection (04, 05)
+* :mod:`nfdlib.engine`           the batched engine: many SGD runs of one architecture at once (05)
+* :mod:`nfdlib.sweeps`           learning-rate x seed sweeps over depth, cached and resumable by depth (05, 06)
+* :mod:`nfdlib.optima`           reading sweeps: optima, their drift with depth, plateaus, budgets (05, 06)
+* :mod:`nfdlib.plans`            notebooks' plans of long computations and their command line (06, 07)
 * :mod:`nfdlib.scaling`          FLOP counts, scaling-law fits, extrapolation, compute-optimal sizes (07)
 * :mod:`nfdlib.data`             offline datasets: digits, MNIST-1D, synthetic teachers; CIFAR-10 where online (00)
 * :mod:`nfdlib.cache`            results cached under ``data/`` keyed by their configuration

@@ -125,7 +125,7 @@ def train(model: torch.nn.Module, data: Dataset, lr: float, steps: int, *, batch
         labels = None if data.labels_train is None else data.labels_train[idx]
         opt.zero_grad(set_to_none=True)
         value = loss_fn(model(data.X_train[idx]), data.Y_train[idx], labels, loss)
-        # The same test as at an evaluation, on the minibatch loss (as nfdlib.sweeps.train_stacked does).
+        # The same test as at an evaluation, on the minibatch loss (as nfdlib.engine.train_stacked does).
         if not (torch.isfinite(value) and float(value.detach()) <= loss_bound):
             diverged_at = step
             break

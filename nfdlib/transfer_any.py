@@ -3,8 +3,8 @@
 ``build(L)`` returns the result of :func:`nfdlib.parametrize` at depth ``L``; each (depth, rate, seed) trains a
 fresh model for ``steps`` full-batch steps on the mean squared error of one batch. The result has the layout of
 :func:`nfdlib.sweeps.depth_sweep` (``L``, ``lr``, ``seeds``, ``steps``, ``train_loss`` shaped ``(depths, rates,
-seeds, 1)``, ``diverged``), so :func:`nfdlib.sweeps.optimum_drift`, :func:`~nfdlib.sweeps.mean_curve_optima`
-and :class:`~nfdlib.sweeps.Drift`'s verdicts read it unchanged. A run whose loss goes non-finite or above
+seeds, 1)``, ``diverged``), so :func:`nfdlib.optima.optimum_drift`, :func:`~nfdlib.optima.seed_mean_optima`
+and :class:`~nfdlib.optima.Drift`'s verdicts read it unchanged. A run whose loss goes non-finite or above
 ``loss_bound`` is marked diverged (its loss is NaN); it never raises.
 """
 

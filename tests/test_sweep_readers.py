@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from nfdlib import cache, sweeps
+from nfdlib import cache, optima, stats, sweeps
 from nfdlib.stats import fit_loglog, interval_verdict
 
 LRS = 2.0 ** np.arange(0, 6)  # 1, 2, 4, 8, 16, 32
@@ -30,26 +30,26 @@ def test_max_stable_lr_by_hand():
     sweep["diverged"][1, -1, 1] = True  # already diverged at the top rate
     sweep["diverged"][1, :, 2] = True  # diverged at every rate, the smallest included
     expected = np.array([[32, 32, 32], [8, 8, np.nan], [4, 4, 4], [2, 2, 2]], float)
-    np.testing.assert_array_equal(sweeps.max_stable_lr(sweep), expected)
+    np.testing.assert_array_equal(optima.max_stable_lr(sweep), expected)
     one_depth = {k: v[1] for k, v in sweep.items() if k == "diverged"} | {"lr": LRS}
-    np.testing.assert_array_equal(sweeps.max_stable_lr(one_depth), expected[1])
+    np.testing.assert_array_equal(optima.max_stable_lr(one_depth), expected[1])
 
 
 def test_stability_drift_censors_the_top_of_the_grid():
     # Depth 2 never diverged: its largest stable rate, 32, is only a lower bound and must be censored (>= the
     # top), leaving the nine exact points of slope -1. Kept as a measurement, it would give a slope of -1.3.
-    d = sweeps.stability_drift(_stability_sweep(), boot=50)
+    d = optima.stability_drift(_stability_sweep(), boot=50)
     assert d.censored == 3 and d.points == 9
     assert d.slope == pytest.approx(-1.0, abs=1e-12)
     assert d.fit.lo == pytest.approx(-1.0, abs=1e-9) and d.fit.hi == pytest.approx(-1.0, abs=1e-9)
     assert d.boot_lo == pytest.approx(-1.0) and d.boot_hi == pytest.approx(-1.0)
     assert d.transfers().disagrees and d.moves().outcome == "not resolved"  # censored optima withhold agreement
-    via = sweeps.drift_of(_stability_sweep(), "stable", boot=50)
+    via = optima.drift_of(_stability_sweep(), "stable", boot=50)
     assert via.censored == 3 and via.slope == pytest.approx(-1.0, abs=1e-12)
     # a rate one grid step below the top is a real measurement, not censored
     sweep = _stability_sweep()
     sweep["diverged"][0, -1, :] = True  # depth 2 now diverges at 32: its largest stable rate is 16
-    d = sweeps.stability_drift(sweep, boot=50)
+    d = optima.stability_drift(sweep, boot=50)
     assert d.censored == 0 and d.points == 12
 
 
@@ -73,7 +73,7 @@ def test_drift_bootstrap_is_the_central_95_percent(slopes, lo, hi):
     # probability 1/27 = 3.7%: inside the upper 2.5% tail's reach (the 97.5th percentile is 0.5), outside the
     # 5% tail's (the 95th percentile would be 1/3). The same for the lower end of {0, 0.5, 0.5}.
     sweep, _ = _optimum_sweep(slopes)
-    d = sweeps.optimum_drift(sweep, boot=4000, seed=3)
+    d = optima.optimum_drift(sweep, boot=4000, seed=3)
     assert d.slope == pytest.approx(np.mean(slopes), abs=1e-9)
     assert d.boot_lo == pytest.approx(lo, abs=1e-9) and d.boot_hi == pytest.approx(hi, abs=1e-9)
 
@@ -82,14 +82,14 @@ def test_drift_bootstrap_is_the_central_95_percent(slopes, lo, hi):
 def test_accuracy_optima_are_maxima(key):
     # An accuracy peaks at the best rate; picking its minimum would choose the worst rate, at the grid's edge.
     sweep, centre = _optimum_sweep([0.0, -0.5], key=key)
-    opt = sweeps.best_lr(sweep["lr"], sweep[key][0, :, 0, -1], maximize=True, log_values=False)
+    opt = optima.best_lr(sweep["lr"], sweep[key][0, :, 0, -1], maximize=True, log_values=False)
     assert opt.lr == pytest.approx(1.0) and not opt.at_edge and opt.value == pytest.approx(0.9)
-    np.testing.assert_allclose(np.log2(sweeps.optima(sweep, key)), centre, atol=1e-9)
-    d = sweeps.optimum_drift(sweep, key, boot=50)
+    np.testing.assert_allclose(np.log2(optima.per_seed_optima(sweep, key)), centre, atol=1e-9)
+    d = optima.optimum_drift(sweep, key, boot=50)
     assert d.censored == 0 and d.slope == pytest.approx(-0.25, abs=1e-9)
-    means = sweeps.mean_curve_optima(sweep, key)  # the seed-mean curve peaks halfway between the two seeds
+    means = optima.seed_mean_optima(sweep, key)  # the seed-mean curve peaks halfway between the two seeds
     np.testing.assert_allclose([math.log2(o.lr) for o in means], centre.mean(1), atol=1e-9)
-    rows = sweeps.best_by_depth(sweep, select=key, report=(key,))
+    rows = optima.best_by_depth(sweep, select=key, report=(key,))
     assert [row["at_edge"] for row in rows] == [False] * 5
     assert [row[key] for row in rows] == pytest.approx(
         [float(np.mean(0.9 - 0.01 * (math.log2(row["grid_lr"]) - centre[d]) ** 2)) for d, row in enumerate(rows)])
@@ -115,7 +115,7 @@ def test_batch_size_is_part_of_the_sweep_cache_key(tmp_path):
 def test_best_by_depth_reports_the_standard_error_over_seeds():
     sweep, _ = _optimum_sweep([0.0, 0.0, 0.0])
     sweep["train_loss"] = sweep["train_loss"] * np.array([1.0, 2.0, 4.0])[None, None, :, None]
-    row = sweeps.best_by_depth(sweep, report=("train_loss",))[0]
+    row = optima.best_by_depth(sweep, report=("train_loss",))[0]
     assert row["train_loss"] == pytest.approx(7 / 3)
     assert row["train_loss_sem"] == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1) / math.sqrt(3))
 
@@ -124,17 +124,17 @@ def test_paired_difference_is_a_t_interval_over_the_pairs():
     diffs = np.array([0.3, -0.1, 0.4, 0.2])
     rows_a = [{"L": 2, "test_acc_seeds": list(0.5 + diffs[:2])}, {"L": 4, "test_acc_seeds": list(0.5 + diffs[2:])}]
     rows_b = [{"L": 2, "test_acc_seeds": [0.5, 0.5]}, {"L": 4, "test_acc_seeds": [0.5, 0.5]}]
-    out = sweeps.paired_difference(rows_a, rows_b)
+    out = stats.paired_difference(rows_a, rows_b)
     half = st.t.ppf(0.975, 3) * diffs.std(ddof=1) / 2
     assert out["mean"] == pytest.approx(0.2) and out["pairs"] == 4
     assert (out["lo"], out["hi"]) == pytest.approx((0.2 - half, 0.2 + half))
 
 
-def test_lead_is_judged_on_the_95_percent_interval_of_the_gap():
+def test_ahead_by_is_judged_on_the_95_percent_interval_of_the_gap():
     # gap 0.1 with a standard error 0.0525: the 95% interval reaches below 0 (not resolved); a 90% one would not
     ahead = {"train_loss": 1.0, "train_loss_sem": 0.0525 / math.sqrt(2)}
     behind = {"train_loss": 1.1, "train_loss_sem": 0.0525 / math.sqrt(2)}
-    gap, err, verdict = sweeps.lead(ahead, behind)
+    gap, err, verdict = optima.ahead_by(ahead, behind)
     assert gap == pytest.approx(0.1) and err == pytest.approx(0.0525)
     assert (verdict.lo, verdict.hi) == pytest.approx((0.1 - 1.96 * 0.0525, 0.1 + 1.96 * 0.0525))
     assert verdict.outcome == "not resolved"
@@ -142,40 +142,40 @@ def test_lead_is_judged_on_the_95_percent_interval_of_the_gap():
 
 def test_best_lr_flags_both_ends_of_the_grid():
     lrs = 2.0 ** np.arange(-4, 4.01, 0.5)
-    assert sweeps.best_lr(lrs, np.exp(np.log2(lrs))).at_edge  # best at the smallest rate
-    assert sweeps.best_lr(lrs, np.exp(-np.log2(lrs))).at_edge  # best at the largest rate
+    assert optima.best_lr(lrs, np.exp(np.log2(lrs))).at_edge  # best at the smallest rate
+    assert optima.best_lr(lrs, np.exp(-np.log2(lrs))).at_edge  # best at the largest rate
     sweep, _ = _optimum_sweep([0.0, 0.0])
     sweep["train_loss"][0, :, 0, -1] = np.exp(np.log2(sweep["lr"]))  # depth 2, seed 0: optimum below the grid
-    assert np.isnan(sweeps.optima(sweep)[0, 0]) and sweeps.optimum_drift(sweep, boot=20).censored == 1
+    assert np.isnan(optima.per_seed_optima(sweep)[0, 0]) and optima.optimum_drift(sweep, boot=20).censored == 1
 
 
-def test_best_window_mean_excludes_the_start_of_its_window():
+def test_best_loss_at_budget_excludes_the_start_of_its_window():
     sweep = {"steps": np.array([25, 50, 75, 100]), "lr": np.array([1.0]), "L": np.array([2]),
              "diverged": np.zeros((1, 1, 1), bool), "val_loss": np.array([[[[8.0, 4.0, 2.0, 1.0]]]])}
     # window 0.5 of step 100 is (50, 100]: the evaluations at 75 and 100
-    assert sweeps.best_window_mean(sweep, 100, window=0.5) == pytest.approx([1.5])
+    assert optima.best_loss_at_budget(sweep, 100, window=0.5) == pytest.approx([1.5])
 
 
 def test_cases_of_keeps_one_rule_and_one_kind_keyed_by_task_and_width():
     table = {("mnist1d", 64, "completep", "two", "val_loss"): 1, ("mnist1d", 64, "completep", "two", "stable"): 2,
              ("teacher", 64, "completep", "two", "val_loss"): 3, ("mnist1d", 64, "depth-mup", "two", "val_loss"): 4,
              ("mnist1d", 64, "depth-mup", "one", "val_loss"): 5}  # same parametrization, other block
-    assert sweeps.cases_of(table, ("completep", "two"), "val_loss") == {("mnist1d", 64): 1, ("teacher", 64): 3}
-    assert sweeps.cases_of(table, ("depth-mup", "two")) == {("mnist1d", 64): 4}
+    assert optima.cases_of(table, ("completep", "two"), "val_loss") == {("mnist1d", 64): 1, ("teacher", 64): 3}
+    assert optima.cases_of(table, ("depth-mup", "two")) == {("mnist1d", 64): 4}
 
 
 def test_claim_over_cases_agrees_only_when_every_case_agrees():
     inside, outside = interval_verdict(-0.1, 0.1, allowed=(-1, 1)), interval_verdict(2, 3, allowed=(-1, 1))
     cases = {("mnist1d", 64): inside, ("teacher", 64): outside}
-    measured, verdict = sweeps.claim_over_cases(cases, judge=lambda v: v, text=lambda v: v.outcome)
+    measured, verdict = optima.claim_over_cases(cases, judge=lambda v: v, text=lambda v: v.outcome)
     assert measured == "mnist1d n=64: agree; teacher n=64: disagree"
     assert verdict.outcome == "disagree"
-    assert sweeps.claim_over_cases({("mnist1d", 64): inside}, judge=lambda v: v)[1].outcome == "agree"
+    assert optima.claim_over_cases({("mnist1d", 64): inside}, judge=lambda v: v)[1].outcome == "agree"
     with pytest.raises(ValueError, match="cases"):
-        sweeps.claim_over_cases({}, judge=lambda v: v)
+        optima.claim_over_cases({}, judge=lambda v: v)
 
 
 def test_drift_cell_names_the_optima_at_the_grid_edge():
     fit = fit_loglog([2, 4, 8, 16, 2, 4, 8, 16], [1, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01])
-    assert sweeps.Drift(fit, 0, 0, 0, 8).cell(0.15) == f"{fit}: **flat**"
-    assert sweeps.Drift(fit, 0, 0, 2, 8).cell(0.15) == f"{fit} (2 at the grid edge): **not resolved**"
+    assert optima.Drift(fit, 0, 0, 0, 8).cell(0.15) == f"{fit}: **flat**"
+    assert optima.Drift(fit, 0, 0, 2, 8).cell(0.15) == f"{fit} (2 at the grid edge): **not resolved**"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import plans, sweeps
+from nfdlib import optima, plans, sweeps
 from nfdlib.data import load_digits, make_teacher_task
+from nfdlib.engine import ENGINES, train_loop, train_stacked
 from nfdlib.models import ResNet
 from nfdlib.optim import make_sgd
 from nfdlib.parametrization import get_parametrization
@@ -21,7 +22,7 @@ def _digits(dtype=torch.float64):
     return load_digits(n_train=48, n_test=24, dtype=dtype)
 
 
-@pytest.mark.parametrize("engine", sweeps.ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("block, loss, batch_size", [("two", "xent", 16), ("one", "mse", None)])
 def test_batched_sweep_matches_plain_loop(block, loss, batch_size, engine):
     data = _digits()
@@ -32,8 +33,8 @@ def test_batched_sweep_matches_plain_loop(block, loss, batch_size, engine):
     lrs = [0.05, 0.5, 2.0, 0.05, 0.5, 2.0]
     seeds = [0, 0, 0, 1, 1, 1]
     kw = dict(batch_size=batch_size, loss=loss, eval_every=3)
-    a = sweeps.train_stacked(make, lrs, seeds, data, 7, engine=engine, **kw)
-    b = sweeps.train_loop(make, lrs, seeds, data, 7, **kw)
+    a = train_stacked(make, lrs, seeds, data, 7, engine=engine, **kw)
+    b = train_loop(make, lrs, seeds, data, 7, **kw)
     np.testing.assert_array_equal(a["steps"], b["steps"])
     np.testing.assert_array_equal(a["diverged"], b["diverged"])
     for key in ("train_loss", "test_loss", "test_acc") if loss == "xent" else ("train_loss", "test_loss"):
@@ -51,32 +52,32 @@ def test_chunks_give_the_same_numbers():
         return ResNet(6, 1, 8, 2, block="two", seed=seed, dtype=torch.float64)
 
     lrs, seeds = [0.1, 0.2, 0.4, 0.8, 1.6], [0, 1, 2, 3, 4]
-    whole = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8)
-    parts = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8, chunk_size=2)
+    whole = train_stacked(make, lrs, seeds, data, 4, batch_size=8)
+    parts = train_stacked(make, lrs, seeds, data, 4, batch_size=8, chunk_size=2)
     np.testing.assert_allclose(whole["train_loss"], parts["train_loss"], rtol=1e-12)
-    other = sweeps.train_stacked(make, lrs, seeds, data, 4, batch_size=8, engine="vmap")
+    other = train_stacked(make, lrs, seeds, data, 4, batch_size=8, engine="vmap")
     np.testing.assert_allclose(whole["train_loss"], other["train_loss"], rtol=1e-10)
 
 
-@pytest.mark.parametrize("engine", sweeps.ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_diverging_configuration_is_recorded_not_raised(engine):
     data = make_teacher_task(d=6, n_train=16, n_test=8)
 
     def make(seed):
         return ResNet(6, 1, 16, 4, block="two", seed=seed)
 
-    out = sweeps.train_stacked(make, [0.05, 1e6, 0.05], [0, 0, 1], data, 6, eval_every=2, loss_bound=1e3,
-                               engine=engine)
+    out = train_stacked(make, [0.05, 1e6, 0.05], [0, 0, 1], data, 6, eval_every=2, loss_bound=1e3,
+                        engine=engine)
     assert out["diverged"].tolist() == [False, True, False]
     assert 0 <= out["diverged_at"][1] <= 6 and out["diverged_at"][0] == -1
     assert np.isnan(out["train_loss"][1, -1]) and np.all(np.isfinite(out["train_loss"][[0, 2]]))
     # read back as a missing point, never as a number
     sweep = {"lr": np.array([0.05, 1e6]), "seed": np.array([0]), "train_loss": out["train_loss"][:2, None],
              "diverged": out["diverged"][:2, None]}
-    assert np.isnan(sweeps.final_metric(sweep)[1, 0])
+    assert np.isnan(optima.final_metric(sweep)[1, 0])
 
 
-@pytest.mark.parametrize("engine", sweeps.ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("steps, expected_at", [(6, 5), (5, 5)])
 def test_finite_loss_above_the_bound_diverges_where_the_plain_loop_does(engine, steps, expected_at):
     """A run whose loss stays finite but passes loss_bound: between evaluations the minibatch check must catch it
@@ -88,11 +89,11 @@ def test_finite_loss_above_the_bound_diverges_where_the_plain_loop_does(engine, 
         return ResNet(6, 1, 16, 4, seed=seed, dtype=torch.float64)
 
     kw = dict(eval_every=steps, batch_size=8)
-    free = sweeps.train_stacked(make, [4.0, 0.05], [0, 0], data, steps, loss_bound=1e300, engine=engine, **kw)
+    free = train_stacked(make, [4.0, 0.05], [0, 0], data, steps, loss_bound=1e300, engine=engine, **kw)
     assert not free["diverged"].any() and np.all(np.isfinite(free["train_loss"]))  # finite throughout ...
     assert free["train_loss"][0, -1] > 10.0 > free["train_loss"][0, 0]  # ... and above the bound at the end
-    a = sweeps.train_stacked(make, [4.0, 0.05], [0, 0], data, steps, loss_bound=10.0, engine=engine, **kw)
-    b = sweeps.train_loop(make, [4.0, 0.05], [0, 0], data, steps, loss_bound=10.0, **kw)
+    a = train_stacked(make, [4.0, 0.05], [0, 0], data, steps, loss_bound=10.0, engine=engine, **kw)
+    b = train_loop(make, [4.0, 0.05], [0, 0], data, steps, loss_bound=10.0, **kw)
     assert a["diverged"].tolist() == b["diverged"].tolist() == [True, False]
     assert a["diverged_at"].tolist() == b["diverged_at"].tolist() == [expected_at, -1]
     assert np.isnan(a["train_loss"][0, -1]) and np.isfinite(a["train_loss"][1, -1])
@@ -126,7 +127,7 @@ def test_stacked_rates_follow_the_registry():
 
         model = make(0)
         loss_fn(model(data.X_train), data.Y_train, None, "mse").backward()
-        res = sweeps.train_stacked(make, [0.003], [0], data, 1, eval_every=1)
+        res = train_stacked(make, [0.003], [0], data, 1, eval_every=1)
         # the train loss after the step equals that of a hand-made SGD step with the registry's rates
         scales = get_parametrization(p).resolve(n=n, L=L, T=T, d=3)
         roles = model.param_roles()
@@ -250,15 +251,15 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs, arg):
 def test_mismatched_configurations_raise():
     data = make_teacher_task(d=3, n_train=4, n_test=2)
     with pytest.raises(ValueError, match=r"^lrs and seeds"):
-        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1, 0.2], [0], data, 1)
+        train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1, 0.2], [0], data, 1)
     with pytest.raises(ValueError, match=r"^loss='xent' needs a dataset with integer labels"):
-        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, loss="xent")
+        train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, loss="xent")
     with pytest.raises(ValueError, match=r"^hi"):
         sweeps.log2_grid(1.0, 0.5)
     with pytest.raises(ValueError, match=r"^engine"):
-        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, engine="jit")
+        train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s), [0.1], [0], data, 1, engine="jit")
     with pytest.raises(ValueError, match=r"^make_model must build networks with backward='true'"):
-        sweeps.train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s, backward="decoupled"), [0.1], [0], data, 1)
+        train_stacked(lambda s: ResNet(3, 1, 4, 2, seed=s, backward="decoupled"), [0.1], [0], data, 1)
     with pytest.raises(ValueError, match=r"^sweep must give"):
         plans.run_plan([("depth-mup", "two")], {}, {"depths": [2]})
 
@@ -268,15 +269,15 @@ def test_best_lr_finds_a_parabola_vertex_between_grid_points():
     lrs = 2.0 ** np.arange(-4, 4.01, 0.5)
     true = 0.3  # log2 of the optimum, between grid points
     loss = np.exp((np.log2(lrs) - true) ** 2 / 4)
-    opt = sweeps.best_lr(lrs, loss)
+    opt = optima.best_lr(lrs, loss)
     assert math.log2(opt.lr) == pytest.approx(true, abs=1e-6)
     assert not opt.at_edge and opt.grid_lr == pytest.approx(2**0.5)
     # an optimum beyond the grid is flagged; diverged (NaN) points are skipped, not chosen
-    assert sweeps.best_lr(lrs, np.exp(-np.log2(lrs))).at_edge
+    assert optima.best_lr(lrs, np.exp(-np.log2(lrs))).at_edge
     loss_nan = loss.copy()
     loss_nan[-5:] = np.nan
-    assert math.isfinite(sweeps.best_lr(lrs, loss_nan).lr)
-    assert sweeps.best_lr(lrs, np.full(lrs.shape, np.nan)).at_edge
+    assert math.isfinite(optima.best_lr(lrs, loss_nan).lr)
+    assert optima.best_lr(lrs, np.full(lrs.shape, np.nan)).at_edge
 
 
 def _synthetic_depth_sweep(slope, seeds=3, noise=0.0, rng=None):
@@ -296,7 +297,7 @@ def _synthetic_depth_sweep(slope, seeds=3, noise=0.0, rng=None):
 
 @pytest.mark.parametrize("slope", [0.0, -0.5])
 def test_optimum_drift_recovers_a_known_slope(slope):
-    drift = sweeps.optimum_drift(_synthetic_depth_sweep(slope, noise=0.1), boot=200)
+    drift = optima.optimum_drift(_synthetic_depth_sweep(slope, noise=0.1), boot=200)
     assert drift.fit.contains(slope) or abs(drift.slope - slope) < 0.05
     assert drift.fit.hi - drift.fit.lo < 0.3
     assert drift.boot_lo <= drift.slope <= drift.boot_hi
@@ -308,10 +309,10 @@ def test_optimum_drift_recovers_a_known_slope(slope):
 def test_max_stable_lr_and_summary():
     sweep = _synthetic_depth_sweep(0.0)
     sweep["diverged"][2, 12:, 1] = True
-    eta = sweeps.max_stable_lr(sweep)
+    eta = optima.max_stable_lr(sweep)
     assert eta.shape == (5, 3)
     assert eta[0, 0] == sweep["lr"][-2] and eta[2, 1] == sweep["lr"][11]
-    rows = sweeps.best_by_depth(sweep, report=("train_loss",))
+    rows = optima.best_by_depth(sweep, report=("train_loss",))
     assert [row["L"] for row in rows] == [2, 4, 8, 16, 32]
     assert all(abs(math.log2(row["lr"])) < 0.01 for row in rows)
     assert all(row["train_loss"] == pytest.approx(1.0) and row["train_loss_sem"] == 0 for row in rows)
@@ -356,29 +357,29 @@ def test_notebooks_05_and_06_share_one_sweep_plan():
 def test_drift_transfers_and_verdict():
     from nfdlib.stats import SlopeFit
 
-    flat = sweeps.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 18), 0, 0, 0, 18)
-    down = sweeps.Drift(SlopeFit(-0.35, -0.5, -0.2, 0.0, 0.5, 18), 0, 0, 0, 18)
-    wide = sweeps.Drift(SlopeFit(0.0, -1.0, 1.0, 0.0, 0.1, 4), 0, 0, 0, 4)  # contains 0: used to "transfer"
+    flat = optima.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 18), 0, 0, 0, 18)
+    down = optima.Drift(SlopeFit(-0.35, -0.5, -0.2, 0.0, 0.5, 18), 0, 0, 0, 18)
+    wide = optima.Drift(SlopeFit(0.0, -1.0, 1.0, 0.0, 0.1, 4), 0, 0, 0, 4)  # contains 0: used to "transfer"
     assert flat.transfers().agrees and flat.verdict().startswith("flat (transfers)")
     assert "+0 +- 0.15" in flat.verdict()  # the tolerance is printed with the verdict
     assert down.transfers().disagrees and down.verdict().startswith("drifts down")
     assert wide.transfers().outcome == "not resolved" and wide.verdict().startswith("not resolved")
-    assert sweeps.Drift(None, 0, 0, 5, 0).transfers().outcome == "not resolved"
+    assert optima.Drift(None, 0, 0, 5, 0).transfers().outcome == "not resolved"
     # an interval inside the tolerance, but optima at the grid edge: they count against transfer
-    edge = sweeps.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 16), 0, 0, 2, 16)
+    edge = optima.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 16), 0, 0, 2, 16)
     assert edge.transfers().outcome == "not resolved" and "2 optima at the grid edge" in edge.verdict()
-    assert sweeps.Drift(down.fit, 0, 0, 2, 16).transfers().disagrees  # edges never turn a drift into "flat"
+    assert optima.Drift(down.fit, 0, 0, 2, 16).transfers().disagrees  # edges never turn a drift into "flat"
 
 
 def test_drift_reading_names_the_direction_and_reads_an_excess_as_like_the_control():
     """Notebook 06 prints these words instead of agree/disagree, which read backwards for 'moves' and excesses."""
     from nfdlib.stats import SlopeFit
 
-    up = sweeps.Drift(SlopeFit(0.3, 0.2, 0.4, 0.0, 0.5, 18), 0, 0, 0, 18)
-    down = sweeps.Drift(SlopeFit(-0.3, -0.4, -0.2, 0.0, 0.5, 18), 0, 0, 0, 18)
-    flat = sweeps.Drift(SlopeFit(0.02, -0.05, 0.09, 0.0, 0.5, 18), 0, 0, 0, 18)
+    up = optima.Drift(SlopeFit(0.3, 0.2, 0.4, 0.0, 0.5, 18), 0, 0, 0, 18)
+    down = optima.Drift(SlopeFit(-0.3, -0.4, -0.2, 0.0, 0.5, 18), 0, 0, 0, 18)
+    flat = optima.Drift(SlopeFit(0.02, -0.05, 0.09, 0.0, 0.5, 18), 0, 0, 0, 18)
     assert [d.reading() for d in (up, down, flat)] == ["drifts up", "drifts down", "flat"]
-    assert sweeps.Drift(SlopeFit(0.1, -0.1, 0.3, 0.0, 0.5, 18), 0, 0, 0, 18).reading() == "not resolved"
+    assert optima.Drift(SlopeFit(0.1, -0.1, 0.3, 0.0, 0.5, 18), 0, 0, 0, 18).reading() == "not resolved"
     assert up.reading(tol=0.5) == "flat"  # the tolerance is the caller's
     assert up.moves().agrees and up.reading() == "drifts up"  # the same interval, read both ways
     assert up.minus(up).reading() == "flat"  # an excess of zero: it moves like the control
@@ -395,12 +396,12 @@ def test_a_real_drift_is_not_called_transfer():
     rng = np.random.default_rng(11)
     said_flat = old_rule = 0
     for _ in range(40):
-        d = sweeps.optimum_drift(_synthetic_depth_sweep(-0.3, noise=0.8, rng=rng), boot=50)
+        d = optima.optimum_drift(_synthetic_depth_sweep(-0.3, noise=0.8, rng=rng), boot=50)
         said_flat += d.transfers().agrees
         old_rule += d.fit.contains(0.0) or abs(d.slope) < 0.15
     assert old_rule >= 8  # the case is hard: the interval often reaches 0
     assert said_flat <= 1
-    precise = [sweeps.optimum_drift(_synthetic_depth_sweep(0.0, seeds=6, noise=0.05, rng=rng), boot=50)
+    precise = [optima.optimum_drift(_synthetic_depth_sweep(0.0, seeds=6, noise=0.05, rng=rng), boot=50)
                for _ in range(10)]
     assert sum(d.transfers().agrees for d in precise) >= 9
 
@@ -411,7 +412,7 @@ def test_optima_at_the_grid_edge_are_censored_and_counted():
     lrs = np.log2(sweep["lr"])
     sweep["train_loss"][-1, :, :, -1] = np.exp((lrs[:, None] - 9.0) ** 2 / 8)
     sweep["diverged"][-1] = False
-    d = sweeps.optimum_drift(sweep, boot=50)
+    d = optima.optimum_drift(sweep, boot=50)
     assert d.censored == 3 and d.points == 12
     assert d.fit.hi - d.fit.lo < 0.05  # the remaining optima lie on a flat line ...
     assert d.transfers().outcome == "not resolved"  # ... but the censored ones forbid "transfers"
@@ -422,9 +423,9 @@ def test_drift_needs_a_depth_sweep():
     one = {k: v[0] for k, v in sweep.items() if k not in ("L", "lr", "seed")} | {"lr": sweep["lr"],
                                                                                  "seed": sweep["seed"]}
     with pytest.raises(ValueError, match=r"^sweep must be a depth_sweep result with an 'L' array"):
-        sweeps.optimum_drift(one)
+        optima.optimum_drift(one)
     with pytest.raises(ValueError, match=r"^sweep must be a depth_sweep result with an 'L' array"):
-        sweeps.stability_drift(one)
+        optima.stability_drift(one)
 
 
 def test_cache_key_holds_every_argument_that_changes_the_numbers(tmp_path):
@@ -461,7 +462,7 @@ def test_lr_sweep_post_activation_and_best_rate():
     post = sweeps.lr_sweep(task, "depth-mup", "one", 16, 8, lrs, seeds, 5, preact=False)
     assert not np.allclose(pre["train_loss"][0], post["train_loss"][0])  # post-activation is another network
     assert pre["diverged"][2].all()
-    best = sweeps.best_rate(pre, "test_loss")
+    best = optima.best_rate(pre, "test_loss")
     assert best["grid_lr"] in lrs[:2] and best["max_stable_lr"] == 0.5
     i = lrs.index(best["grid_lr"])
     np.testing.assert_allclose(best["test_loss_seeds"], pre["test_loss"][i, :, -1])
@@ -471,27 +472,27 @@ def test_lr_sweep_post_activation_and_best_rate():
 def test_drift_of_reads_the_optimum_or_the_stability_edge():
     sweep = _synthetic_depth_sweep(-0.5, noise=0.1)
     sweep["diverged"][3:, -4:, :] = True  # the deeper networks diverge earlier: the edge falls with depth
-    opt = sweeps.drift_of(sweep, "train_loss", boot=50)
-    assert opt.slope == sweeps.optimum_drift(sweep, "train_loss", boot=50).slope
+    opt = optima.drift_of(sweep, "train_loss", boot=50)
+    assert opt.slope == optima.optimum_drift(sweep, "train_loss", boot=50).slope
     assert opt.slope == pytest.approx(-0.5, abs=0.1)
-    edge = sweeps.drift_of(sweep, "stable", step=1, average=2, boot=50)  # step and average do not apply to it
-    assert edge.slope == sweeps.stability_drift(sweep, boot=50).slope and edge.slope < 0
+    edge = optima.drift_of(sweep, "stable", step=1, average=2, boot=50)  # step and average do not apply to it
+    assert edge.slope == optima.stability_drift(sweep, boot=50).slope and edge.slope < 0
     # step and average reach the optimum: the first evaluation has its optimum at eta = 1 at every depth, so the
     # mean of the last two evaluations drifts less than the last one alone
     sweep["train_loss"][..., 0] = 10 * np.exp(np.log2(sweep["lr"])[None, :, None] ** 2 / 8)
     sweep["steps"] = np.array([5, 10])
-    both = sweeps.drift_of(sweep, "train_loss", step=10, average=2, boot=50)
-    assert both.slope == sweeps.optimum_drift(sweep, "train_loss", step=10, average=2, boot=50).slope
+    both = optima.drift_of(sweep, "train_loss", step=10, average=2, boot=50)
+    assert both.slope == optima.optimum_drift(sweep, "train_loss", step=10, average=2, boot=50).slope
     assert -0.45 < both.slope < -0.02
-    assert sweeps.drift_of(sweep, "train_loss", step=5, boot=50).slope == pytest.approx(0.0)  # optimum at eta = 1
+    assert optima.drift_of(sweep, "train_loss", step=5, boot=50).slope == pytest.approx(0.0)  # optimum at eta = 1
     with pytest.raises(ValueError, match="kind"):
-        sweeps.drift_of(sweep, "train_accuracy")
+        optima.drift_of(sweep, "train_accuracy")
 
 
 def _drift(slope, half, censored=0):
     from nfdlib.stats import SlopeFit
 
-    return sweeps.Drift(SlopeFit(slope, slope - half, slope + half, 0.0, 1.0, 10), slope - half, slope + half,
+    return optima.Drift(SlopeFit(slope, slope - half, slope + half, 0.0, 1.0, 10), slope - half, slope + half,
                         censored, 10)
 
 
@@ -499,58 +500,58 @@ def test_transfer_outcomes_group_the_cases_of_each_rule_in_order():
     one, two = ("depth-mup", "one"), ("depth-mup", "two")
     drifts = {("a", 8, *one): _drift(0.0, 0.05), ("a", 8, *two): _drift(0.5, 0.1),
               ("b", 8, *one): _drift(0.1, 0.1), ("b", 8, *two): _drift(0.0, 0.05, censored=2)}
-    out = sweeps.transfer_outcomes(drifts, [two, one])
+    out = optima.transfer_outcomes(drifts, [two, one])
     assert list(out) == [two, one]
     assert out[one] == ["agree", "not resolved"]  # +0.1 +- 0.1 reaches beyond 0.15
     assert out[two] == ["disagree", "not resolved"]  # optima at the grid edge withdraw an agreement
-    assert sweeps.transfer_outcomes(drifts, [one], tol=0.3)[one] == ["agree", "agree"]
+    assert optima.transfer_outcomes(drifts, [one], tol=0.3)[one] == ["agree", "agree"]
 
 
 def test_depth_trend_pools_the_seeds_of_every_depth():
     rows = [{"L": L, "train_loss_seeds": [3.0 * L**-0.3, 3.0 * L**-0.3 * 1.01, np.nan]} for L in (2, 4, 8, 16)]
-    fit = sweeps.depth_trend(rows)
+    fit = optima.depth_trend(rows)
     assert fit.slope == pytest.approx(-0.3, abs=1e-3) and fit.points == 8  # the missing seed is left out
     rows[-1]["train_loss_seeds"] = [3.0 * 16**-0.1] * 2  # the deepest stops improving: a shallower slope
-    assert -0.3 < sweeps.depth_trend(rows).slope < 0
+    assert -0.3 < optima.depth_trend(rows).slope < 0
     with pytest.raises(ValueError, match="metric"):
-        sweeps.depth_trend(rows, "test_acc")
+        optima.depth_trend(rows, "test_acc")
 
 
-def test_lead_and_leader_rank_by_the_loss_and_judge_the_gap():
+def test_ahead_by_and_leading_rule_rank_by_the_loss_and_judge_the_gap():
     rows = {"a": {"train_loss": 0.50, "train_loss_sem": 0.01}, "b": {"train_loss": 0.40, "train_loss_sem": 0.01},
             "c": {"train_loss": float("nan"), "train_loss_sem": float("nan")},
             "d": {"train_loss": 0.45, "train_loss_sem": 0.01}}
-    best, runner, gap, err, v = sweeps.leader(rows)
+    best, runner, gap, err, v = optima.leading_rule(rows)
     assert (best, runner) == ("b", "d")  # NaN ranks last, not first
     assert gap == pytest.approx(0.05) and err == pytest.approx(math.hypot(0.01, 0.01))
     assert v.outcome == "agree" and v.lo == pytest.approx(0.05 - 1.96 * err)  # 0.05 > 1.96 * 0.014
-    gap, err, v = sweeps.lead(rows["d"], rows["a"])
+    gap, err, v = optima.ahead_by(rows["d"], rows["a"])
     assert gap == pytest.approx(0.05) and v.outcome == "agree"
-    gap, err, v = sweeps.lead(rows["d"], {"train_loss": 0.46, "train_loss_sem": 0.02})
+    gap, err, v = optima.ahead_by(rows["d"], {"train_loss": 0.46, "train_loss_sem": 0.02})
     assert gap == pytest.approx(0.01) and v.outcome == "not resolved"
-    assert sweeps.lead(rows["a"], rows["b"])[2].outcome == "disagree"  # a is behind b by more than the noise
-    assert sweeps.leader({"c": rows["c"], **rows})[:2] == ("b", "d")  # nor when it comes first
+    assert optima.ahead_by(rows["a"], rows["b"])[2].outcome == "disagree"  # a is behind b by more than the noise
+    assert optima.leading_rule({"c": rows["c"], **rows})[:2] == ("b", "d")  # nor when it comes first
     tie = {"x": {"train_loss": 0.3, "train_loss_sem": 0.0}, "y": {"train_loss": 0.3, "train_loss_sem": 0.0}}
-    assert sweeps.leader(tie)[:2] == ("x", "y")  # ties keep the order given
+    assert optima.leading_rule(tie)[:2] == ("x", "y")  # ties keep the order given
     with pytest.raises(ValueError, match="rows"):
-        sweeps.leader({"a": rows["a"]})
+        optima.leading_rule({"a": rows["a"]})
 
 
-def test_best_row_takes_the_highest_accuracy_or_the_lowest_loss():
+def test_best_depth_row_takes_the_highest_accuracy_or_the_lowest_loss():
     rows = [{"L": 2, "test_acc": 0.7, "test_loss": 0.9}, {"L": 4, "test_acc": float("nan"), "test_loss": 0.5},
             {"L": 8, "test_acc": 0.8, "test_loss": 0.7}, {"L": 16, "test_acc": 0.8, "test_loss": 0.6}]
-    assert sweeps.best_row(rows, "test_acc")["L"] == 8  # the first of two equal rows; NaN never wins
-    assert sweeps.best_row(rows, "test_loss")["L"] == 4
+    assert optima.best_depth_row(rows, "test_acc")["L"] == 8  # the first of two equal rows; NaN never wins
+    assert optima.best_depth_row(rows, "test_loss")["L"] == 4
     rows[1]["test_loss"] = float("nan")
-    assert sweeps.best_row(rows, "test_loss")["L"] == 16
-    assert sweeps.best_row(rows[1:2] + rows[:1], "test_acc")["L"] == 2  # a missing value first does not stick
+    assert optima.best_depth_row(rows, "test_loss")["L"] == 16
+    assert optima.best_depth_row(rows[1:2] + rows[:1], "test_acc")["L"] == 2  # a missing value first does not stick
     with pytest.raises(ValueError, match="metric"):
-        sweeps.best_row(rows, "accuracy")
+        optima.best_depth_row(rows, "accuracy")
 
 
 def test_drift_through_two_depths_says_its_interval_is_undefined():
     # Two depths, one seed: no residual and no bootstrap spread. The text must say so, not print "[+nan, +nan]".
-    d = sweeps._drift_from(np.array([2, 4]), np.array([[1.0], [0.5]]), boot=20, seed=0)
+    d = optima._drift_from(np.array([2, 4]), np.array([[1.0], [0.5]]), boot=20, seed=0)
     text = str(d)
     assert d.fit is not None and "nan" not in text
     assert "interval undefined: 2 points" in text and "bootstrap over seeds" in text
@@ -560,31 +561,31 @@ def test_drift_through_two_depths_says_its_interval_is_undefined():
 def test_moves_is_the_opposite_claim_and_edge_optima_withdraw_its_agreement():
     from nfdlib.stats import SlopeFit
 
-    up = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 18), 0, 0, 0, 18)
-    flat = sweeps.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 18), 0, 0, 0, 18)
-    wide = sweeps.Drift(SlopeFit(0.1, -0.3, 0.5, 0.0, 0.1, 6), 0, 0, 0, 6)
+    up = optima.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 18), 0, 0, 0, 18)
+    flat = optima.Drift(SlopeFit(0.05, -0.05, 0.12, 0.0, 0.5, 18), 0, 0, 0, 18)
+    wide = optima.Drift(SlopeFit(0.1, -0.3, 0.5, 0.0, 0.1, 6), 0, 0, 0, 6)
     assert up.moves().outcome == "agree" and up.transfers().outcome == "disagree"
     assert flat.moves().outcome == "disagree" and wide.moves().outcome == "not resolved"
     assert up.moves(0.4).outcome == "disagree"  # the tolerance is the argument's, and printed
     assert "0.4" in up.moves(0.4).claim
-    edge = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 16), 0, 0, 2, 16)
+    edge = optima.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 16), 0, 0, 2, 16)
     assert edge.moves().outcome == "not resolved" and "grid edge" in edge.moves().note
-    assert sweeps.Drift(None, 0, 0, 5, 0).moves().outcome == "not resolved"
+    assert optima.Drift(None, 0, 0, 5, 0).moves().outcome == "not resolved"
 
 
 def test_excess_drift_over_a_control_is_judged_like_a_drift():
     from nfdlib.stats import SlopeFit
 
-    two = sweeps.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 18), 0.2, 0.3, 0, 18)
-    one = sweeps.Drift(SlopeFit(-0.01, -0.06, 0.04, 0.0, 0.5, 18), -0.05, 0.03, 0, 18)
+    two = optima.Drift(SlopeFit(0.27, 0.22, 0.33, 0.0, 0.5, 18), 0.2, 0.3, 0, 18)
+    one = optima.Drift(SlopeFit(-0.01, -0.06, 0.04, 0.0, 0.5, 18), -0.05, 0.03, 0, 18)
     excess = two.minus(one)
     assert excess.slope == pytest.approx(0.28)
     assert excess.fit.lo < 0.28 - 0.05 and excess.fit.hi > 0.28 + 0.05  # wider than either side alone
     assert excess.moves().outcome == "agree" and one.minus(one).slope == 0.0
     assert math.isnan(excess.boot_lo) and "undefined" in str(excess)  # no bootstrap of a difference
-    edge = sweeps.Drift(SlopeFit(-0.01, -0.06, 0.04, 0.0, 0.5, 16), 0, 0, 2, 16)
+    edge = optima.Drift(SlopeFit(-0.01, -0.06, 0.04, 0.0, 0.5, 16), 0, 0, 2, 16)
     assert two.minus(edge).censored == 2 and two.minus(edge).moves().outcome == "not resolved"
-    assert two.minus(sweeps.Drift(None, 0, 0, 18, 0)).fit is None
+    assert two.minus(optima.Drift(None, 0, 0, 18, 0)).fit is None
 
 
 
@@ -592,14 +593,14 @@ def test_excess_drifts_pair_each_rule_with_the_control_of_its_task_width_and_kin
     from nfdlib.stats import SlopeFit
 
     def drift(slope):
-        return sweeps.Drift(SlopeFit(slope, slope - 0.05, slope + 0.05, 0.0, 0.5, 18), 0, 0, 0, 18)
+        return optima.Drift(SlopeFit(slope, slope - 0.05, slope + 0.05, 0.0, 0.5, 18), 0, 0, 0, 18)
 
     one, two = ("depth-mup", "one"), ("depth-mup", "two")
     drifts = {("a", 64) + one + ("val",): drift(0.1), ("a", 64) + two + ("val",): drift(0.4),
               ("a", 64) + one + ("train",): drift(-0.2), ("a", 64) + two + ("train",): drift(0.1),
               ("b", 64) + one + ("val",): drift(0.0), ("b", 128) + two + ("val",): drift(0.3)}  # no control at 128
-    got = sweeps.excess_drifts(drifts, control=one)
+    got = optima.excess_drifts(drifts, control=one)
     assert set(got) == {("a", 64) + two + ("val",), ("a", 64) + two + ("train",)}
     assert got[("a", 64) + two + ("val",)].slope == pytest.approx(0.3)
     assert got[("a", 64) + two + ("train",)].slope == pytest.approx(0.3)  # paired by kind, not 0.1 - 0.1
-    assert sweeps.Drift(None, 0, 0, 3, 0).fit_text() == "no fit" and drift(0.1).fit_text() == "+0.10 [+0.05, +0.15]"
+    assert optima.Drift(None, 0, 0, 3, 0).fit_text() == "no fit" and drift(0.1).fit_text() == "+0.10 [+0.05, +0.15]"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from nfdlib import parametrize, sweeps
+from nfdlib import optima, parametrize
 from nfdlib.transfer_any import depth_lr_sweep, final_loss
 
 
@@ -42,7 +42,7 @@ def test_layout_divergence_and_drift_reader():
     # a rate of 1e6 diverges: marked, its loss NaN; the others are finite and marked as not diverged
     assert sweep["diverged"][:, -1].all() and np.isnan(sweep["train_loss"][:, -1]).all()
     assert not sweep["diverged"][:, :-1].any() and np.isfinite(sweep["train_loss"][:, :-1]).all()
-    assert isinstance(sweeps.optimum_drift(sweep, boot=10), sweeps.Drift)
+    assert isinstance(optima.optimum_drift(sweep, boot=10), optima.Drift)
     # a finite loss above the bound counts as diverged too
     bounded = depth_lr_sweep(_build, [2, 4], [1e-3], (X, Y), steps=2, optimizer="sgd", seeds=(0,), loss_bound=1e-9)
     assert bounded["diverged"].all() and np.isnan(bounded["train_loss"]).all()
