@@ -408,3 +408,21 @@ def test_compute_time_sums_the_stored_compute():
     cpu, wall, threads = optima.compute_time(results)
     assert cpu == 35.0 and wall == 43.0 and threads == [1, 2]
     assert optima.compute_time({}) == (0, 0, [])
+
+
+def test_plans_and_readers_take_training_rules_and_key_results_by_pair(tmp_path, monkeypatch):
+    from nfdlib.rules import TRANSFER_RULES, TrainingRule
+
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
+    plan = {"depths": [2], "lrs": [0.1], "seeds": [0], "steps": 2}
+    pairs = [rule.pair for rule in TRANSFER_RULES]
+    expected = [("t", 4, *pair) for pair in pairs]
+    assert plans.missing_from_cache(TRANSFER_RULES, tasks, plan, prefix="p") == expected
+    assert plans.missing_from_cache(pairs, tasks, plan, prefix="p") == expected
+    with pytest.raises(ValueError, match="post-activation"):
+        plans.missing_from_cache([TrainingRule("depth-mup", "one", preact=False)], tasks, plan, prefix="p")
+    drifts = {key: optima.Drift(None, math.nan, math.nan, 0, 0) for key in expected}
+    assert list(optima.transfer_outcomes(drifts, TRANSFER_RULES)) == pairs
+    case = {("t", 4): drifts[expected[1]]}
+    assert optima.cases_of(drifts, TRANSFER_RULES[1]) == optima.cases_of(drifts, pairs[1]) == case
