@@ -321,10 +321,10 @@ for t, (val, th, xs) in cross_dev.items():
 #
 # with `Pi` the orthogonal projections and `W~` an independent copy. Applied to the new input `phi(h_{l-1}(k))`,
 # the middle term is the part of the forward signal **explained by earlier backward vectors**: the reused-weight
-# (Z-dot) term `r_l(k)`. `gia.coupling_trajectory` trains a network by full-batch GD and computes, at every step
-# and layer, `a r_l` (its contribution to `h_l`), its **noise floor** (for a `W` independent of `E` the term is
-# pure noise of mean square `rank(E) |Pi_F^perp phi|^2 / n^2` per coordinate), the excess over the floor, and
-# for comparison the **drift** `a (W_l(k) - W_l(0)) phi / sqrt(n)`, what the weight updates themselves add. In a
+# (Z-dot) term `r_l(k)`. `nfdlib.coupling.coupling_trajectory` trains a network by full-batch GD and computes, at
+# every step and layer, `a r_l` (its contribution to `h_l`), its **noise floor** (for a `W` independent of `E` the
+# term is pure noise of mean square `rank(E) |Pi_F^perp phi|^2 / n^2` per coordinate), the excess over the floor,
+# and for comparison the **drift** `a (W_l(k) - W_l(0)) phi / sqrt(n)`, what the weight updates themselves add. In a
 # decoupled network `W` never multiplied `E`, so the term must be at its floor: a built-in control.
 #
 # The power count, to be tested: the Z-dot coefficient is `E[d phi(h_{l-1}(k)) / d Zb_l(k')]`. The backward
@@ -605,15 +605,15 @@ display(Markdown("\n".join([
 #    of the fresh noise: it grows with the number of stored vectors and falls like `n^-1/2`.
 #    </details>
 #
-# 3. Run `gia.coupling_sweep` with `parametrization="mup"` (branch 1, no depth scaling) at `L = 2, 4, 8`. Is the
-#    summed reused-weight term larger or smaller than under depth-muP, and why?
+# 3. Run `nfdlib.coupling.coupling_sweep` with `parametrization="mup"` (branch 1, no depth scaling) at
+#    `L = 2, 4, 8`. Is the summed reused-weight term larger or smaller than under depth-muP, and why?
 #
 #    <details><summary>Answer</summary>
 #
 #    The power count predicts larger, and growing with depth: with branch 1 each layer's Z-dot coefficient and
 #    branch factor are `O(1)`, so every layer contributes an `O(1)` term (and the forward pass itself grows with
 #    `L`). Depth-muP's `sqrt(T/L)` makes each term `O(T/L)`, which keeps the sum finite but not vanishing. Compare
-#    `ratio_sum` in `gia.coupling_summary` of the two runs to see it.
+#    `ratio_sum` in `nfdlib.coupling.coupling_summary` of the two runs to see it.
 #    </details>
 #
 # ## What comes next

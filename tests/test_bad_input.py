@@ -17,6 +17,7 @@ import torch
 
 from nfdlib import (
     cache,
+    coupling,
     data,
     diagnostics,
     engine,
@@ -72,7 +73,7 @@ BOOLEAN_CASES = {
         models.ResNet(3, 2, 8, 2, block="two"), torch.randn(4, 3), per_layer=v)),
     "collapse_scan summarize": ("summarize", lambda v: two_layer.collapse_scan(
         [("depth-mup", "two")], [(4, 2)], seeds=[0], summarize=v, progress=False)),
-    "coupling_trajectory measure_backward": ("measure_backward", lambda v: gia.coupling_trajectory(
+    "coupling_trajectory measure_backward": ("measure_backward", lambda v: coupling.coupling_trajectory(
         models.ResNet(3, 2, 8, 2), *_teacher_batch(), lr=0.1, steps=1, measure_backward=v)),
 }
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nfdlib import gia
+from nfdlib.coupling import coupling_summary, coupling_sweep, coupling_trajectory
 from nfdlib.data import make_teacher_task
 from nfdlib.models import ResNet
 from nfdlib.nfd.runs import limit_solver
@@ -96,7 +97,7 @@ def test_init_gap_records_reproduce_and_summarize():
 def _coupling(backward, n=256, L=8, steps=2, seed=0):
     task = make_teacher_task(d=8, n_train=4, n_test=1, seed=0, dtype=torch.float64)
     m = ResNet(8, 1, n, L, backward=backward, seed=seed, dtype=torch.float64)
-    return gia.coupling_trajectory(m, task.X_train, task.Y_train, lr=0.5, steps=steps)
+    return coupling_trajectory(m, task.X_train, task.Y_train, lr=0.5, steps=steps)
 
 
 def _one(rec, q, step=1):
@@ -126,8 +127,8 @@ def test_coupling_noise_floor_shrinks_with_width():
 def test_coupling_seeds_reproduce_and_summary():
     a, b = _coupling("true", n=64, L=3), _coupling("true", n=64, L=3)
     assert [r["value"] for r in a] == [r["value"] for r in b]
-    rec = gia.coupling_sweep([64], [2, 4], seeds=(0, 1), steps=1, P=3, d=5, progress=False)
-    s = gia.coupling_summary(rec, step=1)
+    rec = coupling_sweep([64], [2, 4], seeds=(0, 1), steps=1, P=3, d=5, progress=False)
+    s = coupling_summary(rec, step=1)
     row = s.where(backward="true", L=4, quantity="sum_excess")[0]
     assert row["value"] > 0 and row["seeds"] == 2
 
@@ -168,15 +169,15 @@ def test_extrapolation_recovers_a_known_limit():
      "init_statistics needs a model built with backward='decoupled'"),
     (lambda: gia.init_statistics(ResNet(3, 2, 8, 2, backward="decoupled"), torch.randn(2, 3)),
      r"init_statistics needs a scalar-output model \(d_out=1\), got d_out=2"),
-    (lambda: gia.coupling_trajectory(ResNet(3, 1, 8, 2, block="two"), torch.randn(2, 3), torch.randn(2, 1),
+    (lambda: coupling_trajectory(ResNet(3, 1, 8, 2, block="two"), torch.randn(2, 3), torch.randn(2, 1),
                                      lr=0.1, steps=1), "model.block must be 'one'"),
-    (lambda: gia.coupling_trajectory(ResNet(3, 1, 8, 2), torch.randn(2, 3), torch.randn(2, 1), lr=-1.0, steps=1),
+    (lambda: coupling_trajectory(ResNet(3, 1, 8, 2), torch.randn(2, 3), torch.randn(2, 1), lr=-1.0, steps=1),
      "lr"),
-    (lambda: gia.coupling_trajectory(ResNet(3, 1, 8, 2), torch.randn(2, 3), torch.randn(2, 1), lr=0.1, steps=0),
+    (lambda: coupling_trajectory(ResNet(3, 1, 8, 2), torch.randn(2, 3), torch.randn(2, 1), lr=0.1, steps=0),
      "steps"),
-    (lambda: gia.coupling_trajectory(ResNet(3, 1, 8, 2, preact=False), torch.randn(2, 3), torch.randn(2, 1),
+    (lambda: coupling_trajectory(ResNet(3, 1, 8, 2, preact=False), torch.randn(2, 3), torch.randn(2, 1),
                                      lr=0.1, steps=1), r"model must use pre-activation blocks \(preact=True\)"),
-    (lambda: gia.coupling_sweep([8], [2], backwards=("sideways",), progress=False), "backward"),
+    (lambda: coupling_sweep([8], [2], backwards=("sideways",), progress=False), "backward"),
     (lambda: extrapolate([1, 2, 3], [1, 2, 3], [1, 2, 3], terms=("1/x",)), "terms"),
     (lambda: extrapolate([8, 16], [2, 4], [1.0, 2.0]), r"extrapolate needs more finite points \(2\)"),
     (lambda: first_step_ratio_theory(-1.0), "T"),

@@ -155,12 +155,12 @@ def test_divergence_is_recorded():
     (torch.randn(4, 5), torch.randn(4, 1), r"^X must have shape \(P, 3\)"),
 ])
 def test_wrong_or_nan_targets_are_refused(X, Y, message):
-    from nfdlib import gia
+    from nfdlib import coupling
 
     with pytest.raises(ValueError, match=message):
         two_layer.block_updates(ResNet(3, 1, 8, 2, block="two"), X, Y, 0.1)
     with pytest.raises(ValueError, match=message):
-        gia.coupling_trajectory(ResNet(3, 1, 8, 2), X, Y, lr=0.1, steps=1)
+        coupling.coupling_trajectory(ResNet(3, 1, 8, 2), X, Y, lr=0.1, steps=1)
 
 
 def test_kernel_by_depth_series_and_fits():

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from nfdlib import coupling, gia, optima, two_layer, viz  # noqa: E402
+from nfdlib import gia, optima, two_layer, viz  # noqa: E402
+from nfdlib.coupling import coupling_digest, coupling_sweep  # noqa: E402
 from nfdlib.nfd.theory import first_step_ratio_theory  # noqa: E402
 from nfdlib.stats import extrapolate  # noqa: E402
 
@@ -111,8 +112,7 @@ def test_show_sends_the_png_with_its_alt_text(monkeypatch):
 def small_gia_records():
     init = gia.init_gap_summary(gia.init_gap([16, 32], [2, 4], seeds=range(3), P=3, d=5, progress=False))
     def coupling(widths, depths):
-        return coupling.coupling_digest(coupling.coupling_sweep(widths, depths, seeds=(0, 1), steps=2, P=3, d=5,
-                                                                progress=False))
+        return coupling_digest(coupling_sweep(widths, depths, seeds=(0, 1), steps=2, P=3, d=5, progress=False))
 
     return init, coupling([32], [2, 4]), coupling([16, 32], [4])
 

@@ -26,7 +26,7 @@ is a least-squares regression over particles of the particle's own ``psi = phi(h
     D = (Zhat^T Zhat)^{-1} Zhat^T (psi - mean psi)       (M particles; noise O(1/sqrt(M)) per coefficient)
 
 which is the particle-system counterpart of the conditional-Gaussian decomposition measured on finite networks in
-:func:`nfdlib.gia.coupling_trajectory`. Test inputs never influence training, so the backward response uses the
+:func:`nfdlib.coupling.coupling_trajectory`. Test inputs never influence training, so the backward response uses the
 training inputs' forward noise only.
 
 With ``K = L`` this system is, in distribution, the ``n -> infinity`` limit of the depth-``L`` *true* network

@@ -76,7 +76,7 @@ def plot_first_step_ratio(cross: dict):
 
 
 def plot_coupling_depth(coupling: Records):
-    """Notebook 03, section 4, against depth (records of :func:`nfdlib.gia.coupling_digest`): per layer at
+    """Notebook 03, section 4, against depth (records of :func:`nfdlib.coupling.coupling_digest`): per layer at
     step 1 (the reused-weight term, the drift, the noise floor, the decoupled control's upper bound), summed over
     layers (also every reused-weight term at the last step), and the profile along layer-time times ``L``."""
     def summary(step):
@@ -132,7 +132,7 @@ def plot_coupling_width_horizon(by_width: Records, by_horizon: dict, fits: dict)
     """Notebook 03, section 4, continued. Left: the summed term, drift and floor against width (true network,
     step 1) with their fitted slopes ``fits[quantity]`` (:func:`nfdlib.gia.coupling_width_fits`). Right: summed
     term over summed drift against depth, one curve per horizon (``by_horizon[T]``:
-    :func:`nfdlib.gia.coupling_digest` records)."""
+    :func:`nfdlib.coupling.coupling_digest` records)."""
     s = by_width.where(kind="summary", step=1)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     ax = axes[0]
