@@ -17,6 +17,7 @@ Modules (each introduced in the notebook that first needs it):
 * :mod:`nfdlib.nfd`              the NFD particle solver ``simulate_nfd`` (01, 02)
 * :mod:`nfdlib.nfd.runs`         cached network and solver runs, error split into fluctuation and bias (02)
 * :mod:`nfdlib.gia`              gradient-independence measurements (03)
+* :mod:`nfdlib.coupling`         the reused-weight coupling of a network, layer by layer during training (03)
 * :mod:`nfdlib.nfd.reused`       the solver with reused-weight terms, ``coupling="reused"`` (03)
 * :mod:`nfdlib.two_layer`        diagnostics of two-layer blocks: own updates, backward signal, kernel shares (04, 05)
 * :mod:`nfdlib.engine`           the batched engine: many SGD runs of one architecture at once (05)
