@@ -238,7 +238,7 @@ def plot_pilot(pilot: dict, plateaus: dict, widths: dict, *, labels: dict, color
     """Notebook 06, trained to a plateau: one panel per task of ``widths`` (task -> width), for each pilot sweep
     ``pilot[(task, n, *rule)]`` (one depth) the best validation loss over the rates against the SGD step
     (:func:`nfdlib.optima.best_loss_by_step`), its plateau ``plateaus[key]["plateau_step"]`` (a row of
-    :func:`nfdlib.sweeps.plateau_budget`, ``None``: not reached) dotted in the rule's colour, and ``budget``, the
+    :func:`nfdlib.optima.plateau_budget`, ``None``: not reached) dotted in the rule's colour, and ``budget``, the
     steps of the sweeps that follow, dashed. ``title`` is formatted with ``task`` and ``n``."""
     fig, axes = plt.subplots(1, len(widths), figsize=(6.5 * len(widths), 4.6), squeeze=False, layout="constrained")
     for ax, (task, n) in zip(axes[0], widths.items()):
