@@ -1,4 +1,6 @@
-"""Small datasets that work offline: scikit-learn digits, MNIST-1D generated locally, and synthetic tasks; and
+"""Offline datasets: scikit-learn digits, MNIST-1D generated locally, synthetic teacher tasks, validation splits.
+
+Small datasets that work offline: scikit-learn digits, MNIST-1D generated locally, and synthetic tasks; and
 CIFAR-10 for machines that can download it.
 
 Every loader returns a :class:`Dataset` with inputs scaled so that ``|x|^2 / d`` is about 1 (the features of a

@@ -1,4 +1,6 @@
-"""Coordinate checks over width and depth.
+"""Coordinate checks of nfdlib's ResNet over width and depth, with their computed verdicts.
+
+Coordinate checks over width and depth.
 
 A coord check trains a network for a few SGD steps on one fixed batch and records, per layer and per step,
 the root-mean-square size of the features and of their per-step change. Under a parametrization that is

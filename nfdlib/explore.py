@@ -1,4 +1,6 @@
-"""What the live widgets compute: small finite networks, their NFD limit and the two-layer collapse, for one
+"""What the live widgets compute for one configuration: small networks, their NFD limit, the two-layer collapse.
+
+What the live widgets compute: small finite networks, their NFD limit and the two-layer collapse, for one
 configuration at a time, fast enough to follow a slider (notebook 08; the widgets are in :mod:`nfdlib.widgets`).
 
 Everything here calls the library's own code: :class:`~nfdlib.models.ResNet` trained by

@@ -1,4 +1,6 @@
-"""Diagnostics of two-layer residual blocks: the first internal layer's own feature update, the backward signal
+"""Two-layer residual blocks: each internal layer's own update, the backward signal into the first, kernel shares.
+
+Diagnostics of two-layer residual blocks: the first internal layer's own feature update, the backward signal
 that reaches it, and its share of the tangent kernel (notebooks 05 and 06; docs/reconstruction.md section 6).
 
 The block (pre-activation, :class:`nfdlib.models.ResNet` with ``block="two"``)::

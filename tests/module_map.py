@@ -105,8 +105,11 @@ def module_map() -> str:
         for home in notebook_uses(source.read_text()):
             usage.setdefault(home, []).append(source.name[:2])
     lines = ["| module | what it holds | notebooks |", "|---|---|---|"]
-    for name in library_modules():
-        notebooks = ", ".join(sorted(usage.get(name, []))) or "(library only)"
+    modules = library_modules()
+    for name in modules:
+        # a package row counts the notebooks of its modules too
+        users = {nb for other in modules if other == name or other.startswith(name + ".") for nb in usage.get(other, [])}
+        notebooks = ", ".join(sorted(users)) or "(library only)"
         lines.append(f"| `{name}` | {first_sentence(name)} | {notebooks} |")
     return "\n".join(lines)
 

@@ -1,4 +1,6 @@
-"""A finite ResNet measured in the terms of the NFD solver: outputs, losses and the empirical kernels ``Phi`` and
+"""Finite ResNets measured in the solver's terms: outputs, losses and the kernels ``Phi`` and ``G`` at every step.
+
+A finite ResNet measured in the terms of the NFD solver: outputs, losses and the empirical kernels ``Phi`` and
 ``G`` at every SGD step, in an :class:`~nfdlib.nfd.solver.NFDResult` (notebooks 01, 02 and 04).
 
 :func:`network_kernels` measures one network's kernels on a set of inputs; :func:`run_finite_network` trains a

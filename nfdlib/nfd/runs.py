@@ -1,4 +1,6 @@
-"""Seed-averaged comparisons of finite ResNets with the NFD solver, cached under ``data/`` (notebook 02).
+"""Cached runs of seed-stacked networks and of the solver, and their errors split into fluctuation and bias.
+
+Seed-averaged comparisons of finite ResNets with the NFD solver, cached under ``data/`` (notebook 02).
 
 Every run records the same trajectories (an :class:`~nfdlib.nfd.NFDResult`): outputs on training and held-out
 inputs at every SGD step, losses, and the equal-time kernels ``Phi`` and ``G`` at the layer-times

@@ -1,4 +1,6 @@
-"""A particle solver for Neural Feature Dynamics (NFD): the forward-backward McKean-Vlasov SDE of a depth-muP
+"""The NFD particle solver: the forward-backward McKean-Vlasov SDE in layer-time, trained by full-batch SGD.
+
+A particle solver for Neural Feature Dynamics (NFD): the forward-backward McKean-Vlasov SDE of a depth-muP
 ResNet trained by full-batch SGD, in the joint infinite-width and infinite-depth limit (notebooks 01 and 02).
 
 The system (docs/reconstruction.md section 5; a reconstruction, not the paper's text). Each particle is one neuron

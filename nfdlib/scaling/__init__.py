@@ -6,9 +6,9 @@
   tuned on a small model and transferred
 * :mod:`nfdlib.scaling.limit`     the limit ``E_NFD`` from the reused NFD solver, with its Monte Carlo error
 * :mod:`nfdlib.scaling.laws`      the parametric laws, Huber fits with seed-bootstrap intervals, extrapolation
-  tests, the signed bias fit and the law with an ``n x L`` interaction
-* :mod:`nfdlib.scaling.frontier`  the compute-optimal ``(n, L)``, arm trends, deviations from the limit, lines of
-  constant aspect ratio
+  tests and the law with an ``n x L`` interaction
+* :mod:`nfdlib.scaling.gap`       the finite-size gap to the limit: bias and spread per size, the signed bias fit
+* :mod:`nfdlib.scaling.frontier`  the compute-optimal ``(n, L)``, arm trends, lines of constant aspect ratio
 
 This package re-exports the public names of its modules (``nfdlib.scaling.fit_law``). The whole plan of notebook
 07 is :func:`nfdlib.plans.run_scaling_plan`; ``python -m nfdlib.plans notebooks/07_scaling_laws.py`` recomputes
@@ -32,7 +32,6 @@ from .frontier import (
     compute_optimal,
     depth_pays_width,
     depth_threshold,
-    deviations,
     distinct_budgets,
     empirical_frontier,
     fitted_frontier,
@@ -40,25 +39,23 @@ from .frontier import (
     nearest_size,
     slopes_along,
 )
+from .gap import BiasFit, deviations, fit_signed_bias, smoothed_se
 from .grids import VERSION, concat_runs, grid_sizes, load_task_once, size_grid, train_sizes, tune_lr
 from .laws import (
     FORMS,
     INTERACTION_PARAMS,
     MISFIT_FACTOR,
-    BiasFit,
     LawFit,
     SizeTable,
     extrapolation_test,
     fit_interaction_law,
     fit_law,
     fit_runs,
-    fit_signed_bias,
     holdout_mask,
     huber,
     interaction_predict,
     param_names,
     size_table,
-    smoothed_se,
 )
 from .limit import (
     SOLVER_ARRAYS,

@@ -203,23 +203,6 @@ def arm_trend(runs: Mapping, along: str, where: Mapping, *, key: str = "test_los
     return {"sizes": sizes, "means": means, "diverged": ndiv, "fit": fit, "verdict": verdict, "claim": claim}
 
 
-# -- the finite-size gap, one network at a time ------------------------------------------------------------------
-def deviations(table: SizeTable, reference: Mapping[int, float]) -> dict[str, np.ndarray]:
-    """How far networks are from their limit, per size: ``reference[L]`` is the ``n -> infinity`` value at depth
-    ``L`` (the reused solver at ``K = L``). Returns per-size arrays ``n``, ``L``, ``bias`` (seed mean minus
-    reference: what averaging many networks leaves), ``bias_se`` (its standard error), ``spread`` (seed-to-seed
-    standard deviation: what one network adds) and ``rms`` (root mean square of one network's distance to the
-    reference, ``sqrt(bias^2 + spread^2)`` up to ``1/R``: what a single training run shows)."""
-    missing = sorted({int(L) for L in table.L} - {int(k) for k in reference})
-    if missing:
-        raise ValueError(f"reference must give a value for every depth; missing L = {missing}")
-    ref = np.array([reference[int(L)] for L in table.L], float)
-    diff = table.values - ref[:, None]
-    rms = np.sqrt(np.nanmean(diff**2, axis=1))
-    return {"n": table.n.astype(float), "L": table.L.astype(float), "bias": table.mean - ref, "bias_se": table.se,
-            "spread": table.sd, "rms": rms, "count": table.count}
-
-
 def depth_pays_width(p: Mapping, L1: float, L2: float) -> float:
     """The width above which going from depth ``L1`` to ``L2 > L1`` lowers the interaction law ``p``: there
     ``B (L1^-beta - L2^-beta)`` (what depth gains) exceeds ``D n^-gamma (L2^gamma - L1^gamma)`` (what it costs).

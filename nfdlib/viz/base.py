@@ -1,4 +1,6 @@
-"""The drawing tools every figure shares: seed bands, log-log fits, readable log ticks, legends outside the axes,
+"""The drawing tools every figure shares: seed bands, log-log fits, log ticks, legends, robust limits and ``show``.
+
+The drawing tools every figure shares: seed bands, log-log fits, readable log ticks, legends outside the axes,
 robust axis limits, and :func:`show`, which displays a finished figure with its alternative text.
 
 Used by the figures of every notebook (00-09); the figure functions of :mod:`nfdlib.viz` draw with these.

@@ -1,4 +1,6 @@
-"""Coord checks and measurements beside theory: the figures of notebooks 00 (overview), 01 (deriving NFD) and
+"""Figures of a quantity's size against width or depth: coord checks and measurements beside theory.
+
+Coord checks and measurements beside theory: the figures of notebooks 00 (overview), 01 (deriving NFD) and
 05 (two-layer collapse) that draw a quantity's size per coordinate against width or depth, measured curves
 beside closed forms, and the runs of a learning-rate sweep at one rate.
 """

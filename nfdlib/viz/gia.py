@@ -1,4 +1,6 @@
-"""Gradient independence: the figures of notebook 03, the gap between true and decoupled backpropagation at
+"""Figures of gradient independence: true against decoupled backpropagation, at init and in training.
+
+Gradient independence: the figures of notebook 03, the gap between true and decoupled backpropagation at
 initialization, the first-step update ratio, the reused-weight coupling against depth, width and horizon, seed-
 paired training and other architectures. The fits a verdict reads are computed by :mod:`nfdlib.gia` and passed in.
 """

@@ -1,4 +1,6 @@
-"""The infinite-width and infinite-depth limits: the figures of notebooks 02 (simulating NFD) and 04 (the limit
+"""Figures of the limits in width and depth: error sweeps, bias bounds, trajectories and the two limits.
+
+The infinite-width and infinite-depth limits: the figures of notebooks 02 (simulating NFD) and 04 (the limit
 of true backpropagation): error sweeps and their bias bounds, training trajectories, nondegeneracy, gaps against
 size, errors against depth, and the validation of the reused-weight solver against wide networks.
 """

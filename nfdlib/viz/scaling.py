@@ -1,4 +1,6 @@
-"""Scaling laws against the computed limit: the figures of notebook 07, the limit E_NFD and its extrapolation,
+"""Figures of scaling laws against the computed limit: the limit, the gap, the frontier and each rule's arms.
+
+Scaling laws against the computed limit: the figures of notebook 07, the limit E_NFD and its extrapolation,
 each depth's limit, the distance of trained networks to the limit, what moves the limit, the compute-optimal
 frontier, the signed bias, each rule's width and depth arms, and loss along lines of constant aspect ratio.
 """

@@ -1,4 +1,6 @@
-"""Hyperparameter transfer across depth: the figures of notebooks 05 (two-layer collapse) and 06 (learning-rate
+"""Figures of hyperparameter transfer across depth: block quantities by rule, optima and drifts, transfer grids.
+
+Hyperparameter transfer across depth: the figures of notebooks 05 (two-layer collapse) and 06 (learning-rate
 correction): slopes of block quantities by rule, optima and best metrics by depth, the drift of the optimum with
 the budget, the tangent kernel's growth, transfer plots side by side, and the plateau pilot.
 """

@@ -1,4 +1,6 @@
-"""Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 08, and small
+"""Live widgets: depth and width sliders that rerun the library's own code and redraw.
+
+Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 08, and small
 widgets in notebooks 00, 02, 05 and 06).
 
 * :mod:`~nfdlib.widgets.live`: what every widget shares: :class:`LiveFigure` (controls, a figure recomputed and

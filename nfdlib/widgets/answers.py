@@ -1,4 +1,6 @@
-"""Answers to notebook 08's guided experiments: computed at once in a notebook, on demand when Voila serves it.
+"""Answers to the explorer's guided experiments: computed at once in a notebook, on demand under Voila.
+
+Answers to notebook 08's guided experiments: computed at once in a notebook, on demand when Voila serves it.
 
 :func:`on_demand_answer` shows a guided experiment's answer: computed at once in a notebook, behind a button when
 the notebook is served as an app by Voila (:func:`served_by_voila`), so that the app shows the explorer without

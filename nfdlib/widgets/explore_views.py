@@ -1,4 +1,6 @@
-"""The explorer and its small views (notebooks 00, 02, 05 and 08): widgets whose controls are fields of
+"""The explorer and its small views: controls bound to an ``ExploreConfig``, figures drawn from its result.
+
+The explorer and its small views (notebooks 00, 02, 05 and 08): widgets whose controls are fields of
 :class:`nfdlib.explore.ExploreConfig` and whose figure is panels of :mod:`nfdlib.widgets.panels`.
 
 * :func:`explorer` is the full explorer (notebook 08): every control and panels (a) to (d);

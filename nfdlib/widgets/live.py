@@ -1,4 +1,6 @@
-"""The machinery every live widget shares (notebooks 00, 02, 05, 06 and 08): controls, a figure recomputed and
+"""The machinery every live widget shares: controls, and a figure recomputed and redrawn when they move.
+
+The machinery every live widget shares (notebooks 00, 02, 05, 06 and 08): controls, a figure recomputed and
 redrawn when they move, and the helpers that lay out and annotate its panels.
 
 Built from ipywidgets 8 and plain matplotlib (each figure is rendered to a PNG and shown in an ``Image``

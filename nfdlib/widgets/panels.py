@@ -1,4 +1,6 @@
-"""The explorer's panels (notebook 08; parts of them in the widgets of notebooks 00, 02 and 05): each draws one
+"""The explorer's panels: each draws one part of an ``explore`` result on one axis.
+
+The explorer's panels (notebook 08; parts of them in the widgets of notebooks 00, 02 and 05): each draws one
 part of an :func:`nfdlib.explore.explore` result on an ``Axes``, and :func:`draw_panels` lays them out.
 
 * :func:`draw_feature_size`, panel (a): feature size per layer at init and after training (the coord check);

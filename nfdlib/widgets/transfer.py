@@ -1,4 +1,6 @@
-"""The transfer widget of notebook 06: a rate slider over cached learning-rate sweeps, showing how the metric
+"""The transfer widget: a rate slider over cached learning-rate sweeps, the metric at that rate against depth.
+
+The transfer widget of notebook 06: a rate slider over cached learning-rate sweeps, showing how the metric
 at one rate moves with depth next to each depth's own optimum.
 """
 
