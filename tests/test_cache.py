@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nfdlib import cache, data, gia, scaling, sweeps, two_layer
+from nfdlib import cache, data, gia, jobs, scaling, sweeps, two_layer
 from nfdlib.nfd import runs as nfd_runs
 from nfdlib.plans import check_partials, parameters_cell
 
@@ -41,6 +42,13 @@ def _records(rows) -> dict[str, list]:
 
 
 # kind prefix -> (the module constant holding its version, a tiny computation returning named flat lists)
+def _job_round_trip() -> dict:
+    with tempfile.TemporaryDirectory() as directory:
+        job = jobs.Job("golden", "nfdlib.jobs:demo_job", {"seed": 0, "size": 4, "repeats": 2})
+        jobs.run_job(job, directory)
+        return jobs.load_job(job, directory)
+
+
 GOLDEN = {
     "sweep": (lambda: sweeps.SWEEP_VERSION, lambda: _arrays(sweeps.depth_sweep(
         {"name": "teacher", **{k: TINY[k] for k in ("d", "n_train", "n_test")}}, "depth-mup", "two", 8, [2, 3],
@@ -83,6 +91,8 @@ GOLDEN = {
                                       [(8, 2), (16, 3)], [0, 1], 3, lr=0.4), ("train_loss", "params", "flops")),
         "solver": _arrays(scaling.solver_runs(Ks=[2], M=32, seeds=[0], task=TINY, steps=2), ("train_loss",))[
             "train_loss"]}),
+    # job files hold what their function computes (goldens above); this one checks the container round trip
+    "job_": (lambda: jobs.JOB_VERSION, lambda: _arrays(_job_round_trip(), ("x",))),
     "mnist1d_arrays": (lambda: data.MNIST1D_VERSION, lambda: {
         k: [float(np.asarray(v, float).sum()), *np.asarray(v, float).ravel()[:20].tolist()]
         for k, v in data._mnist1d_arrays(1000).items()}),
