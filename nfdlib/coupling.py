@@ -1,4 +1,4 @@
-"""The reused-weight coupling of a finite ResNet, layer by layer during training (notebook 03, section 4).
+"""The reused-weight coupling of a finite ResNet, layer by layer during training.
 
 True backpropagation multiplies by ``W_l^T`` the same matrix ``W_l`` that the forward pass multiplied by; the
 decoupled network (``ResNet(backward="decoupled")``, the gradient-independence assumption of :mod:`nfdlib.gia`)

@@ -1,7 +1,5 @@
 """The batched training engine: many SGD runs of one architecture trained at once.
 
-The batched training engine: many SGD runs of one architecture trained at once (notebooks 00, 05, 06, 07).
-
 A batch trains one network per configuration ``(eta, seed)``: the architecture is shared, the initial weights
 come from ``seed`` (the same draw as ``ResNet(..., seed=seed)``) and the SGD step of a parameter of role ``r`` is
 

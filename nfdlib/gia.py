@@ -1,4 +1,4 @@
-"""Gradient independence (GIA) at depth: measurements of the reused-weight coupling (notebook 03).
+"""Gradient independence (GIA) at depth: measurements of the reused-weight coupling.
 
 True backpropagation multiplies by ``W_l^T`` the same matrix ``W_l`` that the forward pass multiplied by; the
 gradient-independence assumption (GIA) treats it as an independent copy ``B_l``. The finite "decoupled" network

@@ -1,7 +1,5 @@
 """Reading learning-rate sweeps: optima, their drift with depth, plateaus and budgets.
 
-Reading learning-rate sweeps: optima, their drift with depth, plateaus and budgets (notebooks 00, 05, 06, 09).
-
 The optimum ``eta*`` of one seed is the vertex of a parabola fitted to ``log(loss)`` against ``log2(eta)`` around
 the best grid point (:func:`best_lr`), and the drift of the optimum with depth is the least-squares slope of
 ``log2 eta*`` against ``log2 L`` with a 95% t-interval (seeds pooled), checked by a bootstrap over seeds

@@ -1,7 +1,5 @@
 """The plans of long computations and their one command line.
 
-The plans of long computations and their one command line (notebooks 05, 06 and 07).
-
 A notebook states the sizes of its long computations as plain data in its cell tagged ``parameters``
 (:func:`parameters_cell` executes that cell in full mode). This module turns such a plan into the computations
 it names and precomputes them in the background with exactly the notebook's configuration:

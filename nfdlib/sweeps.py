@@ -1,7 +1,5 @@
 """Learning-rate x seed sweeps and depth sweeps, with their cache.
 
-Learning-rate x seed sweeps and depth sweeps, with their cache (notebooks 00, 05, 06, 07, 09).
-
 One sweep trains every ``(eta, seed)`` of a grid for one architecture at once (:func:`lr_sweep`, through the
 batched engine of :func:`nfdlib.engine.train_stacked`); a depth sweep repeats it at each depth
 (:func:`depth_sweep`) and is cached under ``data/`` by its whole configuration (:func:`cached_depth_sweep`). A

@@ -1,4 +1,4 @@
-"""Learning-rate sweeps over depth of any parametrized model, under SGD, Adam or AdamW (notebook 09).
+"""Learning-rate sweeps over depth of any parametrized model, under SGD, Adam or AdamW.
 
 ``build(L)`` returns the result of :func:`nfdlib.parametrize` at depth ``L``; each (depth, rate, seed) trains a
 fresh model for ``steps`` full-batch steps on the mean squared error of one batch. The result has the layout of

@@ -1,7 +1,5 @@
 """Neural Feature Dynamics: the limit of depth-muP ResNets as width and depth grow.
 
-Neural Feature Dynamics: the limit of depth-muP ResNets as width and depth grow (notebooks 01, 02 and 04).
-
 * :mod:`nfdlib.nfd.solver`  the particle solver of the NFD system, ``simulate_nfd`` (01, 02)
 * :mod:`nfdlib.nfd.finite`  finite networks measured in the same terms, ``run_finite_network`` (02, 04)
 * :mod:`nfdlib.nfd.reused`  the solver with the reused-weight terms of true backpropagation,

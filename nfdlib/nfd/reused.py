@@ -1,4 +1,4 @@
-"""The NFD particle system with reused weights: the infinite-width limit of *true* backpropagation (notebook 04).
+"""The NFD particle system with reused weights: the infinite-width limit of *true* backpropagation.
 
 :mod:`nfdlib.nfd.solver` solves the decoupled system (``coupling="decoupled"``): the forward noise ``Z_j`` (the limit of
 ``m W_j(0) phi(h_{j-1})``) and the backward noise ``Zb_j`` (the limit of ``m W_j(0)^T g_j``) are independent

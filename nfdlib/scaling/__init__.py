@@ -1,4 +1,4 @@
-"""Scaling laws measured against the computed limit (notebook 07).
+"""Scaling laws measured against the computed limit.
 
 * :mod:`nfdlib.scaling.counts`    parameters and matrix-multiply FLOPs of a ``ResNet``, checked against the model
   and torch's FLOP counter

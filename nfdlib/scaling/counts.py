@@ -1,4 +1,4 @@
-"""Counting the size of a network: parameters and matrix-multiply FLOPs (notebook 07, section 1).
+"""Counting the size of a network: parameters and matrix-multiply FLOPs.
 
 Parameters and FLOPs of a :class:`~nfdlib.models.ResNet`, forward and backward per example, per SGD step and per
 run (:func:`count_params`, :func:`flops_per_example`, :func:`flops_per_run`): the ``x`` axes of notebook 07's

@@ -1,4 +1,4 @@
-"""Reading fitted laws and grids: the size to train at a budget, and whether size keeps paying (notebook 07).
+"""Reading fitted laws and grids: the size to train at a budget, and whether size keeps paying.
 
 The compute-optimal ``(n, L)`` a fitted law implies at a FLOP budget (:func:`compute_optimal`,
 :func:`fitted_frontier`) beside the best measured size under each budget (:func:`empirical_frontier`); whether a

@@ -1,4 +1,4 @@
-"""The finite-size gap: how far trained networks sit from the computed limit, and how fast it closes (notebook 07).
+"""The finite-size gap: how far trained networks sit from the computed limit, and how fast it closes.
 
 For every size ``(n, L)`` the seed mean's distance from the limit at its depth (the *bias*) and one network's
 spread around the seed mean (:func:`deviations`); the bias fitted as ``a n^-p + d`` at every size, whatever its

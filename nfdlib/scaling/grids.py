@@ -1,4 +1,4 @@
-"""Grids of trained networks: many sizes ``(n, L)`` of one training rule, cached (notebook 07).
+"""Grids of trained networks: many sizes ``(n, L)`` of one training rule, cached.
 
 Every size of a grid is trained for every seed with the batched SGD of :func:`nfdlib.engine.train_stacked` (seeds
 of one size stacked into one computation), one cached ``.npz`` per training rule and width (names ``scaling_*``,

@@ -1,4 +1,4 @@
-"""Scaling laws fitted to trained grids, with intervals from a bootstrap over seeds (notebook 07).
+"""Scaling laws fitted to trained grids, with intervals from a bootstrap over seeds.
 
 The parametric law ``loss(n, L) = E + A n^-alpha + B L^-beta`` and its one-variable forms in the parameter count
 ``N`` and the compute ``C``, with or without the floor ``E`` (:data:`FORMS`), fitted to the seed means of a

@@ -1,8 +1,5 @@
 """Live widgets: depth and width sliders that rerun the library's own code and redraw.
 
-Live widgets: depth and width sliders that rerun the library's own code and redraw (notebook 08, and small
-widgets in notebooks 00, 02, 05 and 06).
-
 * :mod:`~nfdlib.widgets.live`: what every widget shares: :class:`LiveFigure` (controls, a figure recomputed and
   redrawn when they move, a status and a message line), the controls, and the helpers that lay out a figure's
   panels and their readouts.
