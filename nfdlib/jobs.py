@@ -109,15 +109,16 @@ def _maybe_fail(fail_marker: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_job(job: Job, directory: str | Path | None = None) -> dict:
-    """Compute ``job`` unless its file is already valid; returns ``label``, ``status`` (``"computed"`` or
-    ``"existing"``), ``cpu_seconds`` (CPU time of this thread: exact with one thread per worker and
-    ``OMP_NUM_THREADS=1``), ``wall_seconds`` and ``pid``."""
-    if job_status(job, directory) == "done":
+def run_job(job: Job, directory: str | Path | None = None, *, recompute: bool = False, **runtime) -> dict:
+    """Compute ``job`` unless its file is already valid (``recompute=True``: always); returns ``label``,
+    ``status`` (``"computed"`` or ``"existing"``), ``cpu_seconds`` (CPU time of this thread: exact with one thread
+    per worker and ``OMP_NUM_THREADS=1``), ``wall_seconds`` and ``pid``. ``runtime`` keywords (a progress bar, a
+    device) go to the function without being part of the job's identity."""
+    if not recompute and job_status(job, directory) == "done":
         return {"label": job.label, "status": "existing", "cpu_seconds": 0.0, "wall_seconds": 0.0,
                 "pid": os.getpid()}
     wall, cpu = time.perf_counter(), time.thread_time()
-    result = _function(job.compute)(**job.config)
+    result = _function(job.compute)(**job.config, **runtime)
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     if not isinstance(result, dict) or not result:
         raise ValueError(f"{job.compute} returned {type(result).__name__}, not a dict of arrays")

@@ -10,7 +10,8 @@ it names and precomputes them in the background with exactly the notebook's conf
 * notebooks' parameters cells: :func:`parameters_cell`, :func:`notebook_plan`;
 * notebook 06's (and 05's) learning-rate sweeps: one :func:`nfdlib.sweeps.cached_depth_sweep` per task, width
   and rule (:func:`run_plan`), what is missing from the cache (:func:`missing_from_cache`), the depths already
-  finished of unfinished sweeps (:func:`partial_depths`, :func:`check_partials`);
+  finished of unfinished sweeps as jobs (:func:`sweep_jobs`, :func:`finished_depths`, :func:`merge_plan`,
+  :func:`check_job_files`);
 * notebook 07's scaling grids, learning-rate tunings and solves of the limit (its ``PLAN``):
   :func:`run_scaling_plan`, with :func:`tuned_rates` and the "cross" design of :func:`family_sizes`;
 * the command line, :func:`main`.
@@ -30,25 +31,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import cache
+from .jobs import JOB_VERSION, Job, job_status, jobs_dir, load_job
 from .rules import TrainingRule, as_rule
 from .scaling import grid_sizes, limit_reference, particle_seeds, size_grid, solver_sweeps, tune_lr
-from .sweeps import (
-    SWEEP_VERSION,
-    cached_depth_sweep,
-    depth_file_problem,
-    depth_sweep,
-    depth_sweep_config,
-    partial_dir,
-    sweep_name,
-)
+from .sweeps import SWEEP_VERSION, cached_depth_sweep, depth_jobs, depth_sweep, depth_sweep_config, sweep_name
 from .validation import check_choice
 
 
 # -- notebooks' parameters cells ------------------------------------------------------------------------------
-def parameters_cell(path: str) -> dict:
+def parameters_cell(path: str, *, quick: bool = False) -> dict:
     """Execute the cell tagged ``parameters`` of a percent-format notebook source in full mode
-    (``NFD_QUICK=0``) and return its variables: how the sweeps of a notebook are precomputed in the background
-    with exactly the notebook's configuration (``python -m nfdlib.plans notebooks/06_lr_correction.py``).
+    (``NFD_QUICK=0``; ``quick=True``: in quick mode) and return its variables: how the sweeps of a notebook are
+    precomputed in the background with exactly the notebook's configuration (``python -m nfdlib.plans
+    notebooks/06_lr_correction.py``).
 
     A missing file, a source without a parameters cell, or a cell that fails raises ``ValueError`` with the file
     and the line of the notebook source where it failed."""
@@ -66,7 +61,7 @@ def parameters_cell(path: str) -> dict:
     # Pad with the lines above the cell's body, so that an error names the line of the notebook source.
     body = "\n" * (text.count("\n", 0, start) + 1) + cell.split("\n", 1)[1]
     old = os.environ.get("NFD_QUICK")
-    os.environ["NFD_QUICK"] = "0"
+    os.environ["NFD_QUICK"] = "1" if quick else "0"
     try:
         scope: dict = {}
         exec(compile(body, path, "exec"), scope)  # noqa: S102 - our own notebook source
@@ -83,12 +78,12 @@ def parameters_cell(path: str) -> dict:
     return {k: v for k, v in scope.items() if not k.startswith("__")}
 
 
-def notebook_plan(parser, notebook: str, names: Sequence[str]) -> dict:
+def notebook_plan(parser, notebook: str, names: Sequence[str], *, quick: bool = False) -> dict:
     """The variables ``names`` of a notebook's parameters cell, for a command line: every failure (no such file,
     no parameters cell, a cell that fails, a variable it does not define) ends the program through
     ``parser.error`` with one line that says what is wrong and, for a missing variable, which plans exist."""
     try:
-        params = parameters_cell(notebook)
+        params = parameters_cell(notebook, quick=quick)
     except ValueError as err:
         parser.error(str(err))
     missing = [k for k in names if k not in params]
@@ -115,13 +110,16 @@ def _pairs(rules) -> list[tuple[str, str]]:
     return pairs
 
 
+#: Optional settings of a sweep plan, passed on to every sweep of it.
+PLAN_OPTIONS = ("batch_size", "loss_bound", "T", "activation", "eval_every", "train_eval")
+
+
 def _plan_jobs(rules, tasks, sweep, only):
     required = ("depths", "lrs", "seeds", "steps")
     missing = [k for k in required if k not in sweep]
     if missing:
         raise ValueError(f"sweep must give {required}; missing {missing}")
-    extra = {k: sweep[k] for k in ("batch_size", "loss_bound", "T", "activation", "eval_every", "train_eval")
-             if k in sweep}
+    extra = {k: sweep[k] for k in PLAN_OPTIONS if k in sweep}
     only = None if only is None else _pairs(only)
     jobs = [(n, key, p, b) for key, spec in tasks.items() for n in spec["widths"] for p, b in _pairs(rules)
             if only is None or (p, b) in only]
@@ -146,54 +144,108 @@ def missing_from_cache(rules: Sequence[TrainingRule | tuple[str, str]], tasks: M
     return [job for job, final in _plan_files(rules, tasks, sweep, prefix, directory) if not final.exists()]
 
 
-def partial_depths(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-                   prefix: str = "sweep", directory=None) -> dict[tuple, list[int]]:
-    """For each sweep of a plan that has no cache file yet (:func:`missing_from_cache`), the depths already
-    finished in its partial folder (:func:`partial_dir`), in the plan's order; ``[]`` when none is."""
-    return {job: [int(L) for L in sweep["depths"] if (partial_dir(final) / f"L{int(L)}.npz").exists()]
-            for job, final in _plan_files(rules, tasks, sweep, prefix, directory) if not final.exists()}
+def sweep_jobs(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+               prefix: str = "sweep", only=None, directory=None) -> dict[tuple, list[Job]]:
+    """The depth jobs (:func:`nfdlib.sweeps.depth_jobs`) of every sweep of a plan that has no cache file yet, keyed
+    as :func:`run_plan` keys its results."""
+    out = {}
+    for job, args, kw in _plan_jobs(rules, tasks, sweep, only):
+        key, n, p, b = job
+        name = sweep_name(prefix, key, p, b, n)
+        if not cache.cache_path(name, depth_sweep_config(*args, **kw), SWEEP_VERSION, "npz", directory).exists():
+            out[job] = depth_jobs(name, *args, **kw)
+    return out
 
 
-def check_partials(plans: Sequence[tuple], directory=None) -> list[str]:
-    """Problems of the folders of finished depths (:func:`partial_dir`; an empty list when there are none): a folder
-    that belongs to no unfinished sweep of the given plans (its configuration or :data:`SWEEP_VERSION` changed, or the
-    sweep has finished), a file that is not a depth of its plan, unreadable, or missing an array or the plan's
-    grid of rates and seeds. ``plans`` holds ``(rules, tasks, sweep, prefix)``, as :func:`run_plan` takes them.
-    How ``tests/test_cache.py`` keeps the committed finished depths of long sweeps honest."""
-    root = (Path(directory) if directory is not None else cache.data_dir()) / "partial"
+def finished_depths(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+                    prefix: str = "sweep", directory=None) -> dict[tuple, list[int]]:
+    """For each sweep of a plan that has no cache file yet (:func:`missing_from_cache`), the depths whose jobs are
+    done, in the plan's order; ``[]`` when none is."""
+    return {key: [int(L) for L, job in zip(sweep["depths"], jobs) if job_status(job, directory) == "done"]
+            for key, jobs in sweep_jobs(rules, tasks, sweep, prefix=prefix, directory=directory).items()}
+
+
+def merge_plan(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
+               prefix: str = "sweep", directory=None) -> list[tuple]:
+    """Write the cache file of every sweep of a plan whose depth jobs are all done, computing nothing; returns the
+    sweeps written. Sweeps with jobs still missing are left as they are (:func:`finished_depths` lists them)."""
+    written = []
+    for (key, n, p, b), jobs in sweep_jobs(rules, tasks, sweep, prefix=prefix, directory=directory).items():
+        if all(job_status(job, directory) == "done" for job in jobs):
+            spec = tasks[key]
+            extra = {k: sweep[k] for k in PLAN_OPTIONS if k in sweep}
+            cached_depth_sweep(sweep_name(prefix, key, p, b, n), spec["task"], p, b, n, sweep["depths"],
+                               sweep["lrs"], sweep["seeds"], sweep["steps"], directory=directory, progress=False,
+                               loss=spec.get("loss", "mse"), **extra)
+            written.append((key, n, p, b))
+    return written
+
+
+def check_job_files(plans: Sequence[tuple], directory=None) -> list[str]:
+    """Problems of the committed job files of sweeps (an empty list when there are none): a file that is no job
+    of an unfinished sweep of the given plans (its configuration or version changed, or its sweep is whole), or
+    one that is unreadable or incomplete. ``plans`` holds ``(rules, tasks, sweep, prefix)``, as :func:`run_plan`
+    takes them. How ``tests/test_cache.py`` keeps the finished depths of long sweeps honest."""
+    root = jobs_dir(directory)
     if not root.exists():
         return []
     wanted = {}
     for rules, tasks, sweep, prefix in plans:
-        for _job, final in _plan_files(rules, tasks, sweep, prefix, directory):
-            if not final.exists():
-                wanted[partial_dir(final).name] = sweep
+        for jobs in sweep_jobs(rules, tasks, sweep, prefix=prefix, directory=directory).values():
+            wanted.update({job.path(directory).name: job for job in jobs})
     problems = []
-    for folder in sorted(root.iterdir()):
-        sweep = wanted.get(folder.name)
-        if not folder.is_dir():
-            problems.append(f"partial/{folder.name}: a file where only folders of finished depths belong")
-            continue
-        if sweep is None:
-            problems.append(f"partial/{folder.name}: no unfinished sweep of the plans has this key (stale or "
-                            "finished: delete it)")
-            continue
-        depths = {f"L{int(L)}.npz" for L in sweep["depths"]}
-        for path in sorted(p for p in folder.iterdir() if not p.name.endswith(".tmp.npz")):  # tmp: being written
-            where = f"partial/{folder.name}/{path.name}"
-            if path.name not in depths:
-                problems.append(f"{where}: not a depth of its plan ({sorted(depths)})")
-                continue
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    part = {k: z[k] for k in z.files}
-            except Exception as err:  # noqa: BLE001 - report, do not raise
-                problems.append(f"{where}: unreadable ({type(err).__name__})")
-                continue
-            problem = depth_file_problem(part, int(path.stem[1:]), sweep["lrs"], sweep["seeds"])
-            if problem is not None:
-                problems.append(f"{where}: {problem}")
+    for path in sorted(root.glob("*.npz")):
+        job = wanted.get(path.name)
+        if job is None:
+            problems.append(f"jobs/{path.name}: no unfinished sweep of the plans has this job (stale or finished: "
+                            "delete it)")
+        elif job_status(job, directory) != "done":
+            problems.append(f"jobs/{path.name}: {job_status(job, directory)}")
     return problems
+
+
+def _same_bits(a, b) -> bool:
+    """Bit-identical arrays (NaN included): the same dtype, shape and bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def migrate_partials(plans: Sequence[tuple], directory=None) -> list[str]:
+    """Turn the folders of finished depths of the old resume mechanism (``partial/<sweep>-<hash>/L<depth>.npz``)
+    into job files, without recomputing: each depth's arrays are stored as its job's result, read back and
+    compared array by array, and the folder goes once all of its depths are moved. Returns the files moved."""
+    root = (Path(directory) if directory is not None else cache.data_dir()) / "partial"
+    moved = []
+    if not root.exists():
+        return moved
+    for rules, tasks, sweep, prefix in plans:
+        for job_key, args, kw in _plan_jobs(rules, tasks, sweep, None):
+            key, n, p, b = job_key
+            name = sweep_name(prefix, key, p, b, n)
+            folder = root / cache.cache_path(name, depth_sweep_config(*args, **kw), SWEEP_VERSION, "npz").stem
+            if not folder.is_dir():
+                continue
+            for L, job in zip(sweep["depths"], depth_jobs(name, *args, **kw)):
+                old = folder / f"L{int(L)}.npz"
+                if not old.exists():
+                    continue
+                with np.load(old, allow_pickle=False) as z:
+                    part = {k: z[k] for k in z.files}
+                part.setdefault("L", np.asarray(int(L)))
+                meta = {"name": job.name, "config": job.key_config(), "version": JOB_VERSION, "label": job.label,
+                        "cpu_seconds": float(part["cpu_seconds"]), "wall_seconds": float(part["wall_seconds"]),
+                        "migrated_from": f"partial/{folder.name}/{old.name}"}
+                cache.save_file(job.path(directory), "npz", meta, part)
+                back = load_job(job, directory)
+                if sorted(back) != sorted(part) or any(not _same_bits(back[k], part[k]) for k in part):
+                    raise RuntimeError(f"{old} did not survive the move to {job.path(directory)}")
+                old.unlink()
+                moved.append(f"partial/{folder.name}/{old.name} -> jobs/{job.path(directory).name}")
+            if not any(folder.iterdir()):
+                folder.rmdir()
+    if root.exists() and not any(root.iterdir()):
+        root.rmdir()
+    return moved
 
 
 def run_plan(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
@@ -236,29 +288,25 @@ def _select(parser, what: str, asked, available) -> None:
                      f"{', '.join(map(str, available))}")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Precompute (and cache under ``data/``) every sweep of a notebook's plan (notebooks 05, 06) or every result
-    of its PLAN (notebook 07), in full mode."""
-    ap = argparse.ArgumentParser(prog="python -m nfdlib.plans", description=main.__doc__)
-    ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES and, for "
-                                     "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX (notebook 06), "
-                                     "or PLAN (notebook 07)")
+def add_sweep_options(ap: argparse.ArgumentParser) -> None:
+    """The options that pick a sweep plan of a notebook and a part of it (``--plan``, ``--task``, ``--width``,
+    ``--rule``), shared by this command line and ``python -m nfdlib.run``."""
     ap.add_argument("--plan", default="", help="name of the plan: the prefix of its variables (default: the "
                                                "plain TASKS, SWEEP, SWEEP_PREFIX; e.g. PLATEAU_ reads "
                                                "PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)")
     ap.add_argument("--task", action="append", help="only this task key (repeatable)")
     ap.add_argument("--width", action="append", type=int, help="only this width (repeatable)")
     ap.add_argument("--rule", action="append", help="only this rule, as parametrization/block (repeatable)")
-    ap.add_argument("--parts", nargs="+", choices=SCALING_PARTS,
-                    help="notebook 07 (a parameters cell that defines PLAN): which parts of its plan to compute "
-                         "(default: all)")
-    args = ap.parse_args(argv)
-    if "PLAN" in notebook_plan(ap, args.notebook, []):  # notebook 07: its scaling grids and the limit
-        return scaling_main(ap, args)
-    if args.parts:
-        ap.error("--parts selects parts of notebook 07's PLAN; this notebook's parameters cell defines no PLAN")
+
+
+def selected_sweep_plan(ap: argparse.ArgumentParser, args, params: Mapping | None = None) -> tuple:
+    """``(rules, tasks, sweep, prefix, only)`` of the sweep plan the options of :func:`add_sweep_options` pick from
+    ``args.notebook``'s parameters cell (``params`` when already read); a selector that matches nothing ends the
+    program with a message that lists what exists."""
     names = {k: args.plan + k for k in ("TASKS", "SWEEP", "SWEEP_PREFIX")}
-    params = notebook_plan(ap, args.notebook, ["RULES", *names.values()])
+    missing = [k for k in ("RULES", *names.values()) if params is None or k not in params]
+    if params is None or missing:
+        params = notebook_plan(ap, args.notebook, ["RULES", *names.values()])
     all_tasks = params[names["TASKS"]]
     _select(ap, "--task", args.task, list(all_tasks))
     tasks = {k: dict(v) for k, v in all_tasks.items() if not args.task or k in args.task}
@@ -268,7 +316,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     rules = _pairs(params["RULES"])
     _select(ap, "--rule", args.rule, ["/".join(r) for r in rules])
     only = None if not args.rule else [tuple(r.split("/")) for r in args.rule]
-    run_plan(rules, tasks, params[names["SWEEP"]], prefix=params[names["SWEEP_PREFIX"]], use_cache=True, only=only)
+    return rules, tasks, params[names["SWEEP"]], params[names["SWEEP_PREFIX"]], only
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Precompute (and cache under ``data/``) every sweep of a notebook's plan (notebooks 05, 06) or every result
+    of its PLAN (notebook 07), in full mode, in this process (``python -m nfdlib.run`` runs a sweep plan's depths
+    on many workers)."""
+    ap = argparse.ArgumentParser(prog="python -m nfdlib.plans", description=main.__doc__)
+    ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines RULES and, for "
+                                     "each plan, <PLAN>TASKS, <PLAN>SWEEP and <PLAN>SWEEP_PREFIX (notebook 06), "
+                                     "or PLAN (notebook 07)")
+    add_sweep_options(ap)
+    ap.add_argument("--parts", nargs="+", choices=SCALING_PARTS,
+                    help="notebook 07 (a parameters cell that defines PLAN): which parts of its plan to compute "
+                         "(default: all)")
+    args = ap.parse_args(argv)
+    if "PLAN" in notebook_plan(ap, args.notebook, []):  # notebook 07: its scaling grids and the limit
+        return scaling_main(ap, args)
+    if args.parts:
+        ap.error("--parts selects parts of notebook 07's PLAN; this notebook's parameters cell defines no PLAN")
+    rules, tasks, sweep, prefix, only = selected_sweep_plan(ap, args)
+    run_plan(rules, tasks, sweep, prefix=prefix, use_cache=True, only=only)
 
 
 # -- notebook 07: scaling grids and the limit
@@ -345,7 +414,8 @@ def scaling_main(parser, args) -> None:
     print(f"done in {time.perf_counter() - t0:.0f} s")
 
 
-__all__ = ["parameters_cell", "notebook_plan", "missing_from_cache", "partial_depths", "check_partials", "run_plan",
+__all__ = ["parameters_cell", "notebook_plan", "PLAN_OPTIONS", "missing_from_cache", "sweep_jobs", "finished_depths",
+           "merge_plan", "check_job_files", "migrate_partials", "run_plan", "add_sweep_options", "selected_sweep_plan",
            "main", "SCALING_PARTS", "tuned_rates", "family_sizes", "run_scaling_plan", "scaling_main"]
 
 

@@ -15,8 +15,12 @@ all at shared storage with ``NFD_DATA_DIR`` (or ``--data-dir``, which sets it fo
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures as cf
+import fnmatch
 import multiprocessing
+import os
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +30,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .jobs import Job, job_status, run_job
+from .plans import add_sweep_options, merge_plan, notebook_plan, selected_sweep_plan, sweep_jobs
 from .validation import check_choice, check_int
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -160,3 +165,65 @@ def _drive(executor: cf.Executor, todo: list[Job], retries: int, directory, summ
         current[0].shutdown(wait=True)
     bar.close()
     summary.wall_seconds += time.perf_counter() - start
+
+
+def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], tuple]:
+    """The jobs of the sweep plan the command line picks (its unfinished sweeps' depths, matching ``--jobs``)
+    and the plan itself."""
+    quick = os.environ.get("NFD_QUICK") == "1"
+    params = notebook_plan(ap, args.notebook, [], quick=quick)
+    if "PLAN" in params:
+        ap.error("notebook 07's plan (PLAN) is not split into jobs yet: run it with python -m nfdlib.plans "
+                 f"{args.notebook}")
+    rules, tasks, sweep, prefix, only = selected_sweep_plan(ap, args, params)
+    jobs = [job for js in sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only).values() for job in js]
+    if args.jobs:
+        jobs = [job for job in jobs if fnmatch.fnmatch(job.label, args.jobs)]
+    return jobs, (rules, tasks, sweep, prefix)
+
+
+def _status_table(jobs: Sequence[Job]) -> str:
+    lines = [f"{'job':<64} {'status':<8} {'CPU-h (est.)':>12}"]
+    for job in sorted(jobs, key=lambda j: -j.cost):
+        lines.append(f"{job.label:<64} {job_status(job):<8} {job.cost / 3600:>12.2f}")
+    todo = [job for job in jobs if job_status(job) != "done"]
+    lines.append(f"{len(jobs)} job(s), {len(jobs) - len(todo)} done; {len(todo)} to run, about "
+                 f"{sum(j.cost for j in todo) / 3600:.2f} CPU-hours")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the missing depth jobs of a notebook's sweep plan on an executor, then write every sweep whose depths
+    are all done to the cache the notebook reads (merging computes nothing)."""
+    ap = argparse.ArgumentParser(prog="python -m nfdlib.run", description=main.__doc__)
+    ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines the plan")
+    add_sweep_options(ap)
+    ap.add_argument("--jobs", help="only the jobs whose label matches this shell pattern, e.g. '*_L64'")
+    ap.add_argument("--executor", choices=EXECUTORS, default="serial")
+    ap.add_argument("--workers", type=int, default=2, help="processes (processes, a local Dask cluster)")
+    ap.add_argument("--scheduler", help="address of a running Dask scheduler (executor dask)")
+    ap.add_argument("--retries", type=int, default=2, help="times a failed job is submitted again")
+    ap.add_argument("--data-dir", help="the data folder every worker reads and writes (sets NFD_DATA_DIR)")
+    ap.add_argument("--dry-run", action="store_true", help="list the jobs with status and cost; run nothing")
+    args = ap.parse_args(argv)
+    if args.data_dir:
+        os.environ["NFD_DATA_DIR"] = str(Path(args.data_dir).resolve())  # inherited by local workers
+    jobs, (rules, tasks, sweep, prefix) = plan_jobs(ap, args)
+    if args.dry_run or not jobs:
+        print(_status_table(jobs) if jobs else "every sweep of this plan is in the cache: nothing to run")
+        return
+    summary = run_jobs(jobs, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                       retries=args.retries)
+    print(summary)
+    written = merge_plan(rules, tasks, sweep, prefix=prefix)
+    print(f"sweeps written to the cache: {len(written)}" + "".join(f"\n  {w}" for w in written))
+    left = [job for job in jobs if job_status(job) != "done"]
+    if left:
+        command = " ".join(sys.argv[1:] if argv is None else argv)
+        print(f"{len(left)} job(s) still to run: python -m nfdlib.run {command}")
+    if summary.failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

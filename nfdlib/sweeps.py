@@ -2,22 +2,18 @@
 
 One sweep trains every ``(eta, seed)`` of a grid for one architecture at once (:func:`lr_sweep`, through the
 batched engine of :func:`nfdlib.engine.train_stacked`); a depth sweep repeats it at each depth
-(:func:`depth_sweep`) and is cached under ``data/`` by its whole configuration (:func:`cached_depth_sweep`). A
-depth sweep of hours keeps each finished depth in a ``partial`` folder beside its cache file, so an interrupted
-sweep resumes where it stopped, across sessions. Reading a sweep (optima, drifts, plateaus) is
+(:func:`depth_sweep`) and is cached under ``data/`` by its whole configuration (:func:`cached_depth_sweep`). Each
+depth of a cached sweep is a job of its own (:func:`depth_jobs`, :mod:`nfdlib.jobs`): a depth sweep of hours keeps
+every finished depth as a job file, so an interrupted sweep resumes where it stopped, across sessions, and the
+depths can run on many workers at once (``python -m nfdlib.run``). Reading a sweep (optima, drifts, plateaus) is
 :mod:`nfdlib.optima`; the plans that say which sweeps a notebook needs are :mod:`nfdlib.plans`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
-import uuid
-import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +23,7 @@ from . import cache
 from .config import check_seeds, get_device
 from .data import DATASETS, Dataset, load_dataset
 from .engine import SWEEP_ARRAYS, train_stacked
+from .jobs import Job, job_status, merge_jobs, run_job
 from .models import BLOCKS, ResNet
 from .parametrization import get_parametrization
 from .validation import check_choice, check_float, check_grid, check_int
@@ -105,87 +102,54 @@ def lr_sweep(task: Mapping | Dataset, parametrization: str, block: str, n: int, 
     return out
 
 
-def depth_file_problem(part: Mapping, L: int, lrs, seeds) -> str | None:
-    """What is wrong with the stored result of one depth for the depth, rates and seeds asked (``None`` when
-    nothing is): a missing array, another depth (files written since the depth was stored in them: ``L``), or
-    another rate/seed grid. A file is never trusted by its name alone."""
-    need = [k for k in (*_SWEEP_ARRAYS[1:], "wall_seconds", "cpu_seconds") if k not in part]
-    if need:
-        return f"missing {need}"
-    if "L" in part and int(part["L"]) != int(L):
-        return f"holds depth {int(part['L'])}, not {int(L)}"
-    grid = (len(lrs), len(seeds))
-    if (np.shape(part["lr"]) != grid[:1] or not np.allclose(part["lr"], lrs)
-            or np.asarray(part["seed"]).tolist() != list(seeds) or np.shape(part["train_loss"])[:2] != grid):
-        return "its rates, seeds or shape are not the plan's"
-    return None
-
-
-def _load_depth(path: Path, L: int, lrs, seeds) -> dict | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            part = {k: z[k] for k in z.files}
-    except Exception as err:  # noqa: BLE001 - an unreadable partial result is recomputed, never trusted
-        warnings.warn(f"partial sweep file {path} is unreadable ({type(err).__name__}); recomputing that depth",
-                      stacklevel=3)
-        return None
-    problem = depth_file_problem(part, L, lrs, seeds)
-    if problem is not None:
-        warnings.warn(f"partial sweep file {path} is not depth {L} of this sweep ({problem}); recomputing that "
-                      "depth", stacklevel=3)
-        return None
-    return part
-
-
-def _save_depth(path: Path, part: Mapping) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own per writer, so that two processes on the same depth never write one temporary file.
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in part.items()})
-    os.replace(tmp, path)
-
-
 def depth_sweep(task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                 lrs: Sequence[float], seeds: Sequence[int], steps: int, *, progress: bool = True,
-                resume_dir: str | Path | None = None, **kwargs) -> dict[str, np.ndarray]:
+                **kwargs) -> dict[str, np.ndarray]:
     """:func:`lr_sweep` at each depth; arrays gain a leading depth axis (``depths`` is returned as ``L``).
 
-    The compute each depth took is returned too: ``wall_seconds`` and ``cpu_seconds`` (process CPU time, which
-    other load on a shared machine does not inflate) and ``threads`` (torch's intra-op threads).
-
-    ``resume_dir`` keeps each finished depth there as ``L<depth>.npz``, and a later call with the same directory
-    reads those depths instead of training them again: a sweep of hours survives an interrupted session. The
-    directory must belong to this one configuration (:func:`cached_depth_sweep` names it by the cache key)."""
+    The compute each depth took is returned too: ``wall_seconds`` and ``cpu_seconds`` (CPU time of the thread
+    that trained it, which other load on a shared machine does not inflate) and ``threads`` (torch's intra-op
+    threads)."""
     depths = check_grid("depths", depths, integer=True).tolist()
-    grid_lrs, grid_seeds = _check_lrs(lrs), check_seeds(seeds)
+    _check_lrs(lrs), check_seeds(seeds)
     data = load_task(task)
-    parts, wall, cpu = [], [], []
-    for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False):
-        saved = Path(resume_dir) / f"L{L}.npz" if resume_dir is not None else None
-        part = _load_depth(saved, L, grid_lrs, grid_seeds) if saved is not None and saved.exists() else None
-        if part is not None and progress:
-            tqdm.write(f"{parametrization}/{block} n={n} L={L}: finished earlier, read from {saved}")
-        if part is None:
-            w0, c0 = time.perf_counter(), time.process_time()
-            part = lr_sweep(data, parametrization, block, n, L, lrs, seeds, steps, progress=progress, **kwargs)
-            part = dict(part, L=np.asarray(L), wall_seconds=time.perf_counter() - w0,
-                        cpu_seconds=time.process_time() - c0)
-            if saved is not None:
-                _save_depth(saved, part)
-        parts.append(part)
-        wall.append(float(part["wall_seconds"]))
-        cpu.append(float(part["cpu_seconds"]))
-    out = {"L": np.asarray(depths), "lr": parts[0]["lr"], "seed": parts[0]["seed"], "steps": parts[0]["steps"]}
+    parts = [depth_part(data, parametrization, block, n, [L], lrs, seeds, steps, progress=progress, **kwargs)
+             for L in tqdm(depths, desc=f"{parametrization}/{block} n={n}", disable=not progress, leave=False)]
+    return merge_depth_parts(parts, depths)
+
+
+def depth_part(task: Mapping | Dataset, parametrization: str, block: str, n: int, depths: Sequence[int],
+               lrs: Sequence[float], seeds: Sequence[int], steps: int, *, progress: bool = False,
+               **kwargs) -> dict[str, np.ndarray]:
+    """One depth of a depth sweep (``depths`` holds exactly one): :func:`lr_sweep` with ``L``, ``wall_seconds``,
+    ``cpu_seconds`` and ``threads``. The unit of work of a sweep's jobs (:func:`depth_jobs`); its keyword
+    arguments are a :func:`depth_sweep_config` for that one depth."""
+    if len(depths) != 1:
+        raise ValueError(f"depths must hold one depth (one job per depth), got {list(depths)}")
+    L = check_int("depths", depths[0])
+    wall, cpu = time.perf_counter(), time.thread_time()
+    part = lr_sweep(task if isinstance(task, Dataset) else load_task(task), parametrization, block, n, L, lrs,
+                    seeds, steps, progress=progress, **kwargs)
+    return dict(part, L=np.asarray(L), wall_seconds=np.asarray(time.perf_counter() - wall),
+                cpu_seconds=np.asarray(time.thread_time() - cpu), threads=np.asarray(torch.get_num_threads()))
+
+
+def merge_depth_parts(parts: Sequence[Mapping], depths: Sequence[int]) -> dict[str, np.ndarray]:
+    """A depth sweep from its depths' results (:func:`depth_part`, in the order of ``depths``): the arrays of
+    each stacked on a leading depth axis, as :func:`depth_sweep` returns them."""
+    out = {"L": np.asarray([int(L) for L in depths]), "lr": parts[0]["lr"], "seed": parts[0]["seed"],
+           "steps": parts[0]["steps"]}
     for key in SWEEP_ARRAYS:
         if key in parts[0]:
             out[key] = np.stack([p[key] for p in parts])
-    out.update(wall_seconds=np.asarray(wall), cpu_seconds=np.asarray(cpu),
-               threads=np.asarray(torch.get_num_threads()))
+    threads = parts[0].get("threads", torch.get_num_threads())  # a migrated depth did not record it
+    out.update(wall_seconds=np.asarray([float(p["wall_seconds"]) for p in parts]),
+               cpu_seconds=np.asarray([float(p["cpu_seconds"]) for p in parts]), threads=np.asarray(threads))
     return out
 
 
 # Arguments of depth_sweep / lr_sweep that change how the numbers are computed but not the numbers: never keyed.
-NOT_KEYED = ("chunk_size", "engine", "device", "progress", "resume_dir")
+NOT_KEYED = ("chunk_size", "engine", "device", "progress")
 # Arguments added after sweeps were first cached: keyed only when they differ from this default, so that the
 # files written before them keep their names (they were computed at the default).
 KEYED_UNLESS_DEFAULT = {"preact": True}
@@ -206,34 +170,58 @@ def depth_sweep_config(task: Mapping, parametrization: str, block: str, n: int, 
     return config
 
 
-def partial_dir(final: Path) -> Path:
-    """Where the finished depths of the unfinished sweep whose cache file is ``final`` wait: in the folder
-    ``partial`` beside it, a folder named like the file without its suffix (so by the whole configuration and
-    :data:`SWEEP_VERSION`)."""
-    return Path(final).parent / "partial" / Path(final).stem
+#: CPU-seconds per step, rate, seed, block layer and ``n^2`` on the project's machine (measured on the width-128
+#: plateau sweeps: 1.1e-4 to 2.2e-4 s per step, rate, seed and layer at n = 128); how jobs are ordered and costed.
+SWEEP_COST = 8e-9
+
+
+def sweep_cost(config: Mapping) -> float:
+    """Estimated CPU-seconds of the depth sweep (or depth job) ``config`` (a :func:`depth_sweep_config`)."""
+    layers = sum(config["depths"]) * (2 if config["block"] == "two" else 1)
+    return SWEEP_COST * config["steps"] * len(config["lrs"]) * len(config["seeds"]) * layers * config["n"] ** 2
+
+
+def depth_jobs(name: str, task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
+               lrs: Sequence[float], seeds: Sequence[int], steps: int, **kwargs) -> list[Job]:
+    """The jobs of a cached depth sweep, one per depth: each computes :func:`depth_part` from its
+    :func:`depth_sweep_config` and is stored under ``<data>/jobs/`` named ``<name>_L<depth>-<hash>.npz``."""
+    jobs = []
+    for L in depths:
+        config = depth_sweep_config(task, parametrization, block, n, [L], lrs, seeds, steps, **kwargs)
+        jobs.append(Job(f"{name}_L{int(L)}", "nfdlib.sweeps:depth_part", config, version=SWEEP_VERSION,
+                        cost=sweep_cost(config)))
+    return jobs
 
 
 def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
                        lrs: Sequence[float], seeds: Sequence[int], steps: int, *, directory=None,
-                       refresh: bool = False, **kwargs) -> dict[str, np.ndarray]:
+                       refresh: bool = False, progress: bool = True, **kwargs) -> dict[str, np.ndarray]:
     """:func:`depth_sweep`, read from (or written to) ``data/`` as ``.npz`` keyed by the whole configuration
     (:func:`depth_sweep_config`) and :data:`SWEEP_VERSION`. A corrupt, incomplete or stale file is recomputed
     with a warning (see :mod:`nfdlib.cache`).
+
+    When the file is missing, the sweep is merged from its depth jobs (:func:`depth_jobs`); the depths not done
+    yet are computed here, one after the other, with a message naming them and the command that runs them on
+    many workers instead.
     """
     task = _check_task(task)
     config = depth_sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
-    final = cache.cache_path(name, config, SWEEP_VERSION, "npz", directory)
-    # Finished depths wait in a "partial" folder beside the cache until the whole sweep is written. The folder is
-    # named by the cache key, so it can be committed: a sweep longer than a session accumulates across sessions.
-    resume = partial_dir(final)
-    if refresh and resume.exists():
-        shutil.rmtree(resume)
-    out = cache.cached(name, config,
-                       lambda: depth_sweep(task, parametrization, block, n, depths, lrs, seeds, steps,
-                                           resume_dir=resume, **kwargs),
-                       version=SWEEP_VERSION, fmt="npz", directory=directory, refresh=refresh)
-    if resume.exists() and final.exists():
-        shutil.rmtree(resume)
+    jobs = depth_jobs(name, task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
+
+    def compute():
+        todo = [job for job in jobs if refresh or job_status(job, directory) != "done"]
+        if todo:
+            print(f"{name}: computing {len(todo)} of {len(jobs)} depth(s) in this process "
+                  f"(about {sum(j.cost for j in todo) / 3600:.1f} CPU-hours; python -m nfdlib.run runs them on many "
+                  "workers)")
+        for job in todo:
+            run_job(job, directory, recompute=refresh, progress=progress)
+        return merge_depth_parts(merge_jobs(jobs, directory), depths)
+
+    out = cache.cached(name, config, compute, version=SWEEP_VERSION, fmt="npz", directory=directory,
+                       refresh=refresh)
+    for job in jobs:  # the whole sweep is one file now: its depths' job files have served their purpose
+        job.path(directory).unlink(missing_ok=True)
     return out
 
 
@@ -243,4 +231,5 @@ def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: 
 
 
 __all__ = ["SWEEP_VERSION", "NOT_KEYED", "KEYED_UNLESS_DEFAULT", "log2_grid", "load_task", "lr_sweep", "depth_sweep",
-           "depth_sweep_config", "cached_depth_sweep", "depth_file_problem", "partial_dir", "sweep_name"]
+           "depth_part", "merge_depth_parts", "depth_sweep_config", "SWEEP_COST", "sweep_cost", "depth_jobs",
+           "cached_depth_sweep", "sweep_name"]

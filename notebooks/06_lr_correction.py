@@ -700,14 +700,15 @@ display(Markdown("\n".join([
 # ## Appendix: the caches behind this notebook
 #
 # Full mode reads `data/collapse_*` (sections 2, 3), `data/sweep_05_*` (4 to 6), `data/pilot_05_*` and
-# `data/plateau_05_*` (7). An unfinished sweep keeps its finished depths in `data/partial/`, is listed here and
-# is left out of every result above.
+# `data/plateau_05_*` (7). An unfinished sweep keeps its finished depths as job files in `data/jobs/` (one per
+# depth; `python -m nfdlib.run` computes the rest on many workers), is listed here and is left out of every result
+# above.
 
 # %%
 if not QUICK:
     for name, (tasks_, plan_, prefix_) in {"pilot": (PILOT_TASKS, PILOT_SWEEP, PILOT_SWEEP_PREFIX),
                                            "budget": (PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)}.items():
-        unfinished = plans.partial_depths(RULES, tasks_, plan_, prefix=prefix_)  # the depths done of each
+        unfinished = plans.finished_depths(RULES, tasks_, plan_, prefix=prefix_)  # the depths done of each
         print(f"{name} sweeps not finished yet: {len(unfinished) or 'none'}")
         for (task_key, n, *rule), done in unfinished.items():
             print(f"  {task_key} n={n} {LABELS[tuple(rule)]}: depths finished {done or 'none'} of {plan_['depths']}")

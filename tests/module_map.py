@@ -108,7 +108,8 @@ def module_map() -> str:
     modules = library_modules()
     for name in modules:
         # a package row counts the notebooks of its modules too
-        users = {nb for other in modules if other == name or other.startswith(name + ".") for nb in usage.get(other, [])}
+        users = {nb for other in modules if other == name or other.startswith(name + ".")
+                 for nb in usage.get(other, [])}
         notebooks = ", ".join(sorted(users)) or "(library only)"
         lines.append(f"| `{name}` | {first_sentence(name)} | {notebooks} |")
     return "\n".join(lines)

@@ -17,3 +17,13 @@ def test_gpu_check_dry_run_prints_its_table():
     for check in ("explorer update, CPU caps", "NFD solver, decoupled", "NFD solver, reused", "batched sweep"):
         assert check in table
     assert "DISAGREE" not in table
+
+
+def test_scale_out_benchmark_runs_every_executor_and_agrees_with_serial():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale_out.py"), "--jobs", "2", "--steps", "5"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    for executor in ("| serial |", "| processes |", "| dask |"):
+        assert executor in out.stdout
+    assert "results identical to the serial run: yes" in out.stdout

@@ -158,25 +158,25 @@ def _tiny_plan_args():
 
 
 def test_cache_returns_same_result_and_recomputes_on_change(tmp_path, monkeypatch):
-    calls = []
-    real = sweeps.depth_sweep
+    calls = []  # one per depth trained
+    real = sweeps.lr_sweep
 
     def counting(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sweeps, "depth_sweep", counting)
+    monkeypatch.setattr(sweeps, "lr_sweep", counting)
     args = _tiny_plan_args()
     first = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
     second = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
-    assert len(calls) == 1
+    assert len(calls) == 2
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
     assert first["train_loss"].shape == (2, 2, 2, 2)  # depths, lrs, seeds, evaluations
     # a different configuration (another step count) is computed afresh
     changed = args[:-1] + (4,)
     sweeps.cached_depth_sweep("sweep_test", *changed, directory=tmp_path, progress=False)
-    assert len(calls) == 2
+    assert len(calls) == 4
     # a corrupt file is recomputed with a warning, and the result is the same
     files = sorted(tmp_path.glob("sweep_test-*.npz"))
     assert len(files) == 2
@@ -184,7 +184,7 @@ def test_cache_returns_same_result_and_recomputes_on_change(tmp_path, monkeypatc
     target.write_bytes(b"not an npz file")
     with pytest.warns(UserWarning, match="unreadable"):
         again = sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
-    assert len(calls) == 3
+    assert len(calls) == 6
     np.testing.assert_allclose(again["train_loss"], first["train_loss"])
 
 
@@ -202,7 +202,7 @@ def test_an_interrupted_sweep_resumes_from_its_finished_depths(tmp_path, monkeyp
     monkeypatch.setattr(sweeps, "lr_sweep", second_depth_fails)
     with pytest.raises(KeyboardInterrupt):
         sweeps.cached_depth_sweep("sweep_test", *args, directory=tmp_path, progress=False)
-    assert not list(tmp_path.glob("*.npz")) and len(list((tmp_path / "partial").rglob("L*.npz"))) == 1
+    assert not list(tmp_path.glob("*.npz")) and len(list((tmp_path / "jobs").glob("*_L*.npz"))) == 1
 
     def counting(data, p, b, n, L, *rest, **kw):
         trained.append(L)
@@ -213,7 +213,7 @@ def test_an_interrupted_sweep_resumes_from_its_finished_depths(tmp_path, monkeyp
     assert trained == list(args[4])  # the first depth was read back, only the second trained again
     for key in ("train_loss", "test_loss"):
         np.testing.assert_allclose(out[key], reference[key])
-    assert not (tmp_path / "partial").exists() or not any((tmp_path / "partial").iterdir())
+    assert not any((tmp_path / "jobs").iterdir())  # the sweep is one file now
 
 
 def test_computation_only_options_do_not_change_the_key(tmp_path):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import engine, optima, plans, stats, sweeps, viz
+from nfdlib import cache, engine, optima, plans, stats, sweeps, viz
 from nfdlib.data import load_digits, load_mnist1d, make_teacher_task
+from nfdlib.jobs import load_job, run_job
 from nfdlib.models import ResNet
 from nfdlib.training import evaluate
 
@@ -304,8 +305,8 @@ def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(t
     tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
     plan = {"depths": [2, 3, 4], "lrs": [0.1, 0.2], "seeds": [0, 1], "steps": 2}
     todo = [(rules, tasks, plan, "p")]
-    assert plans.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): []}
-    assert plans.check_partials(todo) == []  # no partial folder at all
+    assert plans.finished_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): []}
+    assert plans.check_job_files(todo) == []  # no job file at all
     real, calls = sweeps.lr_sweep, []
 
     def interrupted(data, p, b, n, L, *args, **kwargs):  # the session ends while depth 4 trains
@@ -318,37 +319,70 @@ def test_finished_depths_of_an_unfinished_sweep_are_listed_resumed_and_checked(t
     with pytest.raises(KeyboardInterrupt):
         plans.run_plan(rules, tasks, plan, prefix="p", progress=False)
     assert plans.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[0])]
-    assert plans.partial_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2, 3]}
-    assert plans.check_partials(todo) == []
-    folder = next((tmp_path / "partial").iterdir())
-    # what a committed folder can go wrong with: a file that is no depth of the plan, one that is truncated, one
-    # from another grid, and a folder whose configuration is no longer any plan's
-    (folder / "L5.npz").write_bytes((folder / "L2.npz").read_bytes())
-    np.savez(folder / "L3.npz", lr=[0.1, 0.2], seed=[0, 1])
-    problems = plans.check_partials(todo)
-    assert len(problems) == 2 and "L3.npz: missing" in problems[0] and "L5.npz: not a depth" in problems[1]
-    (folder / "L5.npz").unlink()
-    with np.load(folder / "L2.npz") as z:
-        part = {k: z[k] for k in z.files}
-    np.savez(folder / "L3.npz", **dict(part, L=np.asarray(3), lr=np.array([0.1, 0.4])))
-    assert [m.split(": ")[1] for m in plans.check_partials(todo)] == ["its rates, seeds or shape are not the plan's"]
-    np.savez(folder / "L3.npz", **part)  # depth 2's file under depth 3's name: the file says which depth it holds
-    assert [m.split(": ")[1] for m in plans.check_partials(todo)] == ["holds depth 2, not 3"]
-    with pytest.warns(UserWarning, match="is not depth 3 of this sweep"):
-        sweeps._load_depth(folder / "L3.npz", 3, part["lr"], part["seed"])
-    np.savez(folder / "L3.npz", **dict(part, L=np.asarray(3)))
-    assert plans.check_partials([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
+    assert plans.finished_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2, 3]}
+    assert plans.check_job_files(todo) == []
+    assert plans.merge_plan(rules, tasks, plan, prefix="p") == []  # depth 4 is missing: nothing is written
+    jobs = plans.sweep_jobs(rules, tasks, plan, prefix="p")[("t", 4, *rules[0])]
+    # what a committed job file can go wrong with: truncated, or left over from a plan that changed
+    good = jobs[1].path().read_bytes()
+    jobs[1].path().write_bytes(good[: len(good) // 2])
+    assert plans.check_job_files(todo) == [f"jobs/{jobs[1].path().name}: corrupt"]
+    assert plans.finished_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2]}
+    jobs[1].path().write_bytes(good)
+    assert plans.check_job_files([(rules, tasks, dict(plan, steps=3), "p")])[0].endswith("(stale or finished: "
                                                                                        "delete it)")
-    (tmp_path / "partial" / "stray.npz").write_bytes(b"")
-    assert plans.check_partials(todo) == ["partial/stray.npz: a file where only folders of finished depths belong"]
-    (tmp_path / "partial" / "stray.npz").unlink()
-    # resuming trains only the missing depth, then the folder goes: the sweep is whole
+    # resuming trains only the missing depth, then the job files go: the sweep is whole
     calls.clear()
     monkeypatch.setattr(sweeps, "lr_sweep", lambda *a, **k: (calls.append(a[4]), real(*a, **k))[1])
     done = plans.run_plan(rules, tasks, plan, prefix="p", progress=False)
     assert calls == [4] and list(done[("t", 4, *rules[0])]["L"]) == [2, 3, 4]
-    assert plans.partial_depths(rules, tasks, plan, prefix="p") == {} and not folder.exists()
-    assert plans.check_partials(todo) == []
+    assert plans.finished_depths(rules, tasks, plan, prefix="p") == {}
+    assert plans.check_job_files(todo) == [] and not list((tmp_path / "jobs").iterdir())
+    whole = sweeps.depth_sweep(tasks["t"]["task"], *rules[0], 4, plan["depths"], plan["lrs"], plan["seeds"],
+                               plan["steps"], progress=False)
+    for key in ("train_loss", "test_loss", "diverged_at"):  # resumed by depth = computed in one go
+        np.testing.assert_array_equal(done[("t", 4, *rules[0])][key], whole[key])
+
+
+def test_merge_plan_writes_whole_sweeps_from_their_jobs_and_computes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    rules = [("depth-mup", "one"), ("completep", "two")]
+    tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
+    plan = {"depths": [2, 3], "lrs": [0.1, 0.2], "seeds": [0], "steps": 2}
+    jobs = plans.sweep_jobs(rules, tasks, plan, prefix="p")
+    for job in jobs[("t", 4, *rules[0])]:
+        run_job(job)
+    run_job(jobs[("t", 4, *rules[1])][0])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("merging must not compute")
+
+    monkeypatch.setattr(sweeps, "lr_sweep", refuse)
+    assert plans.merge_plan(rules, tasks, plan, prefix="p") == [("t", 4, *rules[0])]
+    assert plans.missing_from_cache(rules, tasks, plan, prefix="p") == [("t", 4, *rules[1])]
+    assert plans.finished_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[1]): [2]}
+
+
+def test_old_partial_folders_become_job_files_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+    rules = [("depth-mup", "two")]
+    tasks = {"t": {"task": {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}, "widths": [4]}}
+    plan = {"depths": [2, 3], "lrs": [0.1], "seeds": [0, 1], "steps": 2}
+    (job2, job3), = plans.sweep_jobs(rules, tasks, plan, prefix="p").values()
+    config = sweeps.depth_sweep_config(tasks["t"]["task"], *rules[0], 4, plan["depths"], plan["lrs"],
+                                       plan["seeds"], plan["steps"], loss="mse")
+    folder = tmp_path / "partial" / cache.cache_path("p_t_depth-mup_two_n4", config, sweeps.SWEEP_VERSION, "npz").stem
+    folder.mkdir(parents=True)
+    part = sweeps.depth_part(**job2.config)
+    part.pop("threads")  # the old files did not record it
+    np.savez(folder / "L2.npz", **part)
+    moved = plans.migrate_partials([(rules, tasks, plan, "p")])
+    assert len(moved) == 1 and not (tmp_path / "partial").exists()
+    back = load_job(job2)
+    assert sorted(back) == sorted(part)
+    for key in part:
+        np.testing.assert_array_equal(back[key], part[key])
+    assert plans.finished_depths(rules, tasks, plan, prefix="p") == {("t", 4, *rules[0]): [2]}
 
 
 def test_notebook_06_reads_its_early_training_sweeps_from_the_committed_cache():
