@@ -253,9 +253,12 @@ def limit_solver(*, Ks: Sequence[int], M: int, seeds: Sequence[int], coupling: s
     solves of one seed share their Brownian paths, so differences across ``K`` and couplings have little Monte
     Carlo noise. Arrays with leading axes ``(len(Ks), len(seeds))`` as in :func:`limit_networks`, and ``Ks``."""
     coupling = check_choice("coupling", coupling, ("decoupled", "reused"))
-    runs = solve_over_seeds(Ks=Ks, M=M, seeds=seeds, task=task, T=T, lr=lr, steps=steps, noise_grid=noise_grid,
-                            layer_fractions=(0.0,), coupling=coupling, progress=progress, desc=f"NFD {coupling}")
-    arrays = {k: runs[k] for k in ("f_train", "f_test", "train_loss", "test_loss")}
+    keys = ("f_train", "f_test", "train_loss", "test_loss")
+    # one grid size at a time, so that the progress bar counts grid sizes (each solve is independent)
+    runs = [solve_over_seeds(Ks=[K], M=M, seeds=seeds, task=task, T=T, lr=lr, steps=steps, noise_grid=noise_grid,
+                             layer_fractions=(0.0,), coupling=coupling)
+            for K in tqdm(list(Ks), desc=f"NFD {coupling}", disable=not progress, leave=False)]
+    arrays = {k: np.concatenate([r[k] for r in runs]) for k in keys}
     arrays["Ks"] = np.asarray(Ks)
     return arrays
 
