@@ -222,7 +222,7 @@ def test_run_experiment_caches_and_limit_runs(tmp_path, monkeypatch, _restore_co
 
 
 @pytest.mark.parametrize("L", [None, 4, 16])
-def test_first_step_ratio_agrees_with_the_general_kernels_of_nfd_theory(L):
+def test_first_step_ratio_agrees_with_the_general_kernels_of_the_nfd_theory(L):
     # nfd.theory.first_step_kernels computes Theta_true and Theta_nfd for any inputs; on an input with |x|^2/d = 1
     # the diagonal ratio is the closed form of first_step_ratio_theory.
     from nfdlib.nfd.theory import first_step_kernels

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nfdlib import plans
+from nfdlib import plans, stats
 from nfdlib import scaling as sc
 from nfdlib.data import make_teacher_task
 from nfdlib.engine import train_stacked
@@ -452,3 +452,15 @@ def test_notebook_full_plan_is_cached(monkeypatch):
     plan = parameters_cell(str(root / "notebooks" / "07_scaling_laws.py"))["PLAN"]
     out = plans.run_scaling_plan(plan, progress=False)
     assert len(out["real_runs"]["n"]) > 0 and set(out["family_runs"]) == set(plan["families"]["families"])
+
+
+def test_huber_loss_is_quadratic_inside_and_linear_outside():
+    np.testing.assert_allclose(sc.huber(np.array([0.5, -1.0, 3.0]), 1.0), [0.125, 0.5, 2.5])
+    inside, outside = sc.huber(np.array([1.0 - 1e-9, 1.0 + 1e-9]), 1.0)
+    assert abs(inside - outside) < 1e-8  # continuous at delta
+
+
+def test_smoothed_se_is_the_spread_law_over_the_root_of_the_seed_count():
+    table = sc.size_table([16, 16, 16, 16, 64, 64], [2] * 6, [0, 1, 2, 3, 0, 1], [1.0, 1.2, 0.8, 1.1, 0.5, 0.6])
+    spread = stats.fit_loglog([16.0, 64.0], [0.4, 0.2])  # sd = 0.4 (n/16)^-1/2
+    np.testing.assert_allclose(sc.smoothed_se(table, spread), [0.4 / 2, 0.2 / math.sqrt(2)], rtol=1e-9)

@@ -604,3 +604,13 @@ def test_excess_drifts_pair_each_rule_with_the_control_of_its_task_width_and_kin
     assert got[("a", 64) + two + ("val",)].slope == pytest.approx(0.3)
     assert got[("a", 64) + two + ("train",)].slope == pytest.approx(0.3)  # paired by kind, not 0.1 - 0.1
     assert optima.Drift(None, 0, 0, 3, 0).fit_text() == "no fit" and drift(0.1).fit_text() == "+0.10 [+0.05, +0.15]"
+
+
+def test_a_depth_sweep_stacks_each_depth_where_it_belongs():
+    task, p, b, n, depths, lrs, seeds, steps = _tiny_plan_args()
+    whole = sweeps.depth_sweep(task, p, b, n, depths, lrs, seeds, steps, progress=False)
+    data = sweeps.load_task(task)
+    for i, L in enumerate(depths):  # the depth axis follows `depths`: slice i is a sweep at depths[i] alone
+        alone = sweeps.lr_sweep(data, p, b, n, L, lrs, seeds, steps)
+        np.testing.assert_array_equal(whole["train_loss"][i], alone["train_loss"])
+    assert list(whole["L"]) == depths
