@@ -287,6 +287,14 @@ def coupling_sweep(widths: Iterable[int], depths: Iterable[int], *, seeds: Seque
     return records
 
 
+def _by_size(rows: Records):
+    """``(backward, n, L, rows of that size)`` for every size of a coupling digest, in sorted order."""
+    for b in rows.unique("backward"):
+        for n in rows.where(backward=b).unique("n"):
+            for L in rows.where(backward=b, n=n).unique("L"):
+                yield b, n, L, rows.where(backward=b, n=n, L=L)
+
+
 def coupling_summary(records: Records, step: int = 1, level: float = 0.95) -> Records:
     """Per ``(backward, n, L)`` at one ``step``: per-layer and summed sizes, seed means with intervals.
 
@@ -302,51 +310,48 @@ def coupling_summary(records: Records, step: int = 1, level: float = 0.95) -> Re
     """
     out = Records()
     rows = records.where(step=step)
-    for b in rows.unique("backward"):
-        for n in rows.where(backward=b).unique("n"):
-            for L in rows.where(backward=b, n=n).unique("L"):
-                sub = rows.where(backward=b, n=n, L=L)
-                seeds = sub.unique("seed")
-                base = {"backward": b, "n": n, "L": L, "step": step, "seeds": len(seeds)}
-                per_seed: dict[str, list[float]] = {}
-                for s in seeds:
-                    ss = sub.where(seed=s)
+    for b, n, L, sub in _by_size(rows):
+        seeds = sub.unique("seed")
+        base = {"backward": b, "n": n, "L": L, "step": step, "seeds": len(seeds)}
+        per_seed: dict[str, list[float]] = {}
+        for s in seeds:
+            ss = sub.where(seed=s)
 
-                    def vals(q, ss=ss):
-                        return np.array([r["value"] for r in ss.where(quantity=q)])
+            def vals(q, ss=ss):
+                return np.array([r["value"] for r in ss.where(quantity=q)])
 
-                    def one(q, ss=ss):
-                        v = ss.where(quantity=q)
-                        return v[0]["value"] if v else float("nan")
+            def one(q, ss=ss):
+                v = ss.where(quantity=q)
+                return v[0]["value"] if v else float("nan")
 
-                    c, fl = vals("coupling"), vals("floor")
-                    if c.size == 0:
-                        continue
+            c, fl = vals("coupling"), vals("floor")
+            if c.size == 0:
+                continue
 
-                    def add(q, v, store=per_seed):
-                        store.setdefault(q, []).append(float(v))
+            def add(q, v, store=per_seed):
+                store.setdefault(q, []).append(float(v))
 
-                    add("layer_ms", np.mean(c ** 2 - fl ** 2))
-                    for q in ("drift", "floor", "noise", "total"):
-                        add(f"layer_{q}", np.sqrt(np.mean(vals(q) ** 2)))
-                    for q in ("excess", "drift", "floor", "coupling", "total"):
-                        add(f"sum_{q}", one(f"{q}_sum"))
-                    add("ratio_sum", one("excess_sum") / one("drift_sum"))
-                    add("ratio_total", one("total_sum") / one("drift_sum"))
-                    bc = vals("bwd_coupling")
-                    if bc.size:
-                        add("bwd_layer_ms", np.mean(bc ** 2 - vals("bwd_floor") ** 2))
-                        for q in ("drift", "total"):
-                            add(f"bwd_layer_{q}", np.sqrt(np.mean(vals(f"bwd_{q}") ** 2)))
-                        for q in ("excess", "drift", "total", "floor"):
-                            add(f"bwd_sum_{q}", one(f"bwd_{q}_sum"))
-                for q, v in per_seed.items():
-                    m, lo, hi = mean_interval(v, level)
-                    out.append({**base, "quantity": q, "value": m, "lo": lo, "hi": hi})
-                    if q.endswith("layer_ms"):
-                        name = q.replace("_ms", "_excess")
-                        out.append({**base, "quantity": name, "value": math.sqrt(max(m, 0.0)),
-                                    "lo": math.sqrt(max(lo, 0.0)), "hi": math.sqrt(max(hi, 0.0))})
+            add("layer_ms", np.mean(c ** 2 - fl ** 2))
+            for q in ("drift", "floor", "noise", "total"):
+                add(f"layer_{q}", np.sqrt(np.mean(vals(q) ** 2)))
+            for q in ("excess", "drift", "floor", "coupling", "total"):
+                add(f"sum_{q}", one(f"{q}_sum"))
+            add("ratio_sum", one("excess_sum") / one("drift_sum"))
+            add("ratio_total", one("total_sum") / one("drift_sum"))
+            bc = vals("bwd_coupling")
+            if bc.size:
+                add("bwd_layer_ms", np.mean(bc ** 2 - vals("bwd_floor") ** 2))
+                for q in ("drift", "total"):
+                    add(f"bwd_layer_{q}", np.sqrt(np.mean(vals(f"bwd_{q}") ** 2)))
+                for q in ("excess", "drift", "total", "floor"):
+                    add(f"bwd_sum_{q}", one(f"bwd_{q}_sum"))
+        for q, v in per_seed.items():
+            m, lo, hi = mean_interval(v, level)
+            out.append({**base, "quantity": q, "value": m, "lo": lo, "hi": hi})
+            if q.endswith("layer_ms"):
+                name = q.replace("_ms", "_excess")
+                out.append({**base, "quantity": name, "value": math.sqrt(max(m, 0.0)),
+                            "lo": math.sqrt(max(lo, 0.0)), "hi": math.sqrt(max(hi, 0.0))})
     return out
 
 
@@ -356,19 +361,16 @@ def coupling_profile(records: Records, step: int = 1) -> Records:
     ``tau = layer T / L`` (the profile of the reused-weight term along depth)."""
     out = Records()
     rows = records.where(step=step)
-    for b in rows.unique("backward"):
-        for n in rows.where(backward=b).unique("n"):
-            for L in rows.where(backward=b, n=n).unique("L"):
-                sub = rows.where(backward=b, n=n, L=L)
-                T = sub[0].get("T", 1.0)
-                for layer in sorted({r["layer"] for r in sub if r["layer"] is not None}):
-                    lay = sub.where(layer=layer)
-                    ms = {q: float(np.mean([r["value"] ** 2 for r in lay.where(quantity=q)]))
-                          for q in ("coupling", "floor", "drift", "total")}
-                    ms["excess"] = ms["coupling"] - ms["floor"]
-                    for q, v in ms.items():
-                        out.append({"backward": b, "n": n, "L": L, "T": T, "layer": layer, "tau": layer * T / L,
-                                    "step": step, "quantity": f"{q}_ms", "value": v})
+    for b, n, L, sub in _by_size(rows):
+        T = sub[0].get("T", 1.0)
+        for layer in sorted({r["layer"] for r in sub if r["layer"] is not None}):
+            lay = sub.where(layer=layer)
+            ms = {q: float(np.mean([r["value"] ** 2 for r in lay.where(quantity=q)]))
+                  for q in ("coupling", "floor", "drift", "total")}
+            ms["excess"] = ms["coupling"] - ms["floor"]
+            for q, v in ms.items():
+                out.append({"backward": b, "n": n, "L": L, "T": T, "layer": layer, "tau": layer * T / L,
+                            "step": step, "quantity": f"{q}_ms", "value": v})
     return out
 
 
