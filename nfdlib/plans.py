@@ -288,12 +288,14 @@ def _select(parser, what: str, asked, available) -> None:
                      f"{', '.join(map(str, available))}")
 
 
-def add_sweep_options(ap: argparse.ArgumentParser) -> None:
+def add_sweep_options(ap: argparse.ArgumentParser, default_plan: str | None = "",
+                      default_help: str = "; default: the plain one") -> None:
     """The options that pick a sweep plan of a notebook and a part of it (``--plan``, ``--task``, ``--width``,
     ``--rule``), shared by this command line and ``python -m nfdlib.run``."""
-    ap.add_argument("--plan", default="", help="name of the plan: the prefix of its variables (default: the "
-                                               "plain TASKS, SWEEP, SWEEP_PREFIX; e.g. PLATEAU_ reads "
-                                               "PLATEAU_TASKS, PLATEAU_SWEEP, PLATEAU_SWEEP_PREFIX)")
+    ap.add_argument("--plan", default=default_plan, help="name of the plan: the prefix of its variables (e.g. "
+                                                         "PLATEAU_ reads PLATEAU_TASKS, PLATEAU_SWEEP, "
+                                                         "PLATEAU_SWEEP_PREFIX; '' is the plain TASKS, SWEEP, "
+                                                         "SWEEP_PREFIX)" + default_help)
     ap.add_argument("--task", action="append", help="only this task key (repeatable)")
     ap.add_argument("--width", action="append", type=int, help="only this width (repeatable)")
     ap.add_argument("--rule", action="append", help="only this rule, as parametrization/block (repeatable)")

@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,19 +167,32 @@ def _drive(executor: cf.Executor, todo: list[Job], retries: int, directory, summ
     summary.wall_seconds += time.perf_counter() - start
 
 
-def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], tuple]:
-    """The jobs of the sweep plan the command line picks (its unfinished sweeps' depths, matching ``--jobs``)
-    and the plan itself."""
+def sweep_plan_names(params: Mapping) -> list[str]:
+    """The sweep plans a parameters cell defines: the prefix of each ``<PLAN>SWEEP_PREFIX`` (``""`` for the plain
+    one)."""
+    return sorted(k[: -len("SWEEP_PREFIX")] for k in params if k.endswith("SWEEP_PREFIX"))
+
+
+def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], list[tuple]]:
+    """The jobs of the sweep plans the command line picks (``--plan``, or every sweep plan of the notebook; their
+    unfinished sweeps' depths, matching ``--jobs``) and the plans themselves."""
     quick = os.environ.get("NFD_QUICK") == "1"
     params = notebook_plan(ap, args.notebook, [], quick=quick)
     if "PLAN" in params:
         ap.error("notebook 07's plan (PLAN) is not split into jobs yet: run it with python -m nfdlib.plans "
                  f"{args.notebook}")
-    rules, tasks, sweep, prefix, only = selected_sweep_plan(ap, args, params)
-    jobs = [job for js in sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only).values() for job in js]
+    names = sweep_plan_names(params) if args.plan is None else [args.plan]
+    if not names:
+        ap.error(f"the parameters cell of {args.notebook} defines no sweep plan (no <PLAN>SWEEP_PREFIX)")
+    jobs, plans = [], []
+    for name in names:
+        rules, tasks, sweep, prefix, only = selected_sweep_plan(ap, argparse.Namespace(**{**vars(args), "plan": name}),
+                                                                 params)
+        jobs += [job for js in sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only).values() for job in js]
+        plans.append((rules, tasks, sweep, prefix))
     if args.jobs:
         jobs = [job for job in jobs if fnmatch.fnmatch(job.label, args.jobs)]
-    return jobs, (rules, tasks, sweep, prefix)
+    return jobs, plans
 
 
 def _status_table(jobs: Sequence[Job]) -> str:
@@ -197,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     are all done to the cache the notebook reads (merging computes nothing)."""
     ap = argparse.ArgumentParser(prog="python -m nfdlib.run", description=main.__doc__)
     ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines the plan")
-    add_sweep_options(ap)
+    add_sweep_options(ap, default_plan=None, default_help="; default: every sweep plan of the notebook")
     ap.add_argument("--jobs", help="only the jobs whose label matches this shell pattern, e.g. '*_L64'")
     ap.add_argument("--executor", choices=EXECUTORS, default="serial")
     ap.add_argument("--workers", type=int, default=2, help="processes (processes, a local Dask cluster)")
@@ -208,16 +221,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.data_dir:
         os.environ["NFD_DATA_DIR"] = str(Path(args.data_dir).resolve())  # inherited by local workers
-    jobs, (rules, tasks, sweep, prefix) = plan_jobs(ap, args)
+    jobs, plans = plan_jobs(ap, args)
     if args.dry_run or not jobs:
         print(_status_table(jobs) if jobs else "every sweep of this plan is in the cache: nothing to run")
         return
     summary = run_jobs(jobs, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
                        retries=args.retries)
     print(summary)
-    written = merge_plan(rules, tasks, sweep, prefix=prefix)
+    left = [job for job in jobs if job_status(job) != "done"]  # before merging, which removes finished jobs' files
+    written = [w for rules, tasks, sweep, prefix in plans for w in merge_plan(rules, tasks, sweep, prefix=prefix)]
     print(f"sweeps written to the cache: {len(written)}" + "".join(f"\n  {w}" for w in written))
-    left = [job for job in jobs if job_status(job) != "done"]
     if left:
         command = " ".join(sys.argv[1:] if argv is None else argv)
         print(f"{len(left)} job(s) still to run: python -m nfdlib.run {command}")

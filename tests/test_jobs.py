@@ -135,3 +135,33 @@ def test_most_expensive_jobs_start_first(tmp_path):
     run_jobs(jobs, directory=tmp_path, progress=False)
     times = {job.label: os.path.getmtime(job.path(tmp_path)) for job in jobs}
     assert times["demo_3"] <= times["demo_2"] <= times["demo_1"] <= times["demo_0"]
+
+
+def _run_cli(*args, data_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NFD_QUICK": "1", "NFD_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "nfdlib.run", "notebooks/06_lr_correction.py", *args], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_command_line_lists_runs_and_merges_a_notebook_plan(tmp_path):
+    listed = _run_cli("--dry-run", data_dir=tmp_path)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    labels = [line.split()[0] for line in listed.stdout.splitlines()[1:-1]]
+    pilot = [label for label in labels if label.startswith("pilot_05_teacher_")]
+    sweeps_of_pilot = {label.rsplit("_L", 1)[0] for label in pilot}
+    assert f"{len(labels)} job(s), 0 done; {len(labels)} to run" in listed.stdout and pilot
+    ran = _run_cli("--plan", "PILOT_", "--task", "teacher", "--executor", "processes", "--workers", "2",
+                   data_dir=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert f"{len(pilot)} computed, 0 already done, 0 failed" in ran.stdout
+    assert f"sweeps written to the cache: {len(sweeps_of_pilot)}" in ran.stdout
+    assert len(list(tmp_path.glob("pilot_05_teacher_*.npz"))) == len(sweeps_of_pilot)
+    assert not list((tmp_path / "jobs").iterdir())  # a whole sweep is one file; its job files go
+    again = _run_cli("--dry-run", data_dir=tmp_path)
+    left = len(labels) - len(pilot)
+    assert f"{left} job(s), 0 done; {left} to run" in again.stdout  # the finished plan's sweeps are cached
