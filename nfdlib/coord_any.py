@@ -11,13 +11,16 @@ Statistics (column ``statistic``): ``rms``, the root-mean-square of the module's
 is the initialization), and ``delta_rms``, the rms of its change since step ``t - 1`` (``t >= 1``), as
 :func:`nfdlib.diagnostics.coord_check` records for nfdlib's own ResNet. Under a rule stable in width (depth) the
 numbers do not move with ``n`` (``L``). A run that goes non-finite records ``nan`` from then on with
-``diverged=True``; it never raises.
+``diverged=True``; it never raises. :func:`module_series` reads one statistic of a group of modules against size
+(what a coord-check figure draws, ``nfdlib.viz.plot_coord_data``); ``records.to_frame()`` gives pandas the rows.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -136,5 +139,22 @@ def _nan_rows(outputs, step: int, steps: int) -> list[dict]:
     return [{"module": name or "(model)", "step": t, "statistic": s, "value": float("nan"), "diverged": True}
             for t in range(step + 1, steps + 1) for name in outputs for s in STATISTICS]
 
+def module_series(records: Records, modules: str | Callable[[str], bool], *, step: int,
+                  statistic: str = "delta_rms", size: str = "L") -> tuple[np.ndarray, np.ndarray]:
+    """``(size, value)`` per size and seed: the root-mean-square, over the modules that ``modules`` selects (a glob
+    pattern over module names, or a test), of their ``statistic`` at ``step``."""
+    statistic = check_choice("statistic", statistic, STATISTICS)
+    keep = (lambda name: fnmatch.fnmatchcase(name, modules)) if isinstance(modules, str) else modules
+    xs, ys = [], []
+    for x in records.unique(size):
+        for seed in records.where(**{size: x}).unique("seed"):
+            values = [r["value"] for r in records.where(**{size: x}, seed=seed, statistic=statistic, step=step)
+                      if keep(r["module"])]
+            if not values:
+                raise ValueError(f"modules {modules!r} selects no module of the records at {size}={x}, step {step}")
+            xs.append(x)
+            ys.append(float(np.sqrt(np.mean(np.square(values)))))
+    return np.array(xs), np.array(ys)
 
-__all__ = ["coord_check", "STATISTICS"]
+
+__all__ = ["coord_check", "module_series", "STATISTICS"]

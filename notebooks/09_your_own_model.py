@@ -90,7 +90,7 @@ from torch import nn
 import nfdlib
 from nfdlib import optima, parametrize, viz
 from nfdlib.collapse_any import block_rms, depth_scan, depth_slope, predicted_slope
-from nfdlib.coord_any import coord_check
+from nfdlib.coord_any import coord_check, module_series
 from nfdlib.data import make_teacher_task
 from nfdlib.stats import Claims, fit_loglog, slope_verdict
 from nfdlib.transfer_any import depth_lr_sweep
@@ -176,26 +176,15 @@ task = make_teacher_task(d=D, n_train=BATCH, n_test=1, seed=0)
 DATA = (task.X_train, task.Y_train)
 
 
-def per_depth(records, module_of, step):
-    """(L, value) per depth and seed: the rms over the modules ``module_of`` accepts of their per-step change."""
-    xs, ys = [], []
-    for L in records.unique("L"):
-        for seed in records.unique("seed"):
-            values = [r["value"] for r in records.where(L=L, seed=seed, statistic="delta_rms", step=step)
-                      if module_of(r["module"])]
-            xs.append(L)
-            ys.append(float(np.sqrt(np.mean(np.square(values)))))
-    return np.array(xs), np.array(ys)
-
-
 COORD = {}
 for opt in ("sgd", "adamw"):
     for rule in COORD_RULES:
         COORD[rule, opt] = coord_check({L: lambda L=L, rule=rule: build(rule, L) for L in DEPTHS}, DATA,
                                        steps=COORD_STEPS, optimizer=opt, lr=RATES[opt], seeds=SEEDS, size_name="L",
                                        weight_decay=WEIGHT_DECAY if opt == "adamw" else 0.0)
-SERIES = {(rule, opt, what): per_depth(rec, test, COORD_STEPS) for (rule, opt), rec in COORD.items()
-          for what, test in (("output", lambda m: m == "head"), ("fc1", lambda m: m.endswith(".fc1")))}
+# per depth and seed, the rms over the chosen modules of their change at the last step recorded
+SERIES = {(rule, opt, what): module_series(rec, modules, step=COORD_STEPS) for (rule, opt), rec in COORD.items()
+          for what, modules in (("output", "head"), ("fc1", "*.fc1"))}
 FITS = {key: fit_loglog(*xy) for key, xy in SERIES.items()}
 print(f"coord checks done in {time.time() - T0:.0f} s")
 
@@ -210,6 +199,18 @@ for ax, (opt, what) in zip(axes, [(o, w) for o in ("sgd", "adamw") for w in ("ou
     ax.legend(fontsize=6)
 viz.show(fig, "Four log-log panels against depth L: per-step change of the output and of the first internal "
          "layer's output after step 3, under SGD and AdamW, for SP, depth-muP and CompleteP, with fitted slopes.")
+
+# %% [markdown]
+# The same records drawn the way CompleteP's depth coord checks are: one line per training step, the output's
+# per-step change against depth (seed means). A rule stable in depth gives flat lines at every step, not only at
+# the step the slopes above were fitted on.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
+for ax, rule in zip(axes, COORD_RULES):
+    viz.plot_coord_data(ax, COORD[rule, "sgd"], "head", size="L", title=f"{rule}, SGD: change of f per step")
+viz.show(fig, "Three log-log panels against depth L, one per rule (SP, depth-muP, CompleteP) under SGD: the "
+         "output's per-step change, one line per step (seed means).")
 
 # %%
 claims = Claims()

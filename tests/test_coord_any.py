@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nfdlib import parametrize
-from nfdlib.coord_any import STATISTICS, coord_check
+from nfdlib.coord_any import STATISTICS, coord_check, module_series
 
 C0, LR, STEPS = 0.3, 0.01, 2
 
@@ -129,3 +129,37 @@ def test_recorded_outputs_are_copies_and_seeds_set_the_init():
     # Seed 0 twice gives the same numbers, seed 1 others.
     v = rows.column("value")
     assert again.where(module="a", statistic="rms").column("value")[0] == v[0] and v[0] != v[1]
+
+
+def test_module_series_is_the_rms_over_the_selected_modules_per_size_and_seed():
+    from nfdlib.records import Records
+
+    rows = Records()
+    for L, seed, head, fc1 in [(2, 0, 1.0, (3.0, 4.0)), (4, 0, 2.0, (6.0, 8.0)), (2, 1, 1.5, (0.0, 0.0))]:
+        rows.append({"L": L, "seed": seed, "module": "head", "step": 1, "statistic": "delta_rms", "value": head})
+        for i, v in enumerate(fc1):
+            rows.append({"L": L, "seed": seed, "module": f"blocks.{i}.fc1", "step": 1, "statistic": "delta_rms",
+                         "value": v})
+    xs, ys = module_series(rows, "*.fc1", step=1)
+    assert xs.tolist() == [2, 2, 4]  # per size, then per seed
+    assert ys.tolist() == pytest.approx([math.sqrt(12.5), 0.0, math.sqrt(50.0)])
+    assert module_series(rows, lambda m: m == "head", step=1)[1].tolist() == [1.0, 1.5, 2.0]
+    with pytest.raises(ValueError, match="selects no module"):
+        module_series(rows, "*.fc2", step=1)
+
+
+def test_plot_coord_data_draws_one_line_per_step():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nfdlib import viz
+
+    net_builders = {L: (lambda L=L: nn.Sequential(*[nn.Linear(4, 4) for _ in range(L)])) for L in (1, 2)}
+    records = coord_check(net_builders, (torch.randn(8, 4), torch.randn(8, 4)), steps=2, lr=0.1, size_name="L")
+    fig, ax = plt.subplots()
+    viz.plot_coord_data(ax, records, "0", size="L")
+    assert [line.get_label() for line in ax.lines] == ["step 1", "step 2"]
+    assert ax.lines[0].get_xdata().tolist() == [1, 2]
+    plt.close(fig)

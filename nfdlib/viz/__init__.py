@@ -26,7 +26,7 @@ from .base import (
     robust_limits,
     show,
 )
-from .coords import plot_coord_check, plot_measured_vs_theory, plot_runs_at_rate
+from .coords import plot_coord_check, plot_coord_data, plot_measured_vs_theory, plot_runs_at_rate
 from .gia import (
     THETA,
     plot_architectures,
@@ -76,7 +76,7 @@ __all__ = [
     "AXIS_LABELS", "ReadableLogLocator", "figure_bundle", "legend_outside", "log2_axis", "mark_outside", "plot_band",
     "plot_loglog_fit", "plot_seed_mean", "readable_log_ticks", "robust_limits", "show",
     # coords (00, 01, 05)
-    "plot_coord_check", "plot_measured_vs_theory", "plot_runs_at_rate",
+    "plot_coord_check", "plot_coord_data", "plot_measured_vs_theory", "plot_runs_at_rate",
     # limit (02, 04)
     "plot_bias_bounds", "plot_depth_errors", "plot_error_sweep", "plot_gap_errorbars", "plot_limit_validation",
     "plot_nondegeneracy", "plot_trajectories", "plot_two_limits",

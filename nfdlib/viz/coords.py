@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..coord_any import module_series
 from ..diagnostics import LAYER_QUANTITIES, QUANTITY_LABELS, select_series
 from ..records import Records
 from .base import AXIS_LABELS, legend_outside, plot_band, readable_log_ticks
@@ -98,3 +99,27 @@ def plot_runs_at_rate(ax, sweep, lr: float, key: str = "test_loss", *, color=Non
     for s in range(len(sweep["seed"])):
         ax.plot(sweep["steps"], sweep[key][i, s], color=color, alpha=0.8, label=label if s == 0 else None)
     return i
+
+
+def plot_coord_data(ax, records: Records, modules: str, *, size: str = "L", statistic: str = "delta_rms",
+                    steps: Sequence[int] | None = None, title: str | None = None):
+    """A coord check of any model (:func:`nfdlib.coord_any.coord_check` records): one line per training step,
+    the seed mean of the modules' ``statistic`` (:func:`nfdlib.coord_any.module_series`) against ``size`` on
+    log-log axes, as CompleteP's depth coord checks draw it. Flat lines: the modules' size does not move with
+    ``size``."""
+    steps = sorted(records.unique("step")) if steps is None else list(steps)
+    if statistic == "delta_rms":
+        steps = [t for t in steps if t >= 1]  # a change needs a previous step
+    for i, step in enumerate(steps):
+        xs, ys = module_series(records, modules, step=step, statistic=statistic, size=size)
+        sizes = np.unique(xs)
+        means = [float(np.mean(ys[xs == x])) for x in sizes]
+        ax.plot(sizes, means, "o-", color=plt.cm.viridis(i / max(1, len(steps) - 1)), label=f"step {step}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(AXIS_LABELS.get(size, size))
+    ax.set_ylabel(f"{statistic} of {modules}")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6)
+    return ax
