@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .records import Records
 from .rules import TrainingRule, as_rule
 from .stats import SlopeFit, Verdict, combine_verdicts, fit_loglog, interval_verdict, slope_difference, slope_verdict
 from .validation import check_choice, check_float, check_grid, check_int
@@ -64,6 +65,30 @@ def final_metric(sweep: Mapping, key: str = "train_loss", step: int | None = Non
         diverged = diverged & (np.asarray(sweep["diverged_at"]) <= step)
     values[diverged] = np.nan
     return values
+
+
+def sweep_records(sweep: Mapping) -> Records:
+    """A learning-rate sweep (or depth sweep) as tidy rows, one per run and evaluation: ``L`` (for a depth sweep),
+    ``lr``, ``seed``, ``step``, every recorded metric and ``diverged`` (the run had diverged by that step).
+    ``sweep_records(sweep).to_frame()`` is the pandas table."""
+    metrics = [k for k in METRICS if k in sweep]
+    lrs, seeds, steps = (np.asarray(sweep[k]) for k in ("lr", "seed", "steps"))
+    depths = np.atleast_1d(sweep["L"]) if np.ndim(sweep[metrics[0]]) == 4 else [None]
+    diverged_at = np.asarray(sweep.get("diverged_at", np.full(np.shape(sweep["diverged"]), -1)))
+    rows = Records()
+    for d, L in enumerate(depths):
+        for i, lr in enumerate(lrs):
+            for j, seed in enumerate(seeds):
+                at = diverged_at[d, i, j] if L is not None else diverged_at[i, j]
+                for t, step in enumerate(steps):
+                    row = {"lr": float(lr), "seed": int(seed), "step": int(step), "diverged": bool(0 <= at <= step)}
+                    if L is not None:
+                        row = {"L": int(L), **row}
+                    for k in metrics:
+                        values = np.asarray(sweep[k])
+                        row[k] = float(values[d, i, j, t] if L is not None else values[i, j, t])
+                    rows.append(row)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -533,7 +558,8 @@ def compute_time(results: Mapping[tuple, Mapping]) -> tuple[float, float, list[i
     return cpu, wall, threads
 
 
-__all__ = ["TRANSFER_TOL", "METRICS", "final_metric", "Optimum", "best_lr", "per_seed_optima", "seed_mean_optima",
+__all__ = ["TRANSFER_TOL", "METRICS", "final_metric", "sweep_records",
+           "Optimum", "best_lr", "per_seed_optima", "seed_mean_optima",
            "transfer_grid_optima",
            "Drift", "optimum_drift", "max_stable_lr", "stability_drift", "best_loss_by_step", "plateau_step",
            "plateau_budget", "best_by_depth", "best_rate", "drift_of", "excess_drifts", "cases_of",

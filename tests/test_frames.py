@@ -32,3 +32,20 @@ def test_checks_keep_error_and_bound(capsys):
     checks.add("identity", 2e-9, 1e-6)
     frame = checks.to_frame()
     assert frame.to_dict("records") == [{"check": "identity", "error": 2e-9, "bound": 1e-6}]
+
+
+def test_a_depth_sweep_as_tidy_rows_keeps_every_run_and_evaluation():
+    from nfdlib import optima, sweeps
+
+    task = {"name": "teacher", "d": 3, "n_train": 8, "n_test": 4}
+    sweep = sweeps.depth_sweep(task, "depth-mup", "two", 4, [2, 3], [0.1, 50.0], [0, 1], 3, progress=False,
+                               loss_bound=10.0)
+    rows = optima.sweep_records(sweep)
+    assert len(rows) == 2 * 2 * 2 * len(sweep["steps"])
+    row = rows.where(L=3, lr=0.1, seed=1, step=int(sweep["steps"][-1]))[0]
+    assert row["train_loss"] == float(sweep["train_loss"][1, 0, 1, -1]) and not row["diverged"]
+    at = int(sweep["diverged_at"][0, 1, 0])
+    assert at >= 0, "the rate 50 should diverge"
+    flags = [r["diverged"] for r in rows.where(L=2, lr=50.0, seed=0)]
+    assert flags == [int(s) >= at for s in sweep["steps"]]
+    assert list(rows.to_frame().columns[:5]) == ["L", "lr", "seed", "step", "diverged"]
