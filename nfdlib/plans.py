@@ -145,14 +145,15 @@ def missing_from_cache(rules: Sequence[TrainingRule | tuple[str, str]], tasks: M
 
 
 def sweep_jobs(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[str, Mapping], sweep: Mapping, *,
-               prefix: str = "sweep", only=None, directory=None) -> dict[tuple, list[Job]]:
-    """The depth jobs (:func:`nfdlib.sweeps.depth_jobs`) of every sweep of a plan that has no cache file yet, keyed
-    as :func:`run_plan` keys its results."""
+               prefix: str = "sweep", only=None, directory=None, cached: bool = False) -> dict[tuple, list[Job]]:
+    """The depth jobs (:func:`nfdlib.sweeps.depth_jobs`) of every sweep of a plan that has no cache file yet
+    (``cached=True``: of every sweep), keyed as :func:`run_plan` keys its results."""
     out = {}
     for job, args, kw in _plan_jobs(rules, tasks, sweep, only):
         key, n, p, b = job
         name = sweep_name(prefix, key, p, b, n)
-        if not cache.cache_path(name, depth_sweep_config(*args, **kw), SWEEP_VERSION, "npz", directory).exists():
+        if cached or not cache.cache_path(name, depth_sweep_config(*args, **kw), SWEEP_VERSION, "npz",
+                                          directory).exists():
             out[job] = depth_jobs(name, *args, **kw)
     return out
 

@@ -173,9 +173,9 @@ def sweep_plan_names(params: Mapping) -> list[str]:
     return sorted(k[: -len("SWEEP_PREFIX")] for k in params if k.endswith("SWEEP_PREFIX"))
 
 
-def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], list[tuple]]:
-    """The jobs of the sweep plans the command line picks (``--plan``, or every sweep plan of the notebook; their
-    unfinished sweeps' depths, matching ``--jobs``) and the plans themselves."""
+def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], list[Job], list[tuple]]:
+    """The jobs of the sweep plans the command line picks (``--plan``, or every sweep plan of the notebook;
+    matching ``--jobs``): those of unfinished sweeps, those of sweeps already in the cache, and the plans."""
     quick = os.environ.get("NFD_QUICK") == "1"
     params = notebook_plan(ap, args.notebook, [], quick=quick)
     if "PLAN" in params:
@@ -184,24 +184,31 @@ def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], list[tuple]
     names = sweep_plan_names(params) if args.plan is None else [args.plan]
     if not names:
         ap.error(f"the parameters cell of {args.notebook} defines no sweep plan (no <PLAN>SWEEP_PREFIX)")
-    jobs, plans = [], []
+    jobs, cached, plans = [], [], []
     for name in names:
         rules, tasks, sweep, prefix, only = selected_sweep_plan(ap, argparse.Namespace(**{**vars(args), "plan": name}),
                                                                  params)
-        jobs += [job for js in sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only).values() for job in js]
+        todo = sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only)
+        jobs += [job for js in todo.values() for job in js]
+        cached += [job for key, js in sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only, cached=True).items()
+                   if key not in todo for job in js]
         plans.append((rules, tasks, sweep, prefix))
     if args.jobs:
         jobs = [job for job in jobs if fnmatch.fnmatch(job.label, args.jobs)]
-    return jobs, plans
+        cached = [job for job in cached if fnmatch.fnmatch(job.label, args.jobs)]
+    return jobs, cached, plans
 
 
-def _status_table(jobs: Sequence[Job]) -> str:
+def _status_table(jobs: Sequence[Job], cached: Sequence[Job] = ()) -> str:
+    """Every job with its status (``cached`` for a job whose whole sweep is already in the cache) and estimated
+    CPU-hours, most expensive first, and a total of what is left to run."""
     lines = [f"{'job':<64} {'status':<8} {'CPU-h (est.)':>12}"]
-    for job in sorted(jobs, key=lambda j: -j.cost):
-        lines.append(f"{job.label:<64} {job_status(job):<8} {job.cost / 3600:>12.2f}")
-    todo = [job for job in jobs if job_status(job) != "done"]
-    lines.append(f"{len(jobs)} job(s), {len(jobs) - len(todo)} done; {len(todo)} to run, about "
-                 f"{sum(j.cost for j in todo) / 3600:.2f} CPU-hours")
+    status = {job.label: job_status(job) for job in jobs} | {job.label: "cached" for job in cached}
+    for job in sorted([*jobs, *cached], key=lambda j: -j.cost):
+        lines.append(f"{job.label:<64} {status[job.label]:<8} {job.cost / 3600:>12.2f}")
+    todo = [job for job in jobs if status[job.label] != "done"]
+    lines.append(f"{len(jobs) + len(cached)} job(s): {len(cached)} in cached sweeps, {len(jobs) - len(todo)} done; "
+                 f"{len(todo)} to run, about {sum(j.cost for j in todo) / 3600:.2f} CPU-hours")
     return "\n".join(lines)
 
 
@@ -221,9 +228,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.data_dir:
         os.environ["NFD_DATA_DIR"] = str(Path(args.data_dir).resolve())  # inherited by local workers
-    jobs, plans = plan_jobs(ap, args)
+    jobs, cached, plans = plan_jobs(ap, args)
     if args.dry_run or not jobs:
-        print(_status_table(jobs) if jobs else "every sweep of this plan is in the cache: nothing to run")
+        print(_status_table(jobs, cached))
         return
     summary = run_jobs(jobs, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
                        retries=args.retries)
