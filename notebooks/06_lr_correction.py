@@ -700,9 +700,9 @@ display(Markdown("\n".join([
 # ## Appendix: the caches behind this notebook
 #
 # Full mode reads `data/collapse_*` (sections 2, 3), `data/sweep_05_*` (4 to 6), `data/pilot_05_*` and
-# `data/plateau_05_*` (7). An unfinished sweep keeps its finished depths as job files in `data/jobs/` (one per
-# depth; `python -m nfdlib.run` computes the rest on many workers), is listed here and is left out of every result
-# above.
+# `data/plateau_05_*` (7). An unfinished sweep keeps its finished depths as job files, one per depth (see
+# [data/README.md](../data/README.md); `python -m nfdlib.run` computes the rest on many workers), is listed here
+# and is left out of every result above.
 
 # %%
 if not QUICK:
