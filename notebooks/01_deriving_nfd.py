@@ -672,8 +672,7 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# `E[tanh(h)^2] < q` and it saturates as `q` grows, so `dq/dtau` grows more slowly than linearly in `q`: the
-# variance grows sub-exponentially, and less for inputs of larger norm.
+# `E[tanh(h)^2] < q` saturates as `q` grows, so the variance grows sub-exponentially, less for larger inputs.
 # </details>
 #
 # 3. In (b) the covariance check across steps uses the *same* `W_l(0)` at steps 0 and 2. What would the covariance
@@ -681,9 +680,8 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# Zero instead of `Phi_{l-1}(x,0;x,2)`. Each SGD step would see a new random network: the outputs would jump by
-# `O(1)` between steps even with a learning rate of zero. `simulate_nfd` draws step `k` conditionally on steps
-# `k' < k`; its unit test with `lr=0` checks that nothing moves.
+# Zero instead of `Phi_{l-1}(x,0;x,2)`: each step would see a new random network, and the outputs would jump by
+# `O(1)` even at rate zero. `simulate_nfd` draws step `k` given steps `k' < k` (a test with `lr=0` checks this).
 # </details>
 #
 # 4. In `euler_maruyama_init`, replace the particle average `Phi = phi.T @ phi / M` by the exact ODE kernel
@@ -693,11 +691,10 @@ display(Markdown("\n".join([
 # <details><summary>Answer</summary>
 #
 # Not beyond particle noise: at initialization the particle average converges to the deterministic kernel at rate
-# `M^-1/2`, so both integrate the same Gaussian process. The particle average matters once the law is not known in
-# advance: during training the drift and the kernels depend on the trained law, which only the particles carry.
+# `M^-1/2`. It matters in training, where the drift and the kernels depend on a law only the particles carry.
 # </details>
 #
 # ## What comes next
 #
-# Notebook 02 runs the full solver against finite networks during training: errors against width and depth with
-# fitted rates, kernels that move, and a gap between the solver and true backpropagation that does not close.
+# Notebook 02 runs the solver against finite networks in training: errors against width and depth, kernels that
+# move, and a gap to true backpropagation that does not close.

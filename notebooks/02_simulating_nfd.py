@@ -40,11 +40,9 @@
 # `x` (the Z-dot term); treating `W^T` as independent (GIA) drops the correction. More in
 # [docs/reconstruction.md, sections 5 and 9](../docs/reconstruction.md#5-three-systems-true-decoupled-reused).
 #
-# **Run time** (measured on 2 CPU cores shared with other work, no GPU): quick mode about 1.5 minutes (87 s); full
-# mode about 1 minute (71 s) with the caches under `data/`, which are in the repository. From scratch, full mode
-# recomputes them: roughly 1.5 hours of compute, of which 53 minutes are recorded in the cache files (the network
-# and solver runs), about 16 minutes measured for the initialization moments (thousands of seeds of narrow networks)
-# and about 25 minutes estimated for the nondegeneracy sweep (widths up to 4096, solvers at 16384 particles).
+# **Run time** on 2 shared CPU cores, no GPU: quick mode about 25-90 s; full mode about 20-70 s from the caches
+# under `data/`; from scratch about 1.5 hours (53 min of network and solver runs, 16 min of initialization moments
+# from thousands of narrow networks, about 25 min for the nondegeneracy sweep up to width 4096).
 
 # %% tags=["parameters"]
 # Every size lives here. NFD_QUICK=1 (CI) runs the small version in well under a minute on 2 CPU cores.
@@ -653,9 +651,8 @@ _ = CLAIMS.add("R8: the smallest eigenvalue of the feature-gradient covariance s
 # %% [markdown]
 # ## What the measurements say
 #
-# Generated from the numbers above, by the rule of notebook 00 (section 6); R3 to R8 are the claims of
-# [docs/reconstruction.md, section 7](../docs/reconstruction.md#7-the-claims-and-where-each-is-measured). The second
-# table checks the limit equations against themselves on refined grids: the numerics, not a claim about networks.
+# Verdicts by the rule of notebook 00 on R3 to R8 ([docs/reconstruction.md, section 7](../docs/reconstruction.md#7-the-claims-and-where-each-is-measured));
+# the second table checks the solver against itself on refined grids (numerics, not a claim about networks).
 
 # %%
 display(Markdown("**Claims about networks**\n\n" + CLAIMS.markdown()))
@@ -708,9 +705,8 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# Each solve on its own has exactly the law it would have with independent noise: the coarse increments are
-# normalized sums of fine-grid standard normals, hence standard normal. Only the *correlation between* solves
-# changes, and that reduces the variance of their difference without changing its mean.
+# Each solve alone keeps its law (coarse increments are normalized sums of fine standard normals); only the
+# correlation *between* solves changes, which shrinks the variance of their difference, not its mean.
 # </details>
 #
 # 3. Predict what happens to the true-vs-decoupled gap when `T` grows (deeper effective network) or when the
@@ -718,14 +714,11 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# The reused-weight terms accumulate over layer-time, so the gap should grow with `T`: notebook 03 measures the
-# first-step ratio of decoupled to true function updates falling from about 0.95 at `T = 0.25` to about 0.5 at
-# `T = 4`. A smaller learning rate shrinks both the training movement and the gap; to first order in the rate
-# their ratio does not change, since both first-step updates are linear in it.
+# The gap grows with `T` (notebook 03: the decoupled/true first-step ratio falls from about 0.95 at `T = 0.25` to
+# about 0.5 at `T = 4`). A smaller rate shrinks the movement and the gap alike: both are linear in it at first order.
 # </details>
 #
 # ## What comes next
 #
-# Notebook 03 takes the gap between true and decoupled backpropagation apart: the coupling at initialization, the
-# reused-weight term layer by layer, end-to-end training of three architectures. Notebook 04 then builds the limit
-# that true networks do converge to.
+# Notebook 03 takes the true-vs-decoupled gap apart, layer by layer; notebook 04 builds the limit that true
+# networks do converge to.

@@ -43,8 +43,8 @@
 # idea, *hyperparameter transfer* (Tensor Programs V, Bordelon et al. 2023): the best learning rate found on a
 # small model stays the best on a larger one; here "larger" is deeper, tested by the optimum's drift per doubling.
 #
-# **Run time** on 2 CPU cores (shared machine): quick mode (`NFD_QUICK=1`) about 40 s; full mode from the caches
-# under `data/` 1 to 2 min; from scratch about 18 CPU-hours (the appendix prints what each cached sweep cost).
+# **Run time** on 2 shared CPU cores: quick mode about 40 s; full mode from the caches about 30 s to 2 min; from
+# scratch about 20 CPU-hours, or less on many workers with `python -m nfdlib.run` (the appendix prints each cost).
 #
 # **Where the main result is.** Sections 4 to 6 train for 200 steps (early training); section 7 trains for a fixed
 # budget of 6000 steps on 20000 examples, chooses every rate on a validation split and reports test accuracy.
@@ -687,14 +687,12 @@ display(Markdown("\n".join([
 #
 # <details><summary>Answer</summary>
 #
-# Measure it: compare the slopes of `optima.optimum_drift` and `optima.stability_drift`. Longer training usually
-# moves the best rate inward from the edge of stability; section 7 does this with 6000 steps for every rule.
+# Compare `optima.optimum_drift` with `optima.stability_drift`; section 7 does this at 6000 steps for every rule.
 # </details>
 #
 # ## What comes next
 #
-# Notebook 07 fits scaling laws `loss = E + A n^-alpha + B L^-beta` to trained networks, compares the fitted floor
-# with the computed limit and asks which rules keep scaling worth it; notebook 08 puts every size on a slider.
+# Notebook 07 fits scaling laws against the computed limit; notebook 08 puts every size on a slider.
 
 # %% [markdown]
 # ## Appendix: the caches behind this notebook

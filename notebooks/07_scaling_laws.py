@@ -38,10 +38,9 @@
 # notebook 00 (the verdict rule). One outside idea: the scaling-law literature's parametric fits (Kaplan et al.
 # 2020; Hoffmann et al. 2022), which we use as measuring instruments.
 #
-# **Run time** on 2 CPU cores (shared machine, measured): quick mode (`NFD_QUICK=1`) about 50 s; full mode from
-# the caches under `data/` (files `scaling_*` and notebook 04's `gia_limit_solver`) about 80 s; from scratch about
-# 3.5 hours of wall time on two shared cores, plus notebook 04's solves (`python -m nfdlib.plans
-# notebooks/07_scaling_laws.py`; the appendix prints the time stored with each cache).
+# **Run time** on 2 shared CPU cores: quick mode (`NFD_QUICK=1`) about 50 s; full mode from the caches (`scaling_*`,
+# notebook 04's `gia_limit_solver`) about 50 s; from scratch about 3.5 hours plus notebook 04's solves (the appendix
+# prints the time stored with each cache).
 #
 # **Symbols and forms.** `n` width, `L` depth (residual blocks), `N` the parameter count, `C` the training compute
 # in FLOPs, `K` the solver's depth grid and `M` its number of particles. The law `loss(n, L) = E + A n^-alpha +
@@ -53,8 +52,8 @@
 # | `N` | `E + A N^-alpha` | | `N-pure` | `A N^-alpha` |
 # | `C` | `E + A C^-alpha` | | `C-pure` | `A C^-alpha` |
 #
-# Two regimes: **where the limit is computable** (a teacher task, widths 16 to 2048, depths 2 to 128) and **a
-# realistic budget** (MNIST-1D, 2000 SGD steps). A closing table gives each claim one verdict from its interval.
+# Two regimes: **the limit computable** (a teacher task, widths 16 to 2048, depths 2 to 128) and **a realistic
+# budget** (MNIST-1D, 2000 SGD steps). A closing table gives each claim one verdict.
 #
 # The parameters cell sets every size; each `a if q else b` in it reads (quick value, full value). `BOOT`: the
 # bootstrap replicates of every fit; `GD_STEPS`: regime 1's GD steps; `K_MIN`: the smallest solver grid in the
@@ -671,36 +670,30 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 # %% [markdown]
 # ## Exercises
 #
-# 1. The fitted `E` and `E_NFD` are two estimates of the same number. Which of them would you trust if they
-#    disagreed, and why?
+# 1. The fitted `E` and `E_NFD` estimate the same number. Which would you trust if they disagreed, and why?
 #
 # <details><summary>Answer</summary>
 #
-# `E_NFD` is computed, not fitted: section 2.1 measures each of its errors (seeds, particles, the `1/K` step). The
-# fitted `E` depends on the form: if the gap is not a sum of two power laws (an `n x L` term, an exponent that
-# changes with size), the fit moves its floor to absorb the misfit. A disagreement is first evidence against the form.
+# `E_NFD`: it is computed, and section 2.1 measures each of its errors. A fitted `E` moves to absorb any misfit of
+# the form (an `n x L` term, an exponent that changes with size): a disagreement is evidence against the form.
 # </details>
 #
-# 2. Section 2.4 printed how the spread and the bias fall with `n`, and the median ratio `rho` of spread to bias.
-#    How many seeds per size would you need for the seed mean to stand two standard errors away from the limit,
-#    and why do the widest widths of this grid not resolve the bias?
+# 2. With `rho` the median ratio of spread to bias (section 2.4), how many seeds per size put the seed mean two
+#    standard errors from the limit, and why do the widest widths not resolve the bias?
 #
 # <details><summary>Answer</summary>
 #
-# The standard error of the seed mean is `spread / sqrt(R)`; it falls below half the bias when `R > (2 rho)^2`.
-# If spread and bias fall at the same rate, `rho` and the number of seeds do not change with `n`; if the bias falls
-# faster (compare the two printed exponents), `rho` and `R` grow with `n`. The grid runs two or three seeds at
-# `n = 1024` and `2048`: most of their biases are not resolved from zero and some fall below it, which is why
-# section 2.4 fits every size with its error instead of choosing the resolved ones.
+# The seed mean's standard error `spread / sqrt(R)` falls below half the bias when `R > (2 rho)^2`; if the bias
+# falls faster than the spread (compare the printed exponents), `R` grows with `n`. With two or three seeds at
+# `n = 1024` and `2048` most biases are not resolved from zero, so section 2.4 fits every size with its error.
 # </details>
 #
 # 3. Change `REAL["steps"]` to 4000 and predict how `E` and the compute-optimal `n*` move.
 #
 # <details><summary>Answer</summary>
 #
-# Expect `E` to fall, since more steps lower the limit itself (section 2.7); and with more compute per size, each
-# budget buys fewer parameters, so at a fixed budget the optimum should move to smaller `n`. Running it changes the
-# cache keys, so `python -m nfdlib.plans notebooks/07_scaling_laws.py` recomputes the grid.
+# `E` should fall (more steps lower the limit itself, section 2.7) and `n*` move down (each budget buys fewer
+# parameters). New keys: `python -m nfdlib.plans notebooks/07_scaling_laws.py` recomputes the grid.
 # </details>
 #
 # ## Appendix: the caches and the compute behind them
