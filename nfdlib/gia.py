@@ -39,8 +39,9 @@ from .cache import cached, register_kind
 from .config import check_seeds
 from .coupling import check_gia_model, coupling_digest, coupling_sweep
 from .data import Dataset, load_dataset, make_teacher_task
+from .jobs import CachedResult, Job, stack_parts
 from .models import ResNet
-from .nfd.runs import limit_networks, limit_solver
+from .nfd.runs import limit_networks, limit_solver, solve_cost
 from .nfd.theory import first_step_ratio_theory
 from .records import Records
 from .stats import fit_loglog, mean_interval
@@ -50,7 +51,8 @@ from .validation import check_bool, check_choice, check_grid, check_int, known_a
 Tensor = torch.Tensor
 
 __all__ = ["feature_gradients", "kernels", "gia_expected_gradient_kernels", "init_statistics", "init_gap",
-           "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "run_experiment", "series",
+           "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "limit_solver_result", "run_experiment",
+           "series",
            "slope", "delta_outputs", "init_gap_fits", "first_step_ratios", "coupling_width_fits", "paired_gap_fits"]
 
 
@@ -404,6 +406,17 @@ _EXPERIMENTS = {
 }
 
 
+def limit_solver_result(config: dict) -> CachedResult:
+    """The cached ``limit_solver`` experiment (``gia_limit_solver``, :func:`nfdlib.nfd.runs.limit_solver` with
+    keyword arguments ``config``) as a :class:`nfdlib.jobs.CachedResult` of one job per grid size ``K`` (each solve
+    is independent, so the merged arrays are those of one run over every ``K``)."""
+    config = dict(config)
+    cost = solve_cost(config["M"], config.get("steps", 10), len(config["seeds"]), config.get("task"))
+    jobs = [Job(f"gia_limit_solver_{config.get('coupling', 'reused')}_K{int(K)}", "nfdlib.nfd.runs:limit_solver",
+                dict(config, Ks=[int(K)]), version=VERSION, cost=cost) for K in config["Ks"]]
+    return CachedResult("gia_limit_solver", config, VERSION, jobs, stack_parts)
+
+
 def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool = False, progress: bool = True):
     """Run one experiment of notebook 03 with keyword arguments ``config`` (plain JSON values).
 
@@ -423,6 +436,8 @@ def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool
 
     if not check_bool("cache", cache):
         result = compute()
+    elif kind == "limit_solver":  # long enough to run on many workers: one job per grid size
+        result = limit_solver_result(config).load(refresh=refresh, progress=progress)
     else:
         result = cached(f"gia_{kind}", config, compute, version=VERSION, fmt=fmt, refresh=refresh)
     return Records(result) if fmt == "json" else result

@@ -13,6 +13,9 @@ any way is a different file, and a file that exists is a finished job.
   the same job are there) or ``corrupt`` (the file is unreadable or incomplete).
 - :func:`merge_jobs` loads finished jobs and never computes: a missing one raises :class:`MissingJobs`, which
   lists them and the command that computes them.
+- :class:`CachedResult` is one file of the result cache (what a notebook reads, :func:`nfdlib.cache.cached`)
+  assembled from its jobs: a depth sweep from its depths, a scaling grid's width from its sizes, a solve from its
+  grid sizes. Once it is written, its job files are deleted.
 
 :mod:`nfdlib.run` runs the missing jobs of a plan on an executor (serial, processes, Dask).
 """
@@ -24,13 +27,13 @@ import os
 import re
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .cache import cache_path, check_file, data_dir, load_file, register_kind, save_file
+from .cache import cache_path, cached, check_file, data_dir, load_file, register_kind, save_file
 
 JOB_STATES = ("done", "missing", "stale", "corrupt")
 #: Cache kind of every job file (``tests/test_cache.py`` checks each stored file against it).
@@ -158,6 +161,72 @@ def merge_jobs(jobs: Sequence[Job], directory: str | Path | None = None, *,
     return [load_file(job.path(directory))[1] for job in jobs]
 
 
+@dataclass
+class CachedResult:
+    """A result of the cache (``cached(name, config, ..., version=version, fmt=fmt)``) assembled from ``jobs``:
+    ``combine`` turns their arrays (in order) into the result, as one computation in one process would return it.
+
+    - :meth:`load` returns the cached file, else merges the jobs, computing the missing ones in this process with
+      a printed line that names them (``compute=False``: raises :class:`MissingJobs` instead, computing nothing);
+    - :meth:`todo` lists the jobs still to run (none once the file is written);
+    - :meth:`ready` says whether every job is done, so :meth:`load` would only merge.
+    """
+
+    name: str
+    config: dict
+    version: str
+    jobs: list[Job]
+    combine: Callable[[list[dict]], object]
+    fmt: str = "npz"
+
+    def path(self, directory: str | Path | None = None) -> Path:
+        return cache_path(self.name, self.config, self.version, self.fmt, directory)
+
+    def is_cached(self, directory: str | Path | None = None) -> bool:
+        return self.path(directory).exists()
+
+    def todo(self, directory: str | Path | None = None) -> list[Job]:
+        if self.is_cached(directory):
+            return []
+        return [job for job in self.jobs if job_status(job, directory) != "done"]
+
+    def ready(self, directory: str | Path | None = None) -> bool:
+        return not self.todo(directory)
+
+    def load(self, directory: str | Path | None = None, *, compute: bool = True, refresh: bool = False,
+             command: str | None = None, **runtime):
+        """The result: from its cache file, else merged from its jobs (see the class docstring). ``refresh``
+        recomputes every job; ``runtime`` keywords (``progress``) go to the jobs' function."""
+
+        def assemble():
+            todo = [job for job in self.jobs if refresh or job_status(job, directory) != "done"]
+            if todo and not compute:
+                raise MissingJobs([(job, job_status(job, directory)) for job in todo], command)
+            if todo:
+                print(f"{self.name}: computing {len(todo)} of {len(self.jobs)} job(s) in this process (about "
+                      f"{sum(job.cost for job in todo) / 3600:.2g} CPU-hours; python -m nfdlib.run runs them on "
+                      "many workers)")
+            for job in todo:
+                run_job(job, directory, recompute=refresh, **runtime)
+            return self.combine(merge_jobs(self.jobs, directory, command=command))
+
+        out = cached(self.name, self.config, assemble, version=self.version, fmt=self.fmt, directory=directory,
+                     refresh=refresh)
+        for job in self.jobs:  # the result is one file now: its jobs' files have served their purpose
+            job.path(directory).unlink(missing_ok=True)
+        return out
+
+
+def stack_parts(parts: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Jobs' arrays concatenated along their first axis (a scalar counts as one row; ``keys``: only these, default
+    every key of the first), how a result split along a leading axis (grid sizes, rows of runs) is put back
+    together."""
+    if not parts:
+        raise ValueError("parts must hold at least one job's arrays")
+    keys = list(parts[0]) if keys is None else list(keys)
+    return {key: np.concatenate([np.atleast_1d(part[key]) for part in parts]) for key in keys}
+
+
 def demo_job(seed: int, size: int = 64, repeats: int = 10, fail_marker: str | None = None) -> dict[str, np.ndarray]:
     """A small deterministic job for the tests and ``benchmarks/scale_out.py``: ``repeats`` products of seeded
     random ``size x size`` matrices. ``fail_marker``: the first process to run it is killed (fault tests)."""
@@ -170,4 +239,4 @@ def demo_job(seed: int, size: int = 64, repeats: int = 10, fail_marker: str | No
 
 
 __all__ = ["Job", "JOB_STATES", "jobs_dir", "job_status", "run_job", "load_job", "merge_jobs", "MissingJobs",
-           "demo_job"]
+           "CachedResult", "stack_parts", "demo_job"]

@@ -31,9 +31,21 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import cache
-from .jobs import JOB_VERSION, Job, job_status, jobs_dir, load_job
+from .jobs import JOB_VERSION, CachedResult, Job, job_status, jobs_dir, load_job, merge_jobs
+from .optima import best_rate
 from .rules import TrainingRule, as_rule
-from .scaling import grid_sizes, limit_reference, particle_seeds, size_grid, solver_sweeps, tune_lr
+from .scaling import (
+    grid_sizes,
+    limit_reference,
+    limit_results,
+    particle_seeds,
+    size_grid,
+    size_grid_results,
+    solver_sweep_results,
+    solver_sweeps,
+    tune_lr,
+    tune_result,
+)
 from .sweeps import SWEEP_VERSION, cached_depth_sweep, depth_jobs, depth_sweep, depth_sweep_config, sweep_name
 from .validation import check_choice
 
@@ -182,15 +194,17 @@ def merge_plan(rules: Sequence[TrainingRule | tuple[str, str]], tasks: Mapping[s
     return written
 
 
-def check_job_files(plans: Sequence[tuple], directory=None) -> list[str]:
-    """Problems of the committed job files of sweeps (an empty list when there are none): a file that is no job
-    of an unfinished sweep of the given plans (its configuration or version changed, or its sweep is whole), or
-    one that is unreadable or incomplete. ``plans`` holds ``(rules, tasks, sweep, prefix)``, as :func:`run_plan`
-    takes them. How ``tests/test_cache.py`` keeps the finished depths of long sweeps honest."""
+def check_job_files(plans: Sequence[tuple], directory=None, results: Sequence[CachedResult] = ()) -> list[str]:
+    """Problems of the committed job files (an empty list when there are none): a file that is no job of an
+    unfinished sweep of the given plans or of an unwritten result of ``results`` (its configuration or version
+    changed, or its result is whole), or one that is unreadable or incomplete. ``plans`` holds ``(rules, tasks,
+    sweep, prefix)``, as :func:`run_plan` takes them; ``results`` the :class:`nfdlib.jobs.CachedResult` of other
+    plans (:func:`scaling_results`). How ``tests/test_cache.py`` keeps the finished jobs of long plans honest."""
     root = jobs_dir(directory)
     if not root.exists():
         return []
-    wanted = {}
+    wanted = {job.path(directory).name: job for result in results if not result.is_cached(directory)
+              for job in result.jobs}
     for rules, tasks, sweep, prefix in plans:
         for jobs in sweep_jobs(rules, tasks, sweep, prefix=prefix, directory=directory).values():
             wanted.update({job.path(directory).name: job for job in jobs})
@@ -198,7 +212,7 @@ def check_job_files(plans: Sequence[tuple], directory=None) -> list[str]:
     for path in sorted(root.glob("*.npz")):
         job = wanted.get(path.name)
         if job is None:
-            problems.append(f"jobs/{path.name}: no unfinished sweep of the plans has this job (stale or finished: "
+            problems.append(f"jobs/{path.name}: no unfinished result of the plans has this job (stale or finished: "
                             "delete it)")
         elif job_status(job, directory) != "done":
             problems.append(f"jobs/{path.name}: {job_status(job, directory)}")
@@ -348,16 +362,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 SCALING_PARTS = ("limit", "solver", "real", "families")
 
 
+def _tune_kwargs(spec: Mapping, fam: str) -> dict:
+    """The keyword arguments of :func:`nfdlib.scaling.tune_lr` (and ``tune_result``) for rule ``fam`` of a tuning
+    ``spec``."""
+    return dict(n=spec["n"], L=spec["L"], lrs=spec["lrs"].get(fam, spec["lrs"]["default"]), seeds=spec["seeds"],
+                steps=spec["steps"], batch_size=spec.get("batch_size"), loss=spec.get("loss", "mse"),
+                loss_bound=spec.get("loss_bound", 1e6))
+
+
 def tuned_rates(spec: Mapping, *, cache: bool = True, progress: bool = True) -> dict[str, tuple[dict, dict]]:
     """:func:`nfdlib.scaling.tune_lr` for every rule of ``spec["families"]`` on the small model ``spec["n"],
     spec["L"]`` with that rule's grid ``spec["lrs"][rule]`` (or ``spec["lrs"]["default"]``)."""
-    out = {}
-    for fam in spec["families"]:
-        lrs = spec["lrs"].get(fam, spec["lrs"]["default"])
-        out[fam] = tune_lr(fam, spec["task"], n=spec["n"], L=spec["L"], lrs=lrs, seeds=spec["seeds"],
-                           steps=spec["steps"], batch_size=spec.get("batch_size"), loss=spec.get("loss", "mse"),
-                           loss_bound=spec.get("loss_bound", 1e6), cache=cache, progress=progress)
-    return out
+    return {fam: tune_lr(fam, spec["task"], **_tune_kwargs(spec, fam), cache=cache, progress=progress)
+            for fam in spec["families"]}
 
 
 def family_sizes(spec: Mapping) -> list[tuple[int, int]]:
@@ -389,8 +406,7 @@ def run_scaling_plan(plan: Mapping, *, parts: Sequence[str] = SCALING_PARTS, cac
         rates = tuned_rates(plan["tune"], cache=cache, progress=progress)
         out["rates"] = rates
         real = plan["real"]
-        common = dict(batch_size=real["batch_size"], loss=real["loss"], eval_every=real.get("eval_every"),
-                      loss_bound=real.get("loss_bound", 1e6), cache=cache, progress=progress)
+        common = dict(_real_kwargs(real), cache=cache, progress=progress)
         if "real" in parts:
             out["real_runs"] = size_grid("real", real["family"], real["task"],
                                          grid_sizes(real["widths"], real["depths"], real.get("max_cost")),
@@ -402,6 +418,64 @@ def run_scaling_plan(plan: Mapping, *, parts: Sequence[str] = SCALING_PARTS, cac
                                                real["steps"], lr=rates[f][1]["grid_lr"], **common)
                                   for f in fams["families"]}
     return out
+
+
+def _real_kwargs(real: Mapping) -> dict:
+    """The training settings notebook 07's grids on the real task share (all but the rate)."""
+    return dict(batch_size=real["batch_size"], loss=real["loss"], eval_every=real.get("eval_every"),
+                loss_bound=real.get("loss_bound", 1e6))
+
+
+def _peek(result: CachedResult, directory=None):
+    """A cached result's arrays without writing anything: its file, else its merged jobs when all are done, else
+    ``None``."""
+    if result.is_cached(directory):
+        return cache.load_file(result.path(directory))[1]
+    if result.ready(directory):
+        return result.combine(merge_jobs(result.jobs, directory))
+    return None
+
+
+def scaling_results(plan: Mapping, parts: Sequence[str] = SCALING_PARTS, directory=None
+                    ) -> tuple[list[CachedResult], list[Job]]:
+    """Every cached file of notebook 07's plan (``parts`` of :data:`SCALING_PARTS`) as a
+    :class:`nfdlib.jobs.CachedResult` of its jobs: how ``python -m nfdlib.run`` runs the plan on many workers.
+
+    A grid of the real task trains at the rate tuned for its rule, so its jobs exist only once that tuning is done:
+    until then they come back as the second list (their labels and costs, estimated at a placeholder rate)."""
+    for p in parts:
+        check_choice("parts", p, SCALING_PARTS)
+    results: list[CachedResult] = []
+    waiting: list[Job] = []
+    if "limit" in parts:
+        lim = plan["limit"]
+        results += limit_results(plan["limit_solver"])
+        results += size_grid_results("limit", lim["family"], lim["task"],
+                                     grid_sizes(lim["widths"], lim["depths"], lim.get("max_cost")), lim["seeds"],
+                                     lim["steps"], lr=lim["lr"], T=lim.get("T", 1.0), eval_every=lim.get("eval_every"))
+    if "solver" in parts:
+        results += list(solver_sweep_results(plan["solver_sweeps"]).values())
+    if "real" in parts or "families" in parts:
+        tune, real = plan["tune"], plan["real"]
+        tunings = {fam: tune_result(fam, tune["task"], **_tune_kwargs(tune, fam)) for fam in tune["families"]}
+        results += list(tunings.values())
+        grids = []
+        if "real" in parts:
+            grids.append((real["family"], grid_sizes(real["widths"], real["depths"], real.get("max_cost")),
+                          real["seeds"]))
+        if "families" in parts:
+            fams = plan["families"]
+            grids += [(fam, family_sizes(fams), fams["seeds"]) for fam in fams["families"]]
+        for fam, sizes, seeds in grids:
+            sweep = _peek(tunings[fam], directory)
+            lr = 1.0 if sweep is None else best_rate(sweep)["grid_lr"]
+            grid = size_grid_results("real", fam, real["task"], sizes, seeds, real["steps"], lr=lr,
+                                     **_real_kwargs(real))
+            if sweep is None:
+                waiting += [job for result in grid for job in result.jobs]
+            else:
+                results += grid
+    return results, waiting
 
 
 def scaling_main(parser, args) -> None:
@@ -419,7 +493,8 @@ def scaling_main(parser, args) -> None:
 
 __all__ = ["parameters_cell", "notebook_plan", "PLAN_OPTIONS", "missing_from_cache", "sweep_jobs", "finished_depths",
            "merge_plan", "check_job_files", "migrate_partials", "run_plan", "add_sweep_options", "selected_sweep_plan",
-           "main", "SCALING_PARTS", "tuned_rates", "family_sizes", "run_scaling_plan", "scaling_main"]
+           "main", "SCALING_PARTS", "tuned_rates", "family_sizes", "run_scaling_plan", "scaling_results",
+           "scaling_main"]
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ from . import cache
 from .config import check_seeds, get_device
 from .data import DATASETS, Dataset, load_dataset
 from .engine import SWEEP_ARRAYS, train_stacked
-from .jobs import Job, job_status, merge_jobs, run_job
+from .jobs import CachedResult, Job
 from .models import BLOCKS, ResNet
 from .parametrization import get_parametrization
 from .validation import check_choice, check_float, check_grid, check_int
@@ -204,25 +205,18 @@ def cached_depth_sweep(name: str, task: Mapping, parametrization: str, block: st
     yet are computed here, one after the other, with a message naming them and the command that runs them on
     many workers instead.
     """
+    return depth_sweep_result(name, task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs).load(
+        directory, refresh=refresh, progress=progress)
+
+
+def depth_sweep_result(name: str, task: Mapping, parametrization: str, block: str, n: int, depths: Sequence[int],
+                       lrs: Sequence[float], seeds: Sequence[int], steps: int, **kwargs) -> CachedResult:
+    """The cached depth sweep ``name`` (:func:`cached_depth_sweep`) as a :class:`nfdlib.jobs.CachedResult` of its
+    depth jobs (:func:`depth_jobs`)."""
     task = _check_task(task)
     config = depth_sweep_config(task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
     jobs = depth_jobs(name, task, parametrization, block, n, depths, lrs, seeds, steps, **kwargs)
-
-    def compute():
-        todo = [job for job in jobs if refresh or job_status(job, directory) != "done"]
-        if todo:
-            print(f"{name}: computing {len(todo)} of {len(jobs)} depth(s) in this process "
-                  f"(about {sum(j.cost for j in todo) / 3600:.1f} CPU-hours; python -m nfdlib.run runs them on many "
-                  "workers)")
-        for job in todo:
-            run_job(job, directory, recompute=refresh, progress=progress)
-        return merge_depth_parts(merge_jobs(jobs, directory), depths)
-
-    out = cache.cached(name, config, compute, version=SWEEP_VERSION, fmt="npz", directory=directory,
-                       refresh=refresh)
-    for job in jobs:  # the whole sweep is one file now: its depths' job files have served their purpose
-        job.path(directory).unlink(missing_ok=True)
-    return out
+    return CachedResult(name, config, SWEEP_VERSION, jobs, partial(merge_depth_parts, depths=config["depths"]))
 
 
 def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: int) -> str:
@@ -232,4 +226,4 @@ def sweep_name(prefix: str, task_key: str, parametrization: str, block: str, n: 
 
 __all__ = ["SWEEP_VERSION", "NOT_KEYED", "KEYED_UNLESS_DEFAULT", "log2_grid", "load_task", "lr_sweep", "depth_sweep",
            "depth_part", "merge_depth_parts", "depth_sweep_config", "SWEEP_COST", "sweep_cost", "depth_jobs",
-           "cached_depth_sweep", "sweep_name"]
+           "cached_depth_sweep", "depth_sweep_result", "sweep_name"]

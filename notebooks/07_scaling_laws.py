@@ -693,7 +693,8 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 # <details><summary>Answer</summary>
 #
 # `E` should fall (more steps lower the limit itself, section 2.7) and `n*` move down (each budget buys fewer
-# parameters). New keys: `python -m nfdlib.plans notebooks/07_scaling_laws.py` recomputes the grid.
+# parameters). New keys: `python -m nfdlib.run notebooks/07_scaling_laws.py --executor processes` recomputes
+# the grid.
 # </details>
 #
 # ## Appendix: the caches and the compute behind them

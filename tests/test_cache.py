@@ -25,7 +25,7 @@ import pytest
 
 from nfdlib import cache, data, gia, jobs, scaling, sweeps, two_layer
 from nfdlib.nfd import runs as nfd_runs
-from nfdlib.plans import check_job_files, parameters_cell
+from nfdlib.plans import check_job_files, parameters_cell, scaling_results
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "caches.json"
@@ -150,15 +150,16 @@ def _notebook_sweep_plans() -> list[tuple]:
     return plans
 
 
-def test_committed_job_files_belong_to_an_unfinished_sweep_of_a_notebook():
-    """Sweeps longer than a session are committed a few depths at a time as job files under data/jobs/ (resumed by
-    the next session or by python -m nfdlib.run); a job whose sweep finished or whose configuration changed must
-    not linger."""
+def test_committed_job_files_belong_to_an_unfinished_result_of_a_notebook():
+    """Plans longer than a session are committed a few jobs at a time as job files under data/jobs/ (resumed by the
+    next session or by python -m nfdlib.run): depths of notebook 06's sweeps, solves and grid sizes of notebook 07's
+    PLAN. A job whose result is whole or whose configuration changed must not linger."""
     if cache.data_dir().resolve() != (ROOT / "data").resolve():
         pytest.skip("NFD_DATA_DIR points elsewhere")
     plans = _notebook_sweep_plans()
     assert {p[3] for p in plans} >= {"sweep_05", "pilot_05", "plateau_05"}, "the notebooks' plans were not found"
-    problems = check_job_files(plans)
+    scaling = scaling_results(parameters_cell(str(ROOT / "notebooks" / "07_scaling_laws.py"))["PLAN"])[0]
+    problems = check_job_files(plans, results=scaling)
     assert not problems, "\n".join(problems)
     assert not (ROOT / "data" / "partial").exists(), "data/partial/ is the old resume mechanism: migrate it to jobs"
 

@@ -429,27 +429,25 @@ def test_arm_trend_verdicts():
 
 
 def test_notebook_full_plan_is_cached(monkeypatch):
-    """Full mode of notebook 07 reads every grid from data/: a changed configuration would silently recompute
-    about two CPU-hours, so a missing file fails here instead."""
+    """Full mode of notebook 07 reads every result from data/: a changed configuration would silently recompute
+    about three CPU-hours, so a missing file fails here instead (and no job runs while the notebook reads)."""
     from pathlib import Path
 
-    import nfdlib.cache as cache
+    import nfdlib.jobs as jobs
     from nfdlib.plans import parameters_cell
 
     root = Path(__file__).resolve().parent.parent
     monkeypatch.delenv("NFD_DATA_DIR", raising=False)
-    real = cache.cached
-
-    def only_read(name, config, compute, **kw):
-        path = cache.cache_path(name, config, kw["version"], kw.get("fmt", "json"))
-        assert path.exists(), (f"notebook 07 would recompute {path.name}: run python -m nfdlib.plans "
-                               "notebooks/07_scaling_laws.py")
-        return real(name, config, compute, **kw)
-
-    monkeypatch.setattr(cache, "cached", only_read)
-    monkeypatch.setattr(grids, "cached", only_read)
-    monkeypatch.setattr(limit, "cached", only_read)
     plan = parameters_cell(str(root / "notebooks" / "07_scaling_laws.py"))["PLAN"]
+    results, waiting = plans.scaling_results(plan)
+    missing = [r.name for r in results if not r.is_cached()]
+    assert not missing and not waiting, (f"notebook 07 would recompute {missing}: run python -m nfdlib.run "
+                                         "notebooks/07_scaling_laws.py")
+
+    def no_job(job, *args, **kwargs):
+        raise AssertionError(f"notebook 07 would compute {job.label}")
+
+    monkeypatch.setattr(jobs, "run_job", no_job)
     out = plans.run_scaling_plan(plan, progress=False)
     assert len(out["real_runs"]["n"]) > 0 and set(out["family_runs"]) == set(plan["families"]["families"])
 

@@ -43,6 +43,18 @@ register_kind("nfd_nondeg_", VERSION, "npz", ("lam_min", "lam_max", "lam_mean", 
 register_kind("nfd_init_moments_", VERSION, "npz", ("Phi_mean", "Phi_var", "G_mean", "G_var", "seeds", "kernel_tau"))
 
 
+#: CPU-seconds of one solve per particle and SGD step on the default task (8 training inputs; the kernels grow
+#: with their number), measured on the committed solves (``scaling_limit_*``, ``scaling_solver_*``: 1e-4 to 4e-4
+#: by the machine's load, nearly independent of ``K``). Orders jobs and estimates what a plan costs.
+SOLVE_COST = 2.5e-4
+
+
+def solve_cost(M: int, steps: int, seeds: int, task: dict | None = None) -> float:
+    """Estimated CPU-seconds of ``seeds`` solves with ``M`` particles over ``steps`` SGD steps (:data:`SOLVE_COST`)."""
+    n_train = (task or DEFAULT_TASK).get("n_train", DEFAULT_TASK["n_train"])
+    return SOLVE_COST * M * steps * seeds * n_train / DEFAULT_TASK["n_train"]
+
+
 def make_task(task: dict | None = None) -> Dataset:
     """The regression task of notebook 02: a random two-layer teacher on Gaussian inputs (see
     :func:`nfdlib.data.make_teacher_task`), ``P = n_train`` training and ``n_test`` held-out inputs."""
@@ -565,7 +577,7 @@ def init_kernel_networks(X, P: int, *, n: int, L: int, seeds: Sequence[int], T: 
     return {key: np.array(value) for key, value in out.items()}
 
 
-__all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "make_task", "network_runs", "solver_runs", "error_parts",
+__all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "SOLVE_COST", "solve_cost", "make_task", "network_runs", "solver_runs", "error_parts",
            "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
            "bias_from_moments", "init_kernel_networks", "errors_by_size",
            "distance_in_noise_units", "first_steps",

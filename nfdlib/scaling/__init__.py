@@ -11,8 +11,9 @@
 * :mod:`nfdlib.scaling.frontier`  the compute-optimal ``(n, L)``, arm trends, lines of constant aspect ratio
 
 This package re-exports the public names of its modules (``nfdlib.scaling.fit_law``). The whole plan of notebook
-07 is :func:`nfdlib.plans.run_scaling_plan`; ``python -m nfdlib.plans notebooks/07_scaling_laws.py`` recomputes
-every cached result of the notebook.
+07 is :func:`nfdlib.plans.run_scaling_plan`; each cached file of it is assembled from jobs
+(:func:`nfdlib.plans.scaling_results`), which ``python -m nfdlib.run notebooks/07_scaling_laws.py`` runs on many
+workers (``python -m nfdlib.plans`` in one process).
 """
 
 from .counts import (
@@ -40,7 +41,21 @@ from .frontier import (
     slopes_along,
 )
 from .gap import BiasFit, deviations, fit_signed_bias, smoothed_se
-from .grids import VERSION, concat_runs, grid_sizes, load_task_once, size_grid, train_sizes, tune_lr
+from .grids import (
+    SIZE_COST,
+    VERSION,
+    concat_runs,
+    grid_sizes,
+    load_task_once,
+    size_cost,
+    size_grid,
+    size_grid_results,
+    size_part,
+    train_sizes,
+    tune_lr,
+    tune_part,
+    tune_result,
+)
 from .laws import (
     FORMS,
     INTERACTION_PARAMS,
@@ -62,9 +77,12 @@ from .limit import (
     limit_at,
     limit_estimate,
     limit_reference,
+    limit_results,
     limit_with_particles,
     particle_seeds,
+    solver_result,
     solver_runs,
+    solver_sweep_results,
     solver_sweeps,
 )
 
@@ -73,7 +91,8 @@ __all__ = [
     "Flops", "count_params", "model_params", "flops_per_example", "flops_per_step", "flops_per_run",
     "measured_flops_per_example",
     # grids
-    "VERSION", "grid_sizes", "train_sizes", "load_task_once", "concat_runs", "size_grid", "tune_lr",
+    "VERSION", "grid_sizes", "train_sizes", "load_task_once", "concat_runs", "size_grid", "tune_lr", "SIZE_COST",
+    "size_cost", "size_part", "size_grid_results", "tune_part", "tune_result",
     # laws
     "FORMS", "param_names", "SizeTable", "size_table", "fit_runs", "huber", "LawFit", "MISFIT_FACTOR", "fit_law",
     "holdout_mask", "extrapolation_test", "BiasFit", "fit_signed_bias", "smoothed_se", "INTERACTION_PARAMS",
@@ -84,5 +103,5 @@ __all__ = [
     "aspect_ratios", "aspect_lines",
     # limit
     "SOLVER_ARRAYS", "solver_runs", "limit_reference", "limit_estimate", "solver_sweeps", "particle_seeds",
-    "limit_with_particles", "limit_at",
+    "limit_with_particles", "limit_at", "solver_result", "limit_results", "solver_sweep_results",
 ]

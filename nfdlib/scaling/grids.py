@@ -16,10 +16,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..cache import cached, register_kind
+from ..cache import register_kind
 from ..config import get_device
 from ..data import Dataset
 from ..engine import train_stacked
+from ..jobs import CachedResult, Job
 from ..models import ResNet
 from ..optima import best_rate
 from ..rules import TrainingRule, scaling_rule
@@ -145,62 +146,124 @@ def concat_runs(parts: Sequence[Mapping]) -> dict[str, np.ndarray]:
     return out
 
 
+#: CPU-seconds of one run of one size, per (step x layer): ``a + b n^2 B + c n^2``, plus ``e n^2`` per evaluation
+#: and layer. Fitted to the committed grids (``scaling_real_*``, ``scaling_limit_*``); an estimate within a factor
+#: of a few, used to order jobs (most expensive first) and to print what a plan costs.
+SIZE_COST = {"a": 1.3e-4, "b": 1.4e-9, "c": 4.6e-8, "e": 4.0e-8}
+
+
+def size_cost(n: int, L: int, runs: int, steps: int, batch: int, evals: int) -> float:
+    """Estimated CPU-seconds of ``runs`` runs of one size ``(n, L)`` (:data:`SIZE_COST`)."""
+    k = SIZE_COST
+    return runs * L * (steps * (k["a"] + k["b"] * n * n * batch + k["c"] * n * n) + evals * k["e"] * n * n)
+
+
+def size_part(*, rule: str, task: Mapping, n: int, L: int, seeds: Sequence[int], steps: int, lr: float,
+              batch_size: int | None = None, loss: str = "mse", T: float = 1.0, eval_every: int | None = None,
+              loss_bound: float = 1e6, progress: bool = False) -> dict[str, np.ndarray]:
+    """One size ``(n, L)`` of a grid, every seed (:func:`train_sizes`): the unit of work of :func:`size_grid`'s
+    jobs."""
+    return train_sizes(rule, load_task_once(task), [(int(n), int(L))], seeds, steps, lr=lr, batch_size=batch_size,
+                       loss=loss, T=T, eval_every=eval_every, loss_bound=loss_bound, progress=progress)
+
+
+def _task_size(task: Mapping) -> int:
+    """Training examples of a task, for cost estimates only (the loaders' defaults when the dict does not say)."""
+    return int(task.get("n_train", 4000))
+
+
+def size_grid_results(prefix: str, rule: str, task: Mapping, sizes: Sequence[tuple[int, int]], seeds, steps: int, *,
+                      lr: float, batch_size: int | None = None, loss: str = "mse", T: float = 1.0,
+                      eval_every: int | None = None, loss_bound: float = 1e6) -> list[CachedResult]:
+    """The cached files of :func:`size_grid`, one per width (``scaling_<prefix>_<rule>_n<n>``), each assembled
+    from one job per depth (:func:`size_part`, labelled ``..._n<n>_L<L>``)."""
+    rule = scaling_rule(rule)
+    steps, lr = check_int("steps", steps), check_float("lr", lr)
+    batch = min(batch_size or _task_size(task), _task_size(task))
+    evals = steps // eval_every + 1 if eval_every else 2
+    out = []
+    for n in sorted({int(n) for n, _ in sizes}):
+        depths = sorted(int(L) for m, L in sizes if int(m) == n)
+        n_seeds = _seeds_for(seeds, n)
+        common = {"task": dict(task), "seeds": n_seeds, "steps": steps, "lr": lr, "batch_size": batch_size,
+                  "loss": loss, "T": float(T), "eval_every": eval_every, "loss_bound": float(loss_bound)}
+        config = {"family": rule.key, "parametrization": rule.parametrization, "block": rule.block,
+                  "preact": rule.preact, "task": dict(task), "n": n, "depths": depths, **common}
+        name = f"scaling_{prefix}_{rule.key}_n{n}"
+        jobs = [Job(f"{name}_L{L}", "nfdlib.scaling.grids:size_part", dict(rule=rule.key, n=n, L=L, **common),
+                    version=VERSION, cost=size_cost(n, L, len(n_seeds), steps, batch, evals)) for L in depths]
+        out.append(CachedResult(name, config, VERSION, jobs, concat_runs))
+    return out
+
+
 def size_grid(prefix: str, rule: str, task: Mapping, sizes: Sequence[tuple[int, int]], seeds, steps: int, *,
               lr: float, batch_size: int | None = None, loss: str = "mse", T: float = 1.0,
               eval_every: int | None = None, loss_bound: float = 1e6, cache: bool = True, refresh: bool = False,
               progress: bool = True) -> dict[str, np.ndarray]:
     """:func:`train_sizes` of one training rule over ``sizes``, one cached ``.npz`` per width
-    (``data/scaling_<prefix>_<rule>_n<n>-<hash>.npz``, keyed by everything that changes the numbers); the
-    run tables of all widths stacked. ``cache=False`` computes directly (quick mode)."""
+    (``data/scaling_<prefix>_<rule>_n<n>-<hash>.npz``, keyed by everything that changes the numbers, assembled from
+    one job per size: :func:`size_grid_results`); the run tables of all widths stacked. ``cache=False`` computes
+    directly (quick mode)."""
+    kwargs = dict(lr=lr, batch_size=batch_size, loss=loss, T=T, eval_every=eval_every, loss_bound=loss_bound)
+    if cache:
+        results = size_grid_results(prefix, rule, task, sizes, seeds, steps, **kwargs)
+        return concat_runs([r.load(refresh=refresh, progress=progress) for r in
+                            tqdm(results, desc=f"{prefix} {rule}", disable=not progress or len(results) < 2,
+                                 leave=False)])
     rule = scaling_rule(rule)
-    widths = sorted({int(n) for n, _ in sizes})
-
-    def data():  # loaded only when something has to be computed
-        return load_task_once(task)
-
-    parts = []
-    for n in tqdm(widths, desc=f"{prefix} {rule.key}", disable=not progress or len(widths) < 2, leave=False):
-        depths = sorted(int(L) for m, L in sizes if int(m) == n)
-        config = {"family": rule.key, "parametrization": rule.parametrization, "block": rule.block,
-                  "preact": rule.preact, "task": dict(task), "n": n, "depths": depths,
-                  "seeds": _seeds_for(seeds, n), "steps": int(steps), "lr": float(lr), "batch_size": batch_size,
-                  "loss": loss, "T": float(T), "eval_every": eval_every, "loss_bound": float(loss_bound)}
-
-        def compute(n=n, depths=depths):
-            return train_sizes(rule, data(), [(n, L) for L in depths], _seeds_for(seeds, n), steps, lr=lr,
-                               batch_size=batch_size, loss=loss, T=T, eval_every=eval_every, loss_bound=loss_bound,
-                               progress=progress)
-
-        if cache:
-            parts.append(cached(f"scaling_{prefix}_{rule.key}_n{n}", config, compute, version=VERSION, fmt="npz",
-                                refresh=refresh))
-        else:
-            parts.append(compute())
-    return concat_runs(parts)
-
+    data = load_task_once(task)
+    return concat_runs([train_sizes(rule, data, [(int(m), int(L)) for m, L in sizes if int(m) == n],
+                                    _seeds_for(seeds, n), steps, progress=progress, **kwargs)
+                        for n in sorted({int(n) for n, _ in sizes})])
 
 
 # -- the learning rate, tuned on a small model and transferred -----------------------------------------------
+def tune_part(*, rule: str, task: Mapping, n: int, L: int, lrs: Sequence[float], seeds: Sequence[int], steps: int,
+              batch_size: int | None = None, loss: str = "mse", T: float = 1.0, loss_bound: float = 1e6,
+              progress: bool = False) -> dict[str, np.ndarray]:
+    """The learning-rate sweep of :func:`tune_lr` (one job): :func:`nfdlib.sweeps.lr_sweep` evaluated at the end,
+    with its wall time (``seconds``)."""
+    rule = scaling_rule(rule)
+    t0 = time.perf_counter()
+    out = lr_sweep(load_task_once(task), rule.parametrization, rule.block, n, L, lrs, seeds, steps,
+                   batch_size=batch_size, loss=loss, T=T, eval_every=steps, loss_bound=loss_bound, preact=rule.preact,
+                   progress=progress)
+    out["seconds"] = np.array(time.perf_counter() - t0)
+    return out
+
+
+def tune_result(rule: str, task: Mapping, *, n: int, L: int, lrs: Sequence[float], seeds: Sequence[int], steps: int,
+                batch_size: int | None = None, loss: str = "mse", T: float = 1.0,
+                loss_bound: float = 1e6) -> CachedResult:
+    """The cached sweep of :func:`tune_lr` (``scaling_tune_<rule>``), one job."""
+    rule = scaling_rule(rule)
+    kwargs = {"task": dict(task), "n": int(n), "L": int(L), "lrs": [float(x) for x in lrs],
+              "seeds": [int(s) for s in seeds], "steps": int(steps), "batch_size": batch_size, "loss": loss,
+              "T": float(T), "loss_bound": float(loss_bound)}
+    config = {"family": rule.key, "parametrization": rule.parametrization, "block": rule.block,
+              "preact": rule.preact, **kwargs}
+    batch = min(batch_size or _task_size(task), _task_size(task))
+    name = f"scaling_tune_{rule.key}"
+    job = Job(name, "nfdlib.scaling.grids:tune_part", dict(rule=rule.key, **kwargs), version=VERSION,
+              cost=size_cost(int(n), int(L), len(kwargs["lrs"]) * len(kwargs["seeds"]), int(steps), batch, 2))
+    return CachedResult(name, config, VERSION, [job], _only_part)
+
+
+def _only_part(parts):
+    return parts[0]
+
+
 def tune_lr(rule: str, task: Mapping, *, n: int, L: int, lrs: Sequence[float], seeds: Sequence[int], steps: int,
             batch_size: int | None = None, loss: str = "mse", T: float = 1.0, select: str = "train_loss",
             loss_bound: float = 1e6, cache: bool = True, progress: bool = True) -> tuple[dict, dict]:
     """A learning-rate sweep of one rule on one small model (:func:`nfdlib.sweeps.lr_sweep`, cached as
-    ``scaling_tune_<rule>``) and its best rate (:func:`nfdlib.optima.best_rate`: the grid rate nearest the
-    optimum of the seed-mean ``select`` curve). Returns ``(sweep, best)``; ``best["grid_lr"]`` is the rate that
-    is transferred to every size."""
-    rule = scaling_rule(rule)
-    config = {"family": rule.key, "parametrization": rule.parametrization, "block": rule.block, "preact": rule.preact,
-              "task": dict(task), "n": int(n), "L": int(L), "lrs": [float(x) for x in lrs],
-              "seeds": [int(s) for s in seeds], "steps": int(steps), "batch_size": batch_size, "loss": loss,
-              "T": float(T), "loss_bound": float(loss_bound)}
-
-    def compute():
-        t0 = time.perf_counter()
-        out = lr_sweep(load_task_once(task), rule.parametrization, rule.block, n, L, lrs, seeds, steps,
-                       batch_size=batch_size, loss=loss, T=T, eval_every=steps, loss_bound=loss_bound,
-                       preact=rule.preact, progress=progress)
-        out["seconds"] = np.array(time.perf_counter() - t0)
-        return out
-
-    sweep = cached(f"scaling_tune_{rule.key}", config, compute, version=VERSION, fmt="npz") if cache else compute()
+    ``scaling_tune_<rule>``: :func:`tune_result`) and its best rate (:func:`nfdlib.optima.best_rate`: the grid rate
+    nearest the optimum of the seed-mean ``select`` curve). Returns ``(sweep, best)``; ``best["grid_lr"]`` is the
+    rate that is transferred to every size."""
+    kwargs = dict(n=n, L=L, lrs=lrs, seeds=seeds, steps=steps, batch_size=batch_size, loss=loss, T=T,
+                  loss_bound=loss_bound)
+    if cache:
+        sweep = tune_result(rule, task, **kwargs).load(progress=progress)
+    else:
+        sweep = tune_part(rule=scaling_rule(rule).key, task=task, progress=progress, **kwargs)
     return sweep, best_rate(sweep, select=select)

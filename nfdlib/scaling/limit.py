@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 from scipy.stats import t as student_t
 
-from ..cache import cached
-from ..gia import run_experiment
-from ..nfd.runs import solve_over_seeds
+from ..gia import limit_solver_result, run_experiment
+from ..jobs import CachedResult, Job, stack_parts
+from ..nfd.runs import solve_cost, solve_over_seeds
 from ..stats import extrapolate
 from ..validation import check_choice, check_float
 from .grids import VERSION
@@ -45,11 +46,42 @@ def solver_runs(*, Ks: Sequence[int], M: int, seeds: Sequence[int], task: Mappin
     return {k: out[k] for k in SOLVER_ARRAYS}
 
 
-def _cached_solver(name: str, config: dict, cache: bool, progress: bool) -> dict[str, np.ndarray]:
-    def compute():
-        return solver_runs(**config, progress=progress)
+def solver_result(name: str, config: dict, label: str) -> CachedResult:
+    """The cached :func:`solver_runs` ``scaling_<name>`` with keyword arguments ``config``, one job per grid size
+    (labelled ``scaling_<label>_K<K>``; each solve is independent, so the merged arrays are those of one run)."""
+    config = dict(config)
+    cost = solve_cost(config["M"], config.get("steps", 10), len(config["seeds"]), config.get("task"))
+    jobs = [Job(f"scaling_{label}_K{int(K)}", "nfdlib.scaling.limit:solver_runs", dict(config, Ks=[int(K)]),
+                version=VERSION, cost=cost) for K in config["Ks"]]
+    return CachedResult(f"scaling_{name}", config, VERSION, jobs, stack_parts)
 
-    return cached(f"scaling_{name}", config, compute, version=VERSION, fmt="npz") if cache else compute()
+
+def _cached_solver(name: str, config: dict, label: str, cache: bool, progress: bool) -> dict[str, np.ndarray]:
+    if cache:
+        return solver_result(name, config, label).load(progress=progress)
+    return solver_runs(**config, progress=progress)
+
+
+def _seeds_label(seeds) -> str:
+    return "s" + "-".join(str(int(s)) for s in seeds)
+
+
+def limit_results(spec: Mapping) -> list[CachedResult]:
+    """The cached solves :func:`limit_reference` and :func:`particle_seeds` read: notebook 04's shared solves
+    (:func:`nfdlib.gia.limit_solver_result`), the extra grid sizes, and the smaller particle counts with their
+    extra seeds."""
+    shared, part = dict(spec["shared"]), dict(spec["particles"])
+    out = [limit_solver_result(shared),
+           solver_result("limit_solver", _solver_config(shared, Ks=list(spec["extra_Ks"])), "limit_solver")]
+    for M in part["Ms"]:
+        out.append(solver_result("limit_particles", _solver_config(shared, M=int(M), Ks=[int(part["K"])]),
+                                 f"limit_particles_M{int(M)}_{_seeds_label(shared['seeds'])}"))
+    for M, more in part.get("more_seeds", []):
+        seeds = [int(s) for s in more]
+        out.append(solver_result("limit_particles", _solver_config(shared, M=int(M), seeds=seeds,
+                                                                   Ks=[int(part["K"])]),
+                                 f"limit_particles_M{int(M)}_{_seeds_label(seeds)}"))
+    return out
 
 
 def limit_reference(spec: Mapping, *, cache: bool = True, progress: bool = True) -> dict:
@@ -64,13 +96,12 @@ def limit_reference(spec: Mapping, *, cache: bool = True, progress: bool = True)
     """
     shared = dict(spec["shared"])
     base = run_experiment("limit_solver", shared, cache=cache, progress=progress)
-    keys = ("M", "seeds", "T", "lr", "steps", "noise_grid")
-    extra = _cached_solver("limit_solver", dict({k: shared.get(k) for k in keys}, Ks=list(spec["extra_Ks"]),
-                                                coupling=shared.get("coupling", "reused")), cache, progress)
+    extra = _cached_solver("limit_solver", _solver_config(shared, Ks=list(spec["extra_Ks"])), "limit_solver", cache,
+                           progress)
     part = dict(spec["particles"])
-    runs = [_cached_solver("limit_particles", dict({k: shared.get(k) for k in keys if k != "M"}, M=int(M),
-                                                   Ks=[int(part["K"])], coupling=shared.get("coupling", "reused")),
-                           cache, progress) for M in part["Ms"]]
+    runs = [_cached_solver("limit_particles", _solver_config(shared, M=int(M), Ks=[int(part["K"])]),
+                           f"limit_particles_M{int(M)}_{_seeds_label(shared['seeds'])}", cache, progress)
+            for M in part["Ms"]]
     Ks = np.concatenate([np.asarray(base["Ks"]), np.asarray(extra["Ks"])])
     order = np.argsort(Ks)
     out = {"Ks": Ks[order], "M": int(shared["M"])}
@@ -106,16 +137,8 @@ def limit_estimate(Ks, values, *, K_min: int = 4, terms: Sequence[str] = ("1/L",
             "predict": {int(K): fit.predict(L=float(K)) for K in Ks}}
 
 
-def solver_sweeps(spec: Mapping, *, cache: bool = True, progress: bool = True) -> dict[str, dict]:
-    """What moves the limit itself: the reused solver alone, one setting varied at a time.
-
-    ``spec`` holds ``base`` (keyword arguments of :func:`solver_runs`: ``Ks``, ``M``, ``seeds``, ``task``, ``T``,
-    ``lr``, ``steps``, ``noise_grid``), ``vary`` (a dict setting -> list of values; ``"n_train"`` changes the
-    task's training set size, ``"T"`` comes with the matching ``lr`` list under ``"T_lr"`` when given) and
-    ``long`` (keyword overrides of ``base`` for one long solve: loss against SGD steps). One cached file per
-    setting (``scaling_solver_<setting>``). Returns setting -> ``{"values", "train_loss", "test_loss"}`` with
-    arrays ``(values, K, seeds, steps + 1)``, and ``"steps"`` -> the long solve.
-    """
+def _sweep_configs(spec: Mapping) -> dict[str, list[dict]]:
+    """For each setting of ``spec["vary"]``, the :func:`solver_runs` keyword arguments of each of its values."""
     base = dict(spec["base"])
     out = {}
     for name, values in spec["vary"].items():
@@ -133,19 +156,56 @@ def solver_sweeps(spec: Mapping, *, cache: bool = True, progress: bool = True) -
             else:
                 c[check_choice("vary", name, ("n_train", "T", "lr", "T_lr"))] = float(v)
             configs.append(c)
+        out[name] = configs
+    return out
 
-        def compute(configs=configs):
-            parts = [solver_runs(**c, progress=progress) for c in configs]
-            res = {k: np.stack([p[k] for p in parts]) for k in ("train_loss", "test_loss", "failed", "seconds")}
-            res["Ks"] = parts[0]["Ks"]
-            res["lr"] = np.array([c["lr"] for c in configs])
-            return res
 
+def _stack_values(parts: Sequence[Mapping], configs: Sequence[Mapping]) -> dict[str, np.ndarray]:
+    """One setting's solves (one job per value and grid size, in that order) as arrays ``(values, K, ...)``."""
+    per_value = len(parts) // len(configs)
+    runs = [stack_parts(parts[i * per_value:(i + 1) * per_value]) for i in range(len(configs))]
+    res = {k: np.stack([r[k] for r in runs]) for k in ("train_loss", "test_loss", "failed", "seconds")}
+    res["Ks"] = runs[0]["Ks"]
+    res["lr"] = np.array([c["lr"] for c in configs])
+    return res
+
+
+def solver_sweep_results(spec: Mapping) -> dict[str, CachedResult]:
+    """The cached files of :func:`solver_sweeps`: one per setting (``scaling_solver_<setting>``), assembled from one
+    job per value and grid size, and the long solve (``"steps"``)."""
+    out = {}
+    for name, configs in _sweep_configs(spec).items():
+        values = spec["vary"][name]
+        jobs = [job for v, c in zip(values, configs)
+                for job in solver_result(f"solver_{name}", c, f"solver_{name}_{float(v):g}").jobs]
         config = {"setting": name, "values": [float(v) for v in values], "configs": configs}
-        res = cached(f"scaling_solver_{name}", config, compute, version=VERSION, fmt="npz") if cache else compute()
-        out[name] = dict(res, values=np.asarray(values, float))
+        out[name] = CachedResult(f"scaling_solver_{name}", config, VERSION, jobs,
+                                 partial(_stack_values, configs=configs))
     if "long" in spec:
-        out["steps"] = _cached_solver("solver_steps", dict(base, **spec["long"]), cache, progress)
+        out["steps"] = solver_result("solver_steps", dict(spec["base"], **spec["long"]), "solver_steps")
+    return out
+
+
+def solver_sweeps(spec: Mapping, *, cache: bool = True, progress: bool = True) -> dict[str, dict]:
+    """What moves the limit itself: the reused solver alone, one setting varied at a time.
+
+    ``spec`` holds ``base`` (keyword arguments of :func:`solver_runs`: ``Ks``, ``M``, ``seeds``, ``task``, ``T``,
+    ``lr``, ``steps``, ``noise_grid``), ``vary`` (a dict setting -> list of values; ``"n_train"`` changes the
+    task's training set size, ``"T"`` comes with the matching ``lr`` list under ``"T_lr"`` when given) and
+    ``long`` (keyword overrides of ``base`` for one long solve: loss against SGD steps). One cached file per
+    setting (``scaling_solver_<setting>``, :func:`solver_sweep_results`). Returns setting -> ``{"values",
+    "train_loss", "test_loss"}`` with arrays ``(values, K, seeds, steps + 1)``, and ``"steps"`` -> the long solve.
+    """
+    if cache:
+        out = {name: result.load(progress=progress) for name, result in solver_sweep_results(spec).items()}
+    else:
+        out = {name: _stack_values([solver_runs(**c, progress=progress) for c in configs], configs)
+               for name, configs in _sweep_configs(spec).items()}
+        if "long" in spec:
+            out["steps"] = solver_runs(**dict(spec["base"], **spec["long"]), progress=progress)
+    for name, values in spec["vary"].items():
+        if name in out:
+            out[name] = dict(out[name], values=np.asarray(values, float))
     return out
 
 
@@ -167,8 +227,9 @@ def particle_seeds(spec: Mapping, reference: Mapping, *, cache: bool = True, pro
     for M, losses in zip(reference["particles"]["Ms"], reference["particles"]["train_loss"]):
         out.setdefault(int(M), []).extend(np.asarray(losses, float)[..., -1].ravel().tolist())
     for M, more in part.get("more_seeds", []):
-        runs = _cached_solver("limit_particles", _solver_config(shared, M=int(M), seeds=[int(s) for s in more],
-                                                                Ks=[int(part["K"])]), cache, progress)
+        seeds = [int(s) for s in more]
+        runs = _cached_solver("limit_particles", _solver_config(shared, M=int(M), seeds=seeds, Ks=[int(part["K"])]),
+                              f"limit_particles_M{int(M)}_{_seeds_label(seeds)}", cache, progress)
         out.setdefault(int(M), []).extend(np.asarray(runs["train_loss"], float)[0, :, -1].tolist())
     return {M: np.asarray(out[M]) for M in sorted(out)}
 
