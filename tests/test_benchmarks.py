@@ -24,6 +24,13 @@ def test_scale_out_benchmark_runs_every_executor_and_agrees_with_serial():
                          cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    for executor in ("| serial |", "| processes |", "| dask |"):
-        assert executor in out.stdout
+    header, _, *rows = out.stdout.split("| executor |", 1)[1].splitlines()[:5]
+    columns = [c.strip() for c in header.strip(" |").split("|")]
+    assert columns[:5] == ["workers", "wall (s)", "one-time (s)", "jobs span (s)", "jobs/hour"], header
+    assert [row.split("|")[1].strip() for row in rows[:3]] == ["serial", "processes", "dask"], rows
+    for row in rows[:3]:  # wall = one-time + jobs span, each a time, and a finite overhead per job
+        cells = dict(zip(columns, [c.strip() for c in row.strip(" |").split("|")[1:]]))
+        wall, once, span = (float(cells[k]) for k in ("wall (s)", "one-time (s)", "jobs span (s)"))
+        assert span > 0 and once >= 0 and abs(wall - once - span) <= 0.015, row
+        assert float(cells["overhead per job (s)"]) == float(cells["overhead per job (s)"]), row
     assert "results identical to the serial run: yes" in out.stdout
