@@ -51,9 +51,9 @@ from .validation import check_bool, check_choice, check_grid, check_int, known_a
 Tensor = torch.Tensor
 
 __all__ = ["feature_gradients", "kernels", "gia_expected_gradient_kernels", "init_statistics", "init_gap",
-           "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "limit_solver_result", "run_experiment",
-           "series",
-           "slope", "delta_outputs", "init_gap_fits", "first_step_ratios", "coupling_width_fits", "paired_gap_fits"]
+           "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "limit_solver_result",
+           "run_experiment", "series", "slope", "delta_outputs", "init_gap_fits", "first_step_ratios",
+           "coupling_width_fits", "paired_gap_fits"]
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -227,15 +227,20 @@ def stack_parts(parts: Sequence[dict], keys: Sequence[str] | None = None) -> dic
     return {key: np.concatenate([np.atleast_1d(part[key]) for part in parts]) for key in keys}
 
 
-def demo_job(seed: int, size: int = 64, repeats: int = 10, fail_marker: str | None = None) -> dict[str, np.ndarray]:
+def demo_job(seed: int, size: int = 64, repeats: int = 10, fail_marker: str | None = None,
+             where: bool = False) -> dict[str, np.ndarray]:
     """A small deterministic job for the tests and ``benchmarks/scale_out.py``: ``repeats`` products of seeded
-    random ``size x size`` matrices. ``fail_marker``: the first process to run it is killed (fault tests)."""
+    random ``size x size`` matrices. ``fail_marker``: the first process to run it is killed (fault tests).
+    ``where=True`` adds where it ran: ``device`` (the device its worker was given, ``NFD_DEVICE``) and ``pid``."""
     _maybe_fail(fail_marker)
     rng = np.random.default_rng(seed)
     x = np.eye(size)
     for _ in range(repeats):
         x = np.tanh(x @ rng.standard_normal((size, size)) / np.sqrt(size))
-    return {"x": x, "seed": np.asarray(seed)}
+    out = {"x": x, "seed": np.asarray(seed)}
+    if where:
+        out.update(device=np.asarray(os.environ.get("NFD_DEVICE", "")), pid=np.asarray(os.getpid()))
+    return out
 
 
 __all__ = ["Job", "JOB_STATES", "jobs_dir", "job_status", "run_job", "load_job", "merge_jobs", "MissingJobs",

@@ -1,8 +1,10 @@
 """Run the missing jobs of a plan on an executor: in this process, on a pool of processes, or on a Dask cluster.
 
-``python -m nfdlib.run NOTEBOOK [--plan NAME] [--jobs PATTERN] --executor serial|processes|dask
-[--scheduler ADDRESS] [--workers N] [--data-dir DIR] [--dry-run]`` expands the plans of a notebook's parameters
-cell into jobs (:mod:`nfdlib.jobs`), skips the finished ones, runs the rest most expensive first with a progress
+``python -m nfdlib.run NOTEBOOK [--plan NAME | --parts PART ...] [--jobs PATTERN] --executor
+serial|processes|dask [--scheduler ADDRESS] [--workers N] [--data-dir DIR] [--dry-run]`` expands the plans of a
+notebook's parameters cell into jobs (:mod:`nfdlib.jobs`): the depths of its sweep plans (notebooks 05, 06), or
+the solves, learning-rate tunings and grid sizes of its ``PLAN`` (notebook 07, in two rounds: a grid waits for
+its rule's tuned rate). It skips the finished ones, runs the rest most expensive first with a progress
 bar over jobs, retries a failed job up to ``--retries`` times, and prints a summary (jobs done, failed, CPU time
 summed over workers, wall time, efficiency). ``--dry-run`` lists every job with its status and estimated cost.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import fnmatch
+import importlib
 import multiprocessing
 import os
 import sys
@@ -27,10 +30,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
+from .config import get_device
 from .jobs import Job, job_status, run_job
-from .plans import add_sweep_options, merge_plan, notebook_plan, selected_sweep_plan, sweep_jobs
+from .plans import (
+    SCALING_PARTS,
+    add_sweep_options,
+    merge_plan,
+    notebook_plan,
+    scaling_results,
+    selected_sweep_plan,
+    sweep_jobs,
+)
 from .validation import check_choice, check_int
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -74,19 +87,46 @@ class _SerialExecutor(cf.Executor):
         return future
 
 
-def _pool(workers: int) -> cf.Executor:
+def cuda_devices() -> list[str]:
+    """Every CUDA device of this machine (``cuda:0``, ``cuda:1``, ...); empty without CUDA."""
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _claim_device(devices: Sequence[str], counter) -> None:
+    """A pool worker's initializer: the next device of ``devices`` becomes this process's (``NFD_DEVICE``, which
+    :func:`nfdlib.config.get_device` reads), so the pool holds one process per device."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    os.environ["NFD_DEVICE"] = devices[index % len(devices)]
+
+
+def _pool(workers: int, devices: Sequence[str] | None = None) -> cf.Executor:
     # spawn, not fork: a forked child of a process that has started torch's threads can deadlock
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context("spawn")
+    if not devices:
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return cf.ProcessPoolExecutor(max_workers=len(devices), mp_context=context, initializer=_claim_device,
+                                  initargs=(list(devices), context.Value("i", 0)))
 
 
 def run_jobs(jobs: Sequence[Job], *, executor: str | cf.Executor = "serial", workers: int = 2,
              scheduler: str | None = None, retries: int = 2, directory: str | Path | None = None,
-             progress: bool = True) -> RunSummary:
+             devices: Sequence[str] | None = None, progress: bool = True) -> RunSummary:
     """Run every job of ``jobs`` that is not done, most expensive first; a job that raises (or whose worker dies)
     is submitted again, at most ``retries`` more times. ``executor``: ``"serial"``, ``"processes"`` (a pool of
-    ``workers``), ``"dask"`` (``scheduler``'s cluster, or a local one of ``workers`` processes) or any
-    :class:`concurrent.futures.Executor`."""
+    ``workers``; with ``devices``, one process per device, e.g. :func:`cuda_devices`), ``"dask"``
+    (``scheduler``'s cluster, or a local one of ``workers`` processes) or any :class:`concurrent.futures.Executor`."""
     retries = check_int("retries", retries, minimum=0)
+    devices = list(devices or [])
+    for device in devices:
+        get_device(device)  # a device this machine lacks fails here, not in every worker
+    if devices and executor != "processes":
+        raise ValueError(f"devices need executor='processes' (one process per device), got executor={executor!r}")
+    paths: dict[str, Path] = {}
+    for job in jobs:  # a label names a job in the summary and the retries: two different jobs must not share one
+        if paths.setdefault(job.label, job.path(directory)) != job.path(directory):
+            raise ValueError(f"jobs must have distinct labels; {job.label!r} names two different jobs")
     summary = RunSummary()
     todo = [job for job in jobs if job_status(job, directory) != "done"]
     summary.existing = [job.label for job in jobs if job not in todo]
@@ -98,13 +138,14 @@ def run_jobs(jobs: Sequence[Job], *, executor: str | cf.Executor = "serial", wor
         _drive(executor, todo, retries, directory, summary, progress, rebuild=None)
         return summary
     kind = check_choice("executor", executor, EXECUTORS)
-    summary.workers = 1 if kind == "serial" else check_int("workers", workers)
+    summary.workers = 1 if kind == "serial" else len(devices) or check_int("workers", workers)
     if kind == "serial":
         _drive(_SerialExecutor(), todo, retries, directory, summary, progress, rebuild=None)
     elif kind == "processes":
-        pool = _pool(summary.workers)
+        pool = _pool(summary.workers, devices)
         try:
-            _drive(pool, todo, retries, directory, summary, progress, rebuild=lambda: _pool(summary.workers))
+            _drive(pool, todo, retries, directory, summary, progress,
+                   rebuild=lambda: _pool(summary.workers, devices))
         finally:
             pool.shutdown(cancel_futures=True)
     else:
@@ -117,14 +158,39 @@ def _run_on_dask(todo, retries, directory, summary, progress, scheduler, workers
         from distributed import Client, LocalCluster  # optional: the "cluster" extra
     except ImportError as err:
         raise ImportError('executor="dask" needs Dask distributed: pip install "nfdlib[cluster]"') from err
-    if scheduler:
+    if scheduler:  # someone else's cluster: its configuration is theirs; only warm its workers
         with Client(scheduler) as client:
             summary.workers = max(1, len(client.scheduler_info()["workers"]))
+            _warm_dask_workers(client, todo)
             _drive(client.get_executor(pure=False), todo, retries, directory, summary, progress, rebuild=None)
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    import dask
+
+    with dask.config.set(_LOCAL_DASK_CONFIG):  # each nanny copies the config it is created with to its worker
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        _warm_dask_workers(client, todo)
         _drive(client.get_executor(pure=False), todo, retries, directory, summary, progress, rebuild=None)
+
+
+#: Dask settings of a local cluster, whose workers run long CPU-bound jobs one at a time: no statistical profiler
+#: (it samples every thread's stack every 10 ms, taking the GIL from the job's thread), the event-loop tick every
+#: second instead of every 20 ms, the system monitor every 5 s instead of 0.5 s. Measured with 2 workers on 2
+#: shared cores (jobs of ~7 CPU-s): the CPU the cluster spends besides the jobs (workers, scheduler, nannies) fell
+#: from about 0.10 to 0.03 of a core, 0.03 of it the profiler's; benchmarks/scale_out.py has the effect on runs.
+_LOCAL_DASK_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
+                      "distributed.admin.tick.limit": "10s", "distributed.admin.system-monitor.interval": "5s"}
+
+
+def _warm_dask_workers(client, todo: Sequence[Job]) -> None:
+    """Import the modules of the jobs' functions on every worker once, before any job is submitted, so that no
+    job's time includes them; best effort (a worker that cannot import them fails its jobs, which are retried)."""
+    client.run(_import_modules, sorted({job.compute.split(":")[0] for job in todo}), on_error="ignore")
+
+
+def _import_modules(modules: Sequence[str]) -> None:
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _drive(executor: cf.Executor, todo: list[Job], retries: int, directory, summary: RunSummary, progress: bool,
@@ -173,14 +239,9 @@ def sweep_plan_names(params: Mapping) -> list[str]:
     return sorted(k[: -len("SWEEP_PREFIX")] for k in params if k.endswith("SWEEP_PREFIX"))
 
 
-def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], list[Job], list[tuple]]:
+def plan_jobs(ap: argparse.ArgumentParser, args, params: Mapping) -> tuple[list[Job], list[Job], list[tuple]]:
     """The jobs of the sweep plans the command line picks (``--plan``, or every sweep plan of the notebook;
     matching ``--jobs``): those of unfinished sweeps, those of sweeps already in the cache, and the plans."""
-    quick = os.environ.get("NFD_QUICK") == "1"
-    params = notebook_plan(ap, args.notebook, [], quick=quick)
-    if "PLAN" in params:
-        ap.error("notebook 07's plan (PLAN) is not split into jobs yet: run it with python -m nfdlib.plans "
-                 f"{args.notebook}")
     names = sweep_plan_names(params) if args.plan is None else [args.plan]
     if not names:
         ap.error(f"the parameters cell of {args.notebook} defines no sweep plan (no <PLAN>SWEEP_PREFIX)")
@@ -193,53 +254,124 @@ def plan_jobs(ap: argparse.ArgumentParser, args) -> tuple[list[Job], list[Job], 
         cached += [job for key, js in sweep_jobs(rules, tasks, sweep, prefix=prefix, only=only, cached=True).items()
                    if key not in todo for job in js]
         plans.append((rules, tasks, sweep, prefix))
-    if args.jobs:
-        jobs = [job for job in jobs if fnmatch.fnmatch(job.label, args.jobs)]
-        cached = [job for job in cached if fnmatch.fnmatch(job.label, args.jobs)]
-    return jobs, cached, plans
+    return _matching(jobs, args.jobs), _matching(cached, args.jobs), plans
 
 
-def _status_table(jobs: Sequence[Job], cached: Sequence[Job] = ()) -> str:
-    """Every job with its status (``cached`` for a job whose whole sweep is already in the cache) and estimated
-    CPU-hours, most expensive first, and a total of what is left to run."""
+def _matching(jobs: Sequence[Job], pattern: str | None) -> list[Job]:
+    return list(jobs) if not pattern else [job for job in jobs if fnmatch.fnmatch(job.label, pattern)]
+
+
+def _status_table(jobs: Sequence[Job], cached: Sequence[Job] = (), waiting: Sequence[Job] = ()) -> str:
+    """Every job with its status (``cached`` for a job whose whole result is already in the cache, ``waiting`` for
+    one whose configuration needs another job's result first) and estimated CPU-hours, most expensive first, and a
+    total of what is left to run."""
     lines = [f"{'job':<64} {'status':<8} {'CPU-h (est.)':>12}"]
-    status = {job.label: job_status(job) for job in jobs} | {job.label: "cached" for job in cached}
-    for job in sorted([*jobs, *cached], key=lambda j: -j.cost):
+    status = ({job.label: job_status(job) for job in jobs} | {job.label: "cached" for job in cached}
+              | {job.label: "waiting" for job in waiting})
+    for job in sorted([*jobs, *cached, *waiting], key=lambda j: -j.cost):
         lines.append(f"{job.label:<64} {status[job.label]:<8} {job.cost / 3600:>12.2f}")
-    todo = [job for job in jobs if status[job.label] != "done"]
-    lines.append(f"{len(jobs) + len(cached)} job(s): {len(cached)} in cached sweeps, {len(jobs) - len(todo)} done; "
-                 f"{len(todo)} to run, about {sum(j.cost for j in todo) / 3600:.2f} CPU-hours")
+    todo = [job for job in [*jobs, *waiting] if status[job.label] != "done"]
+    lines.append(f"{len(jobs) + len(cached) + len(waiting)} job(s): {len(cached)} in cached results, "
+                 f"{len(jobs) - len(todo) + len(waiting)} done; {len(todo)} to run"
+                 + (f" ({len(waiting)} waiting for others)" if waiting else "")
+                 + f", about {sum(j.cost for j in todo) / 3600:.2f} CPU-hours")
     return "\n".join(lines)
 
 
+def _run_scaling(ap: argparse.ArgumentParser, args, plan: Mapping, command: str) -> None:
+    """Notebook 07's plan (``PLAN``): its jobs run in two rounds, since a grid on the real task needs its rule's
+    tuned rate (:func:`nfdlib.plans.scaling_results`); then every result whose jobs are all done is written to the
+    cache (merging computes nothing)."""
+    sweep_options = [f"--{k}" for k in ("plan", "task", "width", "rule") if getattr(args, k)]
+    if sweep_options:
+        ap.error(f"{', '.join(sweep_options)} select a sweep plan's sweeps; a notebook that defines PLAN takes --parts")
+    parts = args.parts or SCALING_PARTS
+    summaries = []
+    for _ in range(2):
+        results, waiting = scaling_results(plan, parts)
+        jobs = _matching([job for r in results for job in r.todo()], args.jobs)
+        if args.dry_run:
+            cached = _matching([job for r in results if r.is_cached() for job in r.jobs], args.jobs)
+            print(_status_table(jobs, cached, _matching(waiting, args.jobs)))
+            return
+        summaries.append(run_jobs(jobs, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                                  retries=args.retries, devices=args.devices))
+        print(summaries[-1])
+        written = [r for r in results if not r.is_cached() and r.ready()]
+        for r in written:  # before the next round, which reads the tunings
+            r.load(compute=False, progress=False)
+        print(f"results written to the cache: {len(written)}" + "".join(f"\n  {r.path().name}" for r in written))
+        if not waiting or summaries[-1].failed:
+            break
+    results, waiting = scaling_results(plan, parts)
+    left = [job for r in results for job in r.todo()] + list(waiting)
+    if left:
+        print(f"{len(left)} job(s) still to run: python -m nfdlib.run {command}")
+    if any(s.failed for s in summaries):
+        raise SystemExit(1)
+
+
+def _chosen_devices(ap: argparse.ArgumentParser, args) -> list[str]:
+    """The devices of ``--devices`` (``cuda``: every CUDA device); by default every CUDA device for the process
+    executor on a machine that has one, else none (CPU workers)."""
+    if args.devices is None:
+        devices = cuda_devices() if args.executor == "processes" else []
+    elif args.devices == ["cuda"]:
+        devices = cuda_devices() or ap.error("--devices cuda: this machine has no CUDA device")
+    else:
+        devices = list(args.devices)
+    if devices and args.executor != "processes":
+        ap.error("--devices needs --executor processes (one process per device)")
+    for device in devices:
+        try:
+            get_device(device)
+        except ValueError as err:
+            ap.error(f"--devices: {err}")
+    if devices:
+        print(f"one worker process per device: {', '.join(devices)}")
+    return devices
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the missing depth jobs of a notebook's sweep plan on an executor, then write every sweep whose depths
-    are all done to the cache the notebook reads (merging computes nothing)."""
+    """Run the missing jobs of a notebook's plans on an executor (the depths of its sweep plans, or every solve,
+    tuning and grid size of notebook 07's PLAN), then write every result whose jobs are all done to the cache the
+    notebook reads (merging computes nothing)."""
     ap = argparse.ArgumentParser(prog="python -m nfdlib.run", description=main.__doc__)
     ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines the plan")
     add_sweep_options(ap, default_plan=None, default_help="; default: every sweep plan of the notebook")
+    ap.add_argument("--parts", nargs="+", choices=SCALING_PARTS,
+                    help="notebook 07 (a parameters cell that defines PLAN): which parts of its plan (default: all)")
     ap.add_argument("--jobs", help="only the jobs whose label matches this shell pattern, e.g. '*_L64'")
     ap.add_argument("--executor", choices=EXECUTORS, default="serial")
     ap.add_argument("--workers", type=int, default=2, help="processes (processes, a local Dask cluster)")
     ap.add_argument("--scheduler", help="address of a running Dask scheduler (executor dask)")
     ap.add_argument("--retries", type=int, default=2, help="times a failed job is submitted again")
+    ap.add_argument("--devices", nargs="+", help="executor processes: one worker process per device, e.g. cuda:0 "
+                                                 "cuda:1, or 'cuda' for every CUDA device of this machine (default: "
+                                                 "every CUDA device when there is one, else --workers CPU processes)")
     ap.add_argument("--data-dir", help="the data folder every worker reads and writes (sets NFD_DATA_DIR)")
     ap.add_argument("--dry-run", action="store_true", help="list the jobs with status and cost; run nothing")
     args = ap.parse_args(argv)
     if args.data_dir:
         os.environ["NFD_DATA_DIR"] = str(Path(args.data_dir).resolve())  # inherited by local workers
-    jobs, cached, plans = plan_jobs(ap, args)
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    args.devices = _chosen_devices(ap, args)
+    params = notebook_plan(ap, args.notebook, [], quick=os.environ.get("NFD_QUICK") == "1")
+    if "PLAN" in params:
+        return _run_scaling(ap, args, params["PLAN"], command)
+    if args.parts:
+        ap.error("--parts selects parts of notebook 07's PLAN; this notebook's parameters cell defines no PLAN")
+    jobs, cached, plans = plan_jobs(ap, args, params)
     if args.dry_run or not jobs:
         print(_status_table(jobs, cached))
         return
     summary = run_jobs(jobs, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       retries=args.retries)
+                       retries=args.retries, devices=args.devices)
     print(summary)
     left = [job for job in jobs if job_status(job) != "done"]  # before merging, which removes finished jobs' files
     written = [w for rules, tasks, sweep, prefix in plans for w in merge_plan(rules, tasks, sweep, prefix=prefix)]
     print(f"sweeps written to the cache: {len(written)}" + "".join(f"\n  {w}" for w in written))
     if left:
-        command = " ".join(sys.argv[1:] if argv is None else argv)
         print(f"{len(left)} job(s) still to run: python -m nfdlib.run {command}")
     if summary.failed:
         raise SystemExit(1)

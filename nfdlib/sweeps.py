@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from functools import partial
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import torch

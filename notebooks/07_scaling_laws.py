@@ -699,7 +699,8 @@ display(Markdown("\n".join(f"* {t}" for t in takeaways)))
 #
 # ## Appendix: the caches and the compute behind them
 #
-# The wall time stored with each cache under `data/` (two shared cores, niced): what recomputing it costs.
+# The wall time stored with each cache under `data/` (two shared cores, niced): what recomputing it costs, and
+# the jobs it splits into for `python -m nfdlib.run` (one per grid size, solve grid `K` or tuning).
 
 # %%
 tune_seconds = sum(float(np.sum(sw["seconds"])) for sw, _ in rates.values())
@@ -710,3 +711,6 @@ accounting = [("regime 1 networks (scaling_limit_*)", lim_runs["seconds"].sum())
               ("realistic grid (scaling_real_depth-mup_*)", real_runs["seconds"].sum()),
               ("other rules (scaling_real_*)", sum(float(r["seconds"].sum()) for r in fam_runs.values()))]
 display(Markdown(markdown_table(["part", "wall time (min)"], [(k, f"{v / 60:.1f}") for k, v in accounting])))
+results, waiting = plans.scaling_results(PLAN)
+print(f"{len(results)} cache files from {sum(len(r.jobs) for r in results) + len(waiting)} jobs; "
+      f"{sum(not r.is_cached() for r in results)} files not in data/ yet")

@@ -154,7 +154,7 @@ def test_command_line_lists_runs_and_merges_a_notebook_plan(tmp_path):
     labels = [line.split()[0] for line in listed.stdout.splitlines()[1:-1]]
     pilot = [label for label in labels if label.startswith("pilot_05_teacher_")]
     sweeps_of_pilot = {label.rsplit("_L", 1)[0] for label in pilot}
-    assert f"{len(labels)} job(s): 0 in cached sweeps, 0 done; {len(labels)} to run" in listed.stdout and pilot
+    assert f"{len(labels)} job(s): 0 in cached results, 0 done; {len(labels)} to run" in listed.stdout and pilot
     ran = _run_cli("--plan", "PILOT_", "--task", "teacher", "--executor", "processes", "--workers", "2",
                    data_dir=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]
@@ -164,4 +164,4 @@ def test_command_line_lists_runs_and_merges_a_notebook_plan(tmp_path):
     assert not list((tmp_path / "jobs").iterdir())  # a whole sweep is one file; its job files go
     again = _run_cli("--dry-run", data_dir=tmp_path)
     left = len(labels) - len(pilot)
-    assert f"{len(labels)} job(s): {len(pilot)} in cached sweeps, 0 done; {left} to run" in again.stdout
+    assert f"{len(labels)} job(s): {len(pilot)} in cached results, 0 done; {left} to run" in again.stdout

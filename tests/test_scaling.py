@@ -14,7 +14,7 @@ from nfdlib.data import make_teacher_task
 from nfdlib.engine import train_stacked
 from nfdlib.models import ResNet
 from nfdlib.rules import scaling_rule
-from nfdlib.scaling import grids, laws, limit
+from nfdlib.scaling import laws
 from nfdlib.stats import richardson
 
 TRUE = {"E": 0.1, "A": 2.0, "alpha": 1.0, "B": 0.5, "beta": 0.5}

@@ -577,7 +577,8 @@ def init_kernel_networks(X, P: int, *, n: int, L: int, seeds: Sequence[int], T: 
     return {key: np.array(value) for key, value in out.items()}
 
 
-__all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "SOLVE_COST", "solve_cost", "make_task", "network_runs", "solver_runs", "error_parts",
+__all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "SOLVE_COST", "solve_cost", "make_task", "network_runs", "solver_runs",
+           "error_parts",
            "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
            "bias_from_moments", "init_kernel_networks", "errors_by_size",
            "distance_in_noise_units", "first_steps",

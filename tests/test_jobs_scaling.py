@@ -1,0 +1,135 @@
+"""Notebook 07's plan as jobs: listed, run on worker processes in two rounds, merged, and read back by the notebook's
+functions bit for bit as a direct computation gives them; and the CachedResult that assembles a cache file."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nfdlib.jobs as jobs
+from nfdlib.jobs import CachedResult, Job, MissingJobs, run_job, stack_parts
+from nfdlib.plans import parameters_cell, run_scaling_plan, scaling_results
+from nfdlib.run import run_jobs
+from nfdlib.scaling import solver_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "notebooks/07_scaling_laws.py"
+
+
+def _cli(*args, data_dir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NFD_QUICK": "1", "NFD_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "nfdlib.run", NOTEBOOK, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def assert_same(a, b, path="result"):
+    """Nested results equal bit for bit (NaN included), wall times (``seconds``) aside."""
+    if isinstance(a, dict):
+        assert {str(k) for k in a} == {str(k) for k in b}, path
+        b = {str(k): v for k, v in b.items()}
+        for key, value in a.items():
+            if key != "seconds":
+                assert_same(value, b[str(key)], f"{path}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{path}[{i}]")
+    else:
+        x, y = np.asarray(a), np.asarray(b)
+        assert x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), path
+
+
+def test_notebook_07_plan_runs_as_jobs_and_reads_back_as_computed(tmp_path, monkeypatch):
+    listed = _cli("--dry-run", data_dir=tmp_path)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rows = [line.split() for line in listed.stdout.splitlines()[1:-1]]
+    waiting = [r[0] for r in rows if r[1] == "waiting"]
+    assert waiting and all(label.startswith("scaling_real_") for label in waiting)  # they need the tuned rates
+    assert {r[1] for r in rows} == {"missing", "waiting"} and len({r[0] for r in rows}) == len(rows)
+
+    ran = _cli("--executor", "processes", "--workers", "2", data_dir=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.count("0 failed") == 2  # two rounds: the tunings, then the grids that use their rates
+    assert f"{len(rows) - len(waiting)} computed" in ran.stdout and f"{len(waiting)} computed" in ran.stdout
+    assert not list((tmp_path / "jobs").iterdir())  # every result is one cache file; its job files are gone
+
+    again = _cli("--dry-run", data_dir=tmp_path)
+    assert f"{len(rows)} job(s): {len(rows)} in cached results, 0 done; 0 to run" in again.stdout
+
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+
+    def no_job(job, *args, **kwargs):
+        raise AssertionError(f"reading the plan computed {job.label}")
+
+    monkeypatch.setattr(jobs, "run_job", no_job)
+    plan = parameters_cell(str(ROOT / NOTEBOOK), quick=True)["PLAN"]
+    assert all(r.is_cached() for r in scaling_results(plan)[0])
+    read = run_scaling_plan(plan, cache=True, progress=False)
+    assert_same(read, run_scaling_plan(plan, cache=False, progress=False))
+    # the merge against one solve per value, computed apart from the code that stacks the jobs of both paths
+    base, rates = plan["solver_sweeps"]["base"], plan["solver_sweeps"]["vary"]["lr"]
+    for i, lr in enumerate(rates):
+        alone = solver_runs(**dict(base, lr=float(lr)))
+        np.testing.assert_array_equal(read["solver_sweeps"]["lr"]["train_loss"][i], alone["train_loss"])
+
+
+def _parts(count):
+    return [Job(f"part_{i}", "nfdlib.jobs:demo_job", {"seed": i, "size": 4, "repeats": 2}) for i in range(count)]
+
+
+def test_a_cached_result_merges_only_when_every_job_is_done(tmp_path):
+    parts = _parts(3)
+    result = CachedResult("demo_result", {"seeds": [0, 1, 2]}, "1", parts, stack_parts)
+    run_job(parts[0], tmp_path)
+    assert [job.label for job in result.todo(tmp_path)] == ["part_1", "part_2"] and not result.ready(tmp_path)
+    with pytest.raises(MissingJobs, match="part_1"):
+        result.load(tmp_path, compute=False)
+    assert not result.is_cached(tmp_path)  # a failed merge writes nothing
+    for job in parts[1:]:
+        run_job(job, tmp_path)
+    assert result.ready(tmp_path)
+    merged = result.load(tmp_path, compute=False)
+    assert merged["x"].shape == (12, 4) and merged["seed"].tolist() == [0, 1, 2]  # in the order of the jobs
+    np.testing.assert_array_equal(merged["x"][4:8], jobs.demo_job(1, size=4, repeats=2)["x"])
+    assert result.is_cached(tmp_path) and not list((tmp_path / "jobs").iterdir())
+    assert result.todo(tmp_path) == [] and result.load(tmp_path, compute=False)["x"].shape == (12, 4)
+
+
+def test_a_cached_result_computes_its_missing_jobs_when_allowed(tmp_path, capsys):
+    result = CachedResult("demo_result", {"seeds": [0, 1]}, "1", _parts(2), stack_parts)
+    merged = result.load(tmp_path)
+    assert "computing 2 of 2 job(s) in this process" in capsys.readouterr().out
+    assert merged["seed"].tolist() == [0, 1] and result.is_cached(tmp_path)
+
+
+def test_two_jobs_with_one_label_are_refused(tmp_path):
+    a = Job("same", "nfdlib.jobs:demo_job", {"seed": 0})
+    b = Job("same", "nfdlib.jobs:demo_job", {"seed": 1})
+    with pytest.raises(ValueError, match="distinct labels"):
+        run_jobs([a, b], directory=tmp_path, progress=False)
+
+
+def test_the_process_pool_gives_each_worker_one_device(tmp_path):
+    """One process per device (on a GPU machine, one per CUDA device): each worker keeps the device it took first.
+    Here two CPU device names stand in for two GPUs."""
+    devices = ["cpu", "cpu:0"]
+    parts = [Job(f"where_{i}", "nfdlib.jobs:demo_job", {"seed": i, "size": 200, "repeats": 20, "where": True})
+             for i in range(8)]
+    summary = run_jobs(parts, executor="processes", devices=devices, directory=tmp_path, progress=False)
+    assert not summary.failed and summary.workers == 2
+    ran = [(int(p["pid"]), str(p["device"])) for p in jobs.merge_jobs(parts, tmp_path)]
+    by_pid = {}
+    for pid, device in ran:
+        assert device in devices
+        assert by_pid.setdefault(pid, device) == device  # a worker never changes device
+    assert len(set(by_pid.values())) == len(by_pid) <= 2  # no two workers share one
+
+
+def test_devices_are_checked_before_any_worker_starts(tmp_path):
+    with pytest.raises(ValueError, match="device"):
+        run_jobs(_parts(1), executor="processes", devices=["tpu"], directory=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="executor='processes'"):
+        run_jobs(_parts(1), executor="serial", devices=["cpu"], directory=tmp_path, progress=False)
