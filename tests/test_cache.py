@@ -136,6 +136,15 @@ def test_every_file_in_data_is_readable_complete_and_current():
     assert not problems, "\n".join(problems)
 
 
+#: data/ is cloned with the repository (and fetched by Colab): it stays under this size.
+DATA_LIMIT_MB = 100
+
+
+def test_data_stays_under_its_size_limit():
+    size = sum(p.stat().st_size for p in (ROOT / "data").rglob("*") if p.is_file()) / 2**20
+    assert 0 < size < DATA_LIMIT_MB, f"data/ holds {size:.1f} MB (limit {DATA_LIMIT_MB} MB)"
+
+
 def _notebook_sweep_plans() -> list[tuple]:
     """Every depth-sweep plan of the notebooks in full mode: (rules, tasks, sweep, prefix) for each variable
     ``<PLAN>SWEEP_PREFIX`` of a parameters cell."""
