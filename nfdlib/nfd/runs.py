@@ -44,9 +44,10 @@ register_kind("nfd_init_moments_", VERSION, "npz", ("Phi_mean", "Phi_var", "G_me
 
 
 #: CPU-seconds of one solve per particle and SGD step on the default task (8 training inputs; the kernels grow
-#: with their number), measured on the committed solves (``scaling_limit_*``, ``scaling_solver_*``: 1e-4 to 4e-4
-#: by the machine's load, nearly independent of ``K``). Orders jobs and estimates what a plan costs.
-SOLVE_COST = 2.5e-4
+#: with their number), nearly independent of ``K``: the median of notebook 07's solves recomputed on the project's
+#: machine (AMD EPYC, one thread per process, 2026-12-07; 4e-5 to 1.4e-4 over 81 solves). Orders jobs and says what
+#: a plan costs.
+SOLVE_COST = 7e-5
 
 
 def solve_cost(M: int, steps: int, seeds: int, task: dict | None = None) -> float:

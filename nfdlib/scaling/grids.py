@@ -147,9 +147,10 @@ def concat_runs(parts: Sequence[Mapping]) -> dict[str, np.ndarray]:
 
 
 #: CPU-seconds of one run of one size, per (step x layer): ``a + b n^2 B + c n^2``, plus ``e n^2`` per evaluation
-#: and layer. Fitted to the committed grids (``scaling_real_*``, ``scaling_limit_*``); an estimate within a factor
-#: of a few, used to order jobs (most expensive first) and to print what a plan costs.
-SIZE_COST = {"a": 1.3e-4, "b": 1.4e-9, "c": 4.6e-8, "e": 4.0e-8}
+#: and layer. Fitted to notebook 07's full plan recomputed on the project's machine (AMD EPYC, one thread per
+#: process, 2026-12-07: 0.39 CPU-hours in all); one size within a factor of a few, a whole grid within 40%. Orders
+#: jobs (most expensive first) and says what a plan costs.
+SIZE_COST = {"a": 7.3e-6, "b": 3.5e-10, "c": 4.7e-9, "e": 0.0}
 
 
 def size_cost(n: int, L: int, runs: int, steps: int, batch: int, evals: int) -> float:
