@@ -312,10 +312,12 @@ def _run_scaling(ap: argparse.ArgumentParser, args, plan: Mapping, command: str)
 
 
 def _chosen_devices(ap: argparse.ArgumentParser, args) -> list[str]:
-    """The devices of ``--devices`` (``cuda``: every CUDA device); by default every CUDA device for the process
-    executor on a machine that has one, else none (CPU workers)."""
+    """The devices of ``--devices`` (``cuda``: every CUDA device; ``none``: no device per worker); by default every
+    CUDA device for the process executor on a machine that has one, else none (CPU workers)."""
     if args.devices is None:
         devices = cuda_devices() if args.executor == "processes" else []
+    elif args.devices == ["none"]:
+        devices = []
     elif args.devices == ["cuda"]:
         devices = cuda_devices() or ap.error("--devices cuda: this machine has no CUDA device")
     else:
@@ -347,8 +349,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--scheduler", help="address of a running Dask scheduler (executor dask)")
     ap.add_argument("--retries", type=int, default=2, help="times a failed job is submitted again")
     ap.add_argument("--devices", nargs="+", help="executor processes: one worker process per device, e.g. cuda:0 "
-                                                 "cuda:1, or 'cuda' for every CUDA device of this machine (default: "
-                                                 "every CUDA device when there is one, else --workers CPU processes)")
+                                                 "cuda:1, or 'cuda' for every CUDA device of this machine, or 'none' "
+                                                 "for --workers processes on the default device (default: every CUDA "
+                                                 "device when there is one, else --workers CPU processes)")
     ap.add_argument("--data-dir", help="the data folder every worker reads and writes (sets NFD_DATA_DIR)")
     ap.add_argument("--dry-run", action="store_true", help="list the jobs with status and cost; run nothing")
     args = ap.parse_args(argv)

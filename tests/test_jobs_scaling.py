@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import nfdlib.jobs as jobs
 from nfdlib.jobs import CachedResult, Job, MissingJobs, run_job, stack_parts
@@ -133,3 +134,24 @@ def test_devices_are_checked_before_any_worker_starts(tmp_path):
         run_jobs(_parts(1), executor="processes", devices=["tpu"], directory=tmp_path, progress=False)
     with pytest.raises(ValueError, match="executor='processes'"):
         run_jobs(_parts(1), executor="serial", devices=["cpu"], directory=tmp_path, progress=False)
+
+
+def test_the_command_line_checks_its_devices(capsys, tmp_path, monkeypatch):
+    from nfdlib.run import main
+
+    monkeypatch.setenv("NFD_QUICK", "1")
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))  # not --data-dir, which would set it for the other tests too
+    monkeypatch.chdir(ROOT)
+    base = [NOTEBOOK, "--dry-run"]
+    for devices, message in ((["tpu"], "--devices"), (["cpu"], "needs --executor processes")):
+        with pytest.raises(SystemExit):
+            main([*base, "--devices", *devices])
+        assert message in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main([*base, "--executor", "processes", "--devices", "cuda"])
+        assert "no CUDA device" in capsys.readouterr().err
+    main([*base, "--executor", "processes", "--devices", "cpu", "cpu:0"])
+    assert "one worker process per device: cpu, cpu:0" in capsys.readouterr().out
+    main([*base, "--executor", "processes", "--devices", "none"])
+    assert "one worker process per device" not in capsys.readouterr().out
