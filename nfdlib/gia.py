@@ -27,6 +27,7 @@ supported here.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 
@@ -35,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .activations import get_activation_derivative
-from .cache import cached, register_kind
+from .cache import config_key, register_kind
 from .config import check_seeds
 from .coupling import check_gia_model, coupling_digest, coupling_sweep
 from .data import Dataset, load_dataset, make_teacher_task
@@ -51,9 +52,9 @@ from .validation import check_bool, check_choice, check_grid, check_int, known_a
 Tensor = torch.Tensor
 
 __all__ = ["feature_gradients", "kernels", "gia_expected_gradient_kernels", "init_statistics", "init_gap",
-           "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "limit_solver_result",
-           "run_experiment", "series", "slope", "delta_outputs", "init_gap_fits", "first_step_ratios",
-           "coupling_width_fits", "paired_gap_fits"]
+           "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "experiment_part",
+           "experiment_result", "run_experiment", "series", "slope", "delta_outputs", "init_gap_fits",
+           "first_step_ratios", "coupling_width_fits", "paired_gap_fits"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -406,40 +407,86 @@ _EXPERIMENTS = {
 }
 
 
-def limit_solver_result(config: dict) -> CachedResult:
-    """The cached ``limit_solver`` experiment (``gia_limit_solver``, :func:`nfdlib.nfd.runs.limit_solver` with
-    keyword arguments ``config``) as a :class:`nfdlib.jobs.CachedResult` of one job per grid size ``K`` (each solve
-    is independent, so the merged arrays are those of one run over every ``K``)."""
+def experiment_part(kind: str, config: dict, progress: bool = False) -> dict[str, np.ndarray]:
+    """One job of an experiment (:func:`experiment_result`): its arrays, or its rows as JSON text in a 0-d array
+    (job files hold arrays only)."""
+    func, fmt = _EXPERIMENTS[check_choice("kind", kind, tuple(_EXPERIMENTS))]
+    result = func(**config, progress=progress)
+    if fmt == "npz":
+        return result
+    return {"records": np.asarray(json.dumps(list(result), default=_plain))}
+
+
+def _plain(value):
+    """JSON for the NumPy scalars and arrays of a row."""
+    return value.item() if isinstance(value, np.generic) else np.asarray(value).tolist()
+
+
+def _join_records(parts) -> list:
+    return [row for part in parts for row in json.loads(str(part["records"]))]
+
+
+def _join_networks(parts) -> dict[str, np.ndarray]:
+    """:func:`nfdlib.nfd.runs.limit_networks` from its widths' jobs (its first axis is the width)."""
+    out = stack_parts(parts, ("f_train", "f_test", "train_loss", "test_loss", "ns"))
+    out["Ls"] = np.asarray(parts[0]["Ls"])
+    return out
+
+
+def _first(parts):
+    return parts[0]
+
+
+def experiment_result(kind: str, config: dict) -> CachedResult:
+    """The cached experiment ``gia_<kind>`` with keyword arguments ``config`` (:func:`run_experiment`) as a
+    :class:`nfdlib.jobs.CachedResult` of its jobs, labelled ``gia_<kind>_<hash of config>...``: one job per width
+    of ``limit_networks``, per grid size of ``limit_solver``, per entry of ``runs`` of ``paired``, one job
+    otherwise. Split or not, the merged result is what one computation returns (every part is computed
+    independently)."""
+    check_choice("kind", kind, tuple(_EXPERIMENTS))
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of keyword arguments, got {type(config).__name__}")
     config = dict(config)
-    cost = solve_cost(config["M"], config.get("steps", 10), len(config["seeds"]), config.get("task"))
-    jobs = [Job(f"gia_limit_solver_{config.get('coupling', 'reused')}_K{int(K)}", "nfdlib.nfd.runs:limit_solver",
-                dict(config, Ks=[int(K)]), version=VERSION, cost=cost) for K in config["Ks"]]
-    return CachedResult("gia_limit_solver", config, VERSION, jobs, stack_parts)
+    stem = f"gia_{kind}_{config_key(f'gia_{kind}', config, VERSION)[:8]}"
+    fmt = _EXPERIMENTS[kind][1]
+
+    def job(suffix, part_config, cost=None):
+        return Job(stem + suffix, "nfdlib.gia:experiment_part", {"kind": kind, "config": part_config},
+                   version=VERSION, cost=cost)
+
+    if kind == "limit_solver":
+        cost = solve_cost(config["M"], config.get("steps", 10), len(config["seeds"]), config.get("task"))
+        jobs = [job(f"_K{int(K)}", dict(config, Ks=[int(K)]), cost) for K in config["Ks"]]
+        combine = stack_parts
+    elif kind == "limit_networks":
+        jobs = [job(f"_n{int(n)}", dict(config, ns=[int(n)])) for n in config["ns"]]
+        combine = _join_networks
+    elif kind == "paired":
+        jobs = [job(f"_run{i}", dict(config, runs=[run])) for i, run in enumerate(config["runs"])]
+        combine = _join_records
+    else:
+        jobs = [job("", config)]
+        combine = _join_records if fmt == "json" else _first
+    return CachedResult(f"gia_{kind}", config, VERSION, jobs, combine, fmt=fmt)
 
 
 def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool = False, progress: bool = True):
-    """Run one experiment of notebook 03 with keyword arguments ``config`` (plain JSON values).
+    """Run one experiment of notebooks 03 and 04 with keyword arguments ``config`` (plain JSON values).
 
     ``kind`` is one of ``init_gap`` (:func:`init_gap` then :func:`init_gap_summary`), ``coupling``
     (:func:`coupling_sweep` then :func:`coupling_digest`), ``paired`` (:func:`paired_sweep`), all records, or
     ``limit_networks``, ``limit_solver`` (arrays, :mod:`nfdlib.nfd.runs`). With ``cache`` the result is stored under
-    ``data/gia_<kind>-<hash>`` (:func:`nfdlib.cache.cached`) and read back on the next call with the same
-    configuration and :data:`VERSION`; quick mode passes ``cache=False`` and computes directly.
+    ``data/gia_<kind>-<hash>`` and read back on the next call with the same configuration and :data:`VERSION`,
+    assembled from its jobs (:func:`experiment_result`); quick mode passes ``cache=False`` and computes directly.
     """
     func, fmt = _EXPERIMENTS[check_choice("kind", kind, tuple(_EXPERIMENTS))]
     if not isinstance(config, dict):
         raise ValueError(f"config must be a dict of keyword arguments, got {type(config).__name__}")
-
-    def compute():
-        result = func(**config, progress=progress)
-        return list(result) if fmt == "json" else result
-
-    if not check_bool("cache", cache):
-        result = compute()
-    elif kind == "limit_solver":  # long enough to run on many workers: one job per grid size
-        result = limit_solver_result(config).load(refresh=refresh, progress=progress)
+    if check_bool("cache", cache):
+        result = experiment_result(kind, config).load(refresh=refresh, progress=progress)
     else:
-        result = cached(f"gia_{kind}", config, compute, version=VERSION, fmt=fmt, refresh=refresh)
+        result = func(**config, progress=progress)
+        result = list(result) if fmt == "json" else result
     return Records(result) if fmt == "json" else result
 
 

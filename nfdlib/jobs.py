@@ -47,15 +47,15 @@ class Job:
     """One unit of work: ``compute(**config)`` returns a dict of arrays.
 
     ``label`` is a readable stem for the file (letters, digits, ``_``, ``-``, ``.``), ``cost`` an estimate of its
-    CPU-seconds (the runner starts the most expensive first), ``version`` the version of the code that computes it
-    (part of the file's hash, so a new version never reads an old result).
+    CPU-seconds (the runner starts the most expensive first; ``None``: no estimate), ``version`` the version of the
+    code that computes it (part of the file's hash, so a new version never reads an old result).
     """
 
     label: str
     compute: str
     config: dict = field(hash=False)
     version: str = "1"
-    cost: float = 1.0
+    cost: float | None = 1.0
 
     def __post_init__(self):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.label):
@@ -203,9 +203,8 @@ class CachedResult:
             if todo and not compute:
                 raise MissingJobs([(job, job_status(job, directory)) for job in todo], command)
             if todo:
-                print(f"{self.name}: computing {len(todo)} of {len(self.jobs)} job(s) in this process (about "
-                      f"{sum(job.cost for job in todo) / 3600:.2g} CPU-hours; python -m nfdlib.run runs them on "
-                      "many workers)")
+                print(f"{self.name}: computing {len(todo)} of {len(self.jobs)} job(s) in this process "
+                      f"({estimated_hours(todo)}; python -m nfdlib.run runs them on many workers)")
             for job in todo:
                 run_job(job, directory, recompute=refresh, **runtime)
             return self.combine(merge_jobs(self.jobs, directory, command=command))
@@ -215,6 +214,14 @@ class CachedResult:
         for job in self.jobs:  # the result is one file now: its jobs' files have served their purpose
             job.path(directory).unlink(missing_ok=True)
         return out
+
+
+def estimated_hours(jobs: Sequence[Job]) -> str:
+    """What ``jobs`` cost, in words: ``about X CPU-hours``, naming the jobs that have no estimate."""
+    known = [job.cost for job in jobs if job.cost is not None]
+    text = f"about {sum(known) / 3600:.2g} CPU-hours"
+    unknown = len(jobs) - len(known)
+    return text + (f" and {unknown} job(s) without an estimate" if unknown else "")
 
 
 def stack_parts(parts: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -244,4 +251,4 @@ def demo_job(seed: int, size: int = 64, repeats: int = 10, fail_marker: str | No
 
 
 __all__ = ["Job", "JOB_STATES", "jobs_dir", "job_status", "run_job", "load_job", "merge_jobs", "MissingJobs",
-           "CachedResult", "stack_parts", "demo_job"]
+           "CachedResult", "estimated_hours", "stack_parts", "demo_job"]

@@ -31,6 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import cache
+from .gia import experiment_result
 from .jobs import JOB_VERSION, CachedResult, Job, job_status, jobs_dir, load_job, merge_jobs
 from .optima import best_rate
 from .rules import TrainingRule, as_rule
@@ -478,6 +479,12 @@ def scaling_results(plan: Mapping, parts: Sequence[str] = SCALING_PARTS, directo
     return results, waiting
 
 
+def experiment_results(experiments: Mapping[str, tuple[str, dict]]) -> list[CachedResult]:
+    """The cached experiments of notebooks 03 and 04 (their ``EXPERIMENTS``: name -> ``(kind, config)`` of
+    :func:`nfdlib.gia.run_experiment`), each as the :class:`nfdlib.jobs.CachedResult` of its jobs."""
+    return [experiment_result(kind, config) for kind, config in experiments.values()]
+
+
 def scaling_main(parser, args) -> None:
     """The command line for notebook 07 (a parameters cell that defines ``PLAN``): precompute (and cache under
     ``data/``) every result of its plan, in full mode; ``--parts`` picks some."""
@@ -494,7 +501,7 @@ def scaling_main(parser, args) -> None:
 __all__ = ["parameters_cell", "notebook_plan", "PLAN_OPTIONS", "missing_from_cache", "sweep_jobs", "finished_depths",
            "merge_plan", "check_job_files", "migrate_partials", "run_plan", "add_sweep_options", "selected_sweep_plan",
            "main", "SCALING_PARTS", "tuned_rates", "family_sizes", "run_scaling_plan", "scaling_results",
-           "scaling_main"]
+           "experiment_results", "scaling_main"]
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 ``python -m nfdlib.run NOTEBOOK [--plan NAME | --parts PART ...] [--jobs PATTERN] --executor
 serial|processes|dask [--scheduler ADDRESS] [--workers N] [--data-dir DIR] [--dry-run]`` expands the plans of a
-notebook's parameters cell into jobs (:mod:`nfdlib.jobs`): the depths of its sweep plans (notebooks 05, 06), or
-the solves, learning-rate tunings and grid sizes of its ``PLAN`` (notebook 07, in two rounds: a grid waits for
-its rule's tuned rate). It skips the finished ones, runs the rest most expensive first with a progress
-bar over jobs, retries a failed job up to ``--retries`` times, and prints a summary (jobs done, failed, CPU time
-summed over workers, wall time, efficiency). ``--dry-run`` lists every job with its status and estimated cost.
+notebook's parameters cell into jobs (:mod:`nfdlib.jobs`): the depths of its sweep plans (notebooks 05, 06), the
+parts of its ``EXPERIMENTS`` (notebooks 03, 04), or the solves, learning-rate tunings and grid sizes of its ``PLAN``
+(notebook 07, in two rounds: a grid waits for its rule's tuned rate). It skips the finished ones, runs the rest
+most expensive first with a progress bar over jobs, retries a failed job up to ``--retries`` times, and prints a
+summary (jobs done, failed, CPU time summed over workers, wall time, efficiency). ``--dry-run`` lists every job
+with its status and estimated cost.
 
 Any :class:`concurrent.futures.Executor` works underneath (:func:`run_jobs` takes one); Dask distributed is the
 supported cluster engine (``pip install "nfdlib[cluster]"``): ``--scheduler tcp://host:8786`` joins a running
@@ -34,10 +35,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import get_device
-from .jobs import Job, job_status, run_job
+from .jobs import Job, estimated_hours, job_status, run_job
 from .plans import (
     SCALING_PARTS,
     add_sweep_options,
+    experiment_results,
     merge_plan,
     notebook_plan,
     scaling_results,
@@ -130,7 +132,7 @@ def run_jobs(jobs: Sequence[Job], *, executor: str | cf.Executor = "serial", wor
     summary = RunSummary()
     todo = [job for job in jobs if job_status(job, directory) != "done"]
     summary.existing = [job.label for job in jobs if job not in todo]
-    todo.sort(key=lambda job: -job.cost)
+    todo.sort(key=lambda job: -(job.cost or 0.0))  # a job without an estimate last
     if not todo:
         return summary
     if isinstance(executor, cf.Executor):
@@ -268,27 +270,28 @@ def _status_table(jobs: Sequence[Job], cached: Sequence[Job] = (), waiting: Sequ
     lines = [f"{'job':<64} {'status':<8} {'CPU-h (est.)':>12}"]
     status = ({job.label: job_status(job) for job in jobs} | {job.label: "cached" for job in cached}
               | {job.label: "waiting" for job in waiting})
-    for job in sorted([*jobs, *cached, *waiting], key=lambda j: -j.cost):
-        lines.append(f"{job.label:<64} {status[job.label]:<8} {job.cost / 3600:>12.2f}")
+    for job in sorted([*jobs, *cached, *waiting], key=lambda j: -(j.cost or 0.0)):
+        cost = "?" if job.cost is None else f"{job.cost / 3600:.2f}"
+        lines.append(f"{job.label:<64} {status[job.label]:<8} {cost:>12}")
     todo = [job for job in [*jobs, *waiting] if status[job.label] != "done"]
     lines.append(f"{len(jobs) + len(cached) + len(waiting)} job(s): {len(cached)} in cached results, "
                  f"{len(jobs) - len(todo) + len(waiting)} done; {len(todo)} to run"
                  + (f" ({len(waiting)} waiting for others)" if waiting else "")
-                 + f", about {sum(j.cost for j in todo) / 3600:.2f} CPU-hours")
+                 + f", {estimated_hours(todo)}")
     return "\n".join(lines)
 
 
-def _run_scaling(ap: argparse.ArgumentParser, args, plan: Mapping, command: str) -> None:
-    """Notebook 07's plan (``PLAN``): its jobs run in two rounds, since a grid on the real task needs its rule's
-    tuned rate (:func:`nfdlib.plans.scaling_results`); then every result whose jobs are all done is written to the
+def _run_results(ap: argparse.ArgumentParser, args, listing, command: str) -> None:
+    """Results of the cache made of jobs (``listing()`` returns them and the jobs waiting for others): the jobs run
+    in up to two rounds, since a grid of notebook 07 on the real task needs its rule's tuned rate
+    (:func:`nfdlib.plans.scaling_results`); after each, every result whose jobs are all done is written to the
     cache (merging computes nothing)."""
     sweep_options = [f"--{k}" for k in ("plan", "task", "width", "rule") if getattr(args, k)]
     if sweep_options:
-        ap.error(f"{', '.join(sweep_options)} select a sweep plan's sweeps; a notebook that defines PLAN takes --parts")
-    parts = args.parts or SCALING_PARTS
+        ap.error(f"{', '.join(sweep_options)} select a sweep plan's sweeps; this notebook has none")
     summaries = []
     for _ in range(2):
-        results, waiting = scaling_results(plan, parts)
+        results, waiting = listing()
         jobs = _matching([job for r in results for job in r.todo()], args.jobs)
         if args.dry_run:
             cached = _matching([job for r in results if r.is_cached() for job in r.jobs], args.jobs)
@@ -303,7 +306,7 @@ def _run_scaling(ap: argparse.ArgumentParser, args, plan: Mapping, command: str)
         print(f"results written to the cache: {len(written)}" + "".join(f"\n  {r.path().name}" for r in written))
         if not waiting or summaries[-1].failed:
             break
-    results, waiting = scaling_results(plan, parts)
+    results, waiting = listing()
     left = [job for r in results for job in r.todo()] + list(waiting)
     if left:
         print(f"{len(left)} job(s) still to run: python -m nfdlib.run {command}")
@@ -335,9 +338,9 @@ def _chosen_devices(ap: argparse.ArgumentParser, args) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the missing jobs of a notebook's plans on an executor (the depths of its sweep plans, or every solve,
-    tuning and grid size of notebook 07's PLAN), then write every result whose jobs are all done to the cache the
-    notebook reads (merging computes nothing)."""
+    """Run the missing jobs of a notebook's plans on an executor (the depths of its sweep plans, the parts of its
+    named EXPERIMENTS, or every solve, tuning and grid size of notebook 07's PLAN), then write every result whose
+    jobs are all done to the cache the notebook reads (merging computes nothing)."""
     ap = argparse.ArgumentParser(prog="python -m nfdlib.run", description=main.__doc__)
     ap.add_argument("notebook", help="percent-format notebook source whose parameters cell defines the plan")
     add_sweep_options(ap, default_plan=None, default_help="; default: every sweep plan of the notebook")
@@ -360,10 +363,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = " ".join(sys.argv[1:] if argv is None else argv)
     args.devices = _chosen_devices(ap, args)
     params = notebook_plan(ap, args.notebook, [], quick=os.environ.get("NFD_QUICK") == "1")
-    if "PLAN" in params:
-        return _run_scaling(ap, args, params["PLAN"], command)
-    if args.parts:
+    if args.parts and "PLAN" not in params:
         ap.error("--parts selects parts of notebook 07's PLAN; this notebook's parameters cell defines no PLAN")
+    if "PLAN" in params:
+        return _run_results(ap, args, lambda: scaling_results(params["PLAN"], args.parts or SCALING_PARTS), command)
+    if "EXPERIMENTS" in params:
+        return _run_results(ap, args, lambda: (experiment_results(params["EXPERIMENTS"]), []), command)
     jobs, cached, plans = plan_jobs(ap, args, params)
     if args.dry_run or not jobs:
         print(_status_table(jobs, cached))

@@ -99,6 +99,16 @@ ARCHS = {"plain MLP": dict(parametrization="mup", skip=False), "muP ResNet": dic
          "depth-muP ResNet": dict(parametrization="depth-mup")}
 ARCH_RUNS = [dict(arch=a, n=128, L=L, T=T, **kw) for a, kw in ARCHS.items() for L in ARCH_DEPTHS] + \
             [dict(arch="depth-muP ResNet", n=128, L=L, T=T, **ARCHS["depth-muP ResNet"]) for L in ARCH_EXTRA_DEPTHS]
+# Every cached experiment by name (kind, configuration): `python -m nfdlib.run <this file>` computes them as jobs
+EXPERIMENTS = {"init_fluct": ("init_gap", INIT_FLUCT), "init_bias": ("init_gap", INIT_BIAS),
+               **{f"cross_T{t:g}": ("init_gap", dict(CROSS, T=t)) for t in CROSS_T},
+               "coupling_L": ("coupling", COUPLING_L), "coupling_n": ("coupling", COUPLING_N),
+               **{f"coupling_T{t:g}": ("coupling", dict(COUPLING_TL, T=t)) for t in COUPLING_T},
+               "paired_L": ("paired", dict(runs=PAIRED_L, **PAIRED_COMMON)),
+               "paired_n": ("paired", dict(runs=PAIRED_N, **PAIRED_COMMON)),
+               "paired_T": ("paired", dict(runs=PAIRED_T_RUNS, **{k: v for k, v in PAIRED_COMMON.items()
+                                                                 if k != "lr"})),
+               "architectures": ("paired", dict(runs=ARCH_RUNS, **ARCH_COMMON))}
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -148,8 +158,10 @@ print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
 START = time.perf_counter()
 
 
-def run(kind, config):
-    """One experiment of this notebook: from the data/ cache in full mode, computed directly in quick mode."""
+def run(name):
+    """One experiment of this notebook (``EXPERIMENTS``): from the data/ cache in full mode, computed directly in
+    quick mode."""
+    kind, config = EXPERIMENTS[name]
     return gia.run_experiment(kind, config, cache=not QUICK)
 
 
@@ -234,8 +246,8 @@ print(f"At tau = 0: cosine {cos[0]:.3f} (infinite-width value {np.exp(-net_true.
 # **Predict.** Which slope in `n` do you expect for each, and should either depend on `L`?
 
 # %%
-init_fluct = run("init_gap", INIT_FLUCT)
-init_bias = run("init_gap", INIT_BIAS)
+init_fluct = run("init_fluct")
+init_bias = run("init_bias")
 fluct_fits = gia.init_gap_fits(init_fluct)
 fig = viz.plot_init_gap(init_fluct, init_bias, fluct_fits)
 pooled = fit_loglog([x for L in INIT_FLUCT["depths"] for x in gia.series(init_fluct, "n", "G_rb", L=L)[0]],
@@ -288,7 +300,7 @@ print(f"Bias: {zero_in} of {len(bias_rows)} (n, L, statistic) intervals contain 
 # as `L` grows from 2 to 64 at `T = 1`, does the ratio approach 1?
 
 # %%
-cross = {t: run("init_gap", dict(CROSS, T=t)) for t in CROSS_T}
+cross = {t: run(f"cross_T{t:g}") for t in CROSS_T}
 cross_dev = gia.first_step_ratios(cross)
 fig = viz.plot_first_step_ratio(cross)
 viz.show(fig, "First-step ratio of the decoupled to the true tangent kernel against depth for T = "
@@ -335,9 +347,9 @@ for t, (val, th, xs) in cross_dev.items():
 # `O(1)`. **Predict** the slopes in `L` of the per-layer term, of its mean square and of the sum.
 
 # %%
-coup_L = run("coupling", COUPLING_L)
-coup_N = run("coupling", COUPLING_N)
-coup_T = {t: run("coupling", dict(COUPLING_TL, T=t)) for t in COUPLING_T}
+coup_L = run("coupling_L")
+coup_N = run("coupling_n")
+coup_T = {t: run(f"coupling_T{t:g}") for t in COUPLING_T}
 sL = coup_L.where(kind="summary", step=1)
 steps_total = max(coup_L.where(kind="summary").unique("step"))  # the last recorded step
 sL_last = coup_L.where(kind="summary", step=steps_total)
@@ -412,9 +424,9 @@ fits.update(sum_n=width_fits["forward term, summed over layers"], floor_n=width_
 # `L`. What does section 4 suggest instead?
 
 # %%
-pL = run("paired", dict(runs=PAIRED_L, **PAIRED_COMMON))
-pN = run("paired", dict(runs=PAIRED_N, **PAIRED_COMMON))
-pT = run("paired", dict(runs=PAIRED_T_RUNS, **{k: v for k, v in PAIRED_COMMON.items() if k != "lr"}))
+pL = run("paired_L")
+pN = run("paired_n")
+pT = run("paired_T")
 last = PAIRED_COMMON["steps"]
 mid = max(1, last // 4)  # the gaps are compared at an early-training step; at the end both nets fit the data
 e2e = gia.paired_gap_fits({"L": pL, "n": pN, "T": pT}, mid)
@@ -458,7 +470,7 @@ print("relative train-loss gap (dec - true)/true at the last step, by depth: "
 # as missing.
 
 # %%
-arch = run("paired", dict(runs=ARCH_RUNS, **ARCH_COMMON))
+arch = run("architectures")
 arch_table, diverged = [], []
 for name in ARCHS:
     for L in sorted(arch.where(arch=name).unique("L")):

@@ -68,6 +68,12 @@ LIMIT_SOLVER = dict(Ks=[2, 4, 8] if QUICK else [4, 8, 16, 32, 64], M=2048 if QUI
 COUPLING_CP = dict(widths=[128] if QUICK else [512], depths=[4, 16] if QUICK else [4, 16, 64],
                    parametrization="completep", T=T, seeds=[0] if QUICK else SEEDS, steps=2 if QUICK else 3,
                    lr=0.5, P=4)
+# Every cached experiment by name (kind, configuration): `python -m nfdlib.run <this file>` computes them as jobs
+EXPERIMENTS = {"networks_true": ("limit_networks", dict(LIMIT_NET, backward="true")),
+               "networks_decoupled": ("limit_networks", dict(LIMIT_NET, backward="decoupled")),
+               "solver_reused": ("limit_solver", dict(LIMIT_SOLVER, coupling="reused")),
+               "solver_decoupled": ("limit_solver", dict(LIMIT_SOLVER, coupling="decoupled")),
+               "coupling_completep": ("coupling", COUPLING_CP)}
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -115,8 +121,10 @@ print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
 START = time.perf_counter()
 
 
-def run(kind, config):
-    """One experiment of this notebook: from the data/ cache in full mode, computed directly in quick mode."""
+def run(name):
+    """One experiment of this notebook (``EXPERIMENTS``): from the data/ cache in full mode, computed directly in
+    quick mode."""
+    kind, config = EXPERIMENTS[name]
     return gia.run_experiment(kind, config, cache=not QUICK)
 
 
@@ -196,10 +204,10 @@ print(f"the pathwise average of d psi/d Zb (possible here because the toy is exp
 # solver at `K = L`, and, as a control, decoupled networks against the decoupled solver.
 
 # %%
-net_t = run("limit_networks", dict(LIMIT_NET, backward="true"))
-net_d = run("limit_networks", dict(LIMIT_NET, backward="decoupled"))
-sol_r = run("limit_solver", dict(LIMIT_SOLVER, coupling="reused"))
-sol_d = run("limit_solver", dict(LIMIT_SOLVER, coupling="decoupled"))
+net_t = run("networks_true")
+net_d = run("networks_decoupled")
+sol_r = run("solver_reused")
+sol_d = run("solver_decoupled")
 ns_, Ls_, Ks_ = list(net_t["ns"]), list(net_t["Ls"]), list(sol_r["Ks"])
 S_last = LIMIT_NET["steps"]
 seeds_n = net_t["train_loss"].shape[2]
@@ -323,7 +331,7 @@ print(f"true networks, train loss after {S_last} steps extrapolated in 1/n and 1
 # term under CompleteP, then run the measurement of notebook 03 with it.
 
 # %%
-coup_cp = run("coupling", COUPLING_CP).where(kind="summary", step=1)
+coup_cp = run("coupling_completep").where(kind="summary", step=1)
 cp_xs, cp_val, cp_lo, cp_hi = gia.series(coup_cp, "L", "ratio_sum", backward="true")
 print("CompleteP, summed reused-weight term / summed drift at step 1: "
       + ", ".join(f"{v:.3f} [{a:.3f}, {b:.3f}] (L={int(x)})" for x, v, a, b in zip(cp_xs, cp_val, cp_lo, cp_hi)))

@@ -25,7 +25,7 @@ import pytest
 
 from nfdlib import cache, data, gia, jobs, scaling, sweeps, two_layer
 from nfdlib.nfd import runs as nfd_runs
-from nfdlib.plans import check_job_files, parameters_cell, scaling_results
+from nfdlib.plans import check_job_files, experiment_results, parameters_cell, scaling_results
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "caches.json"
@@ -145,6 +145,27 @@ def test_data_stays_under_its_size_limit():
     assert 0 < size < DATA_LIMIT_MB, f"data/ holds {size:.1f} MB (limit {DATA_LIMIT_MB} MB)"
 
 
+def _notebook_experiments() -> dict[str, dict]:
+    """The named experiments (``EXPERIMENTS``) of every notebook that has them, in full mode."""
+    out = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        if "EXPERIMENTS = " in path.read_text():
+            out[path.name] = parameters_cell(str(path))["EXPERIMENTS"]
+    return out
+
+
+def test_every_named_experiment_of_a_notebook_is_cached():
+    """Full mode of notebooks 03 and 04 reads each of its EXPERIMENTS from data/: a changed configuration would
+    recompute it (python -m nfdlib.run NOTEBOOK computes them), so a missing file fails here instead."""
+    if cache.data_dir().resolve() != (ROOT / "data").resolve():
+        pytest.skip("NFD_DATA_DIR points elsewhere")
+    notebooks = _notebook_experiments()
+    assert set(notebooks) >= {"03_gradient_independence.py", "04_true_backprop_limit.py"}
+    missing = [f"{nb}: {name}" for nb, experiments in notebooks.items()
+               for name, result in zip(experiments, experiment_results(experiments)) if not result.is_cached()]
+    assert not missing, missing
+
+
 def _notebook_sweep_plans() -> list[tuple]:
     """Every depth-sweep plan of the notebooks in full mode: (rules, tasks, sweep, prefix) for each variable
     ``<PLAN>SWEEP_PREFIX`` of a parameters cell."""
@@ -167,8 +188,9 @@ def test_committed_job_files_belong_to_an_unfinished_result_of_a_notebook():
         pytest.skip("NFD_DATA_DIR points elsewhere")
     plans = _notebook_sweep_plans()
     assert {p[3] for p in plans} >= {"sweep_05", "pilot_05", "plateau_05"}, "the notebooks' plans were not found"
-    scaling = scaling_results(parameters_cell(str(ROOT / "notebooks" / "07_scaling_laws.py"))["PLAN"])[0]
-    problems = check_job_files(plans, results=scaling)
+    results = scaling_results(parameters_cell(str(ROOT / "notebooks" / "07_scaling_laws.py"))["PLAN"])[0]
+    results += [r for experiments in _notebook_experiments().values() for r in experiment_results(experiments)]
+    problems = check_job_files(plans, results=results)
     assert not problems, "\n".join(problems)
     assert not (ROOT / "data" / "partial").exists(), "data/partial/ is the old resume mechanism: migrate it to jobs"
 

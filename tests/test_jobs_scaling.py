@@ -1,6 +1,7 @@
 """Notebook 07's plan as jobs: listed, run on worker processes in two rounds, merged, and read back by the notebook's
 functions bit for bit as a direct computation gives them; and the CachedResult that assembles a cache file."""
 
+import json
 import os
 import subprocess
 import sys
@@ -155,3 +156,44 @@ def test_the_command_line_checks_its_devices(capsys, tmp_path, monkeypatch):
     assert "one worker process per device: cpu, cpu:0" in capsys.readouterr().out
     main([*base, "--executor", "processes", "--devices", "none"])
     assert "one worker process per device" not in capsys.readouterr().out
+
+
+def test_notebook_04_experiments_run_as_jobs_and_read_back_as_computed(tmp_path, monkeypatch):
+    """Notebooks 03 and 04 name their cached experiments (EXPERIMENTS); each is assembled from jobs (one per width
+    of a network grid, per grid size of a solve, per run of a paired sweep), bit for bit as computed at once."""
+    from nfdlib import gia
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NFD_QUICK": "1", "NFD_DATA_DIR": str(tmp_path)}
+    notebook = "notebooks/04_true_backprop_limit.py"
+    ran = subprocess.run([sys.executable, "-m", "nfdlib.run", notebook, "--executor", "processes"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    experiments = parameters_cell(str(ROOT / notebook), quick=True)["EXPERIMENTS"]
+    assert f"results written to the cache: {len(experiments)}" in ran.stdout
+    monkeypatch.setenv("NFD_DATA_DIR", str(tmp_path))
+
+    def no_job(job, *args, **kwargs):
+        raise AssertionError(f"reading the experiments computed {job.label}")
+
+    monkeypatch.setattr(jobs, "run_job", no_job)
+    for kind, config in experiments.values():
+        read = gia.run_experiment(kind, config, progress=False)
+        direct = gia.run_experiment(kind, config, cache=False, progress=False)
+        if isinstance(read, list):  # rows of records: equal as text (NaN included)
+            assert json.dumps(read, sort_keys=True) == json.dumps(direct, sort_keys=True, default=float)
+        else:
+            assert_same(read, direct)
+
+
+def test_a_paired_sweep_merged_from_its_runs_keeps_their_order(tmp_path):
+    from nfdlib import gia
+
+    config = dict(dataset="teacher", dataset_kwargs=dict(d=4, n_train=4, n_test=4, seed=0), seeds=[0], steps=2,
+                  lr=0.5, probe=4, runs=[dict(n=16, L=2, T=1.0), dict(n=8, L=4, T=1.0)])
+    result = gia.experiment_result("paired", config)
+    assert [job.label.rsplit("_", 1)[1] for job in result.jobs] == ["run0", "run1"]
+    run_jobs(result.jobs[::-1], directory=tmp_path, progress=False)  # finished in the other order
+    merged = result.load(tmp_path, compute=False)
+    direct = gia.paired_sweep(**config, progress=False)
+    assert [(r["n"], r["L"], r["quantity"], r["value"]) for r in merged] == \
+        [(r["n"], r["L"], r["quantity"], r["value"]) for r in direct]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.stats import t as student_t
 
-from ..gia import limit_solver_result, run_experiment
+from ..gia import experiment_result, run_experiment
 from ..jobs import CachedResult, Job, stack_parts
 from ..nfd.runs import solve_cost, solve_over_seeds
 from ..stats import extrapolate
@@ -68,10 +68,10 @@ def _seeds_label(seeds) -> str:
 
 def limit_results(spec: Mapping) -> list[CachedResult]:
     """The cached solves :func:`limit_reference` and :func:`particle_seeds` read: notebook 04's shared solves
-    (:func:`nfdlib.gia.limit_solver_result`), the extra grid sizes, and the smaller particle counts with their
+    (:func:`nfdlib.gia.experiment_result`), the extra grid sizes, and the smaller particle counts with their
     extra seeds."""
     shared, part = dict(spec["shared"]), dict(spec["particles"])
-    out = [limit_solver_result(shared),
+    out = [experiment_result("limit_solver", shared),
            solver_result("limit_solver", _solver_config(shared, Ks=list(spec["extra_Ks"])), "limit_solver")]
     for M in part["Ms"]:
         out.append(solver_result("limit_particles", _solver_config(shared, M=int(M), Ks=[int(part["K"])]),
