@@ -115,6 +115,16 @@ def _evaluate(forward, params, loss, X, Y, labels, eval_batch):
     return total / P, (correct / P if labels is not None else None)
 
 
+def _stack_by_layer(weights: list[dict[str, Tensor]], hidden: Sequence[str], L: int) -> dict[str, Tensor]:
+    """The weights of ``C`` configurations stacked on a leading axis, each hidden matrix split by block (``W.0``,
+    ``W.1``, ...: shape ``(C, n, n)``), so that one block's update touches one contiguous tensor."""
+    params = {"U": torch.stack([w["U"] for w in weights]).clone(), "v": torch.stack([w["v"] for w in weights]).clone()}
+    for k in hidden:
+        stacked = torch.stack([w[k] for w in weights])  # (C, L, n, n)
+        for l in range(L):
+            params[f"{k}.{l}"] = stacked[:, l].clone()
+    return params
+
 class _Stack:
     """The weights of the active configurations of one chunk, with their SGD rates.
 
@@ -135,12 +145,7 @@ class _Stack:
             self.params = {k: torch.stack([w[k] for w in weights]).clone() for k in weights[0]}
             self._grad = vmap(grad_and_value(self._vmap_loss))
         else:
-            self.params = {"U": torch.stack([w["U"] for w in weights]).clone(),
-                           "v": torch.stack([w["v"] for w in weights]).clone()}
-            for k in self.hidden:
-                stacked = torch.stack([w[k] for w in weights])  # (C, L, n, n)
-                for l in range(base.L):
-                    self.params[f"{k}.{l}"] = stacked[:, l].clone()
+            self.params = _stack_by_layer(weights, self.hidden, base.L)
 
     # -- vmap engine ------------------------------------------------------------------------------------
     def _vmap_loss(self, params, x, y, labels=None):
@@ -233,12 +238,7 @@ class _FusedStack:
         else:
             self.m["W"] = s["hidden"].multiplier
         self.beta = base.beta
-        self.params = {"U": torch.stack([w["U"] for w in weights]).clone(),
-                       "v": torch.stack([w["v"] for w in weights]).clone()}
-        for k in self.hidden:
-            stacked = torch.stack([w[k] for w in weights])  # (C, L, n, n)
-            for l in range(base.L):
-                self.params[f"{k}.{l}"] = stacked[:, l].clone()
+        self.params = _stack_by_layer(weights, self.hidden, base.L)
         self._ws: dict[str, Tensor] = {}
 
     def _workspace(self, C: int, B: int) -> dict[str, Tensor]:
