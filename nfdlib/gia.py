@@ -53,7 +53,7 @@ Tensor = torch.Tensor
 
 __all__ = ["feature_gradients", "kernels", "gia_expected_gradient_kernels", "init_statistics", "init_gap",
            "init_gap_summary", "paired_training", "paired_gap_summary", "paired_sweep", "experiment_part",
-           "experiment_result", "run_experiment", "series", "slope", "delta_outputs", "init_gap_fits",
+           "experiment_result", "run_experiment", "run_named", "series", "slope", "delta_outputs", "init_gap_fits",
            "first_step_ratios", "coupling_width_fits", "paired_gap_fits"]
 
 
@@ -488,6 +488,15 @@ def run_experiment(kind: str, config: dict, *, cache: bool = True, refresh: bool
         result = func(**config, progress=progress)
         result = list(result) if fmt == "json" else result
     return Records(result) if fmt == "json" else result
+
+
+def run_named(experiments: dict, name: str, *, cache: bool = True, progress: bool = True):
+    """The experiment ``name`` of a notebook's ``EXPERIMENTS`` (name -> ``(kind, config)``), by
+    :func:`run_experiment`; an unknown name raises ``ValueError`` listing the names."""
+    if name not in experiments:
+        raise ValueError(f"name must be one of the notebook's experiments {sorted(experiments)}, got {name!r}")
+    kind, config = experiments[name]
+    return run_experiment(kind, config, cache=cache, progress=progress)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -54,8 +54,9 @@ from .validation import check_choice
 # -- notebooks' parameters cells ------------------------------------------------------------------------------
 def parameters_cell(path: str, *, quick: bool = False) -> dict:
     """Execute the cell tagged ``parameters`` of a percent-format notebook source in full mode
-    (``NFD_QUICK=0``; ``quick=True``: in quick mode) and return its variables: how the sweeps of a notebook are
-    precomputed in the background with exactly the notebook's configuration (``python -m nfdlib.plans
+    (``NFD_QUICK=0``; ``quick=True``: in quick mode), then the cells tagged ``plan`` (the cached computations a
+    notebook names, built from its sizes), and return their variables: how the long computations of a notebook
+    are precomputed in the background with exactly the notebook's configuration (``python -m nfdlib.run
     notebooks/06_lr_correction.py``).
 
     A missing file, a source without a parameters cell, or a cell that fails raises ``ValueError`` with the file
@@ -67,22 +68,28 @@ def parameters_cell(path: str, *, quick: bool = False) -> dict:
         raise ValueError(f"notebook {path!r} cannot be read ({err.strerror or err})") from err
     starts = [m.start() for m in re.finditer(r"^# %%", text, flags=re.M)]
     cells = [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
-    params = [(a, c) for a, c in zip(starts, cells) if re.match(r"[^\n]*tags=\[[^\]]*\"parameters\"", c)]
+
+    def tagged(tag):
+        return [(a, c) for a, c in zip(starts, cells) if re.match(rf"[^\n]*tags=\[[^\]]*\"{tag}\"", c)]
+
+    params = tagged("parameters")
     if not params:
         raise ValueError(f"notebook {path!r} has no cell tagged parameters")
-    start, cell = params[0]
-    # Pad with the lines above the cell's body, so that an error names the line of the notebook source.
-    body = "\n" * (text.count("\n", 0, start) + 1) + cell.split("\n", 1)[1]
     old = os.environ.get("NFD_QUICK")
     os.environ["NFD_QUICK"] = "1" if quick else "0"
+    scope: dict = {}
     try:
-        scope: dict = {}
-        exec(compile(body, path, "exec"), scope)  # noqa: S102 - our own notebook source
-    except Exception as err:  # noqa: BLE001 - any failure of the cell is reported with its line
-        line = err.lineno if isinstance(err, SyntaxError) else next(
-            (f.lineno for f in reversed(traceback.extract_tb(err.__traceback__)) if f.filename == path), "?")
-        raise ValueError(f"the parameters cell of {path} fails at line {line}: {type(err).__name__}: {err}") \
-            from err
+        for start, cell in [params[0], *tagged("plan")]:
+            # Pad with the lines above the cell's body, so that an error names the line of the notebook source.
+            body = "\n" * (text.count("\n", 0, start) + 1) + cell.split("\n", 1)[1]
+            try:
+                exec(compile(body, path, "exec"), scope)  # noqa: S102 - our own notebook source
+            except Exception as err:  # noqa: BLE001 - any failure of the cell is reported with its line
+                line = err.lineno if isinstance(err, SyntaxError) else next(
+                    (f.lineno for f in reversed(traceback.extract_tb(err.__traceback__)) if f.filename == path), "?")
+                kind = "parameters" if start == params[0][0] else "plan"
+                raise ValueError(f"the {kind} cell of {path} fails at line {line}: {type(err).__name__}: {err}") \
+                    from err
     finally:
         if old is None:
             os.environ.pop("NFD_QUICK", None)

@@ -99,17 +99,6 @@ ARCHS = {"plain MLP": dict(parametrization="mup", skip=False), "muP ResNet": dic
          "depth-muP ResNet": dict(parametrization="depth-mup")}
 ARCH_RUNS = [dict(arch=a, n=128, L=L, T=T, **kw) for a, kw in ARCHS.items() for L in ARCH_DEPTHS] + \
             [dict(arch="depth-muP ResNet", n=128, L=L, T=T, **ARCHS["depth-muP ResNet"]) for L in ARCH_EXTRA_DEPTHS]
-# Every cached experiment by name (kind, configuration): `python -m nfdlib.run <this file>` computes them as jobs
-EXPERIMENTS = {"init_fluct": ("init_gap", INIT_FLUCT), "init_bias": ("init_gap", INIT_BIAS),
-               **{f"cross_T{t:g}": ("init_gap", dict(CROSS, T=t)) for t in CROSS_T},
-               "coupling_L": ("coupling", COUPLING_L), "coupling_n": ("coupling", COUPLING_N),
-               **{f"coupling_T{t:g}": ("coupling", dict(COUPLING_TL, T=t)) for t in COUPLING_T},
-               "paired_L": ("paired", dict(runs=PAIRED_L, **PAIRED_COMMON)),
-               "paired_n": ("paired", dict(runs=PAIRED_N, **PAIRED_COMMON)),
-               "paired_T": ("paired", dict(runs=PAIRED_T_RUNS, **{k: v for k, v in PAIRED_COMMON.items()
-                                                                 if k != "lr"})),
-               "architectures": ("paired", dict(runs=ARCH_RUNS, **ARCH_COMMON))}
-
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
 # does nothing (on your machine `make lab` has installed everything).
@@ -159,15 +148,27 @@ START = time.perf_counter()
 
 
 def run(name):
-    """One experiment of this notebook (``EXPERIMENTS``): from the data/ cache in full mode, computed directly in
-    quick mode."""
-    kind, config = EXPERIMENTS[name]
-    return gia.run_experiment(kind, config, cache=not QUICK)
+    """One experiment of this notebook (``EXPERIMENTS``, below): from the data/ cache in full mode, computed
+    directly in quick mode."""
+    return gia.run_named(EXPERIMENTS, name, cache=not QUICK)
 
 
 def fmt_fit(fit):
     return f"{fit.slope:+.2f} [{fit.lo:+.2f}, {fit.hi:+.2f}]"
 
+
+# %% tags=["plan"]
+# Every cached experiment of this notebook by name (kind, configuration), built from the sizes above:
+# `python -m nfdlib.run <this file>` computes them as jobs.
+EXPERIMENTS = {"init_fluct": ("init_gap", INIT_FLUCT), "init_bias": ("init_gap", INIT_BIAS),
+               **{f"cross_T{t:g}": ("init_gap", dict(CROSS, T=t)) for t in CROSS_T},
+               "coupling_L": ("coupling", COUPLING_L), "coupling_n": ("coupling", COUPLING_N),
+               **{f"coupling_T{t:g}": ("coupling", dict(COUPLING_TL, T=t)) for t in COUPLING_T},
+               "paired_L": ("paired", dict(runs=PAIRED_L, **PAIRED_COMMON)),
+               "paired_n": ("paired", dict(runs=PAIRED_N, **PAIRED_COMMON)),
+               "paired_T": ("paired", dict(runs=PAIRED_T_RUNS, **{k: v for k, v in PAIRED_COMMON.items()
+                                                                 if k != "lr"})),
+               "architectures": ("paired", dict(runs=ARCH_RUNS, **ARCH_COMMON))}
 
 # %% [markdown]
 # ## 1. True and decoupled backpropagation

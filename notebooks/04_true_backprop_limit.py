@@ -68,12 +68,6 @@ LIMIT_SOLVER = dict(Ks=[2, 4, 8] if QUICK else [4, 8, 16, 32, 64], M=2048 if QUI
 COUPLING_CP = dict(widths=[128] if QUICK else [512], depths=[4, 16] if QUICK else [4, 16, 64],
                    parametrization="completep", T=T, seeds=[0] if QUICK else SEEDS, steps=2 if QUICK else 3,
                    lr=0.5, P=4)
-# Every cached experiment by name (kind, configuration): `python -m nfdlib.run <this file>` computes them as jobs
-EXPERIMENTS = {"networks_true": ("limit_networks", dict(LIMIT_NET, backward="true")),
-               "networks_decoupled": ("limit_networks", dict(LIMIT_NET, backward="decoupled")),
-               "solver_reused": ("limit_solver", dict(LIMIT_SOLVER, coupling="reused")),
-               "solver_decoupled": ("limit_solver", dict(LIMIT_SOLVER, coupling="decoupled")),
-               "coupling_completep": ("coupling", COUPLING_CP)}
 
 # %%
 # Colab only: fetch the collection and install nfdlib with its notebook extras. Elsewhere this cell
@@ -122,15 +116,24 @@ START = time.perf_counter()
 
 
 def run(name):
-    """One experiment of this notebook (``EXPERIMENTS``): from the data/ cache in full mode, computed directly in
-    quick mode."""
-    kind, config = EXPERIMENTS[name]
-    return gia.run_experiment(kind, config, cache=not QUICK)
+    """One experiment of this notebook (``EXPERIMENTS``, below): from the data/ cache in full mode, computed
+    directly in quick mode."""
+    return gia.run_named(EXPERIMENTS, name, cache=not QUICK)
 
 
 def fmt_fit(fit):
     return f"{fit.slope:+.2f} [{fit.lo:+.2f}, {fit.hi:+.2f}]"
 
+
+
+# %% tags=["plan"]
+# Every cached experiment of this notebook by name (kind, configuration), built from the sizes above:
+# `python -m nfdlib.run <this file>` computes them as jobs.
+EXPERIMENTS = {"networks_true": ("limit_networks", dict(LIMIT_NET, backward="true")),
+               "networks_decoupled": ("limit_networks", dict(LIMIT_NET, backward="decoupled")),
+               "solver_reused": ("limit_solver", dict(LIMIT_SOLVER, coupling="reused")),
+               "solver_decoupled": ("limit_solver", dict(LIMIT_SOLVER, coupling="decoupled")),
+               "coupling_completep": ("coupling", COUPLING_CP)}
 
 # %% [markdown]
 # ## 1. One Z-dot coefficient by Stein regression, by hand

@@ -197,3 +197,27 @@ def test_a_paired_sweep_merged_from_its_runs_keeps_their_order(tmp_path):
     direct = gia.paired_sweep(**config, progress=False)
     assert [(r["n"], r["L"], r["quantity"], r["value"]) for r in merged] == \
         [(r["n"], r["L"], r["quantity"], r["value"]) for r in direct]
+
+
+def test_cells_tagged_plan_run_after_the_parameters_cell(tmp_path):
+    source = tmp_path / "nb.py"
+    source.write_text('# %% tags=["parameters"]\nimport os\nN = 2 if os.environ["NFD_QUICK"] == "1" else 8\n\n'
+                      "# %%\nimport nfdlib  # not run\n\n"
+                      '# %% tags=["plan"]\nEXPERIMENTS = {"a": ("paired", dict(n=N))}\n')
+    assert parameters_cell(str(source), quick=True)["EXPERIMENTS"] == {"a": ("paired", {"n": 2})}
+    assert parameters_cell(str(source))["EXPERIMENTS"] == {"a": ("paired", {"n": 8})}
+    source.write_text(source.read_text() + '\n# %% tags=["plan"]\nMORE = UNDEFINED\n')
+    with pytest.raises(ValueError, match="plan cell .* line 12: NameError"):
+        parameters_cell(str(source))
+
+
+def test_a_notebook_experiment_is_run_by_its_name():
+    from nfdlib import gia
+
+    experiments = parameters_cell(str(ROOT / "notebooks" / "04_true_backprop_limit.py"), quick=True)["EXPERIMENTS"]
+    kind, config = experiments["solver_reused"]
+    small = dict(config, Ks=[2], M=64, steps=1)
+    np.testing.assert_array_equal(gia.run_named({"s": (kind, small)}, "s", cache=False, progress=False)["train_loss"],
+                                  gia.run_experiment(kind, small, cache=False, progress=False)["train_loss"])
+    with pytest.raises(ValueError, match="solver_reused"):
+        gia.run_named(experiments, "solver", cache=False)
