@@ -313,18 +313,11 @@ print(f"learning-rate sweeps done in {time.time() - t:.0f} s")
 fig, axes = plt.subplots(1, len(TRANSFER["rules"]), figsize=(10, 3.4), sharey=True)
 for ax, rule in zip(axes, TRANSFER["rules"]):
     sweep = TRANSFER_SWEEPS[rule]
-    curves = np.nanmean(sweep["train_loss"][..., 0], axis=-1)  # seed mean; all seeds diverged: NaN
-    for i, (L, curve, best) in enumerate(zip(sweep["L"], curves, optima.seed_mean_optima(sweep))):
-        ax.plot(sweep["lr"], curve, marker="o", ms=3, color=f"C{i}", label=f"L = {L}")
-        ax.axvline(best.lr, color=f"C{i}", ls=":", lw=1)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_title(f"{rule}, AdamW: drift {DRIFTS[rule].fit_text()}", fontsize=9)
-    ax.set_xlabel("base rate eta")
-    ax.legend(fontsize=7)
-axes[0].set_ylabel(f"training loss after {TRANSFER['steps']} steps")
-viz.show(fig, "Training loss against the AdamW base rate, one curve per depth, for depth-muP and CompleteP, "
-         "with each depth's optimum marked by a dotted line and the optimum's drift with depth in the title.")
+    viz.plot_transfer(sweep, curve_optima=optima.seed_mean_optima(sweep), ax=ax,
+                      title=f"{rule}, AdamW, {len(SEEDS)} seeds: drift {DRIFTS[rule].fit_text()}")
+viz.show(fig, f"Training loss after {TRANSFER['steps']} AdamW steps against the base rate, one curve per depth "
+         "(seed mean, min-max band), for depth-muP and CompleteP, a dot at each depth's optimum (open at the grid "
+         "edge) and the optimum's drift with depth in the title.")
 for rule, drift in DRIFTS.items():
     edge = f", {drift.censored} optima at the grid edge" if drift.censored else ""
     claims.add(f"(ours) {rule}, adamw: the best rate transfers across depth", f"drift {drift.fit_text()}{edge}",
