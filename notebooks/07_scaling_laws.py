@@ -131,6 +131,7 @@ from nfdlib import scaling as sc
 from nfdlib.config import get_device
 from nfdlib.models import ResNet
 from nfdlib.rules import scaling_rule
+from nfdlib.scaling import frontier
 from nfdlib.stats import Claims, combine_verdicts, fit_loglog, interval_verdict, markdown_table, richardson
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
@@ -176,17 +177,16 @@ for block in ("one", "two"):
 #
 # ### 2.1 The limit `E_NFD` and its Monte Carlo error
 #
-# The task of notebooks 02 to 04: a random teacher, `d = 8`, 8 training inputs, full-batch GD at `eta_c = 0.5`
-# for 10 steps, depth horizon `T = 1`; the loss is the training loss after the last step. The infinite-width limit
-# of a depth-`L` true network is the reused solver on `K = L` grid steps; as `K` grows it converges (like `1/K`,
-# notebook 04) to the joint limit `E_NFD`. The solver is itself a Monte Carlo method over `M` particles, so
-# `E_NFD` carries two errors of its own: the seed-to-seed noise, and a bias because `M` is finite.
-# `nfdlib.scaling.limit_with_particles` measures both. Each seed of notebook 04's solves (`M = 16384`, three seeds,
-# Brownian paths shared across `K`) is extrapolated in `1/K` on its own; its step from `K = 16` to the limit is
-# nearly the same for every seed, so three seeds measure it well, while the level at `K = 16` is averaged over
-# nine seeds (cheap: one grid). The finite-`M` bias comes from nine seeds at `M = 8192` against those at `16384` (a
-# bias `c/M` halves when `M` doubles); it is subtracted and its error added. `K = 2` is added for the shallowest
-# networks.
+# The task of notebooks 02 to 04: a random teacher, `d = 8`, 8 training inputs, full-batch GD at `eta_c = 0.5` for 10
+# steps, depth horizon `T = 1`; the loss is the training loss after the last step. The infinite-width limit of a
+# depth-`L` true network is the reused solver on `K = L` grid steps; as `K` grows it converges (like `1/K`, notebook 04)
+# to the joint limit `E_NFD`. The solver is itself a Monte Carlo method over `M` particles, so `E_NFD` carries two
+# errors of its own: the seed-to-seed noise, and a bias because `M` is finite. `nfdlib.scaling.limit_with_particles`
+# measures both. Each seed of notebook 04's solves (`M = 16384`, three seeds, Brownian paths shared across `K`) is
+# extrapolated in `1/K` on its own; its step from `K = 16` to the limit is nearly the same for every seed, so three
+# seeds measure it well, while the level at `K = 16` is averaged over nine seeds (cheap: one grid). The finite-`M` bias
+# comes from nine seeds at `M = 8192` against those at `16384` (a bias `c/M` halves when `M` doubles); it is subtracted
+# and its error added. `K = 2` is added for the shallowest networks.
 #
 # **Predict:** will the limit lie above or below the loss of a width-2048 network?
 
@@ -249,11 +249,8 @@ viz.show(fig, f"Seed-mean train loss of true networks against parameters, comput
 
 # %%
 fit1 = sc.fit_law(lim_table, "nL", boot=BOOT, seed=0)
-pins = {end: sc.fit_law(lim_table, "nL", boot=BOOT, seed=0, E=max(E_NFD[end], 1e-12))  # a loss floor is > 0
-        for end in ("limit", "lo", "hi")}
+pins, pin_iv = frontier.floor_pinned_fits(lim_table, E_NFD, boot=BOOT, seed=0)  # E at E_NFD and its interval's ends
 fit1_pin = pins["limit"]
-pin_iv = {k: (min(f.interval(k)[0] for f in pins.values()), max(f.interval(k)[1] for f in pins.values()))
-          for k in ("alpha", "beta")}
 print("free:  ", fit1)
 for end, f in pins.items():
     print(f"E held at E_NFD {end:>5}: {f}")
@@ -279,8 +276,8 @@ print(f"fitted E = {fit1.describe('E')} against E_NFD {E_NFD['limit']:.4g} {ci(E
 #
 # **Predict** with notebook 02 in mind: one network's *output* fluctuates around the limit like `n^-1/2`. But the
 # loss is a square: with residual `r` in the limit and a fluctuation `delta` of the output,
-# `loss - loss_inf ~ r delta + delta^2 / 2`. Which term dominates depends on whether `delta` is larger or smaller
-# than the limit's residual.
+# `loss - loss_inf ~ r delta + delta^2 / 2`. Which term dominates depends on whether `delta` is larger or smaller than
+# the limit's residual.
 
 # %%
 # each depth's limit: the solves' seed mean moved to the level of every seed at K_ref (section 2.1)
@@ -362,9 +359,7 @@ CLAIMS.add("regime 1: one network's loss deviation shrinks like n^-1/2", f"slope
 
 # %%
 ext1 = sc.extrapolation_test(lim_table, sc.FORMS, by="flops", fraction=0.25)
-display(Markdown(markdown_table(["form", "rms log error", "max", "bias (mean log error)", "held out / fitted"],
-                                [(r["form"], f"{r['rms_log_error']:.3f}", f"{r['max_log_error']:.3f}",
-                                  f"{r['bias']:+.3f}", f"{r['held']} / {r['fitted']}") for r in ext1])))
+display(Markdown(frontier.extrapolation_markdown(ext1)))
 print(f"best form on held-out sizes: {ext1[0]['form']}")
 
 # %% [markdown]
@@ -380,12 +375,7 @@ print(f"best form on held-out sizes: {ext1[0]['form']}")
 
 # %%
 sweeps_ = sc.solver_sweeps(SOLVER_SWEEPS, cache=CACHE)
-moves = {}  # (setting, loss) -> the K -> infinity loss after training / before, seed mean, per value
-for name in ("n_train", "lr", "T"):
-    s_ = sweeps_[name]
-    for key in ("train_loss", "test_loss"):
-        rel = s_[key][..., -1] / s_[key][..., 0]  # (values, K, seeds): loss after training / before
-        moves[(name, key)] = np.nanmean(richardson(s_["Ks"], np.moveaxis(rel, 1, 0)), -1)  # mean over seeds
+moves = frontier.limit_moves(sweeps_)  # (setting, loss) -> K -> infinity loss after training / before, seed mean
 long = sweeps_["steps"]
 steps_ax = np.arange(long["train_loss"].shape[-1])
 step_curves = {key: np.nanmean(richardson(long["Ks"], long[key]), 0) for key in ("train_loss", "test_loss")}
@@ -509,29 +499,15 @@ CLAIMS.add("regime 2: returns diminish toward a floor holding at least half of t
 
 # %%
 ext2 = sc.extrapolation_test(real_table, sc.FORMS, by="flops", fraction=0.25)
-display(Markdown(markdown_table(["form", "rms log error", "max", "bias (mean log error)", "held out / fitted"],
-                                [(r["form"], f"{r['rms_log_error']:.3f}", f"{r['max_log_error']:.3f}",
-                                  f"{r['bias']:+.3f}", f"{r['held']} / {r['fitted']}") for r in ext2])))
+display(Markdown(frontier.extrapolation_markdown(ext2)))
 held = sc.holdout_mask(real_table, "flops", 0.25)
 fit2_small = sc.fit_law(real_table.select(~held), "nL", boot=BOOT, seed=1)
 compute2 = sc.compute_model(*MNIST_DIMS, batch_size=REAL["batch_size"], steps=REAL["steps"])
 flops_all = real_table.var("flops")
 budgets = sc.distinct_budgets(flops_all[held], rel=0.1)
 ranges = dict(n_range=(min(REAL["widths"]), max(REAL["widths"])), L_range=(min(REAL["depths"]), max(REAL["depths"])))
-front = sc.fitted_frontier(fit2_small, budgets, compute2, **ranges)
-emp = sc.empirical_frontier(real_table, budgets)
-feasible = [k for k, f_ in enumerate(front) if np.isfinite(f_["n"])]  # a budget no grid size can spend: none
-front, emp = [front[k] for k in feasible], [emp[k] for k in feasible]
-rows = []
-for f_, e_ in zip(front, emp):
-    i = sc.nearest_size(real_table, f_["n"], f_["L"])
-    rows.append((f"{f_['budget']:.2e}", f"{f_['n']:.0f} {ci(f_['n_lo'], f_['n_hi'], 3)}",
-                 f"{f_['L']:.1f} {ci(f_['L_lo'], f_['L_hi'], 3)}" + (" (grid edge)" if f_["at_edge"] else ""),
-                 f"{f_['loss']:.3f} {ci(f_['loss_lo'], f_['loss_hi'])}",
-                 f"n = {real_table.n[i]:.0f}, L = {real_table.L[i]:.0f}: {real_table.mean[i]:.3f} +- "
-                 f"{real_table.se[i]:.3f}", f"n = {e_['n']:.0f}, L = {e_['L']:.0f}: {e_['loss']:.3f} +- {e_['se']:.3f}"))
-display(Markdown(markdown_table(["budget (FLOPs)", "predicted n*", "predicted L*", "predicted loss",
-                                 "measured at the predicted size", "best measured run at <= budget"], rows)))
+front, emp = frontier.feasible_frontiers(fit2_small, real_table, budgets, compute2, **ranges)  # infeasible: none
+display(Markdown(frontier.frontier_markdown(front, emp, real_table)))
 bb = np.geomspace(flops_all.min(), flops_all.max() * 4, 30)
 fig = viz.plot_frontier(real_table, held, bb, sc.fitted_frontier(fit2_small, bb, compute2, **ranges))
 viz.show(fig, "Seed-mean test loss against training compute (log axis) for every trained size: gray the runs the law was fitted on, orange the held-out runs, black the compute-optimal frontier predicted by that fit.")
@@ -547,11 +523,10 @@ print(f"at the largest budget the law predicts {top['loss']:.3f} {ci(top['loss_l
 
 # %% [markdown]
 # **What this frontier can and cannot tell.** An optimum on the grid's edge (the count is printed above) is the
-# widest width the budget affords at the shallowest depth allowed: it says only that, *within this grid*, the
-# fitted law prefers width to depth. It cannot locate a compute-optimal aspect ratio, and its intervals on `n*` and
-# `L*` are then bounds set by the grid, not measurements. The run measured at the predicted size is the direct
-# check of the predicted loss: a law fitted on the smaller runs that predicts far below it is too optimistic at
-# the top.
+# widest width the budget affords at the shallowest depth allowed: it says only that, *within this grid*, the fitted
+# law prefers width to depth. It cannot locate a compute-optimal aspect ratio, and its intervals on `n*` and `L*` are
+# then bounds set by the grid, not measurements. The run measured at the predicted size is the direct check of the
+# predicted loss: a law fitted on the smaller runs that predicts far below it is too optimistic at the top.
 #
 # ### 3.2 Does depth pay only above some width?
 #

@@ -14,7 +14,7 @@ from nfdlib.data import make_teacher_task
 from nfdlib.engine import train_stacked
 from nfdlib.models import ResNet
 from nfdlib.rules import scaling_rule
-from nfdlib.scaling import laws
+from nfdlib.scaling import frontier, laws
 from nfdlib.stats import richardson
 
 TRUE = {"E": 0.1, "A": 2.0, "alpha": 1.0, "B": 0.5, "beta": 0.5}
@@ -279,6 +279,54 @@ def test_frontier_intervals_and_the_empirical_frontier():
     assert emp[1]["loss"] <= emp[0]["loss"]
     # the fitted frontier is no worse than the best measured size at the same budget (up to the noise)
     assert rows[1]["loss"] <= emp[1]["loss"] * 1.05
+
+
+def test_feasible_frontiers_drop_unspendable_budgets_and_the_tables_show_each_row():
+    table = synthetic()
+    fit = sc.fit_law(table, "nL", boot=30)
+    compute = sc.compute_model(40, 10, batch_size=64, steps=2000)
+    # the first budget is below the cheapest size of the ranges (n = 16, L = 2): no size can spend it
+    budgets = [0.5 * compute(16, 2), compute(64, 8), compute(256, 16)]
+    front, emp = frontier.feasible_frontiers(fit, table, budgets, compute, n_range=(16, 512), L_range=(2, 64))
+    assert [r["budget"] for r in front] == [r["budget"] for r in emp] == pytest.approx(budgets[1:])
+    assert all(np.isfinite(r["n"]) for r in front)
+    lines = frontier.frontier_markdown(front, emp, table).splitlines()
+    assert len(lines) == 2 + len(front) and lines[0].startswith("| budget (FLOPs) | predicted n* |")
+    i = sc.nearest_size(table, front[1]["n"], front[1]["L"])
+    assert f"n = {table.n[i]:.0f}, L = {table.L[i]:.0f}: {table.mean[i]:.3f} +- {table.se[i]:.3f}" in lines[3]
+    assert f"{front[1]['n']:.0f} [{front[1]['n_lo']:.3g}, {front[1]['n_hi']:.3g}]" in lines[3]
+    assert ("(grid edge)" in lines[2]) == front[0]["at_edge"]
+    rows = sc.extrapolation_test(table, ["nL", "nL-pure"], by="flops", fraction=0.25)
+    lines = frontier.extrapolation_markdown(rows).splitlines()
+    r = rows[0]
+    assert len(lines) == 4 and lines[2] == (f"| {r['form']} | {r['rms_log_error']:.3f} | {r['max_log_error']:.3f} | "
+                                            f"{r['bias']:+.3f} | {r['held']} / {r['fitted']} |")
+
+
+def test_floor_pinned_fits_hold_the_floor_at_each_end_and_join_the_intervals():
+    table = synthetic(seeds=4)
+    limit = {"limit": 0.1, "lo": -0.01, "hi": 0.12}  # an interval reaching below zero: the floor stays positive
+    fits, union = frontier.floor_pinned_fits(table, limit, boot=20, seed=3)
+    for end, E in (("limit", 0.1), ("lo", 1e-12), ("hi", 0.12)):
+        assert fits[end].params["E"] == pytest.approx(E, rel=1e-12)
+    assert fits["hi"].params["alpha"] == sc.fit_law(table, "nL", boot=20, seed=3, E=0.12).params["alpha"]
+    for k in ("alpha", "beta"):
+        assert union[k][0] == min(f.interval(k)[0] for f in fits.values())
+        assert union[k][1] == max(f.interval(k)[1] for f in fits.values())
+        assert union[k][0] < union[k][1]
+
+
+def test_limit_moves_extrapolate_the_relative_loss_in_1_over_K_and_skip_nan_seeds():
+    Ks, targets = np.array([4.0, 8.0]), np.array([0.3, 0.6])  # the K -> infinity loss after training / before
+    before = 2.0
+    after = before * targets[:, None, None] * (1 + 0.5 / Ks[None, :, None]) * np.ones((1, 1, 3))
+    after[1, :, 2] = np.nan  # a seed that blew up
+    loss = np.stack([np.full_like(after, before), after], -1)  # (values, K, seeds, steps + 1)
+    sweeps = {"lr": {"Ks": Ks, "train_loss": loss, "test_loss": 2 * loss}}
+    moves = frontier.limit_moves(sweeps, names=("lr",))
+    assert set(moves) == {("lr", "train_loss"), ("lr", "test_loss")}
+    np.testing.assert_allclose(moves[("lr", "train_loss")], targets)
+    np.testing.assert_allclose(moves[("lr", "test_loss")], targets)  # a rescaled loss moves alike
 
 
 def test_holdout_and_empirical_frontier_take_ties_and_budgets_inclusively():

@@ -4,8 +4,10 @@ The compute-optimal ``(n, L)`` a fitted law implies at a FLOP budget (:func:`com
 :func:`fitted_frontier`) beside the best measured size under each budget (:func:`empirical_frontier`); whether a
 rule keeps improving along one arm of a grid (:func:`arm_trend`) or along lines of sizes (:func:`slopes_along`);
 how far each size is from its limit (:func:`deviations`); the width above which depth pays in the law with an
-``n x L`` interaction (:func:`depth_pays_width`, :func:`depth_threshold`); and the lines of constant aspect ratio
-``L / n`` the figures draw (:func:`aspect_lines`). Used by notebook 07.
+``n x L`` interaction (:func:`depth_pays_width`, :func:`depth_threshold`); the lines of constant aspect ratio
+``L / n`` the figures draw (:func:`aspect_lines`); the law with its floor held at the computed limit
+(:func:`floor_pinned_fits`); what moves the limit itself (:func:`limit_moves`); and the tables the notebook shows
+(:func:`extrapolation_markdown`, :func:`frontier_markdown`). Used by notebook 07.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..optima import final_metric
-from ..stats import fit_loglog, interval_verdict
+from ..stats import fit_loglog, interval_verdict, markdown_table, richardson
 from ..validation import check_choice, check_float, check_int
 from .counts import _blocks_per_layer
-from .laws import LawFit, SizeTable, _interval, _min_seeds
+from .laws import LawFit, SizeTable, _interval, _min_seeds, fit_law
 
 
 # -- the compute-optimal allocation -----------------------------------------------------------------------------
@@ -147,6 +149,16 @@ def fitted_frontier(fit: LawFit, budgets: Sequence[float], compute: Callable, **
     """:func:`compute_optimal` at each budget: the compute-optimal frontier implied by a fit (beside the measured
     one, :func:`empirical_frontier`)."""
     return [compute_optimal(fit, b, compute, **kwargs) for b in budgets]
+
+
+def feasible_frontiers(fit: LawFit, table: SizeTable, budgets: Sequence[float], compute: Callable, *,
+                       n_range, L_range) -> tuple[list[dict], list[dict]]:
+    """:func:`fitted_frontier` and :func:`empirical_frontier` at the same budgets, each budget that no size inside
+    ``n_range`` and ``L_range`` can spend (the fitted optimum's ``n`` is NaN) left out of both."""
+    front = fitted_frontier(fit, budgets, compute, n_range=n_range, L_range=L_range)
+    emp = empirical_frontier(table, budgets)
+    feasible = [k for k, row in enumerate(front) if np.isfinite(row["n"])]
+    return [front[k] for k in feasible], [emp[k] for k in feasible]
 
 
 def empirical_frontier(table: SizeTable, budgets: Sequence[float]) -> list[dict]:
@@ -313,3 +325,68 @@ def aspect_lines(table: SizeTable, x: str = "params", *, ratios: Sequence[float]
             curve = (xx, fit.predict(n=nn, L=LL))
         lines.append({"ratio": r, "x": xs[sel], "mean": table.mean[sel], "se": table.se[sel], "curve": curve})
     return lines
+
+
+# -- the law with its floor held at the computed limit -----------------------------------------------------------
+def floor_pinned_fits(table: SizeTable, limit: Mapping, form: str = "nL", *, boot: int = 200, seed: int = 0,
+                      params: Sequence[str] = ("alpha", "beta")) -> tuple[dict[str, LawFit], dict[str, tuple]]:
+    """:func:`nfdlib.scaling.fit_law` with the floor ``E`` held at the limit's estimate and at both ends of its
+    interval (``limit["limit"]``, ``limit["lo"]``, ``limit["hi"]``; a floor below ``1e-12`` is raised to it, a loss
+    floor being positive), so the limit's own error travels into each exponent: the three fits by end, and per
+    name of ``params`` the union of their intervals ``(lo, hi)``."""
+    fits = {end: fit_law(table, form, boot=boot, seed=seed, E=max(limit[end], 1e-12)) for end in ("limit", "lo", "hi")}
+    union = {k: (min(f.interval(k)[0] for f in fits.values()), max(f.interval(k)[1] for f in fits.values()))
+             for k in params}
+    return fits, union
+
+
+# -- what moves the limit itself ---------------------------------------------------------------------------------
+def limit_moves(sweeps: Mapping, names: Sequence[str] = ("n_train", "lr", "T"),
+                keys: Sequence[str] = ("train_loss", "test_loss")) -> dict[tuple[str, str], np.ndarray]:
+    """Per swept setting ``name`` and loss ``key`` of :func:`nfdlib.scaling.solver_sweeps`: the loss after the last
+    GD step relative to before training, extrapolated to ``K -> infinity`` from the sweep's two largest grids
+    (:func:`nfdlib.stats.richardson`), seed mean (NaN seeds skipped), one value per setting value.
+    ``sweeps[name][key]`` is shaped ``(values, K, seeds, steps + 1)``."""
+    moves = {}
+    for name in names:
+        sweep = sweeps[name]
+        for key in keys:
+            rel = sweep[key][..., -1] / sweep[key][..., 0]  # (values, K, seeds)
+            moves[(name, key)] = np.nanmean(richardson(sweep["Ks"], np.moveaxis(rel, 1, 0)), -1)
+    return moves
+
+
+# -- the tables of notebook 07 -----------------------------------------------------------------------------------
+def _interval_text(lo: float, hi: float, digits: int = 3) -> str:
+    return f"[{lo:.{digits}g}, {hi:.{digits}g}]"
+
+
+def extrapolation_markdown(results: Sequence[Mapping]) -> str:
+    """The rows of :func:`nfdlib.scaling.extrapolation_test` as a markdown table: per form the rms, the largest and
+    the mean (bias) of the log error on the held-out sizes, and the held-out / fitted counts."""
+    return markdown_table(["form", "rms log error", "max", "bias (mean log error)", "held out / fitted"],
+                          [(r["form"], f"{r['rms_log_error']:.3f}", f"{r['max_log_error']:.3f}", f"{r['bias']:+.3f}",
+                            f"{r['held']} / {r['fitted']}") for r in results])
+
+
+def frontier_markdown(front: Sequence[Mapping], emp: Sequence[Mapping], table: SizeTable) -> str:
+    """A markdown table of the compute-optimal frontier (:func:`feasible_frontiers`): per budget the predicted
+    ``n*``, ``L*`` (marked when on the grid's edge) and loss with their intervals, the seed-mean loss measured at
+    the grid size nearest the prediction (:func:`nearest_size`), and the best measured run within the budget."""
+    rows = []
+    for f, e in zip(front, emp):
+        i = nearest_size(table, f["n"], f["L"])
+        rows.append((f"{f['budget']:.2e}", f"{f['n']:.0f} {_interval_text(f['n_lo'], f['n_hi'])}",
+                     f"{f['L']:.1f} {_interval_text(f['L_lo'], f['L_hi'])}" + (" (grid edge)" if f["at_edge"] else ""),
+                     f"{f['loss']:.3f} {_interval_text(f['loss_lo'], f['loss_hi'])}",
+                     f"n = {table.n[i]:.0f}, L = {table.L[i]:.0f}: {table.mean[i]:.3f} +- {table.se[i]:.3f}",
+                     f"n = {e['n']:.0f}, L = {e['L']:.0f}: {e['loss']:.3f} +- {e['se']:.3f}"))
+    return markdown_table(["budget (FLOPs)", "predicted n*", "predicted L*", "predicted loss",
+                           "measured at the predicted size", "best measured run at <= budget"], rows)
+
+
+__all__ = [
+    "compute_model", "compute_optimal", "fitted_frontier", "feasible_frontiers", "empirical_frontier", "arm_trend",
+    "depth_pays_width", "depth_threshold", "slopes_along", "distinct_budgets", "nearest_size", "floor_identified",
+    "aspect_ratios", "aspect_lines", "floor_pinned_fits", "limit_moves", "extrapolation_markdown", "frontier_markdown",
+]
