@@ -111,7 +111,8 @@ from IPython.display import Markdown, display
 import nfdlib
 from nfdlib import viz
 from nfdlib.config import get_device
-from nfdlib.stats import Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, slope_verdict
+from nfdlib.stats import (Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, mean_interval,
+                          slope_verdict)
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -198,13 +199,9 @@ from nfdlib.nfd.runs import first_steps, mean_and_noise, paired_gap
 from nfdlib.stats import rms
 
 g_cmp = paired_gap(cmp["true"], cmp["decoupled"])
-m_nfd, se_nfd = mean_and_noise(cmp["NFD"])
-m_dec, se_dec = mean_and_noise(cmp["decoupled"])
-g_nfd = rms(m_nfd - m_dec) / g_cmp["movement"]
-g_nfd_noise = math.hypot(se_nfd, se_dec) / g_cmp["movement"]
 print(f"Measured: the true-backprop outputs differ from the decoupled ones by {g_cmp['gap']:.0%} of their training "
-      f"movement, {g_cmp['gap'] / g_cmp['noise']:.0f} standard errors; the solver is {g_nfd:.0%} away, "
-      f"{g_nfd / g_nfd_noise:.1f} times its noise level.")
+      f"movement, {g_cmp['gap'] / g_cmp['noise']:.0f} standard errors; the solver is {nfd_gap['gap']:.0%} away, "
+      f"{nfd_gap['gap'] / nfd_gap['noise']:.1f} times its noise level.")
 
 # %% [markdown]
 # **Where the gap comes from.** True backpropagation multiplies the gradient by `W_l(0)^T`, the *same* matrix
@@ -230,31 +227,26 @@ print(f"Measured: the true-backprop outputs differ from the decoupled ones by {g
 # follows `Theta_nfd`, and the ratio of the two steps is about 0.8.
 
 # %%
+from nfdlib.nfd.runs import measured_step_ratio, predicted_first_step
 from nfdlib.nfd.theory import first_step_kernels, first_step_ratio
 
 X_all = np.concatenate([data.X_train.double().numpy(), data.X_test.double().numpy()])
 th = first_step_kernels(X_all, T=T, K=L_CMP)
 Y_np = data.Y_train.double().numpy()
-
-
-def predicted_step(runs, which):
-    """-eta Theta chi(0), with each run's own chi(0) = (f(x_mu, 0) - y_mu) / P."""
-    chi0 = (runs["f_train"][:, 0] - Y_np)[..., 0] / P
-    return -LR * chi0 @ th[which][:, :P].T
-
-
+# -eta Theta chi(0) per seed, with each run's own chi(0) = (f(x_mu, 0) - y_mu) / P, for both kernels
+pred_steps = {(name, w): predicted_first_step(cmp[name], th[w], Y_np, LR)
+              for name in cmp for w in ("Theta_true", "Theta_nfd")}
 Ts = np.array([0.125, 0.25, 0.5, 1, 2, 4, 8])
 ratio_T = [first_step_ratio(X_all, -Y_np[:, 0], float(t_), fine_steps=512) for t_ in Ts]  # chi(0) ~ -y at f ~ 0
 pred_ratio = float(np.interp(T, Ts, ratio_T))
 step_err, points = {}, []
 for name, which, marker in (("true", "Theta_true", "o"), ("decoupled", "Theta_nfd", "s"), ("NFD", "Theta_nfd", "x")):
-    meas, pred = first_steps(cmp[name]).mean(0), predicted_step(cmp[name], which).mean(0)
-    other = predicted_step(cmp[name], "Theta_nfd" if which == "Theta_true" else "Theta_true").mean(0)
+    meas, pred = first_steps(cmp[name]).mean(0), pred_steps[(name, which)].mean(0)
+    other = pred_steps[(name, "Theta_nfd" if which == "Theta_true" else "Theta_true")].mean(0)
     step_err[name] = (rms(meas - pred) / rms(pred), rms(meas - other) / rms(other))
     points.append((f"{labels[name]} vs -eta {which.replace('_', ' ')} chi", pred, meas,
                    {"marker": marker, "color": styles[name]["color"], "ms": 5}))
-fd, ft, fn = (first_steps(cmp[b]).mean(0) for b in ("decoupled", "true", "NFD"))
-meas_ratio = {"decoupled": fd @ ft / (ft @ ft), "NFD": fn @ ft / (ft @ ft)}
+meas_ratio = {b: measured_step_ratio(cmp[b], cmp["true"]) for b in ("decoupled", "NFD")}
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -280,27 +272,13 @@ for name, (right, wrong) in step_err.items():
           f"{wrong:.1%} off)")
 
 # %%
-from nfdlib.stats import bootstrap_interval
+from nfdlib.nfd.runs import first_step_intervals
 
 # Intervals by a bootstrap over the seeds (true and decoupled networks of one seed share their forward weights,
 # so a seed is resampled as a pair): the ratio of the two first steps, and how much closer the true networks' step
 # is to the NTK than to Theta_nfd. The ratio is allowed 0.05 around the prediction, which is first order in eta.
-pairs = np.stack([first_steps(cmp["true"]), first_steps(cmp["decoupled"]), predicted_step(cmp["true"], "Theta_true"),
-                  predicted_step(cmp["true"], "Theta_nfd")], axis=1)  # (seeds, 4, inputs)
-
-
-def step_ratio(rows):
-    ft, fd = rows[:, 0].mean(0), rows[:, 1].mean(0)
-    return fd @ ft / (ft @ ft)
-
-
-def ntk_preference(rows):
-    meas = rows[:, 0].mean(0)
-    return rms(meas - rows[:, 3].mean(0)) / rms(rows[:, 3].mean(0)) - rms(meas - rows[:, 2].mean(0)) / rms(
-        rows[:, 2].mean(0))
-
-
-ratio_ci, pref_ci = bootstrap_interval(step_ratio, pairs), bootstrap_interval(ntk_preference, pairs)
+ratio_ci, pref_ci = first_step_intervals(cmp["true"], cmp["decoupled"], pred_steps[("true", "Theta_true")],
+                                         pred_steps[("true", "Theta_nfd")])
 print(f"Measured: first-step ratio decoupled/true {ratio_ci[0]:.3f} [{ratio_ci[1]:.3f}, {ratio_ci[2]:.3f}], NFD/true "
       f"{meas_ratio['NFD']:.3f}, predicted {pred_ratio:.3f} (first order in eta = {LR}).")
 _ = CLAIMS.add("the true-vs-decoupled gap is explained by GIA at the first step (Theta_nfd vs the NTK)",
@@ -325,7 +303,7 @@ _ = CLAIMS.add("the true-vs-decoupled gap is explained by GIA at the first step 
 # the error against `L` at infinite width, exactly the Euler error of the ODE, slope `-1`.
 
 # %%
-from nfdlib.nfd.runs import bias_from_moments, errors_by_size, init_moments
+from nfdlib.nfd.runs import errors_by_size, init_moments, init_width_errors, seen_bias_fit
 from nfdlib.nfd.theory import init_kernels
 
 ode = init_kernels(X_all, T=T)
@@ -336,15 +314,9 @@ init_w = {n: network_runs(n=n, L=INIT_L, seeds=range(INIT_SEEDS[n]), backward="t
 bias_w = {n: init_moments(n=n, L=INIT_L, seeds=range(INIT_BIAS_SEEDS[n]), task=TASK, T=T, cache=CACHE)
           for n in INIT_BIAS_WIDTHS}
 refs = {"Phi_T": ("Phi", -1, disc.Phi[-1]), "G_0": ("G", 0, disc.G[0][:P, :P])}
-init_fits = {}
-for which, (key, j, target) in refs.items():
-    errs = errors_by_size({n: r[key][:, j, 0] for n, r in init_w.items()}, target, scale=rms(target))
-    parts = [bias_from_moments(mo[f"{key}_mean"][j], mo[f"{key}_var"][j], int(mo["seeds"]), target,
-                               scale=rms(target)) for mo in bias_w.values()]
-    by, bfloor = (np.array([p[k] for p in parts]) for k in ("bias_debiased", "noise_floor"))
-    seen = by > 2 * bfloor
-    fit_bias = fit_loglog(np.array(INIT_BIAS_WIDTHS)[seen], by[seen]) if seen.sum() >= 3 else None
-    init_fits[which] = (fit_loglog(errs["x"], errs["per_seed"]), fit_bias, errs, by, bfloor, seen)
+# per kernel: (fit of one network's error, fit of the bias or None, errors, biases, noise floors, widths seen)
+init_fits = {which: init_width_errors({n: r[key][:, j, 0] for n, r in init_w.items()}, bias_w, key, j, target)
+             for which, (key, j, target) in refs.items()}
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -363,9 +335,8 @@ for which, (fs, fb, _errs, by_, bfloor, seen) in init_fits.items():
     if fb is not None:
         print("Verdict:", describe_slope(fb, f"{which}, bias of the seed mean", "n"))
     else:
-        print(f"Measured: {which}, bias of the seed mean: above twice its noise floor only at n = "
-              f"{[int(v) for v in np.array(INIT_BIAS_WIDTHS)[seen]]}; too few points for a slope (bound at the "
-              f"largest width: {2 * bfloor[-1]:.4f})")
+        print(f"Measured: {which}, bias of the seed mean: above twice its noise floor only at n = {seen}; too few "
+              f"points for a slope (bound at the largest width: {2 * bfloor[-1]:.4f})")
     print(f"         {which}: bias {dict(zip(INIT_BIAS_WIDTHS, np.round(by_, 4).tolist()))}, noise floor "
           f"{dict(zip(INIT_BIAS_WIDTHS, np.round(bfloor, 4).tolist()))}")
 
@@ -399,9 +370,7 @@ depth_seen = {}
 for which, (fe, bias, floor, exact) in depth_fits.items():
     print("Verdict:", describe_slope(fe, f"{which}, depth error at infinite width", "L"))
     # The networks' own depth error: the bias of their seed mean, fitted where it stands above twice its floor.
-    seen = bias > 2 * floor
-    depth_seen[which] = (fit_loglog(np.array(INIT_DEPTHS)[seen], bias[seen]) if seen.sum() >= 3 else None,
-                         [int(L) for L in np.array(INIT_DEPTHS)[seen]])
+    depth_seen[which] = seen_bias_fit(INIT_DEPTHS, bias, floor)
     print(f"Measured: {which}, width-{INIT_N} networks: bias {np.round(bias, 3).tolist()} against the continuum, "
           f"infinite-width depth error {np.round(exact, 3).tolist()}, noise floor {floor.mean():.3f}")
 
@@ -412,7 +381,7 @@ CLAIMS.add("init: one network's error O(n^-1/2) around the mean (fluctuation)", 
            combine_verdicts(*(slope_verdict(init_fits[w][0], -0.5, tol=RATE_TOL) for w in init_fits)))
 bias_text = "; ".join(
     f"{w} bias slope {f[1]}" if f[1] is not None else
-    f"{w} bias above the noise only at n = {[int(v) for v in np.array(INIT_BIAS_WIDTHS)[f[5]]]}"
+    f"{w} bias above the noise only at n = {f[5]}"
     for w, f in init_fits.items())
 CLAIMS.add("R3, init: O(1/n) in width (bias of the mean, the weak error)", bias_text + " (thousands of seeds of "
            "narrow networks)", combine_verdicts(*(slope_verdict(init_fits[w][1], -1.0, tol=RATE_TOL) for w in init_fits)))
@@ -464,8 +433,7 @@ viz.show(fig, f"Error of f(x, k) over training against width (L = {TRAIN_L}), lo
          f"{train_errs['decoupled']['bias'][-1]:.4f} (decoupled) and {train_errs['true']['bias'][-1]:.4f} (true).")
 for b, e in train_errs.items():
     print("Verdict:", describe_slope(train_fits[b], f"{b} networks, one network's error", "n"))
-    if e["seen"].sum() >= 3:
-        fit_b = fit_loglog(e["sizes"][e["seen"]], e["bias"][e["seen"]])
+    if (fit_b := seen_bias_fit(e["sizes"], e["bias"], e["noise_floor"])[0]) is not None:
         print("Verdict:", describe_slope(fit_b, f"{b} networks, bias of the seed mean (points above 2 floors)", "n"))
     print(f"         {b}: bias {np.round(e['bias'], 4).tolist()} vs floor {np.round(e['noise_floor'], 4).tolist()}")
 print("Verdict:", describe_slope(fit_true_reused, "true networks against the reused (true-backprop) limit, one "
@@ -531,9 +499,9 @@ viz.show(fig, f"True-vs-decoupled output gap with 2-standard-error bars against 
 print("first-step ratio <df_dec, df_true> / |df_true|^2 against depth (seed means), and the prediction of "
       "first_step_kernels at K = L:")
 for L in TRAIN_DEPTHS:
-    fd_, ft_ = first_steps(train_d[(L, "decoupled")]).mean(0), first_steps(train_d[(L, "true")]).mean(0)
     chi0 = (train_d[(L, "true")]["f_train"][:, 0] - Y_np)[..., 0].mean(0) / P
-    print(f"  L = {L:4d}: measured {fd_ @ ft_ / (ft_ @ ft_):.3f}, predicted {first_step_ratio(X_all, chi0, T, K=L):.3f}")
+    print(f"  L = {L:4d}: measured {measured_step_ratio(train_d[(L, 'decoupled')], train_d[(L, 'true')]):.3f}, "
+          f"predicted {first_step_ratio(X_all, chi0, T, K=L):.3f}")
 print("Verdict:", describe_slope(fit_gap, "true vs decoupled gap", "L"))
 print("Verdict:", describe_slope(fit_loglog(TRAIN_WIDTHS, gn), "true vs decoupled gap", "n"),
       f"(between {gn.min():.3f} and {gn.max():.3f})")
@@ -609,7 +577,6 @@ _ = CLAIMS.add("R7: kernels move O(1) in training (not a kernel limit); frozen u
 
 # %%
 from nfdlib.nfd.runs import nondegeneracy_networks, nondegeneracy_solver
-from nfdlib.stats import mean_interval
 
 r8_common = dict(task=TASK, T=T, lr=LR, steps=STEPS, every=R8_EVERY, cache=CACHE)
 r8_net = {n: nondegeneracy_networks(ns=[n], L=TRAIN_L, seeds=R8_SEEDS, backward="true", **r8_common)

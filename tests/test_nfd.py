@@ -387,3 +387,71 @@ def test_layers_at_refuses_fractions_outside_the_horizon(fractions):
     with pytest.raises(ValueError, match=r"^fractions must be layer-time fractions in \[0, 1\]"):
         layers_at(8, fractions)
     assert layers_at(8, (0.0, 0.5, 1.0)) == [0, 4, 8]
+
+
+# -- notebook 02's first-step and bias helpers (nfdlib.nfd.runs) ---------------------------------------------
+def _runs_with_first_step(f0, step):
+    """A run dict of two steps: outputs f0 at step 0 and f0 + step at step 1 (seeds, inputs) -> (seeds, 2, P, 1)."""
+    return {"f_train": np.stack([f0, f0 + step], axis=1)[..., None]}
+
+
+def test_predicted_first_step_is_minus_lr_theta_chi():
+    from nfdlib.nfd.runs import predicted_first_step
+
+    rng = np.random.default_rng(0)
+    R, P, N, lr = 3, 4, 6, 0.5
+    f0, y = rng.normal(size=(R, P)), rng.normal(size=(P, 1))
+    theta = rng.normal(size=(N, N))
+    pred = predicted_first_step(_runs_with_first_step(f0, 0 * f0), theta, y, lr)
+    assert pred.shape == (R, N)
+    for s in range(R):
+        chi0 = (f0[s] - y[:, 0]) / P
+        np.testing.assert_allclose(pred[s], -lr * theta[:, :P] @ chi0)
+
+
+def test_first_step_ratio_and_bootstrap_intervals():
+    from nfdlib.nfd.runs import first_step_intervals, measured_step_ratio
+
+    rng = np.random.default_rng(1)
+    R, P = 8, 5
+    f0 = rng.normal(size=(R, P))
+    true_step = rng.normal(size=P) + 0.1 * rng.normal(size=(R, P))
+    true, decoupled = _runs_with_first_step(f0, true_step), _runs_with_first_step(f0, 0.8 * true_step)
+    assert measured_step_ratio(decoupled, true) == pytest.approx(0.8)
+    assert measured_step_ratio(true, true) == pytest.approx(1.0)
+    # the true step equals the NTK prediction exactly and is 100% off the other one (half of it)
+    ratio, preference = first_step_intervals(true, decoupled, true_step, 0.5 * true_step, boot=200)
+    assert ratio[0] == pytest.approx(0.8) and ratio[1] == pytest.approx(0.8) and ratio[2] == pytest.approx(0.8)
+    assert preference == pytest.approx((1.0, 1.0, 1.0))
+    # swapping the predictions turns the preference around
+    assert first_step_intervals(true, decoupled, 0.5 * true_step, true_step, boot=200)[1][0] < 0
+
+
+def test_seen_bias_fit_uses_only_biases_above_twice_their_floor():
+    from nfdlib.nfd.runs import seen_bias_fit
+
+    sizes = np.array([8, 16, 32, 64, 128])
+    bias = 3.0 / sizes
+    fit, seen = seen_bias_fit(sizes, bias, np.full(5, 1e-4))
+    assert seen == [8, 16, 32, 64, 128] and fit.slope == pytest.approx(-1.0)
+    fit, seen = seen_bias_fit(sizes, bias, np.array([1e-4, 1e-4, 1e-4, 0.5, 0.5]))
+    assert seen == [8, 16, 32] and fit.slope == pytest.approx(-1.0)
+    assert seen_bias_fit(sizes, bias, np.array([1e-4, 1e-4, 1.0, 1.0, 1.0])) == (None, [8, 16])
+
+
+def test_init_width_errors_splits_fluctuation_and_bias():
+    from nfdlib.nfd.runs import errors_by_size, init_width_errors
+
+    rng = np.random.default_rng(2)
+    reference = np.eye(3) + 0.5
+    # a few networks per width fluctuate by n^-1/2 around the reference; the narrow networks' mean is off by 2/n
+    samples = {n: reference + rng.normal(size=(6, 3, 3)) / math.sqrt(n) for n in (64, 256, 1024, 4096)}
+    moments = {n: {"seeds": np.array(10**6), "Phi_mean": np.stack([reference * (1 + 2.0 / n)] * 2),
+                   "Phi_var": np.full((2, 3, 3), 1.0 / n)} for n in (8, 16, 32, 64)}
+    fit, fit_bias, errs, bias, floor, seen = init_width_errors(samples, moments, "Phi", 1, reference)
+    assert fit.slope == pytest.approx(-0.5, abs=0.1)
+    assert fit_bias.slope == pytest.approx(-1.0, abs=0.01) and seen == [8, 16, 32, 64]
+    scale = float(np.sqrt(np.mean(reference**2)))
+    np.testing.assert_allclose(bias, [2.0 / n for n in (8, 16, 32, 64)], rtol=0.01)
+    np.testing.assert_allclose(floor, [math.sqrt(1.0 / n / 10**6) / scale for n in (8, 16, 32, 64)])
+    np.testing.assert_allclose(errs["per_seed"], errors_by_size(samples, reference, scale=scale)["per_seed"])

@@ -25,7 +25,7 @@ from ..cache import cached, register_kind
 from ..config import check_seeds
 from ..data import Dataset, make_teacher_task
 from ..models import ResNet
-from ..stats import rms
+from ..stats import bootstrap_interval, fit_loglog, rms
 from ..training import train
 from ..validation import check_bool, check_choice, check_int
 from .finite import network_kernels, run_finite_network
@@ -327,6 +327,33 @@ def bias_from_moments(mean, var, seeds: int, reference, scale: float | None = No
             "bias_debiased": math.sqrt(max(bias**2 - floor**2, 0.0)) / s, "noise_floor": floor / s, "seeds": R}
 
 
+def seen_bias_fit(sizes, bias, noise_floor, min_points: int = 3):
+    """Log-log fit of a seed-mean bias against size over the sizes where it stands above twice its noise floor
+    (below that the bias is only bounded, not measured). Returns ``(fit, seen)``: the
+    :class:`nfdlib.stats.SlopeFit`, or ``None`` when fewer than ``min_points`` sizes qualify, and those sizes."""
+    sizes, bias = np.asarray(sizes), np.asarray(bias, float)
+    seen = bias > 2 * np.asarray(noise_floor, float)
+    fit = fit_loglog(sizes[seen], bias[seen]) if seen.sum() >= min_points else None
+    return fit, [int(size) for size in sizes[seen]]
+
+
+def init_width_errors(samples_by_width: dict, moments_by_width: dict, key: str, layer: int, reference) -> tuple:
+    """Width errors of one initialization kernel (notebook 02, section 3), relative to ``rms(reference)``.
+
+    ``samples_by_width``: ``{n: per-seed kernels}`` of a few seeds per width (one network's error, from
+    :func:`errors_by_size`); ``moments_by_width``: ``{n: init_moments(...)}`` of many seeds of narrow networks (the
+    bias of the seed mean, from :func:`bias_from_moments`); ``key`` (``"Phi"`` or ``"G"``) and ``layer`` pick the
+    kernel in the moments. Returns ``(fit of one network's error, fit of the bias or None, errors_by_size result,
+    debiased biases, their noise floors, the bias widths where the bias stands above twice its floor)``."""
+    scale = rms(reference)
+    errs = errors_by_size(samples_by_width, reference, scale=scale)
+    parts = [bias_from_moments(mo[f"{key}_mean"][layer], mo[f"{key}_var"][layer], int(mo["seeds"]), reference,
+                               scale=scale) for mo in moments_by_width.values()]
+    bias, floor = (np.array([part[name] for part in parts]) for name in ("bias_debiased", "noise_floor"))
+    fit_bias, seen = seen_bias_fit(list(moments_by_width), bias, floor)
+    return fit_loglog(errs["x"], errs["per_seed"]), fit_bias, errs, bias, floor, seen
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Nondegeneracy (claim R8 of docs/reconstruction.md, section 7): the feature-gradient second-moment matrix over
 # (training input, step)
@@ -499,6 +526,48 @@ def first_steps(runs: dict) -> np.ndarray:
     return (f[:, 1] - f[:, 0])[..., 0]
 
 
+def predicted_first_step(runs: dict, theta, targets, lr: float) -> np.ndarray:
+    """The first SGD step of output 0 predicted to first order in the rate, ``-lr Theta chi(0)``, per seed:
+    ``(seeds, N)``. ``theta`` is a tangent kernel on all ``N`` inputs with the ``P`` training inputs first (from
+    :func:`nfdlib.nfd.theory.first_step_kernels`); each run's own ``chi(0) = (f(x_mu, 0) - y_mu) / P`` enters, so
+    the prediction carries the same seed noise as the measured :func:`first_steps`."""
+    P = runs["f_train"].shape[2]
+    chi0 = (runs["f_train"][:, 0] - np.asarray(targets))[..., 0] / P
+    return -lr * chi0 @ np.asarray(theta)[:, :P].T
+
+
+def measured_step_ratio(a: dict, true: dict) -> float:
+    """``<df_a, df_true> / |df_true|^2`` of the seed-mean first steps (:func:`first_steps`) of two sets of runs:
+    how much of the true networks' first step the runs ``a`` (decoupled networks, a solver) take."""
+    step, true_step = first_steps(a).mean(0), first_steps(true).mean(0)
+    return float(step @ true_step / (true_step @ true_step))
+
+
+def _step_ratio(rows: np.ndarray) -> float:
+    true_step, decoupled_step = rows[:, 0].mean(0), rows[:, 1].mean(0)
+    return decoupled_step @ true_step / (true_step @ true_step)
+
+
+def _ntk_preference(rows: np.ndarray) -> float:
+    step, ntk, nfd = rows[:, 0].mean(0), rows[:, 2].mean(0), rows[:, 3].mean(0)
+    return rms(step - nfd) / rms(nfd) - rms(step - ntk) / rms(ntk)
+
+
+def first_step_intervals(true_runs: dict, decoupled_runs: dict, predicted_ntk, predicted_nfd, *,
+                         boot: int = 1000) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Bootstrap intervals over seeds (:func:`nfdlib.stats.bootstrap_interval`) for the first SGD step of true
+    against decoupled networks (notebook 02). A seed is resampled as a pair, since true and decoupled networks of
+    one seed share their forward weights. ``predicted_ntk`` and ``predicted_nfd`` are the true networks' steps
+    predicted from the NTK and from ``Theta_nfd`` (:func:`predicted_first_step`, ``(seeds, N)``).
+
+    Returns ``(value, lo, hi)`` twice: the decoupled/true step ratio (as :func:`measured_step_ratio`), and how
+    much closer the true networks' step is to the NTK prediction than to the ``Theta_nfd`` one (relative rms
+    errors; positive when the NTK is closer)."""
+    rows = np.stack([first_steps(true_runs), first_steps(decoupled_runs), np.asarray(predicted_ntk),
+                     np.asarray(predicted_nfd)], axis=1)  # (seeds, 4, inputs)
+    return bootstrap_interval(_step_ratio, rows, boot=boot), bootstrap_interval(_ntk_preference, rows, boot=boot)
+
+
 def distance_in_noise_units(a: dict, b: dict) -> float:
     """The rms difference of two sets of runs' seed-mean outputs (steps >= 1), divided by the rms standard error of
     that difference (variances pooled over entries): about 1 when the two have the same law (notebook 02)."""
@@ -582,5 +651,6 @@ __all__ = ["VERSION", "DEFAULT_TASK", "FIELDS", "SOLVE_COST", "solve_cost", "mak
            "error_parts",
            "outputs", "mean_and_noise", "paired_gap", "unpaired_gap", "relative_kernel_change", "init_moments",
            "bias_from_moments", "init_kernel_networks", "errors_by_size",
-           "distance_in_noise_units", "first_steps",
+           "distance_in_noise_units", "first_steps", "predicted_first_step", "measured_step_ratio",
+           "first_step_intervals", "seen_bias_fit", "init_width_errors",
            "feature_gradient_spectrum", "nondegeneracy_networks", "nondegeneracy_solver"]
