@@ -6,10 +6,12 @@ the best grid point (:func:`best_lr`), and the drift of the optimum with depth i
 (:func:`optimum_drift`, :class:`Drift`); the edge of stability drifts the same way (:func:`max_stable_lr`,
 :func:`stability_drift`). How long to train: the best loss reachable with each budget of steps
 (:func:`best_loss_by_step`) and where it stops improving (:func:`plateau_step`, :func:`plateau_budget`). The
-tables of notebook 06 read the metrics at the best rate of each depth (:func:`best_by_depth`), compare rules
-(:func:`excess_drifts`, :func:`ahead_by`, :func:`leading_rule`) and judge claims over cases. Every function here
-reads the arrays of :func:`nfdlib.sweeps.lr_sweep` and :func:`nfdlib.sweeps.depth_sweep` (or anything laid out
-the same way, as :mod:`nfdlib.transfer_any`); none trains.
+tables of notebook 06 read the metrics at the best rate of each depth (:func:`best_by_depth`, :func:`best_depths`),
+read drifts at shorter budgets (:func:`drifts_by_budget`), compare rules (:func:`excess_drifts`,
+:func:`paired_cases`, :func:`ahead_by`, :func:`leading_rule`), tabulate drifts (:func:`drift_table`) and judge
+claims over cases or parts (:func:`claim_over_cases`, :func:`claim_of_parts`). Every function here reads the arrays
+of :func:`nfdlib.sweeps.lr_sweep` and :func:`nfdlib.sweeps.depth_sweep` (or anything laid out the same way, as
+:mod:`nfdlib.transfer_any`); none trains.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ import numpy as np
 
 from .records import Records
 from .rules import TrainingRule, as_rule
-from .stats import SlopeFit, Verdict, combine_verdicts, fit_loglog, interval_verdict, slope_difference, slope_verdict
+from .stats import (
+    SlopeFit,
+    Verdict,
+    combine_verdicts,
+    fit_loglog,
+    interval_verdict,
+    markdown_table,
+    paired_verdicts,
+    slope_difference,
+    slope_verdict,
+)
 from .validation import check_choice, check_float, check_grid, check_int
 
 # The tolerance of the transfer claim: octave of the optimum per doubling of depth (0.75 octave over L = 2..64).
@@ -444,6 +456,25 @@ def drift_of(sweep: Mapping, kind: str = "train_loss", *, step: int | None = Non
     return optimum_drift(sweep, kind, step=step, average=average, boot=boot, seed=seed)
 
 
+def drifts_by_budget(sweeps: Mapping[tuple, Mapping], kinds: Sequence[str], budgets: Sequence[int], *,
+                     average: int = 1, boot: int = 2000, seed: int = 0) -> tuple[list[int], dict[tuple, list[Drift]]]:
+    """How the drift of each kind of optimum depends on the training budget: the same sweeps read after fewer
+    steps (:func:`drift_of`). A budget is kept when every sweep was evaluated at it and has at least ``average``
+    evaluations after step 0 up to it (the mean over the last ``average`` evaluations then never includes the
+    loss at initialization). Returns the budgets kept and ``{(key, kind): [one Drift per budget kept]}`` for
+    every key of ``sweeps`` and kind of ``kinds``."""
+    average = check_int("average", average)
+
+    def readable(sweep, budget):
+        steps = np.asarray(sweep["steps"])
+        return budget in steps.tolist() and int(np.sum((steps > 0) & (steps <= budget))) >= average
+
+    kept = [b for b in budgets if all(readable(sweep, b) for sweep in sweeps.values())]
+    drifts = {(key, kind): [drift_of(sweep, kind, step=b, average=average, boot=boot, seed=seed) for b in kept]
+              for key, sweep in sweeps.items() for kind in kinds}
+    return kept, drifts
+
+
 def excess_drifts(drifts: Mapping[tuple, Drift], control: TrainingRule | tuple[str, str]) -> dict[tuple, Drift]:
     """Each drift minus the drift of ``control`` (a rule, :func:`nfdlib.rules.as_rule`) in the same task and
     width (:meth:`Drift.minus`). ``drifts`` is keyed ``(task, n, parametrization, block, ...)`` as
@@ -474,6 +505,47 @@ def claim_over_cases(cases: Mapping[tuple, object], judge: Callable[[object], Ve
         raise ValueError("cases must hold at least one (task, n) entry")
     measured = "; ".join(f"{task} n={n}: {text(value)}" for (task, n), value in cases.items())
     return measured, combine_verdicts(*(judge(value) for value in cases.values()))
+
+
+def claim_of_parts(table: Mapping[object, tuple[object, Verdict]], parts: Sequence) -> tuple[str, Verdict]:
+    """One claim measured on several ``parts``, keys of ``table`` (key -> ``(fit, verdict)``): the measured texts
+    ``str(fit)`` joined by ``"; "`` and the verdict, a single part's own or the parts' verdicts combined by
+    :func:`nfdlib.stats.combine_verdicts` (*agree* only when every part agrees)."""
+    if not parts:
+        raise ValueError("parts must name at least one entry of the table")
+    fits, verdicts = zip(*(table[part] for part in parts))
+    return "; ".join(map(str, fits)), verdicts[0] if len(parts) == 1 else combine_verdicts(*verdicts)
+
+
+def drift_table(drifts: Mapping[tuple, Drift], kinds: Sequence[tuple[str, str]], *, labels: Mapping | None = None,
+                what: str = "drift per doubling of L", tol: float = TRANSFER_TOL) -> str:
+    """A markdown table of drifts keyed ``(task, n, parametrization, block, kind)`` (:func:`drift_of` of each
+    kind of optimum): one row per ``(task, n, rule)`` in the order of ``drifts``, one column per ``(kind,
+    label)`` of ``kinds`` headed ``"label: what"``, each cell :meth:`Drift.cell`; ``labels`` names the rules
+    (``(parametrization, block)`` -> text; default the pair itself)."""
+    labels = {} if labels is None else labels
+    rows = []
+    for key in dict.fromkeys(k[:4] for k in drifts):
+        rule = tuple(key[2:])
+        rows.append([key[0], key[1], labels.get(rule, rule)] + [drifts[key + (kind,)].cell(tol) for kind, _ in kinds])
+    return markdown_table(["task", "n", "rule"] + [f"{label}: {what}" for _, label in kinds], rows)
+
+
+def paired_cases(table: Mapping[tuple, Sequence[Mapping]], rule_a: TrainingRule | tuple[str, str],
+                 rule_b: TrainingRule | tuple[str, str],
+                 better: Mapping[str, tuple[float, float]] | None = None) -> dict[tuple, tuple[dict, Verdict]]:
+    """Does ``rule_a`` beat ``rule_b``, case by case? ``table`` holds the rows of :func:`best_by_depth` keyed
+    ``(task, n, parametrization, block)``; for every ``(task, n)`` that has both rules, in the order of ``table``,
+    :func:`nfdlib.stats.paired_verdicts` of ``a`` against ``b`` (the difference ``a - b`` paired by depth and
+    seed, and the verdict on "``a`` is better"), keyed ``(task, n, metric)``. Cases missing either rule are
+    left out."""
+    b = as_rule(rule_b).pair
+    out = {}
+    for case, rows_a in cases_of(table, rule_a).items():
+        if case + b in table:
+            for metric, result in paired_verdicts(rows_a, table[case + b], better).items():
+                out[case + (metric,)] = result
+    return out
 
 
 def transfer_outcomes(drifts: Mapping[tuple, Drift], rules: Sequence[TrainingRule | tuple[str, str]],
@@ -534,6 +606,25 @@ def best_depth_row(rows: Sequence[Mapping], metric: str = "test_acc") -> Mapping
     return max(rows, key=score)
 
 
+def best_depths(table: Mapping[tuple, Sequence[Mapping]],
+                metrics: Sequence[str] = ("test_acc", "test_loss")) -> dict[tuple, tuple[str, dict]]:
+    """Per ``(task, n)``, the best depth of every rule: ``table`` holds the rows of :func:`best_by_depth` keyed
+    ``(task, n, parametrization, block)``; each case is judged on the first of ``metrics`` its first rule's rows
+    report (by default the highest test accuracy, else the lowest test loss) and maps to ``(metric, {(parametrization,
+    block): the row of the best depth})`` (:func:`best_depth_row`), rules in the order of ``table``."""
+    out = {}
+    for key, rows in table.items():
+        case = tuple(key[:2])
+        if case not in out:
+            reported = [m for m in metrics if rows and m in rows[0]]
+            if not reported:
+                raise ValueError(f"the rows of {key} report none of {list(metrics)}")
+            out[case] = (reported[0], {})
+        metric, best = out[case]
+        best[tuple(key[2:4])] = best_depth_row(rows, metric)
+    return out
+
+
 def best_loss_at_budget(sweep: Mapping, step: int, key: str = "val_loss", window: float = 0.25) -> np.ndarray:
     """Per depth, the loss of the best configuration (:func:`best_loss_by_step`) averaged over the evaluations in
     ``((1 - window) step, step]``: how good the best model of a budget of ``step`` steps is, with less of the
@@ -562,6 +653,7 @@ __all__ = ["TRANSFER_TOL", "METRICS", "final_metric", "sweep_records",
            "Optimum", "best_lr", "per_seed_optima", "seed_mean_optima",
            "transfer_grid_optima",
            "Drift", "optimum_drift", "max_stable_lr", "stability_drift", "best_loss_by_step", "plateau_step",
-           "plateau_budget", "best_by_depth", "best_rate", "drift_of", "excess_drifts", "cases_of",
-           "claim_over_cases", "transfer_outcomes", "depth_trend", "ahead_by", "leading_rule", "best_depth_row",
-           "best_loss_at_budget", "compute_time"]
+           "plateau_budget", "best_by_depth", "best_rate", "drift_of", "drifts_by_budget", "excess_drifts",
+           "cases_of",
+           "claim_over_cases", "claim_of_parts", "drift_table", "paired_cases", "transfer_outcomes", "depth_trend",
+           "ahead_by", "leading_rule", "best_depth_row", "best_depths", "best_loss_at_budget", "compute_time"]

@@ -46,8 +46,7 @@
 # **Run time** on 2 shared CPU cores: quick mode about 40 s; full mode from the caches about 30 s to 2 min; from
 # scratch about 20 CPU-hours, or less on many workers with `python -m nfdlib.run` (the appendix prints each cost).
 #
-# **Where the main result is.** Sections 4 to 6 train for 200 steps (early training); section 7 trains for a fixed
-# budget of 6000 steps on 20000 examples, chooses every rate on a validation split and reports test accuracy.
+# **Where the main result is.** Section 7: 6000 steps, rates chosen on validation data (sections 4 to 6: 200 steps).
 
 # %% tags=["parameters"]
 # Every size, one dictionary per experiment; full-mode sweeps: `python -m nfdlib.plans <this file> [--plan P]`.
@@ -115,10 +114,10 @@ from functools import partial
 from IPython.display import Markdown, display
 
 import nfdlib
-from nfdlib import optima, plans, stats, two_layer, viz, widgets
+from nfdlib import optima, plans, two_layer, viz, widgets
 from nfdlib.config import get_device
 from nfdlib.parametrization import describe, registry_table
-from nfdlib.stats import Claims, combine_verdicts, fit_loglog, slope_verdict
+from nfdlib.stats import Claims, fit_loglog, slope_verdict
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
@@ -155,10 +154,8 @@ def deeper_verdict(fit):
 # for) and the rates of every matrix inside the blocks to $\eta nL/T$; input and readout keep μP's $\eta n$.
 
 # %%
-print(registry_table(["depth-mup", "depth-mup-corrected", "completep"], roles=("input", "internal1", "internal2",
-                                                                                "readout")))
-print()
-print(describe("completep"))
+print(registry_table(["depth-mup", "depth-mup-corrected", "completep"],
+                     roles=("input", "internal1", "internal2", "readout")), describe("completep"), sep="\n\n")
 
 # %% [markdown]
 # **Power counting** (derived in
@@ -335,8 +332,6 @@ transfers = optima.transfer_outcomes(drift, RULES, TRANSFER_TOL)  # per rule, th
 for rule, outcomes in transfers.items():
     print(f"{LABELS[rule]:22s}: the optimum is flat in {outcomes.count('agree')} of {len(outcomes)} task/width "
           f"cases, drifts in {outcomes.count('disagree')}, not resolved in {outcomes.count('not resolved')}")
-
-# %%
 seed_optima = {key: optima.per_seed_optima(res) for key, res in results.items()}
 fig = viz.plot_optima_by_depth(results, TASKS, RULES, labels=LABELS, colors=COLORS, per_seed=seed_optima)
 viz.show(fig, "The mean optimal log2 rate against depth for each rule, task and width (solid: the larger width); "
@@ -375,8 +370,6 @@ for task_key in TASKS:
                  "bars ±1 s.e.; a triangle on the edge: a mean outside the range, its value beside it)", fontsize=9)
     viz.show(fig, f"{task_key}: " + ", ".join(m[1] for m in shown) + " at each rule's best rate against depth, "
              f"after {SWEEP['steps']} SGD steps, one panel per width and metric, one line per rule.")
-
-# %%
 depth_trend = {key: optima.depth_trend(rows, "train_loss") for key, rows in best.items()}
 deepest = {key: rows[-1] for key, rows in best.items()}
 print(f"slope of log(best training loss) against log L; deeper trains better: slope below {DEEPER_SLOPE}")
@@ -467,10 +460,7 @@ OPTIMA = (("val_loss", "validation-loss optimum"), ("train_loss", "training-loss
           ("stable", "largest stable rate"))
 budget_drift = {key + (kind,): optima.drift_of(res, kind, step=BUDGET, average=AVG) for key, res in budget_runs.items()
                  for kind, _ in OPTIMA}
-display(Markdown(stats.markdown_table(
-    ["task", "n", "rule"] + [f"{label}: drift per doubling of L" for _, label in OPTIMA],
-    [[key[0], key[1], LABELS[key[2:]]] + [budget_drift[key + (kind,)].cell(TRANSFER_TOL) for kind, _ in OPTIMA]
-     for key in budget_runs])))
+display(Markdown(optima.drift_table(budget_drift, OPTIMA, labels=LABELS, tol=TRANSFER_TOL)))
 
 # %% [markdown]
 # ### Is the drift the collapse's?
@@ -482,18 +472,11 @@ display(Markdown(stats.markdown_table(
 
 # %%
 excess = optima.excess_drifts(budget_drift, control=ONE)  # each rule minus the one-layer control
-excess_keys = list(dict.fromkeys(k[:4] for k in excess))
-display(Markdown(stats.markdown_table(
-    ["task", "n", "rule"] + [f"{label}: excess drift over the one-layer control" for _, label in OPTIMA],
-    [[key[0], key[1], LABELS[key[2:]]] + [excess[key + (kind,)].cell(TRANSFER_TOL) for kind, _ in OPTIMA]
-     for key in excess_keys])))
-
-# %%
+display(Markdown(optima.drift_table(excess, OPTIMA, labels=LABELS, what="excess drift over the one-layer control",
+                                    tol=TRANSFER_TOL)))
 # How the answer depends on the budget: the same runs read after fewer steps (the rightmost point: the budget).
-budgets = [b for b in READING["budgets"] if all(b in list(res["steps"]) for res in budget_runs.values())
-           and b >= AVG * PLATEAU_SWEEP["eval_every"]]
-budget_drifts = {(key, kind): [optima.drift_of(res, kind, step=b, average=AVG, boot=200) for b in budgets]
-                 for key, res in budget_runs.items() for kind, _ in OPTIMA[:-1]}
+budgets, budget_drifts = optima.drifts_by_budget(budget_runs, [kind for kind, _ in OPTIMA[:-1]], READING["budgets"],
+                                                 average=AVG, boot=200)
 fig = viz.plot_budget_drift(budget_drifts, OPTIMA[:-1], budgets, labels=LABELS, colors=COLORS, flat_tol=TRANSFER_TOL)
 viz.show(fig, "The drift of the validation-loss and training-loss optima per doubling of depth against the "
          f"training budget ({', '.join(map(str, budgets))} steps), one line per rule, with the band of 'transfers' "
@@ -523,22 +506,13 @@ deeper = {key: optima.depth_trend(rows, "test_loss") for key, rows in best_budge
 print(f"slope of log(test loss) against log L at the best validation rate; deeper trains better: below {DEEPER_SLOPE}")
 for key, fit in deeper.items():
     print(f"  {key[0]:8s} n={key[1]:3d} {LABELS[key[2:]]:22s} {fit}  -> {deeper_verdict(fit).outcome}")
-
-# %%
-versus = {}  # (task, n, metric) -> (paired difference, verdict on "the correction is better")
+versus = optima.paired_cases(best_budget, CORR, TWO)  # (task, n, metric) -> (corrected minus two-layer, verdict)
 print("corrected minus depth-μP two-layer, paired by depth and seed (95% t-interval over all pairs):")
-for task_key, n in BUDGET_RULES:
-    if (task_key, n) + CORR not in best_budget or (task_key, n) + TWO not in best_budget:
-        continue
-    pairs = stats.paired_verdicts(best_budget[(task_key, n) + CORR], best_budget[(task_key, n) + TWO])
-    for metric, (diff, v) in pairs.items():  # test accuracy higher, test loss lower
-        versus[(task_key, n, metric)] = (diff, v)
-        per = ", ".join(f"{x:+.3f}" for x in diff["per_depth"])
-        print(f"  {task_key:8s} n={n:3d} {metric:9s} {diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}] "
-              f"({diff['pairs']} pairs; per depth {per}) -> corrected better: {v.outcome}")
-for (task_key, n), shown in BUDGET_RULES.items():  # the best depth of each rule: highest accuracy, else lowest loss
-    metric = "test_acc" if "test_acc" in best_budget[(task_key, n) + shown[0]][0] else "test_loss"
-    rows = {r: optima.best_depth_row(best_budget[(task_key, n) + r], metric) for r in shown}
+for (task_key, n, metric), (diff, v) in versus.items():  # test accuracy higher, test loss lower
+    per = ", ".join(f"{x:+.3f}" for x in diff["per_depth"])
+    print(f"  {task_key:8s} n={n:3d} {metric:9s} {diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}] "
+          f"({diff['pairs']} pairs; per depth {per}) -> corrected better: {v.outcome}")
+for (task_key, n), (metric, rows) in optima.best_depths(best_budget).items():  # highest accuracy, else lowest loss
     print(f"best depth by {metric} ({task_key}, n={n}): " + "; ".join(
         f"{LABELS[r]} L={row['L']} ({row[metric]:.4g})" for r, row in rows.items()))
 
@@ -553,8 +527,7 @@ of_rule = optima.cases_of  # the entries of one rule (and one kind of optimum), 
 claim_over_cases = partial(optima.claim_over_cases, text=optima.Drift.fit_text)  # (measured, verdict) over cases
 ROWS = {(q, r): (f, v) for q, r, _, f, v in collapse_rows}  # sections 2 and 3: each slope with its verdict
 ROWS.update({(q, r): (kf[(r, q)], kernel_verdict(r, q)) for r, q in kf})  # the kernel's "df" replaces section 2's
-SUMMARY = {}  # id -> (claim, measured, verdict)
-for key, claim, parts in [
+SUMMARY = {key: (claim, *optima.claim_of_parts(ROWS, parts)) for key, claim, parts in [  # (claim, measured, verdict)
     ("own_corr", "correction: the first internal layer's own update is flat in L (step 1)", [("dz_own", CORR)]),
     ("second_corr", "correction: the second internal layer's own update stays ~ L^-1/2 (step 1)", [("du_own", CORR)]),
     ("own_cp", "CompleteP: both internal layers' own updates are flat in L (step 1)", [("dz_own", CP), ("du_own", CP)]),
@@ -562,10 +535,9 @@ for key, claim, parts in [
      f"{COLLAPSE['steps']})", [("df", CORR), ("dfK", CORR)]),
     ("odds_corr", "correction: the first internal layers' kernel odds grow like L^1/2", [("odds", CORR)]),
     ("lambda_corr", "correction: the kernel's λ_max grows with L", [("lambda", CORR)]),
-    ("lambda_flat", "CompleteP and depth-μP two-layer: the kernel's λ_max is flat in L", [("lambda", CP), ("lambda", TWO)]),
-]:
-    fits, verdicts = zip(*(ROWS[p] for p in parts))
-    SUMMARY[key] = (claim, "; ".join(map(str, fits)), verdicts[0] if len(parts) == 1 else combine_verdicts(*verdicts))
+    ("lambda_flat", "CompleteP and depth-μP two-layer: the kernel's λ_max is flat in L",
+     [("lambda", CP), ("lambda", TWO)]),
+]}
 
 # %%
 TRANSFER_CLAIMS = {  # the claim about each rule's optimum, and its test

@@ -1,8 +1,9 @@
 """Reading a sweep against hand-computed answers (nfdlib.sweeps): the censoring of the largest stable rate at the
 top of the grid, the bootstrap percentiles of a drift, optima of accuracies (maximized), the sweep cache key's
 batch size, and the small statistics and table helpers of notebook 06 (the cases of one rule, a claim
-over cases, a drift's table cell). Each test was checked by planting the bug it
-names in the library and seeing it fail."""
+over cases or parts, a drift's table cell and a table of drifts, two rules paired case by case, drifts at shorter
+budgets, the best depth of each rule). Each test was checked by planting the bug it names in the library and
+seeing it fail."""
 
 import math
 
@@ -179,3 +180,74 @@ def test_drift_cell_names_the_optima_at_the_grid_edge():
     fit = fit_loglog([2, 4, 8, 16, 2, 4, 8, 16], [1, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01])
     assert optima.Drift(fit, 0, 0, 0, 8).cell(0.15) == f"{fit}: **flat**"
     assert optima.Drift(fit, 0, 0, 2, 8).cell(0.15) == f"{fit} (2 at the grid edge): **not resolved**"
+
+
+def test_claim_of_parts_keeps_a_single_verdict_and_combines_several():
+    agree, disagree = interval_verdict(-0.1, 0.1, allowed=(-1, 1)), interval_verdict(2, 3, allowed=(-1, 1))
+    table = {"a": ("fit a", agree), "b": ("fit b", disagree)}
+    measured, verdict = optima.claim_of_parts(table, ["a"])
+    assert measured == "fit a" and verdict is agree  # a single part keeps its own verdict, not a combination
+    measured, verdict = optima.claim_of_parts(table, ["a", "b"])
+    assert measured == "fit a; fit b" and verdict.outcome == "disagree"
+    with pytest.raises(ValueError, match="parts"):
+        optima.claim_of_parts(table, [])
+
+
+def test_drift_table_has_one_row_per_rule_and_one_column_per_kind():
+    fit = fit_loglog([2, 4, 8, 2, 4, 8], [1, 1.01, 0.99, 1.0, 1.02, 0.98])
+    flat, edge = optima.Drift(fit, 0, 0, 0, 6), optima.Drift(fit, 0, 0, 2, 6)
+    cp, control = ("teacher", 16, "completep", "two"), ("mnist1d", 16, "depth-mup", "one")
+    drifts = {cp + ("val_loss",): flat, cp + ("stable",): edge, control + ("val_loss",): edge,
+              control + ("stable",): flat}
+    table = optima.drift_table(drifts, [("val_loss", "val"), ("stable", "edge")], labels={("completep", "two"): "CP"},
+                               what="slope")
+    lines = table.split("\n")
+    assert lines[0] == "| task | n | rule | val: slope | edge: slope |"
+    assert lines[2] == f"| teacher | 16 | CP | {flat.cell()} | {edge.cell()} |"  # rows keep the order of drifts
+    assert lines[3] == f"| mnist1d | 16 | ('depth-mup', 'one') | {edge.cell()} | {flat.cell()} |"
+    assert len(lines) == 4
+
+
+def test_paired_cases_pairs_two_rules_in_every_case_that_has_both():
+    def rows(values):  # two depths, two seeds each
+        return [{"L": 2, "test_loss_seeds": values[:2]}, {"L": 4, "test_loss_seeds": values[2:]}]
+
+    table = {("teacher", 16, "depth-mup-corrected", "two"): rows([1.0, 1.0, 1.0, 1.0]),
+             ("teacher", 16, "depth-mup", "two"): rows([1.5, 1.6, 1.4, 1.5]),
+             ("mnist1d", 16, "depth-mup-corrected", "two"): rows([1.0, 1.0, 1.0, 1.0])}  # no depth-mup: left out
+    out = optima.paired_cases(table, ("depth-mup-corrected", "two"), ("depth-mup", "two"))
+    assert list(out) == [("teacher", 16, "test_loss")]
+    diff, verdict = out[("teacher", 16, "test_loss")]
+    assert diff["mean"] == pytest.approx(-0.5) and diff["pairs"] == 4  # a - b: the corrected rule is lower
+    assert verdict.outcome == "agree"  # lower test loss is better
+    flipped = optima.paired_cases(table, ("depth-mup", "two"), ("depth-mup-corrected", "two"))
+    assert flipped[("teacher", 16, "test_loss")][1].outcome == "disagree"
+
+
+def test_drifts_by_budget_keeps_budgets_with_enough_evaluations_after_step_zero():
+    sweep, _ = _optimum_sweep([0.0, 0.5, 0.25])
+    steps = np.array([0, 10, 20, 30, 40])
+    sweep["steps"] = steps
+    sweep["train_loss"] = np.repeat(sweep["train_loss"], len(steps), axis=-1)  # the same curve at every evaluation
+    # 10 holds one evaluation after step 0, too few for a mean of two; 25 was never evaluated
+    kept, drifts = optima.drifts_by_budget({("teacher", 16, "completep", "two"): sweep}, ["train_loss"],
+                                           [10, 20, 25, 40], average=2, boot=50)
+    assert kept == [20, 40]
+    assert list(drifts) == [(("teacher", 16, "completep", "two"), "train_loss")]
+    assert [d.slope for d in drifts[(("teacher", 16, "completep", "two"), "train_loss")]] == pytest.approx([0.25] * 2)
+
+
+def test_best_depths_judges_each_case_on_accuracy_else_loss():
+    acc_rows = [{"L": 2, "test_acc": 0.5, "test_loss": 1.0}, {"L": 4, "test_acc": 0.7, "test_loss": 1.2}]
+    loss_rows = [{"L": 2, "test_loss": 0.3}, {"L": 4, "test_loss": 0.2}, {"L": 8, "test_loss": float("nan")}]
+    table = {("mnist1d", 16, "completep", "two"): acc_rows, ("mnist1d", 16, "depth-mup", "one"): acc_rows[::-1],
+             ("teacher", 16, "completep", "two"): loss_rows}
+    out = optima.best_depths(table)
+    assert list(out) == [("mnist1d", 16), ("teacher", 16)]
+    metric, rows = out[("mnist1d", 16)]
+    assert metric == "test_acc" and [row["L"] for row in rows.values()] == [4, 4]  # the highest accuracy, not loss
+    assert list(rows) == [("completep", "two"), ("depth-mup", "one")]
+    metric, rows = out[("teacher", 16)]
+    assert metric == "test_loss" and rows[("completep", "two")]["L"] == 4  # the lowest loss; NaN never wins
+    with pytest.raises(ValueError, match="report none"):
+        optima.best_depths({("teacher", 16, "completep", "two"): [{"L": 2, "val_loss": 1.0}]})
