@@ -70,7 +70,7 @@ INIT_FLUCT = dict(widths=[32, 128, 512] if QUICK else [32, 64, 128, 256, 512, 10
                   depths=[4, 16] if QUICK else [4, 16, 64], seeds=[0, 1] if QUICK else list(range(6)), P=4, T=T)
 INIT_BIAS = dict(widths=[16, 64] if QUICK else [16, 32, 64, 128], depths=[4] if QUICK else [4, 16, 64],
                  seeds=list(range(20 if QUICK else 400)), P=4, T=T)  # section 2: fluctuation (above) and bias
-CROSS_T = [0.25, 1.0, 4.0]  # section 3, the kernel of a decoupled step against depth, for these horizons
+CROSS_T = COUPLING_T = [0.25, 1.0, 4.0]  # sections 3 (a decoupled step's kernel) and 4: these horizons
 CROSS = dict(widths=[256] if QUICK else [1024], depths=[2, 8] if QUICK else [2, 4, 8, 16, 32, 64],
              seeds=[0] if QUICK else [0, 1, 2], P=4)
 # Section 4, the reused-weight term per layer (3 full-batch GD steps on 4 teacher inputs); horizons COUPLING_T
@@ -79,7 +79,6 @@ COUPLING_L = dict(widths=[256] if QUICK else [1024], depths=[4, 16] if QUICK els
                   T=T, **COUPLING_COMMON)
 COUPLING_N = dict(widths=[64, 256] if QUICK else [128, 256, 512, 1024, 2048], depths=[8] if QUICK else [16],
                   T=T, **COUPLING_COMMON)
-COUPLING_T = [0.25, 1.0, 4.0]
 COUPLING_TL = dict(widths=[128] if QUICK else [512], depths=[4] if QUICK else [4, 16, 64], **COUPLING_COMMON)
 PAIRED_COMMON = dict(dataset="teacher", dataset_kwargs=dict(d=16, n_train=16, n_test=32, seed=0), seeds=SEEDS,
                      steps=8 if QUICK else 20, lr=0.5, probe=32)  # section 5, end to end (teacher task, full batch)
