@@ -111,8 +111,15 @@ from IPython.display import Markdown, display
 import nfdlib
 from nfdlib import viz
 from nfdlib.config import get_device
-from nfdlib.stats import (Claims, combine_verdicts, describe_slope, fit_loglog, interval_verdict, mean_interval,
-                          slope_verdict)
+from nfdlib.stats import (
+    Claims,
+    combine_verdicts,
+    describe_slope,
+    fit_loglog,
+    interval_verdict,
+    mean_interval,
+    slope_verdict,
+)
 
 DEVICE = get_device()  # CUDA, then MPS, then CPU; override with NFD_DEVICE=cpu
 print(f"nfdlib {nfdlib.__version__} on {DEVICE}; quick mode: {QUICK}")
